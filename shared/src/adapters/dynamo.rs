@@ -1,0 +1,745 @@
+//! The DynamoDB single-table store. Key schema (also in the README):
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | profile | `TENANT#{t}#USER#{user_id}` | `PROFILE` | the user; `gsi1pk`/`gsi1sk` list it |
+//! | password | `TENANT#{t}#USER#{user_id}` | `PASSWORD` | PHC hash; never read by a profile read |
+//! | email guard | `TENANT#{t}#EMAIL#{lower(email)}` | `CONN#{connection}` | owns the email per connection |
+//! | username guard | `TENANT#{t}#USERNAME#{lower(username)}` | `CONN#{connection}` | owns the username per connection |
+//! | identity guard | `TENANT#{t}#IDENTITY#{provider}#{provider_user_id}` | `IDENTITY` | owns the identity |
+//!
+//! Index `gsi1` (keys only): `gsi1pk = TENANT#{t}#LIST#{shard}`, `gsi1sk = user_id`, with the
+//! shard from [`crate::domain::listing::shard_of`]. Only creation and deletion write it: a
+//! profile update changes no key attribute, so it costs the index nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+use crate::domain::email::Email;
+use crate::domain::ids::{TenantId, UserId};
+use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
+use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
+use crate::domain::password::PasswordHash;
+use crate::domain::ports::{Deleted, FieldUpdate, StoreError, Unique, UserStore};
+use crate::domain::profile::username_key;
+use crate::domain::user::User;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+/// Epoch seconds after which DynamoDB may delete an item (tickets, counters, receipts).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+const PROFILE: &str = "PROFILE";
+const PASSWORD: &str = "PASSWORD";
+const IDENTITY: &str = "IDENTITY";
+
+/// Transactions that collide with another transaction on the same item are retried this many
+/// times before the request is answered 503.
+const CONFLICT_RETRIES: usize = 3;
+
+pub mod keys {
+    use super::*;
+
+    pub fn user(tenant: &TenantId, id: &UserId) -> String {
+        format!("TENANT#{tenant}#USER#{id}")
+    }
+
+    pub fn list(tenant: &TenantId, shard: u16) -> String {
+        format!("TENANT#{tenant}#LIST#{shard:02}")
+    }
+
+    pub fn email(tenant: &TenantId, email_key: &str) -> String {
+        format!("TENANT#{tenant}#EMAIL#{email_key}")
+    }
+
+    pub fn username(tenant: &TenantId, key: &str) -> String {
+        format!("TENANT#{tenant}#USERNAME#{key}")
+    }
+
+    pub fn identity(tenant: &TenantId, provider: &str, provider_user_id: &str) -> String {
+        format!("TENANT#{tenant}#IDENTITY#{provider}#{provider_user_id}")
+    }
+
+    pub fn connection(connection: &str) -> String {
+        format!("CONN#{connection}")
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+/// An item that makes one value unique.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Guard {
+    pk: String,
+    sk: String,
+    kind: Unique,
+}
+
+fn guards(user: &User) -> Vec<Guard> {
+    let t = &user.tenant_id;
+    let conn = keys::connection(user.connection().as_str());
+    let mut out = Vec::new();
+    if let Some(email) = user.email_key() {
+        out.push(Guard {
+            pk: keys::email(t, &email),
+            sk: conn.clone(),
+            kind: Unique::Email,
+        });
+    }
+    if let Some(name) = &user.username {
+        out.push(Guard {
+            pk: keys::username(t, &username_key(name)),
+            sk: conn,
+            kind: Unique::Username,
+        });
+    }
+    for identity in &user.identities {
+        out.push(Guard {
+            pk: keys::identity(t, &identity.provider, &identity.user_id),
+            sk: IDENTITY.to_owned(),
+            kind: Unique::Identity,
+        });
+    }
+    out
+}
+
+/// What a transaction item's failed condition means.
+#[derive(Clone, Copy)]
+enum OnFail {
+    Condition,
+    Taken(Unique),
+    Inconsistent,
+}
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn profile_item(&self, user: &User) -> Result<Item, StoreError> {
+        let mut item: Item =
+            to_item(user).map_err(|e| StoreError::Backend(format!("serialize user: {e}")))?;
+        item.insert(PK.into(), s(keys::user(&user.tenant_id, &user.user_id)));
+        item.insert(SK.into(), s(PROFILE));
+        item.insert(
+            GSI1_PK.into(),
+            s(keys::list(&user.tenant_id, shard_of(&user.user_id))),
+        );
+        item.insert(GSI1_SK.into(), s(user.user_id.to_string()));
+        Ok(item)
+    }
+
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(values.as_ref().map(|_| version_name()))
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn guard_put(&self, guard: &Guard, user: &User) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(guard.pk.clone(), &guard.sk);
+        item.insert("user_id".into(), s(user.user_id.to_string()));
+        self.put(item, Some("attribute_not_exists(pk)"), None)
+    }
+
+    fn guard_delete(&self, guard: &Guard, owner: &UserId) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(guard.pk.clone(), &guard.sk)))
+            .condition_expression("user_id = :owner")
+            .expression_attribute_values(":owner", s(owner.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn password_put(
+        &self,
+        user: &User,
+        hash: &PasswordHash,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(keys::user(&user.tenant_id, &user.user_id), PASSWORD);
+        item.insert("hash".into(), s(hash.as_phc()));
+        item.insert("updated_at".into(), s(user.updated_at.to_string()));
+        self.put(item, None, None)
+    }
+
+    /// Runs a transaction, retrying collisions with other transactions, and maps a cancelled
+    /// condition to what `on_fail[i]` says item `i`'s condition means.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        on_fail: &[OnFail],
+    ) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let service = match err.as_service_error() {
+                Some(service) if service.is_transaction_canceled_exception() => service,
+                _ => return Err(sdk_error("TransactWriteItems", err)),
+            };
+            let reasons = match service {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                    c.cancellation_reasons().to_vec()
+                }
+                _ => Vec::new(),
+            };
+            let failed = reasons
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i);
+            if let Some(i) = failed {
+                return Err(
+                    match on_fail.get(i).copied().unwrap_or(OnFail::Inconsistent) {
+                        OnFail::Condition => StoreError::ConditionFailed,
+                        OnFail::Taken(what) => StoreError::Taken(what),
+                        OnFail::Inconsistent => StoreError::Backend(format!(
+                            "transaction item {i} found the table inconsistent"
+                        )),
+                    },
+                );
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if conflict && attempt < CONFLICT_RETRIES {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10 * (1 << attempt))).await;
+                continue;
+            }
+            let codes: Vec<_> = reasons.iter().filter_map(|r| r.code()).collect();
+            return Err(if conflict {
+                StoreError::Throttled(format!("transaction kept conflicting: {codes:?}"))
+            } else {
+                StoreError::Backend(format!("transaction cancelled: {codes:?}"))
+            });
+        }
+    }
+
+    /// Reads profiles by id, in the order given, skipping ids that no longer exist.
+    async fn batch_get(
+        &self,
+        tenant: &TenantId,
+        ids: &[UserId],
+        consistent: bool,
+    ) -> Result<Vec<User>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: HashMap<String, User> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| key(keys::user(tenant, id), PROFILE))
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(consistent)
+                    .build()
+                    .map_err(build_error)?,
+            );
+            let mut rounds = 0;
+            while let Some(req) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let user = user_of(item)?;
+                    found.insert(user.user_id.to_string(), user);
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+                if request.is_some() {
+                    rounds += 1;
+                    if rounds > 8 {
+                        return Err(StoreError::Throttled(
+                            "BatchGetItem left keys unprocessed".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(&id.to_string()))
+            .collect())
+    }
+
+    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// Conditions with values in this adapter all compare `version`, a name kept behind a
+/// placeholder like every attribute name in an expression.
+fn version_name() -> HashMap<String, String> {
+    HashMap::from([("#version".to_owned(), "version".to_owned())])
+}
+
+fn user_of(item: Item) -> Result<User, StoreError> {
+    from_item(item).map_err(|e| StoreError::Backend(format!("stored profile does not parse: {e}")))
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend(format!("request build: {e}"))
+}
+
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &str,
+    err: SdkError<E, R>,
+) -> StoreError {
+    let code = err.code().unwrap_or("");
+    let throttled = matches!(
+        code,
+        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
+    );
+    let detail = match &err {
+        SdkError::ServiceError(e) => format!("{code}: {}", e.err().message().unwrap_or("")),
+        other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
+    };
+    if throttled {
+        StoreError::Throttled(format!("{operation}: {detail}"))
+    } else {
+        StoreError::Backend(format!("{operation}: {detail}"))
+    }
+}
+
+/// Builds `SET`/`REMOVE` clauses with placeholders for every name and value.
+#[derive(Default)]
+struct Expr {
+    set: Vec<String>,
+    remove: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Expr {
+    fn name(&mut self, raw: &str) -> String {
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), raw.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, v: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), v);
+        placeholder
+    }
+
+    fn update_expression(&self) -> String {
+        let mut out = String::new();
+        if !self.set.is_empty() {
+            out.push_str("SET ");
+            out.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            out.push_str(" REMOVE ");
+            out.push_str(&self.remove.join(", "));
+        }
+        out
+    }
+
+    fn metadata(&mut self, field: &str, patch: &MetadataPatch) -> Result<(), StoreError> {
+        let f = self.name(field);
+        match patch {
+            MetadataPatch::Clear => {
+                let empty = self.value(AttributeValue::M(HashMap::new()));
+                self.set.push(format!("{f} = {empty}"));
+            }
+            MetadataPatch::Merge { set, remove } => {
+                let mut set_paths = Vec::new();
+                for (k, v) in set {
+                    let path = format!("{f}.{}", self.name(k));
+                    let value = self
+                        .value(to_attribute_value(v).map_err(|e| {
+                            StoreError::Backend(format!("serialize metadata: {e}"))
+                        })?);
+                    self.set.push(format!("{path} = {value}"));
+                    set_paths.push(path);
+                }
+                for k in remove {
+                    let path = format!("{f}.{}", self.name(k));
+                    self.remove.push(path);
+                }
+                // The key cap, without reading: either there is room for every key as a new
+                // one, or every key exists already and is only replaced.
+                if !set_paths.is_empty() {
+                    let room = self.value(AttributeValue::N(
+                        (MAX_KEYS.saturating_sub(set_paths.len())).to_string(),
+                    ));
+                    let all_exist: Vec<String> = set_paths
+                        .iter()
+                        .map(|p| format!("attribute_exists({p})"))
+                        .collect();
+                    self.conditions.push(format!(
+                        "(size({f}) <= {room} OR ({}))",
+                        all_exist.join(" AND ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create(&self, user: &User, password: Option<&PasswordHash>) -> Result<(), StoreError> {
+        let mut items = vec![self.put(
+            self.profile_item(user)?,
+            Some("attribute_not_exists(pk)"),
+            None,
+        )?];
+        let mut on_fail = vec![OnFail::Inconsistent];
+        if let Some(hash) = password {
+            items.push(self.password_put(user, hash)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        for guard in guards(user) {
+            items.push(self.guard_put(&guard, user)?);
+            on_fail.push(OnFail::Taken(guard.kind));
+        }
+        self.transact(items, &on_fail).await
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &UserId) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(tenant, id), PROFILE)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item.map(user_of).transpose()
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        update: &FieldUpdate,
+        expected: Option<u64>,
+    ) -> Result<User, StoreError> {
+        let mut e = Expr::default();
+        for (field, value) in &update.set {
+            let n = e.name(field);
+            let v = e.value(
+                to_attribute_value(value)
+                    .map_err(|err| StoreError::Backend(format!("serialize {field}: {err}")))?,
+            );
+            e.set.push(format!("{n} = {v}"));
+        }
+        for field in &update.remove {
+            let n = e.name(field);
+            e.remove.push(n);
+        }
+        if let Some(m) = &update.user_metadata {
+            e.metadata("user_metadata", m)?;
+        }
+        if let Some(m) = &update.app_metadata {
+            e.metadata("app_metadata", m)?;
+        }
+        let updated_at = e.name("updated_at");
+        let at = e.value(s(update.updated_at.to_string()));
+        e.set.push(format!("{updated_at} = {at}"));
+        let version = e.name("version");
+        let one = e.value(AttributeValue::N("1".into()));
+        e.set.push(format!("{version} = {version} + {one}"));
+        e.conditions.insert(0, "attribute_exists(pk)".into());
+        if let Some(v) = expected {
+            let expected = e.value(AttributeValue::N(v.to_string()));
+            e.conditions.push(format!("{version} = {expected}"));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(tenant, id), PROFILE)))
+            .update_expression(e.update_expression())
+            .condition_expression(e.conditions.join(" AND "))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => user_of(out.attributes.unwrap_or_default()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::ConditionFailed)
+            }
+            Err(err) => Err(sdk_error("UpdateItem", err)),
+        }
+    }
+
+    async fn replace(
+        &self,
+        current: &User,
+        next: &User,
+        password: Option<&PasswordHash>,
+    ) -> Result<(), StoreError> {
+        let values = HashMap::from([(
+            ":version".to_owned(),
+            AttributeValue::N(current.version.to_string()),
+        )]);
+        let mut items = vec![self.put(
+            self.profile_item(next)?,
+            Some("#version = :version"),
+            Some(values),
+        )?];
+        let mut on_fail = vec![OnFail::Condition];
+        if let Some(hash) = password {
+            items.push(self.password_put(next, hash)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        let old: HashSet<Guard> = guards(current).into_iter().collect();
+        let new: HashSet<Guard> = guards(next).into_iter().collect();
+        for guard in new.difference(&old) {
+            items.push(self.guard_put(guard, next)?);
+            on_fail.push(OnFail::Taken(guard.kind));
+        }
+        for guard in old.difference(&new) {
+            items.push(self.guard_delete(guard, &current.user_id)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        self.transact(items, &on_fail).await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        expected: Option<u64>,
+    ) -> Result<Deleted, StoreError> {
+        let pk = keys::user(tenant, id);
+        let items = self.partition(&pk).await?;
+        let Some(profile) = items
+            .iter()
+            .find(|i| i.get(SK) == Some(&s(PROFILE)))
+            .cloned()
+        else {
+            return Ok(Deleted::NotFound);
+        };
+        let user = user_of(profile)?;
+        if expected.is_some_and(|v| v != user.version) {
+            return Err(StoreError::ConditionFailed);
+        }
+        let mut writes = Vec::new();
+        let mut on_fail = Vec::new();
+        for item in &items {
+            let sk = match item.get(SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            let mut delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), &sk)));
+            if sk == PROFILE {
+                delete = delete
+                    .condition_expression("#version = :version")
+                    .set_expression_attribute_names(Some(version_name()))
+                    .expression_attribute_values(
+                        ":version",
+                        AttributeValue::N(user.version.to_string()),
+                    );
+                on_fail.push(OnFail::Condition);
+            } else {
+                on_fail.push(OnFail::Inconsistent);
+            }
+            writes.push(
+                TransactWriteItem::builder()
+                    .delete(delete.build().map_err(build_error)?)
+                    .build(),
+            );
+        }
+        for guard in guards(&user) {
+            writes.push(self.guard_delete(&guard, &user.user_id)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        self.transact(writes, &on_fail).await?;
+        Ok(Deleted::Yes)
+    }
+
+    async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
+        let mut pos = page.start;
+        let mut ids: Vec<UserId> = Vec::with_capacity(page.limit);
+        let next = loop {
+            let start = pos.after.map(|after| {
+                let mut k = key(keys::user(tenant, &after), PROFILE);
+                k.insert(GSI1_PK.into(), s(keys::list(tenant, pos.shard)));
+                k.insert(GSI1_SK.into(), s(after.to_string()));
+                k
+            });
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(keys::list(tenant, pos.shard)))
+                .set_exclusive_start_key(start)
+                .limit(i32::try_from(page.limit - ids.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(raw)) = item.get(GSI1_SK) {
+                    let id = UserId::parse(raw).map_err(|_| {
+                        StoreError::Backend("listing index holds a bad user id".into())
+                    })?;
+                    ids.push(id);
+                    pos.after = Some(id);
+                }
+            }
+            if out.last_evaluated_key.is_none() {
+                pos = Position {
+                    shard: pos.shard + 1,
+                    after: None,
+                };
+                if pos.shard >= SHARDS {
+                    break None;
+                }
+            }
+            if ids.len() >= page.limit {
+                break Some(pos);
+            }
+        };
+        let users = self.batch_get(tenant, &ids, false).await?;
+        Ok(Page { users, next })
+    }
+
+    async fn find_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<User>, StoreError> {
+        let guards = self
+            .partition(&keys::email(tenant, email.normalized()))
+            .await?;
+        let ids: Vec<UserId> = guards
+            .iter()
+            .filter_map(|g| match g.get("user_id") {
+                Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+                _ => None,
+            })
+            .collect();
+        self.batch_get(tenant, &ids, true).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::fixtures;
+
+    #[test]
+    fn every_key_of_a_user_begins_with_its_tenant() {
+        let mut user = fixtures::user();
+        user.username = Some("Ana".into());
+        let t = format!("TENANT#{}#", user.tenant_id);
+        for g in guards(&user) {
+            assert!(g.pk.starts_with(&t), "{}", g.pk);
+        }
+        assert!(keys::user(&user.tenant_id, &user.user_id).starts_with(&t));
+        assert!(keys::list(&user.tenant_id, 3).starts_with(&t));
+    }
+
+    #[test]
+    fn guards_are_case_insensitive_and_scoped_to_the_connection() {
+        let mut user = fixtures::user();
+        user.username = Some("AnaS".into());
+        let g = guards(&user);
+        assert_eq!(g[0].pk, format!("TENANT#acme#EMAIL#ana@example.com"));
+        assert_eq!(g[0].sk, "CONN#database");
+        assert_eq!(g[1].pk, format!("TENANT#acme#USERNAME#anas"));
+        assert_eq!(g[2].kind, Unique::Identity);
+    }
+}

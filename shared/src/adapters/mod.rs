@@ -1,0 +1,4 @@
+//! Implementations of the domain's ports.
+
+pub mod argon;
+pub mod dynamo;

@@ -1,0 +1,51 @@
+//! Wiring, once per cold start: configuration from the environment, AWS clients, adapters.
+
+use std::sync::Arc;
+
+use crate::adapters::argon::Argon2Hasher;
+use crate::adapters::dynamo::DynamoStore;
+use crate::domain::ops::Services;
+use crate::domain::ports::SystemClock;
+
+/// Everything a handler needs. Cheap to clone (shared pointers).
+pub type App = Services;
+
+/// Environment variables every function reads.
+pub mod env {
+    /// The DynamoDB table (required).
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+}
+
+pub fn table_name_from_env() -> Result<String, ConfigError> {
+    std::env::var(env::TABLE_NAME)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(env::TABLE_NAME))
+}
+
+/// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` points it at a
+/// local DynamoDB (moto) without code changes.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Builds the production wiring: DynamoDB store, argon2id hasher, system clock.
+pub async fn from_env() -> Result<App, ConfigError> {
+    let table = table_name_from_env()?;
+    let config = aws_config().await;
+    Ok(with_dynamo(aws_sdk_dynamodb::Client::new(&config), table))
+}
+
+pub fn with_dynamo(client: aws_sdk_dynamodb::Client, table: String) -> App {
+    Services {
+        users: Arc::new(DynamoStore::new(client, table)),
+        hasher: Arc::new(Argon2Hasher::new()),
+        clock: Arc::new(SystemClock),
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain: types that are valid by construction, the rules, the ports and the operations.
+
+pub mod auth;
+pub mod create;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod json;
+pub mod listing;
+pub mod metadata;
+pub mod ops;
+pub mod password;
+pub mod patch;
+pub mod ports;
+pub mod profile;
+pub mod time;
+pub mod user;
+
+pub use error::Error;

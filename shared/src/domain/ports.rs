@@ -1,0 +1,142 @@
+//! The ports the operations run over. Adapters implement them (`crate::adapters`).
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::Error;
+use super::email::Email;
+use super::ids::{TenantId, UserId};
+use super::listing::{Page, PageRequest};
+use super::metadata::MetadataPatch;
+use super::password::{Password, PasswordHash};
+use super::time::Timestamp;
+use super::user::User;
+
+/// Which unique value another user already owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unique {
+    Email,
+    Username,
+    Identity,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    /// A write's condition did not hold: the user is gone, its version moved on, or (for a
+    /// blind metadata merge) the key cap might be exceeded. The caller reads and decides.
+    ConditionFailed,
+    /// A uniqueness guard belongs to another user; nothing was written.
+    Taken(Unique),
+    /// The store is throttling; retrying later will work.
+    Throttled(String),
+    /// Anything else: a bug or an outage.
+    Backend(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ConditionFailed => Error::internal("unhandled conditional check failure"),
+            StoreError::Taken(what) => Error::user_exists(match what {
+                Unique::Email => "A user with this email already exists in this connection.",
+                Unique::Username => "A user with this username already exists in this connection.",
+                Unique::Identity => "A user with this identity already exists.",
+            }),
+            StoreError::Throttled(cause) => Error::Unavailable { cause },
+            StoreError::Backend(cause) => Error::Internal { cause },
+        }
+    }
+}
+
+/// A change that needs no knowledge of the current user: root fields that own no guard item
+/// and metadata merges.
+#[derive(Debug)]
+pub struct FieldUpdate {
+    pub set: Vec<(&'static str, Value)>,
+    pub remove: Vec<&'static str>,
+    pub user_metadata: Option<MetadataPatch>,
+    pub app_metadata: Option<MetadataPatch>,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    NotFound,
+}
+
+/// Users and the items that make their unique values unique.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Stores a new user, its password hash (kept in an item no read returns) and a guard item
+    /// for each unique value (email and username per connection, every identity), all in one
+    /// transaction. `Taken` if any guard exists; then nothing is written.
+    async fn create(&self, user: &User, password: Option<&PasswordHash>) -> Result<(), StoreError>;
+
+    /// The user, read with strong consistency, in one call.
+    async fn get(&self, tenant: &TenantId, id: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// Applies `update` in one conditional write: only if the user exists, its version is
+    /// `expected` (when given), and each metadata merge cannot leave more than
+    /// [`super::metadata::MAX_KEYS`] keys. That last check is conservative (a merge that only
+    /// replaces keys of a nearly full object may fail it); on `ConditionFailed` the caller reads
+    /// the user and applies the change exactly. Bumps `version`, returns the new user.
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        update: &FieldUpdate,
+        expected: Option<u64>,
+    ) -> Result<User, StoreError>;
+
+    /// Replaces `current` with `next` in one transaction, conditional on the stored version
+    /// still being `current.version`; moves every guard item whose value changed, and writes
+    /// `password` when given. `ConditionFailed` on a lost race, `Taken` if a new unique value
+    /// belongs to someone else.
+    async fn replace(
+        &self,
+        current: &User,
+        next: &User,
+        password: Option<&PasswordHash>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the user, every other item under its key (credentials, and whatever later
+    /// features keep there) and every guard item it owns, in one transaction. With `expected`,
+    /// only if the version matches (`ConditionFailed` otherwise); without it, a concurrent
+    /// write also yields `ConditionFailed` and the caller retries.
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        expected: Option<u64>,
+    ) -> Result<Deleted, StoreError>;
+
+    /// One page of the tenant's users (see [`super::listing`]).
+    async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError>;
+
+    /// Every user of the tenant whose email is `email` (case-insensitively), any connection.
+    async fn find_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<User>, StoreError>;
+}
+
+/// Password hashing. Implementations do the work off the async executor.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, Error>;
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, Error>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+    }
+}

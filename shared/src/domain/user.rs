@@ -1,0 +1,157 @@
+//! The user resource as stored and as returned (DESIGN §4).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ids::{Connection, TenantId, UserId};
+use super::metadata::Metadata;
+use super::time::Timestamp;
+
+/// One identity a user signs in with. For `database` users `user_id` is the user's own id;
+/// for other connections it is the provider's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub connection: Connection,
+    pub provider: String,
+    pub user_id: String,
+    pub is_social: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_data: Option<Metadata>,
+}
+
+impl Identity {
+    pub fn database(user_id: &UserId) -> Self {
+        Identity {
+            connection: Connection::database(),
+            provider: Connection::DATABASE.to_owned(),
+            user_id: user_id.to_string(),
+            is_social: false,
+            profile_data: None,
+        }
+    }
+}
+
+/// A user profile. Optional fields that are unset are left out of responses and items alike.
+/// It never holds a password hash or a ticket: those live in items of their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub phone_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default)]
+    pub user_metadata: Metadata,
+    #[serde(default)]
+    pub app_metadata: Metadata,
+    pub identities: Vec<Identity>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<Timestamp>,
+    #[serde(default)]
+    pub logins_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_password_reset: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_scheduled_at: Option<Timestamp>,
+    pub version: u64,
+}
+
+impl User {
+    /// The connection of the user's own (first) identity: it scopes email and username
+    /// uniqueness and decides whether the user has a password here.
+    pub fn connection(&self) -> &Connection {
+        &self.identities[0].connection
+    }
+
+    /// The normalized key the email is unique under.
+    pub fn email_key(&self) -> Option<String> {
+        self.email.as_deref().map(str::to_lowercase)
+    }
+
+    /// The resource as a management caller sees it.
+    pub fn to_admin_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The resource as the user sees it on /me: without `app_metadata`, which belongs to
+    /// the tenant's back office.
+    pub fn to_self_json(&self) -> Value {
+        let mut value = self.to_admin_json();
+        if let Value::Object(map) = &mut value {
+            map.remove("app_metadata");
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub fn user() -> User {
+        let id = UserId::generate();
+        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        User {
+            user_id: id,
+            tenant_id: TenantId::parse("acme").unwrap(),
+            email: Some("Ana@Example.com".into()),
+            email_verified: false,
+            username: None,
+            phone_number: None,
+            phone_verified: false,
+            name: Some("Ana".into()),
+            given_name: None,
+            family_name: None,
+            nickname: None,
+            picture: None,
+            user_metadata: Metadata::new(),
+            app_metadata: [("plan".to_owned(), Value::from("pro"))]
+                .into_iter()
+                .collect(),
+            identities: vec![Identity::database(&id)],
+            blocked: false,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            logins_count: 0,
+            last_password_reset: None,
+            deletion_scheduled_at: None,
+            version: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_self_view_has_no_app_metadata_and_unset_fields_are_left_out() {
+        let user = super::fixtures::user();
+        let admin = user.to_admin_json();
+        assert_eq!(admin["app_metadata"]["plan"], "pro");
+        assert!(admin.get("username").is_none());
+        let own = user.to_self_json();
+        assert!(own.get("app_metadata").is_none());
+        assert_eq!(own["email"], "Ana@Example.com");
+    }
+}

@@ -1,0 +1,352 @@
+//! HTTP glue: an API Gateway (HTTP API, payload 2.0) request in, a JSON response out.
+//!
+//! A handler makes a [`Call`] from the request, asks it for what it needs (the tenant it may
+//! act on, path ids, the body), runs one domain operation and hands the outcome back to
+//! [`Call::finish`], which renders the response, maps every error to its status in one place
+//! and writes the request's single log line.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderName, IF_MATCH};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+
+use crate::domain::Error;
+use crate::domain::auth::{Caller, Scope};
+use crate::domain::ids::{TenantId, UserId};
+use crate::domain::user::User;
+
+/// Largest request body accepted. Metadata caps bound a useful body well below this.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The parts of a request a handler uses, plus what the log line needs.
+pub struct Call {
+    started: Instant,
+    route: &'static str,
+    request_id: String,
+    method: Method,
+    headers: HeaderMap,
+    path: HashMap<String, String>,
+    query: HashMap<String, String>,
+    claims: Option<HashMap<String, String>>,
+    body: Vec<u8>,
+    tenant: Option<String>,
+}
+
+/// A successful outcome.
+pub struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    headers: Vec<(HeaderName, String)>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, body: Value) -> Self {
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn no_content() -> Self {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A user as a management caller sees it, with its version as the `ETag`.
+    pub fn user(status: StatusCode, user: &User) -> Self {
+        Self::json(status, user.to_admin_json()).with_header(ETAG, etag(user.version))
+    }
+
+    /// A user as the user sees it (`/me`).
+    pub fn own_user(user: &User) -> Self {
+        Self::json(StatusCode::OK, user.to_self_json()).with_header(ETAG, etag(user.version))
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+impl Call {
+    pub fn new(req: Request, route: &'static str) -> Self {
+        let started = Instant::now();
+        let path = req
+            .path_parameters()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let query = req
+            .query_string_parameters()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let context = req.request_context_ref();
+        let claims = match context {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| jwt.claims.clone()),
+            _ => None,
+        };
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty())
+            .or_else(|| match context {
+                Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+                _ => None,
+            })
+            .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+        let (parts, body) = req.into_parts();
+        Call {
+            started,
+            route,
+            request_id,
+            method: parts.method,
+            headers: parts.headers,
+            path,
+            query,
+            claims,
+            body: body.to_vec(),
+            tenant: None,
+        }
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    fn caller(&self) -> Result<Caller, Error> {
+        let claims = self.claims.as_ref().ok_or_else(|| Error::Unauthenticated {
+            message: "The request carries no verified token.".into(),
+        })?;
+        let subject = claims.get("sub").cloned().unwrap_or_default();
+        let scope = claims.get("scope").map(String::as_str).unwrap_or("");
+        Ok(Caller::new(
+            subject,
+            claims.get("tenant_id").cloned(),
+            scope,
+        ))
+    }
+
+    /// The path's tenant, once the token is shown to belong to it.
+    pub fn tenant(&mut self) -> Result<(TenantId, Caller), Error> {
+        let raw = self.path.get("tenant_id").cloned().unwrap_or_default();
+        self.tenant = Some(raw.chars().take(64).collect());
+        let tenant = TenantId::parse(&raw)?;
+        let caller = self.caller()?;
+        caller.tenant(&tenant)?;
+        Ok((tenant, caller))
+    }
+
+    /// The path's tenant, for a caller that holds `scope` in it.
+    pub fn tenant_with(&mut self, scope: Scope) -> Result<(TenantId, Caller), Error> {
+        let (tenant, caller) = self.tenant()?;
+        caller.require(scope)?;
+        Ok((tenant, caller))
+    }
+
+    pub fn path_user_id(&self) -> Result<UserId, Error> {
+        UserId::parse(self.path.get("user_id").map(String::as_str).unwrap_or(""))
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// Refuses query parameters the route does not know, so a typo is not silently ignored.
+    pub fn only_query(&self, known: &[&str]) -> Result<(), Error> {
+        match self.query.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(Error::invalid(
+                "invalid_query",
+                format!("Unknown query parameter {k:?}."),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The JSON body, within the size cap.
+    pub fn body(&self) -> Result<&[u8], Error> {
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                message: format!("The body may be at most {MAX_BODY_BYTES} bytes."),
+            });
+        }
+        if let Some(kind) = self.headers.get(CONTENT_TYPE) {
+            let kind = kind
+                .to_str()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if kind != "application/json" && !kind.ends_with("+json") {
+                return Err(Error::UnsupportedMediaType {
+                    message: "The body must be application/json.".into(),
+                });
+            }
+        }
+        Ok(&self.body)
+    }
+
+    /// The version `If-Match` demands, if any. `*` demands only that the user exists; a tag
+    /// that is not one of ours can match no version.
+    pub fn if_match(&self) -> Result<Option<u64>, Error> {
+        let Some(raw) = self.headers.get(IF_MATCH) else {
+            return Ok(None);
+        };
+        let raw = raw.to_str().unwrap_or("").trim();
+        if raw == "*" {
+            return Ok(None);
+        }
+        let tag = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
+        tag.parse::<u64>()
+            .map(Some)
+            .map_err(|_| Error::PreconditionFailed {
+                message: "If-Match names no version of this user.".into(),
+            })
+    }
+
+    /// Renders the outcome and logs the request's one line.
+    pub fn finish(self, outcome: Result<Reply, Error>) -> Response<Body> {
+        let response = match outcome {
+            Ok(reply) => render(reply),
+            Err(error) => {
+                if let Error::Internal { cause } | Error::Unavailable { cause } = &error {
+                    tracing::error!(
+                        request_id = %self.request_id,
+                        tenant = self.tenant.as_deref().unwrap_or(""),
+                        route = self.route,
+                        cause = %cause,
+                        "request failed"
+                    );
+                }
+                error_response(&error)
+            }
+        };
+        tracing::info!(
+            request_id = %self.request_id,
+            tenant = self.tenant.as_deref().unwrap_or(""),
+            route = self.route,
+            method = %self.method,
+            status = response.status().as_u16(),
+            latency_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+}
+
+fn render(reply: Reply) -> Response<Body> {
+    let body = match &reply.body {
+        Some(v) => Body::Text(v.to_string()),
+        None => Body::Empty,
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    if reply.body.is_some() {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+/// The one place errors become statuses. 5xx bodies say nothing about the cause.
+pub fn error_response(error: &Error) -> Response<Body> {
+    let (status, code, message): (StatusCode, &str, String) = match error {
+        Error::Invalid { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
+        Error::Unauthenticated { message } => {
+            (StatusCode::UNAUTHORIZED, "unauthorized", message.clone())
+        }
+        Error::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone()),
+        Error::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone()),
+        Error::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
+        Error::PreconditionFailed { message } => (
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            message.clone(),
+        ),
+        Error::PayloadTooLarge { message } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            message.clone(),
+        ),
+        Error::UnsupportedMediaType { message } => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message.clone(),
+        ),
+        Error::Unavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "The service is busy; retry shortly.".into(),
+        ),
+        Error::Internal { .. } => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side.".into(),
+        ),
+    };
+    let body = json!({
+        "statusCode": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or(""),
+        "message": message,
+        "errorCode": code,
+    });
+    let mut reply = Reply::json(status, body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        reply = reply.with_header(http::header::RETRY_AFTER, "1".into());
+    }
+    render(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_render_as_the_documented_json_shape() {
+        let r = error_response(&Error::user_not_found());
+        assert_eq!(r.status(), 404);
+        let Body::Text(text) = r.body() else {
+            panic!("expected a text body")
+        };
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            v,
+            json!({"statusCode": 404, "error": "Not Found", "message": "The user does not exist.", "errorCode": "user_not_found"})
+        );
+    }
+
+    #[test]
+    fn server_errors_do_not_reveal_their_cause() {
+        let r = error_response(&Error::internal("GetItem: secret table detail"));
+        assert_eq!(r.status(), 500);
+        let Body::Text(text) = r.body() else {
+            panic!("expected a text body")
+        };
+        assert!(!text.contains("secret"));
+        assert!(text.contains("internal_error"));
+    }
+}
