@@ -14,6 +14,18 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             "The request needs a JSON body.",
         ));
     }
+    // serde also fills a struct from a JSON array, positionally; only objects are bodies here.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => Error::invalid("invalid_body", "The body must be a JSON object."),
+                Err(e) => {
+                    Error::invalid("invalid_json", format!("The body is not valid JSON: {e}."))
+                }
+            },
+        );
+    }
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {

@@ -1,0 +1,25 @@
+//! `DELETE /v1/tenants/{tenant_id}/users/{user_id}`
+//!
+//! Erases a user now, with every item it owns: 204; 404 `user_not_found`; 412 on `If-Match`
+//! mismatch.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::auth::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/users/{user_id}";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::DeleteUsers)?;
+        let id = call.path_user_id()?;
+        app.delete_user(&tenant, &id, call.if_match()?).await?;
+        Ok(Reply::no_content())
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

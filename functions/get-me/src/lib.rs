@@ -1,0 +1,22 @@
+//! `GET /v1/tenants/{tenant_id}/me`
+//!
+//! The caller's own profile (`sub` is the user id), without `app_metadata`.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/me";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, caller) = call.tenant()?;
+        let user = app.get_user(&tenant, &caller.own_user_id()?).await?;
+        Ok(Reply::own_user(&user))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

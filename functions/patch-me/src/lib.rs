@@ -1,0 +1,31 @@
+//! `PATCH /v1/tenants/{tenant_id}/me`
+//!
+//! The caller changes their own profile. Only `user_metadata`, `name`, `given_name`,
+//! `family_name`, `nickname`, `picture` and `username`; naming another field of the resource is
+//! 403 `insufficient_scope` (it exists, but is the tenant's to change), an unknown field 400.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::ops::SELF_SERVICE_FIELDS;
+use shared::domain::patch::UserPatch;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/me";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, caller) = call.tenant()?;
+        let id = caller.own_user_id()?;
+        let patch = UserPatch::parse(call.body()?)?;
+        patch.only(&SELF_SERVICE_FIELDS, "on your own profile")?;
+        let user = app
+            .patch_user(&tenant, &id, &patch, call.if_match()?)
+            .await?;
+        Ok(Reply::own_user(&user))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

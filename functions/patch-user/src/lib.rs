@@ -1,0 +1,44 @@
+//! `PATCH /v1/tenants/{tenant_id}/users/{user_id}`
+//!
+//! Updates a user. `update:users` may change every field; `update:users_app_metadata` alone
+//! may change only the two metadata objects. Honors `If-Match` (412).
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::Error;
+use shared::domain::auth::Scope;
+use shared::domain::ops::METADATA_FIELDS;
+use shared::domain::patch::UserPatch;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/users/{user_id}";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, caller) = call.tenant()?;
+        let full = caller.has(Scope::UpdateUsers);
+        if !full && !caller.has(Scope::UpdateUsersAppMetadata) {
+            return Err(Error::forbidden(
+                "This operation needs the update:users scope.",
+            ));
+        }
+        let id = call.path_user_id()?;
+        let patch = UserPatch::parse(call.body()?)?;
+        if !full {
+            patch.only(
+                &METADATA_FIELDS,
+                "with only the update:users_app_metadata scope",
+            )?;
+        }
+        let user = app
+            .patch_user(&tenant, &id, &patch, call.if_match()?)
+            .await?;
+        Ok(Reply::user(StatusCode::OK, &user))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

@@ -1,0 +1,8 @@
+//! The local stand-in for API Gateway: route matching, the JWT authorizer (HS256 dev tokens),
+//! and the payload 2.0 event each function receives. The same code serves `make dev` and the
+//! tests, so what the tests exercise is what a developer runs.
+
+pub mod auth;
+pub mod gateway;
+pub mod routes;
+pub mod server;

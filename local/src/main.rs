@@ -1,0 +1,81 @@
+//! `local-api`: the local stand-in for API Gateway.
+//!
+//! ```text
+//! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
+//! local-api create-table               create $TABLE_NAME (idempotent)
+//! local-api token --tenant T --sub S [--scope "a b"] [--ttl SECONDS]
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use local_api::{auth, server};
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str).unwrap_or("serve") {
+        "serve" => {
+            shared::telemetry::init();
+            let port: u16 = match std::env::var("PORT").ok().map(|p| p.parse()) {
+                None => 3000,
+                Some(Ok(p)) => p,
+                Some(Err(_)) => return fail("PORT must be a port number"),
+            };
+            let app = match shared::app::from_env().await {
+                Ok(app) => app,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            tracing::info!(%addr, "local API listening");
+            match server::run(app, auth::secret_from_env(), addr).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("server: {e}")),
+            }
+        }
+        "create-table" => {
+            let table = match shared::app::table_name_from_env() {
+                Ok(t) => t,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let client = aws_sdk_dynamodb::Client::new(&shared::app::aws_config().await);
+            match shared::table::create(&client, &table).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+        "token" => {
+            let (Some(tenant), Some(sub)) = (flag(&args, "--tenant"), flag(&args, "--sub")) else {
+                return fail(
+                    "usage: local-api token --tenant T --sub S [--scope \"a b\"] [--ttl SECONDS]",
+                );
+            };
+            let scope = flag(&args, "--scope").unwrap_or_default();
+            let ttl = match flag(&args, "--ttl").map(|t| t.parse::<u64>()) {
+                None => 3600,
+                Some(Ok(t)) => t,
+                Some(Err(_)) => return fail("--ttl must be a number of seconds"),
+            };
+            println!(
+                "{}",
+                auth::mint(&auth::secret_from_env(), &tenant, &sub, &scope, ttl)
+            );
+            ExitCode::SUCCESS
+        }
+        other => fail(&format!(
+            "unknown command {other:?}; use serve, create-table or token"
+        )),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("local-api: {message}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,88 @@
+//! The routes of template.yaml, each bound to the handler its function runs.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+
+pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send + 'a>>;
+pub type Handler = for<'a> fn(&'a App, Request) -> Reply<'a>;
+
+pub struct Route {
+    /// The function's crate and binary name; template.yaml builds the function from it.
+    pub function: &'static str,
+    /// API Gateway's route key, `METHOD /path/{param}`.
+    pub key: &'static str,
+    pub handler: Handler,
+}
+
+macro_rules! route {
+    ($name:literal, $krate:ident) => {
+        Route {
+            function: $name,
+            key: $krate::ROUTE,
+            handler: |app, req| Box::pin($krate::handle(app, req)),
+        }
+    };
+}
+
+pub const ROUTES: [Route; 8] = [
+    route!("create-user", create_user),
+    route!("get-user", get_user),
+    route!("patch-user", patch_user),
+    route!("delete-user", delete_user),
+    route!("list-users", list_users),
+    route!("users-by-email", users_by_email),
+    route!("get-me", get_me),
+    route!("patch-me", patch_me),
+];
+
+impl Route {
+    pub fn method(&self) -> &'static str {
+        self.key.split_once(' ').map(|(m, _)| m).unwrap_or("")
+    }
+
+    pub fn path(&self) -> &'static str {
+        self.key.split_once(' ').map(|(_, p)| p).unwrap_or("")
+    }
+
+    /// The path parameters, if `path` matches this route's template.
+    pub fn matches(&self, method: &str, path: &str) -> Option<HashMap<String, String>> {
+        if !self.method().eq_ignore_ascii_case(method) {
+            return None;
+        }
+        let pattern: Vec<&str> = self.path().split('/').collect();
+        let actual: Vec<&str> = path.split('/').collect();
+        if pattern.len() != actual.len() {
+            return None;
+        }
+        let mut params = HashMap::new();
+        for (p, a) in pattern.iter().zip(&actual) {
+            match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) if !a.is_empty() => {
+                    params.insert(name.to_owned(), percent_decode(a));
+                }
+                Some(_) => return None,
+                None if p == a => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+}
+
+pub fn find(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
+    ROUTES
+        .iter()
+        .find_map(|r| r.matches(method, path).map(|params| (r, params)))
+}
+
+/// API Gateway hands path parameters to the function decoded.
+pub fn percent_decode(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}

@@ -1,0 +1,98 @@
+//! The HTTP server of `make dev`: checks the bearer token as API Gateway's JWT authorizer
+//! would, then dispatches to the route's handler.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body as AxumBody, to_bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::Request;
+use axum::response::Response;
+use lambda_http::Body;
+use shared::App;
+
+use crate::auth;
+use crate::gateway::{self, Incoming};
+
+/// API Gateway's payload limit.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+#[derive(Clone)]
+struct Shared {
+    app: App,
+    secret: Arc<String>,
+}
+
+pub fn router(app: App, secret: String) -> Router {
+    Router::new().fallback(serve).with_state(Shared {
+        app,
+        secret: Arc::new(secret),
+    })
+}
+
+async fn serve(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<AxumBody>,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = to_bytes(body, MAX_PAYLOAD).await else {
+        let mut r = Response::new(AxumBody::from(r#"{"message":"Request Entity Too Large"}"#));
+        *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+        return r;
+    };
+    let token = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer);
+    let claims = token.and_then(|t| auth::verify(&state.secret, t));
+    let incoming = Incoming {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+        source_ip: &peer.ip().to_string(),
+    };
+    let response =
+        if crate::routes::find(incoming.method, incoming.path).is_some() && claims.is_none() {
+            gateway::unauthorized()
+        } else {
+            gateway::dispatch(&state.app, &incoming, claims.as_ref()).await
+        };
+    into_axum(response)
+}
+
+fn into_axum(response: lambda_http::Response<Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        Body::Empty => AxumBody::empty(),
+        Body::Text(t) => AxumBody::from(t),
+        Body::Binary(b) => AxumBody::from(b),
+        _ => AxumBody::empty(),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn run(app: App, secret: String, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let service = router(app, secret).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown())
+        .await
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,13 @@
+//! Integration tests: every operation against moto, through the same gateway and handlers
+//! that `make dev` serves and Lambda runs.
+
+mod access;
+mod events;
+mod listing;
+mod metadata;
+mod runtime;
+mod server;
+mod support;
+mod template;
+mod users;
+mod validation;

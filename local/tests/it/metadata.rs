@@ -1,0 +1,306 @@
+use serde_json::{Value, json};
+use shared::domain::metadata::{MAX_KEYS, MAX_VALUE_BYTES};
+
+use crate::support::{Env, user_path};
+
+async fn with_metadata(env: &Env, user_metadata: Value, app_metadata: Value) -> String {
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": "correct horse battery", "user_metadata": user_metadata, "app_metadata": app_metadata}))
+        .await;
+    user_path(&u["user_id"])
+}
+
+#[tokio::test]
+async fn patch_merges_metadata_at_the_top_level() {
+    let env = Env::new().await;
+    let path = with_metadata(
+        &env,
+        json!({"a": 1, "b": "two"}),
+        json!({"plan": "free", "roles": ["x"]}),
+    )
+    .await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"a": 10, "c": true}, "app_metadata": {"plan": "pro"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        r.body["user_metadata"],
+        json!({"a": 10, "b": "two", "c": true})
+    );
+    assert_eq!(
+        r.body["app_metadata"],
+        json!({"plan": "pro", "roles": ["x"]})
+    );
+    assert_eq!(env.admin_send("GET", &path, None).await.body, r.body);
+}
+
+#[tokio::test]
+async fn patch_with_null_removes_a_metadata_key() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({"a": 1, "b": 2}), json!({})).await;
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"user_metadata": {"a": null}})))
+        .await;
+    assert_eq!(r.body["user_metadata"], json!({"b": 2}));
+}
+
+#[tokio::test]
+async fn nested_objects_are_replaced_not_merged() {
+    let env = Env::new().await;
+    let path = with_metadata(
+        &env,
+        json!({"prefs": {"theme": "dark", "lang": "en"}}),
+        json!({}),
+    )
+    .await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"prefs": {"theme": "light"}}})),
+        )
+        .await;
+    assert_eq!(
+        r.body["user_metadata"],
+        json!({"prefs": {"theme": "light"}})
+    );
+}
+
+#[tokio::test]
+async fn an_empty_object_changes_nothing_and_null_clears_the_object() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({"a": 1}), json!({"plan": "pro"})).await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {}, "app_metadata": {}})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (r.body["user_metadata"].clone(), r.body["version"].clone()),
+        (json!({"a": 1}), json!(1)),
+        "no write happened"
+    );
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"user_metadata": null})))
+        .await;
+    assert_eq!(r.body["user_metadata"], json!({}));
+    assert_eq!(r.body["app_metadata"], json!({"plan": "pro"}));
+}
+
+#[tokio::test]
+async fn numbers_strings_lists_and_booleans_round_trip_exactly() {
+    let env = Env::new().await;
+    let value = json!({"int": 42, "neg": -7, "float": 1.5, "big": 9007199254740993u64, "s": "", "list": [1, "x", null, {"k": false}], "obj": {}});
+    let path = with_metadata(&env, json!({}), json!({})).await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": value.clone()})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(got.body["user_metadata"], value);
+}
+
+#[tokio::test]
+async fn a_metadata_only_patch_is_one_conditional_update_item() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({"a": 1}), json!({})).await;
+    env.calls.take();
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"b": 2, "a": null}, "app_metadata": {"tier": 3}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(env.calls.take(), vec!["UpdateItem"]);
+    assert_eq!(r.body["user_metadata"], json!({"b": 2}));
+}
+
+#[tokio::test]
+async fn reserved_app_metadata_keys_are_refused_and_change_nothing() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({}), json!({"plan": "pro"})).await;
+    for key in [
+        "blocked",
+        "clientID",
+        "created_at",
+        "email",
+        "email_verified",
+        "global_client_id",
+        "globalClientID",
+        "identities",
+        "lastIP",
+        "lastLogin",
+        "metadata",
+        "user_id",
+        "loginsCount",
+    ] {
+        let r = env
+            .admin_send("PATCH", &path, Some(&json!({"app_metadata": {key: 1}})))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "reserved_metadata_key"),
+            "{key}"
+        );
+    }
+    let r = env.admin_send("POST", "/v1/tenants/acme/users", Some(&json!({"email": "b@example.com", "password": "correct horse battery", "app_metadata": {"email": "x"}}))).await;
+    assert_eq!(r.code(), "reserved_metadata_key");
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(
+        (
+            got.body["app_metadata"].clone(),
+            got.body["version"].clone()
+        ),
+        (json!({"plan": "pro"}), json!(1))
+    );
+}
+
+#[tokio::test]
+async fn bad_key_names_are_refused() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({}), json!({})).await;
+    for body in [
+        json!({"user_metadata": {"a.b": 1}}),
+        json!({"user_metadata": {"$where": 1}}),
+        json!({"user_metadata": {"": 1}}),
+        json!({"app_metadata": {"x": {"nested.key": 1}}}),
+        json!({"user_metadata": {"k".repeat(65): 1}}),
+    ] {
+        let r = env.admin_send("PATCH", &path, Some(&body)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_metadata_key"),
+            "{body}"
+        );
+    }
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"user_metadata": [1]})))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_metadata"));
+    assert_eq!(env.admin_send("GET", &path, None).await.body["version"], 1);
+}
+
+#[tokio::test]
+async fn a_value_over_the_size_cap_is_refused() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({}), json!({})).await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES)}})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES - 2)}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "a value right at the cap fits");
+}
+
+#[tokio::test]
+async fn the_key_cap_holds_for_blind_merges_and_replacing_keys_of_a_full_object_still_works() {
+    let env = Env::new().await;
+    let full: serde_json::Map<String, Value> =
+        (0..MAX_KEYS).map(|i| (format!("k{i}"), json!(i))).collect();
+    let path = with_metadata(&env, Value::Object(full), json!({})).await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"one_more": 1}})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "metadata_too_large"),
+        "{}",
+        r.raw
+    );
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(
+        got.body["user_metadata"].as_object().unwrap().len(),
+        MAX_KEYS
+    );
+    assert_eq!(got.body["version"], 1);
+
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"k0": "replaced", "k1": null}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {"k2": null, "new": 1}})),
+        )
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "removing one key makes room for another: {}",
+        r.raw
+    );
+    assert_eq!(
+        r.body["user_metadata"].as_object().unwrap().len(),
+        MAX_KEYS - 1
+    );
+}
+
+#[tokio::test]
+async fn only_the_metadata_scope_may_change_only_metadata() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({}), json!({})).await;
+    let scoped = crate::support::claims("acme", "crm@clients", "update:users_app_metadata");
+    let ok = env
+        .send(
+            "PATCH",
+            &path,
+            Some(&scoped),
+            Some(&json!({"app_metadata": {"crm_id": "c-1"}, "user_metadata": {"x": 1}})),
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.raw);
+    let refused = env
+        .send(
+            "PATCH",
+            &path,
+            Some(&scoped),
+            Some(&json!({"app_metadata": {"crm_id": "c-2"}, "blocked": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "insufficient_scope")
+    );
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(
+        (
+            got.body["app_metadata"]["crm_id"].clone(),
+            got.body["blocked"].clone()
+        ),
+        (json!("c-1"), json!(false))
+    );
+}

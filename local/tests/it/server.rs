@@ -1,0 +1,126 @@
+//! The local server over real HTTP: its JWT check stands in for API Gateway's authorizer.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{ALL_SCOPES, Env};
+
+const SECRET: &str = "test-secret";
+
+async fn start(env: &Env) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = local_api::server::router(env.app.clone(), SECRET.into())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    addr
+}
+
+/// A minimal HTTP/1.1 exchange: returns the status and the JSON body (Null when empty).
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_signed_dev_token_reaches_the_handlers() {
+    let env = Env::new().await;
+    let addr = start(&env).await;
+    let token = local_api::auth::mint(SECRET, "acme", "backoffice@clients", ALL_SCOPES, 300);
+    let (status, user) = request(
+        addr,
+        "POST",
+        "/v1/tenants/acme/users",
+        Some(&token),
+        Some(&json!({"email": "ana@example.com", "password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let path = format!(
+        "/v1/tenants/acme/users/{}",
+        user["user_id"].as_str().unwrap()
+    );
+    let (status, got) = request(addr, "GET", &path, Some(&token), None).await;
+    assert_eq!(
+        (status, got["email"].clone()),
+        (200, json!("ana@example.com"))
+    );
+
+    let own = local_api::auth::mint(SECRET, "acme", user["user_id"].as_str().unwrap(), "", 300);
+    let (status, me) = request(addr, "GET", "/v1/tenants/acme/me", Some(&own), None).await;
+    assert_eq!(
+        (status, me["user_id"].clone()),
+        (200, user["user_id"].clone())
+    );
+}
+
+#[tokio::test]
+async fn missing_forged_and_expired_tokens_are_401() {
+    let env = Env::new().await;
+    let addr = start(&env).await;
+    let forged = local_api::auth::mint("another-secret", "acme", "x", ALL_SCOPES, 300);
+    let claims =
+        json!({"sub": "x", "tenant_id": "acme", "scope": ALL_SCOPES, "exp": 1_000_000_000});
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    for token in [
+        None,
+        Some(forged.as_str()),
+        Some(expired.as_str()),
+        Some("not-a-jwt"),
+    ] {
+        let (status, body) = request(addr, "GET", "/v1/tenants/acme/users", token, None).await;
+        assert_eq!(
+            (status, body),
+            (401, json!({"message": "Unauthorized"})),
+            "{token:?}"
+        );
+    }
+    assert!(env.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn paths_outside_the_template_are_404() {
+    let env = Env::new().await;
+    let addr = start(&env).await;
+    let token = local_api::auth::mint(SECRET, "acme", "x", ALL_SCOPES, 300);
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/v1/tenants/acme"),
+        ("PUT", "/v1/tenants/acme/users"),
+        ("GET", "/v1/tenants/acme/users/a/b"),
+    ] {
+        let (status, _) = request(addr, method, path, Some(&token), None).await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
+}

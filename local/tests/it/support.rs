@@ -1,0 +1,336 @@
+//! What the integration tests share: a fresh table on the moto server `make test` started,
+//! the app wired to it, and requests sent through the same gateway code `make dev` serves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use lambda_http::Body;
+use local_api::gateway::{Incoming, dispatch};
+use serde_json::Value;
+use shared::App;
+
+pub const ALL_SCOPES: &str = local_api::auth::ALL_SCOPES;
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!("MOTO_ENDPOINT is not set. Run the tests with `make test`, which starts moto and sets it.")
+    })
+}
+
+/// Records the DynamoDB operation of every request the client sends.
+#[derive(Debug, Default, Clone)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("")
+            .to_owned();
+        let op = target.rsplit('.').next().unwrap_or("").to_owned();
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+pub fn client(log: &CallLog) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(moto_endpoint())
+        .interceptor(log.clone())
+        .build();
+    Client::from_conf(config)
+}
+
+pub type Claims = HashMap<String, String>;
+
+pub fn claims(tenant: &str, sub: &str, scope: &str) -> Claims {
+    HashMap::from([
+        ("tenant_id".to_owned(), tenant.to_owned()),
+        ("sub".to_owned(), sub.to_owned()),
+        ("scope".to_owned(), scope.to_owned()),
+    ])
+}
+
+/// A fresh table with the app wired to it.
+pub struct Env {
+    pub app: App,
+    pub client: Client,
+    pub table: String,
+    pub calls: CallLog,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["errorCode"].as_str().unwrap_or("")
+    }
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        let calls = CallLog::default();
+        let client = client(&calls);
+        let table = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
+        shared::table::create(&client, &table)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot create a table on moto at {}: {e}", moto_endpoint())
+            });
+        calls.take();
+        let app = shared::app::with_dynamo(client.clone(), table.clone());
+        Env {
+            app,
+            client,
+            table,
+            calls,
+        }
+    }
+
+    pub fn admin(&self) -> Claims {
+        claims("acme", "backoffice@clients", ALL_SCOPES)
+    }
+
+    /// Sends a request through the local gateway, as the JWT authorizer would pass `claims`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        claims: Option<&Claims>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let raw_body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.send_raw(method, path_and_query, claims, &raw_body, headers)
+            .await
+    }
+
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        claims: Option<&Claims>,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut map = HeaderMap::new();
+        if !body.is_empty() {
+            map.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        for (k, v) in headers {
+            map.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let incoming = Incoming {
+            method,
+            path,
+            raw_query: query,
+            headers: &map,
+            body,
+            source_ip: "198.51.100.1",
+        };
+        let response = dispatch(&self.app, &incoming, claims).await;
+        let (parts, body) = response.into_parts();
+        let raw = match body {
+            Body::Empty => String::new(),
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).unwrap(),
+            _ => String::new(),
+        };
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&raw).unwrap()
+        };
+        assert!(
+            !raw.contains("$argon2"),
+            "a response carried a password hash: {raw}"
+        );
+        Resp {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            raw,
+        }
+    }
+
+    pub async fn admin_send(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let admin = self.admin();
+        self.send(method, path, Some(&admin), body, &[]).await
+    }
+
+    /// Creates a database user in tenant acme and returns the response body.
+    pub async fn create(&self, body: Value) -> Value {
+        let r = self
+            .admin_send("POST", "/v1/tenants/acme/users", Some(&body))
+            .await;
+        assert_eq!(r.status, 201, "create failed: {}", r.raw);
+        r.body
+    }
+
+    pub async fn create_ana(&self) -> Value {
+        self.create(
+            serde_json::json!({"email": "ana@example.com", "password": "correct horse battery"}),
+        )
+        .await
+    }
+
+    /// Every item in the table, for assertions about what is stored.
+    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                self.calls.take();
+                return out;
+            }
+        }
+    }
+
+    /// The `pk`s of every stored item, sorted.
+    pub async fn keys(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<(String, String)> = self
+            .items()
+            .await
+            .iter()
+            .map(|i| (s(i, "pk"), s(i, "sk")))
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        Some(AttributeValue::N(v)) => v.clone(),
+        _ => String::new(),
+    }
+}
+
+pub fn user_path(id: &Value) -> String {
+    format!("/v1/tenants/acme/users/{}", id.as_str().unwrap())
+}
+
+/// The user every `events/` file names.
+pub const EVENT_USER: &str = "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+
+/// Stores the user the `events/` files refer to (tenant acme, seed@example.com).
+pub async fn seed_event_user(env: &Env) {
+    use shared::domain::ids::{TenantId, UserId};
+    use shared::domain::user::{Identity, User};
+    let id = UserId::parse(EVENT_USER).unwrap();
+    let now = env.app.clock.now();
+    let user = User {
+        user_id: id,
+        tenant_id: TenantId::parse("acme").unwrap(),
+        email: Some("seed@example.com".into()),
+        email_verified: true,
+        username: None,
+        phone_number: None,
+        phone_verified: false,
+        name: Some("Seed User".into()),
+        given_name: None,
+        family_name: None,
+        nickname: None,
+        picture: None,
+        user_metadata: serde_json::Map::new(),
+        app_metadata: serde_json::json!({"plan": "pro"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        identities: vec![Identity::database(&id)],
+        blocked: false,
+        created_at: now,
+        updated_at: now,
+        last_login: None,
+        logins_count: 0,
+        last_password_reset: None,
+        deletion_scheduled_at: None,
+        version: 1,
+    };
+    env.app.users.create(&user, None).await.unwrap();
+}
+
+/// Every `events/` file: (function name, file contents).
+pub fn event_files() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The status each function's event is expected to produce against the seeded user.
+pub fn expected_status(function: &str) -> u16 {
+    match function {
+        "create-user" => 201,
+        "delete-user" => 204,
+        _ => 200,
+    }
+}

@@ -1,0 +1,159 @@
+//! template.yaml is held to the code: the table to `shared::table::spec`, the routes to the
+//! handlers the local server serves.
+
+use std::collections::BTreeSet;
+
+use local_api::routes::ROUTES;
+use serde_norway::Value;
+
+fn template() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Tagged(t) => format!("{} {}", t.tag, text(&t.value)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn list(v: &Value) -> &Vec<Value> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("expected a list, got {v:?}"))
+}
+
+#[test]
+fn the_table_matches_the_definition_the_code_creates() {
+    let spec = shared::table::spec();
+    let t = template();
+    let table = &t["Resources"]["UsersTable"];
+    assert_eq!(text(&table["Type"]), "AWS::DynamoDB::Table");
+    let p = &table["Properties"];
+    assert_eq!(text(&p["BillingMode"]), "PAY_PER_REQUEST");
+    let attributes: BTreeSet<(String, String)> = list(&p["AttributeDefinitions"])
+        .iter()
+        .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+        .collect();
+    let expected: BTreeSet<(String, String)> = spec
+        .string_attributes
+        .iter()
+        .map(|a| (a.to_string(), "S".to_owned()))
+        .collect();
+    assert_eq!(attributes, expected);
+    let keys = |schema: &Value| -> Vec<(String, String)> {
+        list(schema)
+            .iter()
+            .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+            .collect()
+    };
+    assert_eq!(
+        keys(&p["KeySchema"]),
+        vec![
+            (spec.hash_key.into(), "HASH".into()),
+            (spec.range_key.into(), "RANGE".into())
+        ]
+    );
+    let indexes = list(&p["GlobalSecondaryIndexes"]);
+    assert_eq!(indexes.len(), spec.indexes.len());
+    for (index, want) in indexes.iter().zip(&spec.indexes) {
+        assert_eq!(text(&index["IndexName"]), want.name);
+        assert_eq!(
+            keys(&index["KeySchema"]),
+            vec![
+                (want.hash_key.into(), "HASH".into()),
+                (want.range_key.into(), "RANGE".into())
+            ]
+        );
+        assert_eq!(
+            text(&index["Projection"]["ProjectionType"]),
+            want.projection
+        );
+    }
+    assert_eq!(
+        text(&p["TimeToLiveSpecification"]["AttributeName"]),
+        spec.ttl_attribute
+    );
+    assert_eq!(text(&p["TimeToLiveSpecification"]["Enabled"]), "true");
+}
+
+#[test]
+fn the_template_declares_exactly_the_routes_the_handlers_serve() {
+    let t = template();
+    let mut declared = BTreeSet::new();
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if text(&resource["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let name = text(name);
+        assert_eq!(
+            text(&resource["Metadata"]["BuildMethod"]),
+            "rust-cargolambda",
+            "{name}"
+        );
+        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+        let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../functions")
+            .join(&binary);
+        assert!(
+            crate_dir.join("Cargo.toml").exists(),
+            "{name} builds {binary}, which has no crate"
+        );
+        for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
+            assert_eq!(text(&event["Type"]), "HttpApi");
+            let key = format!(
+                "{} {}",
+                text(&event["Properties"]["Method"]),
+                text(&event["Properties"]["Path"])
+            );
+            declared.insert((binary.clone(), key));
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.function.to_owned(), r.key.to_owned()))
+        .collect();
+    assert_eq!(declared, served);
+}
+
+#[test]
+fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_permissions() {
+    let t = template();
+    let g = &t["Globals"]["Function"];
+    assert_eq!(text(&g["Runtime"]), "provided.al2023");
+    assert_eq!(
+        list(&g["Architectures"])
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>(),
+        vec!["arm64"]
+    );
+    assert_eq!(text(&g["Handler"]), "bootstrap");
+    assert_eq!(text(&g["LoggingConfig"]["LogFormat"]), "JSON");
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if text(&resource["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        for policy in list(&resource["Properties"]["Policies"]) {
+            for statement in list(&policy["Statement"]) {
+                for action in list(&statement["Action"]) {
+                    assert!(
+                        text(action).starts_with("dynamodb:") && !text(action).contains('*'),
+                        "{}: {action:?}",
+                        text(name)
+                    );
+                }
+                for resource in list(&statement["Resource"]) {
+                    assert!(
+                        text(resource).contains("UsersTable"),
+                        "{}: {resource:?}",
+                        text(name)
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,514 @@
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use crate::support::{Env, claims, s, user_path};
+
+#[tokio::test]
+async fn create_returns_201_with_location_etag_and_the_user() {
+    let env = Env::new().await;
+    let body = json!({
+        "email": "Ana.Silva@Example.com", "password": "correct horse battery", "name": "Ana Silva",
+        "given_name": "Ana", "family_name": "Silva", "nickname": "ana", "username": "ana_s",
+        "phone_number": "+14155550123", "picture": "https://cdn.example.com/ana.png",
+        "user_metadata": {"locale": "pt-BR"}, "app_metadata": {"plan": "pro"}, "email_verified": true
+    });
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/users", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let u = &r.body;
+    let id = u["user_id"].as_str().unwrap();
+    assert!(id.starts_with("usr_"));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v1/tenants/acme/users/{id}").as_str())
+    );
+    assert_eq!(r.header("etag"), Some("\"1\""));
+    assert_eq!(u["email"], "Ana.Silva@Example.com");
+    assert_eq!(u["email_verified"], true);
+    assert_eq!(u["tenant_id"], "acme");
+    assert_eq!(u["version"], 1);
+    assert_eq!(u["logins_count"], 0);
+    assert_eq!(u["blocked"], false);
+    assert_eq!(
+        u["identities"],
+        json!([{"connection": "database", "provider": "database", "user_id": id, "is_social": false}])
+    );
+    assert_eq!(u["user_metadata"], json!({"locale": "pt-BR"}));
+    assert_eq!(u["app_metadata"], json!({"plan": "pro"}));
+    assert!(u.get("password").is_none());
+
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, r.body);
+    assert_eq!(got.header("etag"), Some("\"1\""));
+}
+
+#[tokio::test]
+async fn the_password_is_stored_only_as_an_argon2id_hash_in_its_own_item() {
+    let env = Env::new().await;
+    let u = env.create_ana().await;
+    let items = env.items().await;
+    let profile = items.iter().find(|i| s(i, "sk") == "PROFILE").unwrap();
+    assert!(!format!("{profile:?}").contains("argon2"));
+    assert!(!format!("{items:?}").contains("correct horse battery"));
+    let credential = items.iter().find(|i| s(i, "sk") == "PASSWORD").unwrap();
+    assert_eq!(
+        s(credential, "pk"),
+        format!("TENANT#acme#USER#{}", u["user_id"].as_str().unwrap())
+    );
+    assert!(s(credential, "hash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+}
+
+#[tokio::test]
+async fn create_writes_a_guard_for_the_email_username_and_identity() {
+    let env = Env::new().await;
+    let u = env.create(json!({"email": "Ana@Example.com", "password": "correct horse battery", "username": "AnaS"})).await;
+    let id = u["user_id"].as_str().unwrap();
+    let keys = env.keys().await;
+    let expected = vec![
+        (
+            "TENANT#acme#EMAIL#ana@example.com".to_owned(),
+            "CONN#database".to_owned(),
+        ),
+        (
+            format!("TENANT#acme#IDENTITY#database#{id}"),
+            "IDENTITY".to_owned(),
+        ),
+        (format!("TENANT#acme#USER#{id}"), "PASSWORD".to_owned()),
+        (format!("TENANT#acme#USER#{id}"), "PROFILE".to_owned()),
+        (
+            "TENANT#acme#USERNAME#anas".to_owned(),
+            "CONN#database".to_owned(),
+        ),
+    ];
+    assert_eq!(keys, expected);
+}
+
+#[tokio::test]
+async fn a_duplicate_email_is_409_even_when_it_differs_only_in_case() {
+    let env = Env::new().await;
+    env.create_ana().await;
+    for email in ["ana@example.com", "ANA@Example.COM"] {
+        let r = env
+            .admin_send(
+                "POST",
+                "/v1/tenants/acme/users",
+                Some(&json!({"email": email, "password": "another passphrase"})),
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.raw);
+        assert_eq!(r.code(), "user_exists");
+    }
+    assert_eq!(
+        env.items().await.len(),
+        4,
+        "a refused create leaves nothing behind"
+    );
+}
+
+#[tokio::test]
+async fn the_same_email_may_exist_once_per_connection() {
+    let env = Env::new().await;
+    env.create_ana().await;
+    let social = json!({"connection": "google-oauth2", "user_id": "10987654321", "email": "ana@example.com", "email_verified": true});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/users", Some(&social))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(
+        r.body["identities"][0],
+        json!({"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "10987654321", "is_social": true})
+    );
+    let again = json!({"connection": "google-oauth2", "user_id": "10987654321"});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/users", Some(&again))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "user_exists"),
+        "the provider identity is unique"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_username_is_409() {
+    let env = Env::new().await;
+    env.create(
+        json!({"email": "a@example.com", "password": "correct horse battery", "username": "Ana"}),
+    )
+    .await;
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/users", Some(&json!({"email": "b@example.com", "password": "correct horse battery", "username": "ana"})))
+        .await;
+    assert_eq!((r.status, r.code()), (409, "user_exists"));
+}
+
+#[tokio::test]
+async fn concurrent_creates_with_one_email_make_exactly_one_user() {
+    let env = Env::new().await;
+    let body = json!({"email": "race@example.com", "password": "correct horse battery"});
+    let attempts = (0..6).map(|_| env.admin_send("POST", "/v1/tenants/acme/users", Some(&body)));
+    let results = join_all(attempts).await;
+    let created = results.iter().filter(|r| r.status == 201).count();
+    let conflicts = results.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        (created, conflicts),
+        (1, 5),
+        "{:?}",
+        results.iter().map(|r| &r.raw).collect::<Vec<_>>()
+    );
+    let profiles = env
+        .items()
+        .await
+        .iter()
+        .filter(|i| s(i, "sk") == "PROFILE")
+        .count();
+    assert_eq!(profiles, 1);
+}
+
+#[tokio::test]
+async fn patch_changes_root_fields_bumps_the_version_and_null_unsets() {
+    let env = Env::new().await;
+    let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "nickname": "ana", "phone_number": "+14155550123"})).await;
+    let path = user_path(&u["user_id"]);
+    let patch =
+        json!({"name": "Ana Silva", "nickname": null, "phone_verified": true, "blocked": true});
+    let r = env.admin_send("PATCH", &path, Some(&patch)).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    assert_eq!(r.body["name"], "Ana Silva");
+    assert!(r.body.get("nickname").is_none());
+    assert_eq!(r.body["phone_verified"], true);
+    assert_eq!(r.body["blocked"], true);
+    assert_eq!(r.body["version"], 2);
+    assert_ne!(r.body["updated_at"], u["updated_at"]);
+    assert_eq!(env.admin_send("GET", &path, None).await.body, r.body);
+}
+
+#[tokio::test]
+async fn changing_the_email_moves_its_guard_and_unverifies_it() {
+    let env = Env::new().await;
+    let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "email_verified": true})).await;
+    let path = user_path(&u["user_id"]);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"email": "Ana.New@Example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["email"], "Ana.New@Example.com");
+    assert_eq!(r.body["email_verified"], false);
+    let keys = env.keys().await;
+    assert!(
+        keys.iter()
+            .any(|(pk, _)| pk == "TENANT#acme#EMAIL#ana.new@example.com")
+    );
+    assert!(
+        !keys
+            .iter()
+            .any(|(pk, _)| pk == "TENANT#acme#EMAIL#ana@example.com")
+    );
+    // The old address is free again; the new one is taken.
+    env.create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
+        .await;
+    let r = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/users",
+            Some(&json!({"email": "ana.new@example.com", "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+}
+
+#[tokio::test]
+async fn changing_to_an_email_another_user_owns_is_409_and_changes_nothing() {
+    let env = Env::new().await;
+    env.create(json!({"email": "taken@example.com", "password": "correct horse battery"}))
+        .await;
+    let u = env.create_ana().await;
+    let before = env.keys().await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"email": "TAKEN@example.com", "name": "X"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "user_exists"));
+    assert_eq!(env.keys().await, before);
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["email"], "ana@example.com");
+    assert!(got.body.get("name").is_none());
+    assert_eq!(got.body["version"], 1);
+}
+
+#[tokio::test]
+async fn an_admin_can_set_a_password_for_a_database_user_only() {
+    let env = Env::new().await;
+    let u = env.create_ana().await;
+    let hash = |items: &Vec<
+        std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    >| {
+        items
+            .iter()
+            .find(|i| s(i, "sk") == "PASSWORD")
+            .map(|i| s(i, "hash"))
+            .unwrap()
+    };
+    let before = hash(&env.items().await);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.body["last_password_reset"].is_string());
+    assert_ne!(hash(&env.items().await), before);
+
+    let weak = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"password": "short"})),
+        )
+        .await;
+    assert_eq!((weak.status, weak.code()), (400, "password_too_weak"));
+
+    let social = env
+        .create(json!({"connection": "google-oauth2", "user_id": "42"}))
+        .await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&social["user_id"]),
+            Some(&json!({"password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.raw);
+    assert!(
+        !env.keys()
+            .await
+            .iter()
+            .any(|(pk, sk)| pk.contains(social["user_id"].as_str().unwrap()) && sk == "PASSWORD")
+    );
+}
+
+#[tokio::test]
+async fn if_match_with_a_stale_version_is_412_and_changes_nothing() {
+    let env = Env::new().await;
+    let u = env.create_ana().await;
+    let path = user_path(&u["user_id"]);
+    let admin = env.admin();
+    let ok = env
+        .send(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(&json!({"name": "One"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.raw);
+    for body in [
+        json!({"name": "Two"}),
+        json!({"user_metadata": {"a": 1}}),
+        json!({"email": "x@example.com"}),
+    ] {
+        let stale = env
+            .send(
+                "PATCH",
+                &path,
+                Some(&admin),
+                Some(&body),
+                &[("if-match", "\"1\"")],
+            )
+            .await;
+        assert_eq!(
+            (stale.status, stale.code()),
+            (412, "precondition_failed"),
+            "{body}"
+        );
+    }
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(
+        (got.body["name"].clone(), got.body["version"].clone()),
+        (json!("One"), json!(2))
+    );
+    let del = env
+        .send(
+            "DELETE",
+            &path,
+            Some(&admin),
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(del.status, 412);
+    let star = env
+        .send(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(&json!({"name": "Three"})),
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(star.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_patches_with_the_same_if_match_let_exactly_one_win() {
+    let env = Env::new().await;
+    let u = env.create_ana().await;
+    let path = user_path(&u["user_id"]);
+    let admin = env.admin();
+    let bodies: Vec<Value> = (0..5)
+        .map(|i| json!({"user_metadata": {format!("k{i}"): i}}))
+        .collect();
+    let attempts = bodies.iter().map(|b| {
+        env.send(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(b),
+            &[("if-match", "\"1\"")],
+        )
+    });
+    let results = join_all(attempts).await;
+    assert_eq!(results.iter().filter(|r| r.status == 200).count(), 1);
+    assert_eq!(results.iter().filter(|r| r.status == 412).count(), 4);
+}
+
+#[tokio::test]
+async fn concurrent_metadata_patches_lose_no_update() {
+    let env = Env::new().await;
+    let u = env.create_ana().await;
+    let path = user_path(&u["user_id"]);
+    let bodies: Vec<Value> = (0..8)
+        .map(|i| json!({"user_metadata": {format!("k{i}"): i}}))
+        .collect();
+    let results = join_all(
+        bodies
+            .iter()
+            .map(|b| env.admin_send("PATCH", &path, Some(b))),
+    )
+    .await;
+    assert!(results.iter().all(|r| r.status == 200));
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(got.body["user_metadata"].as_object().unwrap().len(), 8);
+    assert_eq!(got.body["version"], 9);
+}
+
+#[tokio::test]
+async fn delete_removes_the_user_and_every_item_it_owns() {
+    let env = Env::new().await;
+    let keep = env
+        .create(json!({"email": "keep@example.com", "password": "correct horse battery"}))
+        .await;
+    let before = env.keys().await;
+    let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "username": "ana"})).await;
+    let path = user_path(&u["user_id"]);
+    let r = env.admin_send("DELETE", &path, None).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    assert!(r.raw.is_empty());
+    assert_eq!(
+        env.keys().await,
+        before,
+        "only the other user's items remain"
+    );
+    assert_eq!(env.admin_send("GET", &path, None).await.status, 404);
+    let again = env.admin_send("DELETE", &path, None).await;
+    assert_eq!((again.status, again.code()), (404, "user_not_found"));
+    // The address is free again.
+    env.create(
+        json!({"email": "ana@example.com", "password": "correct horse battery", "username": "ana"}),
+    )
+    .await;
+    assert_eq!(
+        env.admin_send("GET", &user_path(&keep["user_id"]), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn unknown_users_are_404_on_every_user_route() {
+    let env = Env::new().await;
+    let ghost = "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"name": "x"}))),
+        ("PATCH", Some(json!({"user_metadata": {"a": 1}}))),
+        ("DELETE", None),
+    ] {
+        let r = env.admin_send(method, ghost, body.as_ref()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "user_not_found"),
+            "{method} {body:?}"
+        );
+    }
+    let me = claims("acme", "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1", "");
+    let r = env
+        .send("GET", "/v1/tenants/acme/me", Some(&me), None, &[])
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        env.items().await.is_empty(),
+        "a PATCH of a missing user creates nothing"
+    );
+}
+
+#[tokio::test]
+async fn users_by_email_finds_every_connection_case_insensitively() {
+    let env = Env::new().await;
+    let a = env.create_ana().await;
+    let b = env
+        .create(
+            json!({"connection": "google-oauth2", "user_id": "g-1", "email": "ANA@example.com"}),
+        )
+        .await;
+    env.create(json!({"email": "other@example.com", "password": "correct horse battery"}))
+        .await;
+    let r = env
+        .admin_send(
+            "GET",
+            "/v1/tenants/acme/users-by-email?email=Ana%40Example.com",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let mut ids: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected = vec![
+        a["user_id"].as_str().unwrap(),
+        b["user_id"].as_str().unwrap(),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let none = env
+        .admin_send(
+            "GET",
+            "/v1/tenants/acme/users-by-email?email=nobody%40example.com",
+            None,
+        )
+        .await;
+    assert_eq!(none.body, json!([]));
+    let missing = env
+        .admin_send("GET", "/v1/tenants/acme/users-by-email", None)
+        .await;
+    assert_eq!((missing.status, missing.code()), (400, "invalid_query"));
+}

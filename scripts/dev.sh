@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# make dev: moto on 127.0.0.1:4566, the table, and the local API on 127.0.0.1:${PORT:-3000}.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/local-env.sh
+moto_port=${MOTO_PORT:-4566}
+port=${PORT:-3000}
+export TABLE_NAME=${TABLE_NAME:-profiles-local}
+export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
+export DEV_JWT_SECRET=${DEV_JWT_SECRET:-local-dev-secret}
+state="$root/.local"
+mkdir -p "$state"
+
+scripts/venv.sh
+cargo build -p local-api
+started_moto=
+cleanup() {
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "$started_moto" ] && scripts/moto.sh stop "$state/moto.pid"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('$AWS_ENDPOINT_URL/moto-api/', timeout=1)" 2>/dev/null; then
+  echo "moto already answers on $AWS_ENDPOINT_URL; using it"
+else
+  scripts/moto.sh start "$moto_port" "$state/moto.pid" "$state/moto.log"
+  started_moto=1
+fi
+target/debug/local-api create-table
+
+token=$(target/debug/local-api token --tenant acme --sub dev-admin --scope "read:users create:users update:users update:users_app_metadata delete:users create:user_tickets authenticate:users" --ttl 86400)
+cat <<MSG
+
+Local API on http://127.0.0.1:$port (moto at $AWS_ENDPOINT_URL, table $TABLE_NAME).
+Dev admin token for tenant "acme" (valid 24 h):
+
+  export TOKEN=$token
+
+Try:
+
+  curl -s -X POST http://127.0.0.1:$port/v1/tenants/acme/users \\
+    -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"email":"ana@example.com","password":"correct horse battery","name":"Ana"}'
+  curl -s "http://127.0.0.1:$port/v1/tenants/acme/users" -H "Authorization: Bearer \$TOKEN"
+
+Other tokens: target/debug/local-api token --tenant acme --sub <user_id> (an end-user token for /me).
+Ctrl-C stops the API and moto.
+
+MSG
+PORT=$port target/debug/local-api serve &
+server_pid=$!
+wait "$server_pid"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates .venv with moto and cfn-lint unless it is there and current.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv"
+req="$root/scripts/requirements.txt"
+stamp="$venv/.requirements"
+if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/cfn-lint" ] && cmp -s "$req" "$stamp"; then
+  exit 0
+fi
+echo "setting up $venv (moto, cfn-lint)..." >&2
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+cp "$req" "$stamp"
