@@ -14,6 +14,10 @@ pub type App = Services;
 pub mod env {
     /// The DynamoDB table (required).
     pub const TABLE_NAME: &str = "TABLE_NAME";
+    /// Empty in AWS. `sam local invoke --env-vars env.local.json` sets it to a local AWS
+    /// endpoint: SAM only passes variables the template declares, and the SDK's own
+    /// `AWS_ENDPOINT_URL` would warn on every cold start if declared empty.
+    pub const LOCAL_ENDPOINT_URL: &str = "LOCAL_ENDPOINT_URL";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,10 +33,14 @@ pub fn table_name_from_env() -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(env::TABLE_NAME))
 }
 
-/// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` points it at a
-/// local DynamoDB (moto) without code changes.
+/// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
+/// `LOCAL_ENDPOINT_URL`) points it at a local DynamoDB (moto) without code changes.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = std::env::var(env::LOCAL_ENDPOINT_URL).ok().filter(|v| !v.is_empty()) {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
 }
 
 /// Builds the production wiring: DynamoDB store, argon2id hasher, system clock.
