@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
   start)
     port=$2 pidfile=$3 logfile=$4
-    "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+    "$root/.venv/bin/python" "$root/scripts/moto_server.py" "$port" >"$logfile" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
       if "$root/.venv/bin/python" - "$port" <<'PY' 2>/dev/null; then exit 0; fi

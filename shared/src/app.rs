@@ -37,7 +37,10 @@ pub fn table_name_from_env() -> Result<String, ConfigError> {
 /// `LOCAL_ENDPOINT_URL`) points it at a local DynamoDB (moto) without code changes.
 pub async fn aws_config() -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(url) = std::env::var(env::LOCAL_ENDPOINT_URL).ok().filter(|v| !v.is_empty()) {
+    if let Some(url) = std::env::var(env::LOCAL_ENDPOINT_URL)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         loader = loader.endpoint_url(url);
     }
     loader.load().await

@@ -204,8 +204,9 @@ impl Call {
         Ok(&self.body)
     }
 
-    /// The version `If-Match` demands, if any. `*` demands only that the user exists; a tag
-    /// that is not one of ours can match no version.
+    /// The version `If-Match` demands, if any. `*` demands only that the user exists. One
+    /// strong tag is accepted; a weak tag never matches (RFC 9110 compares strongly), nor
+    /// does a tag that is not one of ours.
     pub fn if_match(&self) -> Result<Option<u64>, Error> {
         let Some(raw) = self.headers.get(IF_MATCH) else {
             return Ok(None);
@@ -214,12 +215,20 @@ impl Call {
         if raw == "*" {
             return Ok(None);
         }
-        let tag = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
-        tag.parse::<u64>()
-            .map(Some)
-            .map_err(|_| Error::PreconditionFailed {
-                message: "If-Match names no version of this user.".into(),
-            })
+        if raw.contains(',') {
+            return Err(Error::invalid(
+                "invalid_header",
+                "If-Match takes one entity tag (the ETag of the user).",
+            ));
+        }
+        let no_match = || Error::PreconditionFailed {
+            message: "If-Match names no version of this user.".into(),
+        };
+        let tag = raw
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .ok_or_else(no_match)?;
+        tag.parse::<u64>().map(Some).map_err(|_| no_match())
     }
 
     /// Renders the outcome and logs the request's one line.

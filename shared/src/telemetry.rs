@@ -2,13 +2,34 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Safe to call twice.
+/// The variable that sets how much this project's own code logs.
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+
+/// The filter: `LOG_LEVEL` (`error`, `warn`, `info`, `debug` or `trace`; default `info`)
+/// applies to this project's code only. Dependencies log warnings and errors and nothing
+/// more, whatever the level: at debug and trace the Lambda runtime prints raw events
+/// (request bodies, bearer tokens) and the AWS SDK prints request bodies (password hashes).
+pub fn filter(level: Option<&str>) -> EnvFilter {
+    let level = match level.map(str::trim) {
+        Some(l @ ("error" | "warn" | "info" | "debug" | "trace")) => l,
+        _ => "info",
+    };
+    let ours = ["shared", "local_api"];
+    let directives: Vec<String> = std::iter::once("warn".to_owned())
+        .chain(ours.iter().map(|t| format!("{t}={level}")))
+        .collect();
+    EnvFilter::new(directives.join(","))
+}
+
+/// Installs the global subscriber. Safe to call twice.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var(LOG_LEVEL).ok().as_deref());
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(ansi);
     let _ = if on_lambda {
         builder
             .json()
@@ -18,4 +39,22 @@ pub fn init() {
     } else {
         builder.compact().try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_never_log_below_warn_whatever_the_level() {
+        let f = filter(Some("trace")).to_string();
+        assert!(f.split(",").any(|d| d == "warn"), "{f}");
+        assert!(f.contains("shared=trace"));
+        let f = filter(Some("lambda_runtime=trace")).to_string();
+        assert!(
+            !f.contains("lambda_runtime"),
+            "only a level is accepted: {f}"
+        );
+        assert!(f.contains("shared=info"));
+    }
 }

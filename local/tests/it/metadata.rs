@@ -304,3 +304,56 @@ async fn only_the_metadata_scope_may_change_only_metadata() {
         (json!("c-1"), json!(false))
     );
 }
+
+#[tokio::test]
+async fn an_empty_metadata_object_beside_other_fields_is_ignored() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({"a": 1}), json!({})).await;
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": {}, "name": "Ana"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        (r.body["name"].clone(), r.body["user_metadata"].clone()),
+        (json!("Ana"), json!({"a": 1}))
+    );
+}
+
+#[tokio::test]
+async fn a_patch_naming_more_keys_than_the_cap_is_refused_even_on_an_empty_object() {
+    let env = Env::new().await;
+    let path = with_metadata(&env, json!({}), json!({})).await;
+    let too_many: serde_json::Map<String, Value> = (0..=MAX_KEYS)
+        .map(|i| (format!("k{i}"), json!(i)))
+        .collect();
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"user_metadata": too_many})))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
+    let nulls: serde_json::Map<String, Value> =
+        (0..500).map(|i| (format!("k{i}"), Value::Null)).collect();
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"user_metadata": nulls})))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
+    let exactly: serde_json::Map<String, Value> = (0..MAX_KEYS)
+        .map(|i| (format!("k{i}"), json!("v".repeat(100))))
+        .collect();
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"user_metadata": exactly.clone(), "app_metadata": exactly})),
+        )
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "the caps themselves fit in one write: {}",
+        r.raw
+    );
+    assert_eq!(r.body["user_metadata"].as_object().unwrap().len(), MAX_KEYS);
+}

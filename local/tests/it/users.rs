@@ -512,3 +512,46 @@ async fn users_by_email_finds_every_connection_case_insensitively() {
         .await;
     assert_eq!((missing.status, missing.code()), (400, "invalid_query"));
 }
+
+#[tokio::test]
+async fn weak_and_listed_if_match_tags_do_not_match() {
+    let env = Env::new().await;
+    let u = env.create_ana().await;
+    let path = user_path(&u["user_id"]);
+    let admin = env.admin();
+    let weak = env
+        .send(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(&json!({"name": "x"})),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(weak.status, 412);
+    let list = env
+        .send(
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(&json!({"name": "x"})),
+            &[("if-match", "\"1\", \"2\"")],
+        )
+        .await;
+    assert_eq!((list.status, list.code()), (400, "invalid_header"));
+    assert_eq!(env.admin_send("GET", &path, None).await.body["version"], 1);
+}
+
+#[tokio::test]
+async fn a_wrongly_typed_password_is_not_echoed() {
+    let env = Env::new().await;
+    let r = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/users",
+            Some(&json!({"email": "a@example.com", "password": 98765432})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"));
+    assert!(!r.raw.contains("98765432"), "{}", r.raw);
+}

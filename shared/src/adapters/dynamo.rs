@@ -187,7 +187,8 @@ impl DynamoStore {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(guard.pk.clone(), &guard.sk)))
-            .condition_expression("user_id = :owner")
+            // Refuses to remove a guard another user owns, tolerates one already gone.
+            .condition_expression("attribute_not_exists(pk) OR user_id = :owner")
             .expression_attribute_values(":owner", s(owner.to_string()))
             .build()
             .map_err(build_error)?;
@@ -373,7 +374,10 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt:
     let code = err.code().unwrap_or("");
     let throttled = matches!(
         code,
-        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TransactionConflictException"
     );
     let detail = match &err {
         SdkError::ServiceError(e) => format!("{code}: {}", e.err().message().unwrap_or("")),
@@ -423,6 +427,10 @@ impl Expr {
     }
 
     fn metadata(&mut self, field: &str, patch: &MetadataPatch) -> Result<(), StoreError> {
+        if patch.is_noop() {
+            // DynamoDB refuses an expression with an unused name placeholder.
+            return Ok(());
+        }
         let f = self.name(field);
         match patch {
             MetadataPatch::Clear => {
@@ -730,6 +738,56 @@ mod tests {
         }
         assert!(keys::user(&user.tenant_id, &user.user_id).starts_with(&t));
         assert!(keys::list(&user.tenant_id, 3).starts_with(&t));
+    }
+
+    #[test]
+    fn the_largest_possible_blind_update_stays_within_dynamodbs_expression_limits() {
+        use serde_json::{Map, Value};
+        let longest = |prefix: &str| -> Map<String, Value> {
+            (0..MAX_KEYS)
+                .map(|i| (format!("{prefix}{i:0>62}"), Value::from(i)))
+                .collect()
+        };
+        let mut e = Expr::default();
+        for (field, prefix) in [("user_metadata", "u"), ("app_metadata", "a")] {
+            let patch = MetadataPatch::parse(
+                if field == "user_metadata" {
+                    crate::domain::metadata::Kind::User
+                } else {
+                    crate::domain::metadata::Kind::App
+                },
+                Value::Object(longest(prefix)),
+            )
+            .unwrap();
+            e.metadata(field, &patch).unwrap();
+        }
+        for field in [
+            "phone_number",
+            "name",
+            "given_name",
+            "family_name",
+            "nickname",
+            "picture",
+            "email_verified",
+            "phone_verified",
+            "blocked",
+            "updated_at",
+            "version",
+        ] {
+            let n = e.name(field);
+            let v = e.value(s("x"));
+            e.set.push(format!("{n} = {v}"));
+        }
+        assert!(
+            e.update_expression().len() < 4096,
+            "{}",
+            e.update_expression().len()
+        );
+        assert!(
+            e.conditions.join(" AND ").len() + 60 < 4096,
+            "{}",
+            e.conditions.join(" AND ").len()
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::{Error, json};
 struct Body {
     connection: Option<String>,
     email: Option<String>,
+    #[serde(default, deserialize_with = "json::secret")]
     password: Option<Zeroizing<String>>,
     user_id: Option<String>,
     email_verified: Option<bool>,

@@ -97,6 +97,32 @@ pub struct Page {
     pub next: Option<Position>,
 }
 
+/// A Lambda response carries at most 6 MB, and 100 users at the metadata caps could pass it;
+/// a page stops before its users' JSON exceeds this, and the cursor resumes there.
+pub const PAGE_BUDGET_BYTES: usize = 5 * 1024 * 1024;
+
+impl Page {
+    /// Drops the users past `budget` bytes of JSON (always keeping the first) and points
+    /// `next` just after the last one kept.
+    pub fn fit(&mut self, budget: usize) {
+        let mut total = 0;
+        for i in 0..self.users.len() {
+            total += serde_json::to_vec(&self.users[i])
+                .map(|v| v.len() + 1)
+                .unwrap_or(0);
+            if total > budget && i > 0 {
+                let last = self.users[i - 1].user_id;
+                self.next = Some(Position {
+                    shard: shard_of(&last),
+                    after: Some(last),
+                });
+                self.users.truncate(i);
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +161,37 @@ mod tests {
         for bad in ["0", "101", "-1", "ten"] {
             assert!(PageRequest::parse(Some(bad), None).is_err());
         }
+    }
+
+    #[test]
+    fn a_page_over_the_byte_budget_stops_early_and_resumes_after_its_last_user() {
+        let users: Vec<User> = (0..5)
+            .map(|_| crate::domain::user::fixtures::user())
+            .collect();
+        let one = serde_json::to_vec(&users[0]).unwrap().len() + 1;
+        let mut page = Page {
+            users: users.clone(),
+            next: None,
+        };
+        page.fit(one * 2 + one / 2);
+        assert_eq!(page.users.len(), 2);
+        let last = users[1].user_id;
+        assert_eq!(
+            page.next,
+            Some(Position {
+                shard: shard_of(&last),
+                after: Some(last)
+            })
+        );
+        let mut small = Page {
+            users: users.clone(),
+            next: None,
+        };
+        small.fit(1);
+        assert_eq!(small.users.len(), 1, "a page always makes progress");
+        let mut roomy = Page { users, next: None };
+        roomy.fit(PAGE_BUDGET_BYTES);
+        assert_eq!((roomy.users.len(), roomy.next), (5, None));
     }
 
     #[test]

@@ -75,6 +75,17 @@ impl MetadataPatch {
         match raw {
             Value::Null => Ok(MetadataPatch::Clear),
             Value::Object(map) => {
+                // An object never holds more keys than this, so a patch never needs to name
+                // more; the bound also keeps the store's update expression small.
+                if map.len() > MAX_KEYS {
+                    return Err(Error::invalid(
+                        "metadata_too_large",
+                        format!(
+                            "A patch may name at most {MAX_KEYS} keys of {}.",
+                            kind.field()
+                        ),
+                    ));
+                }
                 let mut set = Vec::new();
                 let mut remove = Vec::new();
                 for (key, value) in map {
@@ -366,6 +377,21 @@ mod tests {
         let mut current = full;
         let add = MetadataPatch::parse(Kind::User, json!({"extra": 1})).unwrap();
         let err = add.apply(Kind::User, &mut current).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Invalid {
+                code: "metadata_too_large",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_patch_naming_more_keys_than_an_object_holds_is_refused() {
+        let many: Map<String, Value> = (0..=MAX_KEYS)
+            .map(|i| (format!("k{i}"), Value::Null))
+            .collect();
+        let err = MetadataPatch::parse(Kind::User, Value::Object(many)).unwrap_err();
         assert!(matches!(
             err,
             Error::Invalid {

@@ -7,7 +7,7 @@ use super::Error;
 use super::create::NewUser;
 use super::email::Email;
 use super::ids::{TenantId, UserId};
-use super::listing::{Page, PageRequest};
+use super::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
 use super::password::PasswordHash;
 use super::patch::UserPatch;
 use super::ports::{Clock, Deleted, FieldUpdate, PasswordHasher, StoreError, UserStore};
@@ -142,7 +142,9 @@ impl Services {
     }
 
     pub async fn list_users(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, Error> {
-        Ok(self.users.list(tenant, page).await?)
+        let mut page = self.users.list(tenant, page).await?;
+        page.fit(PAGE_BUDGET_BYTES);
+        Ok(page)
     }
 
     pub async fn users_by_email(

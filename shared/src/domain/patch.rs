@@ -48,7 +48,7 @@ struct Body {
     app_metadata: Tri<Value>,
     #[serde(default, deserialize_with = "tri")]
     blocked: Tri<bool>,
-    #[serde(default, deserialize_with = "tri")]
+    #[serde(default, deserialize_with = "json::tri_secret")]
     password: Tri<Zeroizing<String>>,
 }
 
