@@ -10,10 +10,11 @@ pub const LOG_LEVEL: &str = "LOG_LEVEL";
 /// more, whatever the level: at debug and trace the Lambda runtime prints raw events
 /// (request bodies, bearer tokens) and the AWS SDK prints request bodies (password hashes).
 pub fn filter(level: Option<&str>) -> EnvFilter {
-    let level = match level.map(str::trim) {
-        Some(l @ ("error" | "warn" | "info" | "debug" | "trace")) => l,
-        _ => "info",
-    };
+    let levels = ["error", "warn", "info", "debug", "trace"];
+    let level = level
+        .map(str::trim)
+        .filter(|l| levels.contains(l))
+        .unwrap_or("info");
     let ours = ["shared", "local_api"];
     let directives: Vec<String> = std::iter::once("warn".to_owned())
         .chain(ours.iter().map(|t| format!("{t}={level}")))
