@@ -10,7 +10,10 @@
 //!
 //! Index `gsi1` (keys only): `gsi1pk = TENANT#{t}#LIST#{shard}`, `gsi1sk = user_id`, with the
 //! shard from [`crate::domain::listing::shard_of`]. Only creation and deletion write it: a
-//! profile update changes no key attribute, so it costs the index nothing.
+//! profile update changes no key attribute, so it costs the index nothing. A page reads one
+//! shard; when that shard runs out before the page is full, the next shards are read in
+//! concurrent waves of 1, 2, 4, 8, so a small tenant's listing takes five rounds, not
+//! sixteen, and a large tenant's page stays one query.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -327,6 +330,44 @@ impl DynamoStore {
             .iter()
             .filter_map(|id| found.remove(&id.to_string()))
             .collect())
+    }
+
+    /// Up to `limit` user ids of one listing shard after `after`, and whether the shard has
+    /// no more.
+    async fn shard_page(
+        &self,
+        tenant: &TenantId,
+        shard: u16,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, bool), StoreError> {
+        let start = after.map(|after| {
+            let mut k = key(keys::user(tenant, &after), PROFILE);
+            k.insert(GSI1_PK.into(), s(keys::list(tenant, shard)));
+            k.insert(GSI1_SK.into(), s(after.to_string()));
+            k
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(keys::list(tenant, shard)))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let mut ids = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if let Some(AttributeValue::S(raw)) = item.get(GSI1_SK) {
+                ids.push(UserId::parse(raw).map_err(|_| {
+                    StoreError::Backend("listing index holds a bad user id".into())
+                })?);
+            }
+        }
+        Ok((ids, out.last_evaluated_key.is_none()))
     }
 
     async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
@@ -659,46 +700,48 @@ impl UserStore for DynamoStore {
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
         let mut pos = page.start;
         let mut ids: Vec<UserId> = Vec::with_capacity(page.limit);
-        let next = loop {
-            let start = pos.after.map(|after| {
-                let mut k = key(keys::user(tenant, &after), PROFILE);
-                k.insert(GSI1_PK.into(), s(keys::list(tenant, pos.shard)));
-                k.insert(GSI1_SK.into(), s(after.to_string()));
-                k
+        let mut wave = 1;
+        let next = 'page: loop {
+            let remaining = page.limit - ids.len();
+            let last = (pos.shard + wave).min(SHARDS);
+            let queries = (pos.shard..last).map(|shard| {
+                let after = if shard == pos.shard { pos.after } else { None };
+                self.shard_page(tenant, shard, after, remaining)
             });
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(keys::list(tenant, pos.shard)))
-                .set_exclusive_start_key(start)
-                .limit(i32::try_from(page.limit - ids.len()).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(raw)) = item.get(GSI1_SK) {
-                    let id = UserId::parse(raw).map_err(|_| {
-                        StoreError::Backend("listing index holds a bad user id".into())
-                    })?;
+            let results = futures::future::join_all(queries).await;
+            for (shard, result) in (pos.shard..last).zip(results) {
+                let (found, exhausted) = result?;
+                for id in found {
+                    if ids.len() == page.limit {
+                        break 'page Some(pos);
+                    }
                     ids.push(id);
-                    pos.after = Some(id);
+                    pos = Position {
+                        shard,
+                        after: Some(id),
+                    };
                 }
-            }
-            if out.last_evaluated_key.is_none() {
+                if !exhausted {
+                    // The shard holds more than it returned: the page is full, or DynamoDB
+                    // cut the response at 1 MB and this shard is read again from here.
+                    if ids.len() == page.limit {
+                        break 'page Some(pos);
+                    }
+                    wave = 1;
+                    continue 'page;
+                }
                 pos = Position {
-                    shard: pos.shard + 1,
+                    shard: shard + 1,
                     after: None,
                 };
-                if pos.shard >= SHARDS {
-                    break None;
+                if pos.shard == SHARDS {
+                    break 'page None;
+                }
+                if ids.len() == page.limit {
+                    break 'page Some(pos);
                 }
             }
-            if ids.len() >= page.limit {
-                break Some(pos);
-            }
+            wave *= 2;
         };
         let users = self.batch_get(tenant, &ids, false).await?;
         Ok(Page { users, next })
