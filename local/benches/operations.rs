@@ -1,0 +1,285 @@
+//! `make bench`: each operation through the local gateway against moto, reporting the
+//! DynamoDB calls it makes (exact, the number that matters on DynamoDB) and its latency
+//! against moto (indicative only: moto is far slower than DynamoDB), plus the cost of one
+//! argon2id hash. Prints a Markdown table.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_dynamodb::error::BoxError;
+use http::{HeaderMap, HeaderValue};
+use lambda_http::Body;
+use local_api::gateway::{Incoming, dispatch};
+use serde_json::{Value, json};
+use shared::App;
+use shared::domain::password::Password;
+
+#[derive(Debug, Default, Clone)]
+struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("");
+        self.0
+            .lock()
+            .unwrap()
+            .push(target.rsplit('.').next().unwrap_or("").to_owned());
+        Ok(())
+    }
+}
+
+struct Bench {
+    app: App,
+    calls: CallLog,
+    claims: HashMap<String, String>,
+}
+
+impl Bench {
+    async fn send(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> (u16, Value) {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let incoming = Incoming {
+            method,
+            path,
+            raw_query: query,
+            headers: &headers,
+            body: &body,
+            source_ip: "127.0.0.1",
+        };
+        let response = dispatch(&self.app, &incoming, Some(&self.claims)).await;
+        let status = response.status().as_u16();
+        let value = match response.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (status, value)
+    }
+
+    /// Runs `op` `n` times; returns the calls of one run and the latencies.
+    async fn measure<F, Fut>(&self, n: usize, mut op: F) -> (Vec<String>, Vec<Duration>)
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = u16>,
+    {
+        let mut times = Vec::with_capacity(n);
+        let mut calls = Vec::new();
+        for i in 0..n {
+            self.calls.0.lock().unwrap().clear();
+            let start = Instant::now();
+            let status = op(i).await;
+            times.push(start.elapsed());
+            assert!(status < 300, "operation failed with {status}");
+            calls = self.calls.0.lock().unwrap().clone();
+        }
+        (calls, times)
+    }
+}
+
+fn percentile(times: &mut [Duration], p: f64) -> f64 {
+    times.sort();
+    let i = ((times.len() as f64 - 1.0) * p).round() as usize;
+    times[i].as_secs_f64() * 1000.0
+}
+
+fn summarize(calls: &[String]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for c in calls {
+        match counts.iter_mut().find(|(n, _)| n == c) {
+            Some((_, k)) => *k += 1,
+            None => counts.push((c.clone(), 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(n, k)| {
+            if *k == 1 {
+                n.clone()
+            } else {
+                format!("{k}× {n}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+#[tokio::main]
+async fn main() {
+    let endpoint =
+        std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT is not set: run `make bench`");
+    let calls = CallLog::default();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "bench"))
+        .endpoint_url(endpoint)
+        .interceptor(calls.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let table = format!(
+        "bench-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    shared::table::create(&client, &table)
+        .await
+        .expect("create the table on moto");
+    let app = shared::app::with_dynamo(client, table);
+    let claims = HashMap::from([
+        ("tenant_id".to_owned(), "acme".to_owned()),
+        ("sub".to_owned(), "bench@clients".to_owned()),
+        ("scope".to_owned(), local_api::auth::ALL_SCOPES.to_owned()),
+    ]);
+    let bench = Bench { app, calls, claims };
+    let b = &bench;
+    let n = 40;
+    let mut rows: Vec<(String, String, f64, f64)> = Vec::new();
+    let mut record = |name: &str, (calls, mut times): (Vec<String>, Vec<Duration>)| {
+        rows.push((
+            name.to_owned(),
+            summarize(&calls),
+            percentile(&mut times, 0.5),
+            percentile(&mut times, 0.95),
+        ));
+    };
+
+    let mut ids = Vec::new();
+    let created = b
+        .measure(n, |i| {
+            let body = json!({"email": format!("user{i}@example.com"), "password": "correct horse battery", "user_metadata": {"locale": "en"}});
+            async move { b.send("POST", "/v1/tenants/acme/users", Some(&body)).await.0 }
+        })
+        .await;
+    record("create (database user, argon2id)", created);
+    let (_, page) = b
+        .send("GET", "/v1/tenants/acme/users?limit=100", None)
+        .await;
+    for u in page["users"].as_array().unwrap() {
+        ids.push(u["user_id"].as_str().unwrap().to_owned());
+    }
+    let social = b
+        .measure(n, |i| {
+            let body = json!({"connection": "google-oauth2", "user_id": format!("g-{i}"), "email": format!("user{i}@example.com")});
+            async move { b.send("POST", "/v1/tenants/acme/users", Some(&body)).await.0 }
+        })
+        .await;
+    record("create (social user)", social);
+    let ids = &ids;
+    record(
+        "get",
+        b.measure(n, |i| async move {
+            b.send("GET", &format!("/v1/tenants/acme/users/{}", ids[i]), None)
+                .await
+                .0
+        })
+        .await,
+    );
+    record(
+        "patch metadata only",
+        b.measure(n, |i| async move {
+            let body = json!({"user_metadata": {"theme": "dark", "locale": null}, "app_metadata": {"plan": "pro"}});
+            b.send("PATCH", &format!("/v1/tenants/acme/users/{}", ids[i]), Some(&body)).await.0
+        })
+        .await,
+    );
+    record(
+        "list, 50 per page",
+        b.measure(n, |_| async move {
+            b.send("GET", "/v1/tenants/acme/users?limit=50", None)
+                .await
+                .0
+        })
+        .await,
+    );
+    record(
+        "users-by-email (2 connections)",
+        b.measure(n, |i| async move {
+            b.send(
+                "GET",
+                &format!("/v1/tenants/acme/users-by-email?email=user{i}%40example.com"),
+                None,
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    record(
+        "patch email (guard moves)",
+        b.measure(n, |i| async move {
+            let body = json!({"email": format!("moved{i}@example.com")});
+            b.send(
+                "PATCH",
+                &format!("/v1/tenants/acme/users/{}", ids[i]),
+                Some(&body),
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    record(
+        "delete",
+        b.measure(n, |i| async move {
+            b.send(
+                "DELETE",
+                &format!("/v1/tenants/acme/users/{}", ids[i]),
+                None,
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+
+    let password = Password::parse(
+        zeroize::Zeroizing::new("correct horse battery".into()),
+        None,
+        None,
+    )
+    .unwrap();
+    let hasher = shared::adapters::argon::Argon2Hasher::new();
+    let mut hashes = Vec::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        shared::domain::ports::PasswordHasher::hash(&hasher, &password)
+            .await
+            .unwrap();
+        hashes.push(start.elapsed());
+    }
+
+    println!("| operation | DynamoDB calls | p50 ms (moto) | p95 ms (moto) |");
+    println!("|---|---|---|---|");
+    for (name, calls, p50, p95) in rows {
+        println!("| {name} | {calls} | {p50:.1} | {p95:.1} |");
+    }
+    println!();
+    println!(
+        "argon2id (m=19456 KiB, t=2, p=1), one hash on this machine: p50 {:.1} ms, p95 {:.1} ms ({n} operations each, 20 hashes)",
+        percentile(&mut hashes, 0.5),
+        percentile(&mut hashes, 0.95)
+    );
+}
