@@ -61,6 +61,7 @@ pub struct User {
     pub user_metadata: Metadata,
     #[serde(default)]
     pub app_metadata: Metadata,
+    #[serde(deserialize_with = "at_least_one")]
     pub identities: Vec<Identity>,
     #[serde(default)]
     pub blocked: bool,
@@ -75,6 +76,16 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_scheduled_at: Option<Timestamp>,
     pub version: u64,
+}
+
+/// Every user has its own identity first; a stored profile without one is refused when read
+/// (a 500 with the cause logged) rather than trusted.
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Identity>, D::Error> {
+    let identities = Vec::<Identity>::deserialize(d)?;
+    if identities.is_empty() {
+        return Err(serde::de::Error::custom("a user has at least one identity"));
+    }
+    Ok(identities)
 }
 
 impl User {
@@ -144,6 +155,13 @@ pub(crate) mod fixtures {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_user_without_identities_does_not_load() {
+        let mut value = super::fixtures::user().to_admin_json();
+        value["identities"] = serde_json::json!([]);
+        assert!(serde_json::from_value::<super::User>(value).is_err());
+    }
+
     #[test]
     fn the_self_view_has_no_app_metadata_and_unset_fields_are_left_out() {
         let user = super::fixtures::user();
