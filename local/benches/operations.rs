@@ -4,47 +4,15 @@
 //! argon2id hash. Prints a Markdown table.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
-use aws_sdk_dynamodb::error::BoxError;
 use http::{HeaderMap, HeaderValue};
 use lambda_http::Body;
 use local_api::gateway::{Incoming, dispatch};
+use local_api::moto::CallLog;
 use serde_json::{Value, json};
 use shared::App;
 use shared::domain::password::Password;
-
-#[derive(Debug, Default, Clone)]
-struct CallLog(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("");
-        self.0
-            .lock()
-            .unwrap()
-            .push(target.rsplit('.').next().unwrap_or("").to_owned());
-        Ok(())
-    }
-}
 
 struct Bench {
     app: App,
@@ -89,12 +57,12 @@ impl Bench {
         let mut times = Vec::with_capacity(n);
         let mut calls = Vec::new();
         for i in 0..n {
-            self.calls.0.lock().unwrap().clear();
+            self.calls.take();
             let start = Instant::now();
             let status = op(i).await;
             times.push(start.elapsed());
             assert!(status < 300, "operation failed with {status}");
-            calls = self.calls.0.lock().unwrap().clone();
+            calls = self.calls.take();
         }
         (calls, times)
     }
@@ -132,14 +100,7 @@ async fn main() {
     let endpoint =
         std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT is not set: run `make bench`");
     let calls = CallLog::default();
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "bench"))
-        .endpoint_url(endpoint)
-        .interceptor(calls.clone())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let client = local_api::moto::client(&endpoint, &calls);
     let table = format!(
         "bench-{}",
         ulid::Ulid::generate().to_string().to_lowercase()

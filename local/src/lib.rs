@@ -4,5 +4,6 @@
 
 pub mod auth;
 pub mod gateway;
+pub mod moto;
 pub mod routes;
 pub mod server;

@@ -2,18 +2,13 @@
 //! the app wired to it, and requests sent through the same gateway code `make dev` serves.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use lambda_http::Body;
 use local_api::gateway::{Incoming, dispatch};
+pub use local_api::moto::CallLog;
 use serde_json::Value;
 use shared::App;
 
@@ -25,48 +20,8 @@ pub fn moto_endpoint() -> String {
     })
 }
 
-/// Records the DynamoDB operation of every request the client sends.
-#[derive(Debug, Default, Clone)]
-pub struct CallLog(Arc<Mutex<Vec<String>>>);
-
-impl CallLog {
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("")
-            .to_owned();
-        let op = target.rsplit('.').next().unwrap_or("").to_owned();
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
 pub fn client(log: &CallLog) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(moto_endpoint())
-        .interceptor(log.clone())
-        .build();
-    Client::from_conf(config)
+    local_api::moto::client(&moto_endpoint(), log)
 }
 
 pub type Claims = HashMap<String, String>;
@@ -276,35 +231,16 @@ pub async fn seed_event_user(env: &Env) {
     use shared::domain::ids::{TenantId, UserId};
     use shared::domain::user::{Identity, User};
     let id = UserId::parse(EVENT_USER).unwrap();
-    let now = env.app.clock.now();
-    let user = User {
-        user_id: id,
-        tenant_id: TenantId::parse("acme").unwrap(),
-        email: Some("seed@example.com".into()),
-        email_verified: true,
-        username: None,
-        phone_number: None,
-        phone_verified: false,
-        name: Some("Seed User".into()),
-        given_name: None,
-        family_name: None,
-        nickname: None,
-        picture: None,
-        user_metadata: serde_json::Map::new(),
-        app_metadata: serde_json::json!({"plan": "pro"})
-            .as_object()
-            .unwrap()
-            .clone(),
-        identities: vec![Identity::database(&id)],
-        blocked: false,
-        created_at: now,
-        updated_at: now,
-        last_login: None,
-        logins_count: 0,
-        last_password_reset: None,
-        deletion_scheduled_at: None,
-        version: 1,
-    };
+    let mut user = User::new(
+        id,
+        TenantId::parse("acme").unwrap(),
+        Identity::database(&id),
+        env.app.clock.now(),
+    );
+    user.email = Some("seed@example.com".into());
+    user.email_verified = true;
+    user.name = Some("Seed User".into());
+    user.app_metadata.insert("plan".into(), "pro".into());
     env.app.users.create(&user, None).await.unwrap();
 }
 

@@ -102,35 +102,24 @@ impl NewUser {
                 .transpose()
                 .map(Option::unwrap_or_default)
         };
-        let user = User {
-            user_id: id,
-            tenant_id: tenant.clone(),
-            email: email.map(|e| e.as_str().to_owned()),
-            email_verified: b.email_verified.unwrap_or(false),
-            username,
-            phone_number: b
-                .phone_number
-                .as_deref()
-                .map(profile::phone_number)
-                .transpose()?,
-            phone_verified: b.phone_verified.unwrap_or(false),
-            name: opt_name("name", b.name)?,
-            given_name: opt_name("given_name", b.given_name)?,
-            family_name: opt_name("family_name", b.family_name)?,
-            nickname: opt_name("nickname", b.nickname)?,
-            picture: b.picture.as_deref().map(profile::picture).transpose()?,
-            user_metadata: meta(Kind::User, b.user_metadata)?,
-            app_metadata: meta(Kind::App, b.app_metadata)?,
-            identities: vec![identity],
-            blocked: b.blocked.unwrap_or(false),
-            created_at: now,
-            updated_at: now,
-            last_login: None,
-            logins_count: 0,
-            last_password_reset: None,
-            deletion_scheduled_at: None,
-            version: 1,
-        };
+        let mut user = User::new(id, tenant.clone(), identity, now);
+        user.email = email.map(|e| e.as_str().to_owned());
+        user.email_verified = b.email_verified.unwrap_or(false);
+        user.username = username;
+        user.phone_number = b
+            .phone_number
+            .as_deref()
+            .map(profile::phone_number)
+            .transpose()?;
+        user.phone_verified = b.phone_verified.unwrap_or(false);
+        user.name = opt_name("name", b.name)?;
+        user.given_name = opt_name("given_name", b.given_name)?;
+        user.family_name = opt_name("family_name", b.family_name)?;
+        user.nickname = opt_name("nickname", b.nickname)?;
+        user.picture = b.picture.as_deref().map(profile::picture).transpose()?;
+        user.user_metadata = meta(Kind::User, b.user_metadata)?;
+        user.app_metadata = meta(Kind::App, b.app_metadata)?;
+        user.blocked = b.blocked.unwrap_or(false);
         Ok(NewUser { user, password })
     }
 }

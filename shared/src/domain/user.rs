@@ -89,6 +89,35 @@ fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Identity>,
 }
 
 impl User {
+    /// A new user (version 1) with `identity` as its own and every optional field unset.
+    pub fn new(user_id: UserId, tenant_id: TenantId, identity: Identity, now: Timestamp) -> Self {
+        User {
+            user_id,
+            tenant_id,
+            email: None,
+            email_verified: false,
+            username: None,
+            phone_number: None,
+            phone_verified: false,
+            name: None,
+            given_name: None,
+            family_name: None,
+            nickname: None,
+            picture: None,
+            user_metadata: Metadata::new(),
+            app_metadata: Metadata::new(),
+            identities: vec![identity],
+            blocked: false,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            logins_count: 0,
+            last_password_reset: None,
+            deletion_scheduled_at: None,
+            version: 1,
+        }
+    }
+
     /// The connection of the user's own (first) identity: it scopes email and username
     /// uniqueness and decides whether the user has a password here.
     pub fn connection(&self) -> &Connection {
@@ -123,33 +152,17 @@ pub(crate) mod fixtures {
     pub fn user() -> User {
         let id = UserId::generate();
         let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-        User {
-            user_id: id,
-            tenant_id: TenantId::parse("acme").unwrap(),
-            email: Some("Ana@Example.com".into()),
-            email_verified: false,
-            username: None,
-            phone_number: None,
-            phone_verified: false,
-            name: Some("Ana".into()),
-            given_name: None,
-            family_name: None,
-            nickname: None,
-            picture: None,
-            user_metadata: Metadata::new(),
-            app_metadata: [("plan".to_owned(), Value::from("pro"))]
-                .into_iter()
-                .collect(),
-            identities: vec![Identity::database(&id)],
-            blocked: false,
-            created_at: now,
-            updated_at: now,
-            last_login: None,
-            logins_count: 0,
-            last_password_reset: None,
-            deletion_scheduled_at: None,
-            version: 1,
-        }
+        let mut user = User::new(
+            id,
+            TenantId::parse("acme").unwrap(),
+            Identity::database(&id),
+            now,
+        );
+        user.email = Some("Ana@Example.com".into());
+        user.name = Some("Ana".into());
+        user.app_metadata
+            .insert("plan".to_owned(), Value::from("pro"));
+        user
     }
 }
 
