@@ -21,15 +21,18 @@ pub struct Route {
 
 macro_rules! route {
     ($name:literal, $krate:ident) => {
+        route!($name, $krate, ROUTE)
+    };
+    ($name:literal, $krate:ident, $key:ident) => {
         Route {
             function: $name,
-            key: $krate::ROUTE,
+            key: $krate::$key,
             handler: |app, req| Box::pin($krate::handle(app, req)),
         }
     };
 }
 
-pub const ROUTES: [Route; 8] = [
+pub const ROUTES: [Route; 14] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -38,6 +41,16 @@ pub const ROUTES: [Route; 8] = [
     route!("users-by-email", users_by_email),
     route!("get-me", get_me),
     route!("patch-me", patch_me),
+    route!("authenticate", authenticate),
+    route!("change-password", change_password),
+    route!("get-user-blocks", get_user_blocks),
+    route!("get-user-blocks", get_user_blocks, ROUTE_BY_IDENTIFIER),
+    route!("delete-user-blocks", delete_user_blocks),
+    route!(
+        "delete-user-blocks",
+        delete_user_blocks,
+        ROUTE_BY_IDENTIFIER
+    ),
 ];
 
 impl Route {

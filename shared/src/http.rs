@@ -32,6 +32,7 @@ pub struct Call {
     path: HashMap<String, String>,
     query: HashMap<String, String>,
     claims: Option<HashMap<String, String>>,
+    source_ip: Option<String>,
     body: Vec<u8>,
     tenant: Option<String>,
 }
@@ -102,6 +103,10 @@ impl Call {
                 .map(|jwt| jwt.claims.clone()),
             _ => None,
         };
+        let source_ip = match context {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+            _ => None,
+        };
         let request_id = req
             .lambda_context_ref()
             .map(|c| c.request_id.clone())
@@ -121,6 +126,7 @@ impl Call {
             path,
             query,
             claims,
+            source_ip,
             body: body.to_vec(),
             tenant: None,
         }
@@ -132,6 +138,7 @@ impl Call {
 
     fn caller(&self) -> Result<Caller, Error> {
         let claims = self.claims.as_ref().ok_or_else(|| Error::Unauthenticated {
+            code: "unauthorized",
             message: "The request carries no verified token.".into(),
         })?;
         let subject = claims.get("sub").cloned().unwrap_or_default();
@@ -158,6 +165,11 @@ impl Call {
         let (tenant, caller) = self.tenant()?;
         caller.require(scope)?;
         Ok((tenant, caller))
+    }
+
+    /// The address the request came from, as API Gateway saw it.
+    pub fn source_ip(&self) -> Option<&str> {
+        self.source_ip.as_deref()
     }
 
     pub fn path_user_id(&self) -> Result<UserId, Error> {
@@ -285,8 +297,8 @@ fn render(reply: Reply) -> Response<Body> {
 pub fn error_response(error: &Error) -> Response<Body> {
     let (status, code, message): (StatusCode, &str, String) = match error {
         Error::Invalid { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
-        Error::Unauthenticated { message } => {
-            (StatusCode::UNAUTHORIZED, "unauthorized", message.clone())
+        Error::Unauthenticated { code, message } => {
+            (StatusCode::UNAUTHORIZED, code, message.clone())
         }
         Error::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone()),
         Error::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone()),
@@ -305,6 +317,11 @@ pub fn error_response(error: &Error) -> Response<Body> {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             message.clone(),
+        ),
+        Error::TooManyAttempts { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            error.to_string(),
         ),
         Error::Unavailable { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -326,6 +343,12 @@ pub fn error_response(error: &Error) -> Response<Body> {
     let mut reply = Reply::json(status, body);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         reply = reply.with_header(http::header::RETRY_AFTER, "1".into());
+    }
+    if let Error::TooManyAttempts { retry_after_secs } = error {
+        reply = reply.with_header(
+            http::header::RETRY_AFTER,
+            retry_after_secs.max(&1).to_string(),
+        );
     }
     render(reply)
 }

@@ -44,6 +44,11 @@ async fn every_event_file_runs_through_its_handler() {
             }
             "users-by-email" | "list-users" => assert!(body.contains("seed@example.com")),
             "create-user" => assert!(body.contains("ana.silva@example.com")),
+            "authenticate" => {
+                assert!(body.contains(EVENT_USER) && body.contains("\"logins_count\":1"))
+            }
+            "get-user-blocks" => assert_eq!(body, r#"{"blocked_for":[]}"#),
+            "change-password" | "delete-user-blocks" => assert!(body.is_empty()),
             "delete-user" => assert!(
                 env.app
                     .get_user(

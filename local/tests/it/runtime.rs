@@ -216,7 +216,13 @@ async fn every_function_binary_serves_its_event_through_the_lambda_runtime_api()
         );
         assert!(line["latency_ms"].is_number());
         // Nothing secret reaches the logs.
-        for secret in ["correct horse battery staple", "$argon2", "eyJhbGci"] {
+        for secret in [
+            "correct horse battery staple",
+            crate::support::EVENT_PASSWORD,
+            "new-Passphrase-Lantern-42",
+            "$argon2",
+            "eyJhbGci",
+        ] {
             assert!(
                 !logs.contains(secret),
                 "{function} logged {secret:?}: {logs}"

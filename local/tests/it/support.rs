@@ -225,6 +225,8 @@ pub fn user_path(id: &Value) -> String {
 
 /// The user every `events/` file names.
 pub const EVENT_USER: &str = "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+/// The seeded user's password, as events/authenticate.json and events/change-password.json send it.
+pub const EVENT_PASSWORD: &str = "seed-Password-Quartz-77";
 
 /// Stores the user the `events/` files refer to (tenant acme, seed@example.com).
 pub async fn seed_event_user(env: &Env) {
@@ -241,7 +243,14 @@ pub async fn seed_event_user(env: &Env) {
     user.email_verified = true;
     user.name = Some("Seed User".into());
     user.app_metadata.insert("plan".into(), "pro".into());
-    env.app.users.create(&user, None).await.unwrap();
+    let password = shared::domain::password::Password::parse(
+        zeroize::Zeroizing::new(EVENT_PASSWORD.into()),
+        None,
+        None,
+    )
+    .unwrap();
+    let hash = env.app.hasher.hash(&password).await.unwrap();
+    env.app.users.create(&user, Some(&hash)).await.unwrap();
 }
 
 /// Every `events/` file: (function name, file contents).
@@ -266,7 +275,7 @@ pub fn event_files() -> Vec<(String, String)> {
 pub fn expected_status(function: &str) -> u16 {
     match function {
         "create-user" => 201,
-        "delete-user" => 204,
+        "delete-user" | "change-password" | "delete-user-blocks" => 204,
         _ => 200,
     }
 }

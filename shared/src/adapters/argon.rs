@@ -1,5 +1,7 @@
 //! argon2id password hashing.
 
+use std::sync::OnceLock;
+
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use async_trait::async_trait;
 
@@ -57,6 +59,45 @@ impl PasswordHasher for Argon2Hasher {
         })
         .await
         .map_err(|e| Error::internal(format!("hashing task failed: {e}")))?
+    }
+
+    async fn verify_nothing(&self, password: Option<&Password>) {
+        let offered = password.map(|p| p.expose().to_owned()).unwrap_or_default();
+        let argon = self.argon();
+        let _ = tokio::task::spawn_blocking(move || {
+            // One hash per process, made with the current parameters on first use.
+            static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+            let dummy = DUMMY.get_or_init(|| {
+                argon
+                    .hash_password(b"no account has this password")
+                    .ok()
+                    .map(|h| h.to_string())
+            });
+            if let Some(dummy) = dummy {
+                let _ = argon.verify_password(offered.as_bytes(), dummy.as_str());
+            }
+        })
+        .await;
+    }
+
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let Ok(parsed) = argon2::PasswordHash::new(hash.as_phc()) else {
+            return true;
+        };
+        if parsed.algorithm != argon2::ARGON2ID_IDENT
+            || parsed.version != Some(Version::V0x13.into())
+        {
+            return true;
+        }
+        match Params::try_from(&parsed) {
+            Ok(p) => {
+                let want = &self.params;
+                p.m_cost() != want.m_cost()
+                    || p.t_cost() != want.t_cost()
+                    || p.p_cost() != want.p_cost()
+            }
+            Err(_) => true,
+        }
     }
 
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, Error> {
@@ -122,6 +163,19 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn only_hashes_with_other_parameters_need_rehashing() {
+        let current = Argon2Hasher::new();
+        let new = current.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(!current.needs_rehash(&new));
+        let old = Argon2Hasher::with_params(8192, 1, 1)
+            .hash(&pw("correct horse battery"))
+            .await
+            .unwrap();
+        assert!(current.needs_rehash(&old));
+        assert!(current.needs_rehash(&PasswordHash::from_phc("$2b$10$bcryptlooking".into())));
     }
 
     #[tokio::test]

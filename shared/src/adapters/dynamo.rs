@@ -7,6 +7,8 @@
 //! | email guard | `TENANT#{t}#EMAIL#{lower(email)}` | `CONN#{connection}` | owns the email per connection |
 //! | username guard | `TENANT#{t}#USERNAME#{lower(username)}` | `CONN#{connection}` | owns the username per connection |
 //! | identity guard | `TENANT#{t}#IDENTITY#{provider}#{provider_user_id}` | `IDENTITY` | owns the identity |
+//! | failures from an address | `TENANT#{t}#USER#{user_id}` | `LOGIN#IP#{ip}` | `count`, `last`, TTL |
+//! | failures from anywhere | `TENANT#{t}#USER#{user_id}` | `LOGIN#USER` | `count`, `last`, TTL |
 //!
 //! Index `gsi1` (keys only): `gsi1pk = TENANT#{t}#LIST#{shard}`, `gsi1sk = user_id`, with the
 //! shard from [`crate::domain::listing::shard_of`]. Only creation and deletion write it: a
@@ -22,17 +24,21 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    Update, WriteRequest,
 };
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::domain::email::Email;
+use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
+use crate::domain::login::{BruteForce, Counter, Failures, Identifier, LoginState};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
 use crate::domain::ports::{Deleted, FieldUpdate, StoreError, Unique, UserStore};
 use crate::domain::profile::username_key;
+use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 
 type Item = HashMap<String, AttributeValue>;
@@ -48,6 +54,39 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 const PROFILE: &str = "PROFILE";
 const PASSWORD: &str = "PASSWORD";
 const IDENTITY: &str = "IDENTITY";
+const LOGIN_PREFIX: &str = "LOGIN#";
+const LOGIN_USER: &str = "LOGIN#USER";
+const LOGIN_IP_PREFIX: &str = "LOGIN#IP#";
+
+fn counter_sk(counter: &Counter) -> String {
+    match counter {
+        Counter::Ip(ip) => format!("{LOGIN_IP_PREFIX}{ip}"),
+        Counter::User => LOGIN_USER.to_owned(),
+    }
+}
+
+fn counter_of(item: &Item) -> Option<(Counter, Failures)> {
+    let sk = match item.get(SK) {
+        Some(AttributeValue::S(sk)) => sk,
+        _ => return None,
+    };
+    let counter = match sk.strip_prefix(LOGIN_IP_PREFIX) {
+        Some(ip) => Counter::Ip(ip.to_owned()),
+        None if sk == LOGIN_USER => Counter::User,
+        None => return None,
+    };
+    let count = match item.get("count") {
+        Some(AttributeValue::N(n)) => n.parse().ok()?,
+        _ => return None,
+    };
+    let last = match item.get("last") {
+        Some(AttributeValue::S(t)) => {
+            serde_json::from_value(serde_json::Value::from(t.as_str())).ok()?
+        }
+        _ => return None,
+    };
+    Some((counter, Failures { count, last }))
+}
 
 /// Transactions that collide with another transaction on the same item are retried this many
 /// times before the request is answered 503.
@@ -271,6 +310,54 @@ impl DynamoStore {
         }
     }
 
+    /// Reads items by key (at most 100), retrying what DynamoDB leaves unprocessed.
+    async fn batch_items(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .map_err(build_error)?,
+        );
+        let mut rounds = 0;
+        while let Some(req) = request.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, req)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+            if request.is_some() {
+                rounds += 1;
+                if rounds > 8 {
+                    return Err(StoreError::Throttled(
+                        "BatchGetItem left keys unprocessed".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
+            }
+        }
+        Ok(found)
+    }
+
     /// Reads profiles by id, in the order given, skipping ids that no longer exist.
     async fn batch_get(
         &self,
@@ -278,58 +365,82 @@ impl DynamoStore {
         ids: &[UserId],
         consistent: bool,
     ) -> Result<Vec<User>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut found: HashMap<String, User> = HashMap::new();
         for chunk in ids.chunks(100) {
             let keys: Vec<Item> = chunk
                 .iter()
                 .map(|id| key(keys::user(tenant, id), PROFILE))
                 .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(consistent)
-                    .build()
-                    .map_err(build_error)?,
-            );
-            let mut rounds = 0;
-            while let Some(req) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, req)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let user = user_of(item)?;
-                    found.insert(user.user_id.to_string(), user);
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if request.is_some() {
-                    rounds += 1;
-                    if rounds > 8 {
-                        return Err(StoreError::Throttled(
-                            "BatchGetItem left keys unprocessed".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
-                }
+            for item in self.batch_items(keys, consistent).await? {
+                let user = user_of(item)?;
+                found.insert(user.user_id.to_string(), user);
             }
         }
         Ok(ids
             .iter()
             .filter_map(|id| found.remove(&id.to_string()))
             .collect())
+    }
+
+    /// The failure counter items of a user.
+    async fn counter_items(&self, tenant: &TenantId, id: &UserId) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(keys::user(tenant, id)))
+                .expression_attribute_values(":prefix", s(LOGIN_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// One counter's share of a failed attempt: an atomic increment, or a restart at one for
+    /// a counter whose window has passed (only if nobody restarted it meanwhile).
+    fn failure_update(
+        &self,
+        pk: &str,
+        counter: &Counter,
+        restart: bool,
+        now: Timestamp,
+        rules: &BruteForce,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let expires = now.plus_secs(rules.window(counter)).epoch_secs();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), &counter_sk(counter))))
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_names("#l", "last")
+            .expression_attribute_names("#e", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires.to_string()));
+        update = if restart {
+            update
+                .update_expression("SET #c = :one, #l = :now, #e = :exp")
+                .condition_expression("attribute_not_exists(pk) OR #e <= :epoch")
+                .expression_attribute_values(
+                    ":epoch",
+                    AttributeValue::N(now.epoch_secs().to_string()),
+                )
+        } else {
+            update.update_expression("ADD #c :one SET #l = :now, #e = :exp")
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     /// Up to `limit` user ids of one listing shard after `after`, and whether the shard has
@@ -763,6 +874,227 @@ impl UserStore for DynamoStore {
             })
             .collect();
         self.batch_get(tenant, &ids, true).await
+    }
+
+    async fn find_login(
+        &self,
+        tenant: &TenantId,
+        identifier: &Identifier,
+        connection: &Connection,
+    ) -> Result<Option<UserId>, StoreError> {
+        let pk = match identifier {
+            Identifier::Email(email) => keys::email(tenant, email.normalized()),
+            Identifier::Username(name) => keys::username(tenant, &username_key(name)),
+        };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, &keys::connection(connection.as_str()))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(match out.item.as_ref().and_then(|i| i.get("user_id")) {
+            Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+            _ => None,
+        })
+    }
+
+    async fn login_state(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        ip: &str,
+    ) -> Result<Option<LoginState>, StoreError> {
+        let pk = keys::user(tenant, id);
+        let ip_sk = counter_sk(&Counter::Ip(ip.to_owned()));
+        let wanted = [PROFILE, PASSWORD, ip_sk.as_str(), LOGIN_USER]
+            .map(|sk| key(pk.clone(), sk))
+            .to_vec();
+        let mut user = None;
+        let mut hash = None;
+        let mut ip_failures = None;
+        let mut user_failures = None;
+        for item in self.batch_items(wanted, true).await? {
+            match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == PROFILE => user = Some(user_of(item)?),
+                Some(AttributeValue::S(sk)) if sk == PASSWORD => {
+                    if let Some(AttributeValue::S(phc)) = item.get("hash") {
+                        hash = Some(PasswordHash::from_phc(phc.clone()));
+                    }
+                }
+                _ => match counter_of(&item) {
+                    Some((Counter::User, f)) => user_failures = Some(f),
+                    Some((Counter::Ip(_), f)) => ip_failures = Some(f),
+                    None => {}
+                },
+            }
+        }
+        Ok(user.map(|user| LoginState {
+            user,
+            hash,
+            ip_failures,
+            user_failures,
+        }))
+    }
+
+    async fn record_failure(
+        &self,
+        state: &LoginState,
+        ip: &str,
+        now: Timestamp,
+        rules: &BruteForce,
+    ) -> Result<(), StoreError> {
+        let pk = keys::user(&state.user.tenant_id, &state.user.user_id);
+        let counters = [
+            (Counter::Ip(ip.to_owned()), state.ip_failures),
+            (Counter::User, state.user_failures),
+        ];
+        let restart: Vec<bool> = counters
+            .iter()
+            .map(|(c, f)| f.is_some() && rules.live(c, f.as_ref(), now) == 0)
+            .collect();
+        let items = counters
+            .iter()
+            .zip(&restart)
+            .map(|((c, _), r)| self.failure_update(&pk, c, *r, now, rules))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self
+            .transact(items, &[OnFail::Condition, OnFail::Condition])
+            .await
+        {
+            // Someone restarted a stale counter first: count on top of theirs.
+            Err(StoreError::ConditionFailed) => {
+                let items = counters
+                    .iter()
+                    .map(|(c, _)| self.failure_update(&pk, c, false, now, rules))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.transact(items, &[]).await
+            }
+            other => other,
+        }
+    }
+
+    async fn record_login(
+        &self,
+        state: &LoginState,
+        ip: &str,
+        now: Timestamp,
+        rehash: Option<&PasswordHash>,
+    ) -> Result<User, StoreError> {
+        let user = &state.user;
+        let pk = keys::user(&user.tenant_id, &user.user_id);
+        let profile = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), PROFILE)))
+            .update_expression("SET #ll = :now, #ua = :now ADD #lc :one, #version :one")
+            .condition_expression("#version = :v")
+            .expression_attribute_names("#ll", "last_login")
+            .expression_attribute_names("#ua", "updated_at")
+            .expression_attribute_names("#lc", "logins_count")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(profile).build()];
+        let mut on_fail = vec![OnFail::Condition];
+        for (counter, present) in [
+            (Counter::Ip(ip.to_owned()), state.ip_failures.is_some()),
+            (Counter::User, state.user_failures.is_some()),
+        ] {
+            if present {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk.clone(), &counter_sk(&counter))))
+                    .build()
+                    .map_err(build_error)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+                on_fail.push(OnFail::Inconsistent);
+            }
+        }
+        if let (Some(new), Some(verified)) = (rehash, &state.hash) {
+            let mut item = key(pk.clone(), PASSWORD);
+            item.insert("hash".into(), s(new.as_phc()));
+            item.insert("updated_at".into(), s(now.to_string()));
+            // Only over the hash that was verified: a password changed meanwhile stays.
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("#h = :verified")
+                .expression_attribute_names("#h", "hash")
+                .expression_attribute_values(":verified", s(verified.as_phc()))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            on_fail.push(OnFail::Condition);
+        }
+        self.transact(items, &on_fail).await?;
+        let mut next = user.clone();
+        next.last_login = Some(now);
+        next.updated_at = now;
+        next.logins_count += 1;
+        next.version += 1;
+        Ok(next)
+    }
+
+    async fn failure_counters(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<Vec<(Counter, Failures)>, StoreError> {
+        Ok(self
+            .counter_items(tenant, id)
+            .await?
+            .iter()
+            .filter_map(counter_of)
+            .collect())
+    }
+
+    async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
+        let items = self.counter_items(tenant, id).await?;
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let k: Item = [PK, SK]
+                        .iter()
+                        .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+                        .collect();
+                    DeleteRequest::builder()
+                        .set_key(Some(k))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(build_error)?;
+            let mut rounds = 0;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    rounds += 1;
+                    if rounds > 8 {
+                        return Err(StoreError::Throttled(
+                            "BatchWriteItem left deletes unprocessed".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,8 +6,8 @@ use std::fmt;
 pub enum Error {
     /// 400: the request is malformed or breaks a rule. Nothing was changed.
     Invalid { code: &'static str, message: String },
-    /// 401: no verified identity reached the handler.
-    Unauthenticated { message: String },
+    /// 401: no verified identity reached the handler, or credentials were wrong.
+    Unauthenticated { code: &'static str, message: String },
     /// 403: the caller is known but may not do this.
     Forbidden { code: &'static str, message: String },
     /// 404
@@ -20,6 +20,8 @@ pub enum Error {
     PayloadTooLarge { message: String },
     /// 415
     UnsupportedMediaType { message: String },
+    /// 429: an attack-protection block is active; retry after this many seconds.
+    TooManyAttempts { retry_after_secs: u64 },
     /// 503: the store throttled us or a write kept losing races; safe to retry.
     Unavailable { cause: String },
     /// 500: a bug or an unexpected dependency failure.
@@ -61,6 +63,14 @@ impl Error {
         }
     }
 
+    /// The one answer for an unknown user and a wrong password alike.
+    pub fn invalid_credentials() -> Self {
+        Error::Unauthenticated {
+            code: "invalid_credentials",
+            message: "Wrong email, username or password.".into(),
+        }
+    }
+
     pub fn user_exists(message: impl Into<String>) -> Self {
         Error::Conflict {
             code: "user_exists",
@@ -78,8 +88,14 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::TooManyAttempts { retry_after_secs } => {
+                write!(
+                    f,
+                    "Too many failed attempts; retry in {retry_after_secs} s."
+                )
+            }
             Error::Invalid { message, .. }
-            | Error::Unauthenticated { message }
+            | Error::Unauthenticated { message, .. }
             | Error::Forbidden { message, .. }
             | Error::NotFound { message, .. }
             | Error::Conflict { message, .. }

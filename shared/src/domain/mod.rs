@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod json;
 pub mod listing;
+pub mod login;
 pub mod metadata;
 pub mod ops;
 pub mod password;

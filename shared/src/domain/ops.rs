@@ -6,11 +6,16 @@ use std::sync::Arc;
 use super::Error;
 use super::create::NewUser;
 use super::email::Email;
-use super::ids::{TenantId, UserId};
+use super::ids::{Connection, TenantId, UserId};
 use super::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
+use super::login::{
+    BruteForce, Counter, Identifier, LoginRequest, LoginState, PasswordChange, parse_ip,
+};
+use super::password::Password;
 use super::password::PasswordHash;
 use super::patch::UserPatch;
 use super::ports::{Clock, Deleted, FieldUpdate, PasswordHasher, StoreError, UserStore};
+use super::time::Timestamp;
 use super::user::User;
 
 /// How often a write that lost a race to a concurrent writer is retried before answering 503.
@@ -37,7 +42,22 @@ pub struct Services {
     pub users: Arc<dyn UserStore>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    pub brute_force: BruteForce,
 }
+
+/// A brute-force block as `GET /user-blocks` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Block {
+    /// The email (or, without one, the username) the attempts named.
+    pub identifier: Option<String>,
+    /// The address blocked, or `None` for the user's lock across all addresses.
+    pub ip: Option<String>,
+    pub connection: String,
+    pub blocked_until: Timestamp,
+}
+
+/// The address a login counts against when neither the body nor API Gateway names one.
+const UNKNOWN_IP: &str = "unknown";
 
 fn precondition_failed(current: u64) -> Error {
     Error::PreconditionFailed {
@@ -108,6 +128,11 @@ impl Services {
                 hash = Some(self.hasher.hash(password).await?);
             }
             match self.users.replace(&current, &next, hash.as_ref()).await {
+                Ok(()) if hash.is_some() => {
+                    // A new password ends every brute-force block, as a reset does.
+                    self.users.clear_failures(tenant, id).await?;
+                    return Ok(next);
+                }
                 Ok(()) => return Ok(next),
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
@@ -116,6 +141,202 @@ impl Services {
         Err(Error::Unavailable {
             cause: format!("PATCH lost {ATTEMPTS} races to concurrent writers"),
         })
+    }
+
+    /// Checks a database user's password for a trusted login service. An unknown account and
+    /// a wrong password get the same answer after the same work; a block is revealed only to
+    /// someone who proved the password.
+    pub async fn authenticate(
+        &self,
+        tenant: &TenantId,
+        req: &LoginRequest,
+        caller_ip: Option<&str>,
+    ) -> Result<User, Error> {
+        let ip = match (&req.ip, caller_ip) {
+            (Some(ip), _) => ip.clone(),
+            (None, Some(raw)) => parse_ip(raw).unwrap_or_else(|_| UNKNOWN_IP.to_owned()),
+            (None, None) => UNKNOWN_IP.to_owned(),
+        };
+        let Some(id) = self
+            .users
+            .find_login(tenant, &req.identifier, &req.connection)
+            .await?
+        else {
+            self.hasher.verify_nothing(req.password.as_ref()).await;
+            return Err(Error::invalid_credentials());
+        };
+        for _ in 0..ATTEMPTS {
+            let Some(state) = self.users.login_state(tenant, &id, &ip).await? else {
+                self.hasher.verify_nothing(req.password.as_ref()).await;
+                return Err(Error::invalid_credentials());
+            };
+            let password = self.prove(&state, req.password.as_ref(), &ip).await?;
+            if state.user.blocked {
+                return Err(Error::Unauthenticated {
+                    code: "user_blocked",
+                    message: "The user is blocked.".into(),
+                });
+            }
+            if state.user.deletion_scheduled_at.is_some() {
+                return Err(Error::Unauthenticated {
+                    code: "deletion_scheduled",
+                    message: "The account is scheduled for deletion and cannot sign in.".into(),
+                });
+            }
+            // Upgrade a hash made with older parameters now that the password is at hand.
+            let rehash = match &state.hash {
+                Some(h) if self.hasher.needs_rehash(h) => Some(self.hasher.hash(password).await?),
+                _ => None,
+            };
+            match self
+                .users
+                .record_login(&state, &ip, self.clock.now(), rehash.as_ref())
+                .await
+            {
+                Ok(user) => return Ok(user),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("login lost {ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
+    /// Refuses while a brute-force block holds, then checks `offered` against the stored
+    /// hash; a wrong (or missing) password is counted and answered `invalid_credentials`.
+    async fn prove<'a>(
+        &self,
+        state: &LoginState,
+        offered: Option<&'a Password>,
+        ip: &str,
+    ) -> Result<&'a Password, Error> {
+        let now = self.clock.now();
+        if let Some(until) = state.blocked_until(&self.brute_force, ip, now) {
+            return Err(Error::TooManyAttempts {
+                retry_after_secs: now.secs_until(until),
+            });
+        }
+        let verified = match (offered, &state.hash) {
+            (Some(password), Some(hash)) => self
+                .hasher
+                .verify(password, hash)
+                .await?
+                .then_some(password),
+            _ => {
+                self.hasher.verify_nothing(offered).await;
+                None
+            }
+        };
+        match verified {
+            Some(password) => Ok(password),
+            None => {
+                self.users
+                    .record_failure(state, ip, now, &self.brute_force)
+                    .await?;
+                Err(Error::invalid_credentials())
+            }
+        }
+    }
+
+    /// `POST /me/password`: the current password proves the caller (a wrong one counts as a
+    /// failed login), then the new one must meet the policy. Clears every brute-force block.
+    pub async fn change_own_password(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        change: &PasswordChange,
+        caller_ip: Option<&str>,
+    ) -> Result<(), Error> {
+        let ip = caller_ip
+            .and_then(|raw| parse_ip(raw).ok())
+            .unwrap_or_else(|| UNKNOWN_IP.to_owned());
+        let mut hash = None;
+        for _ in 0..ATTEMPTS {
+            let state = self
+                .users
+                .login_state(tenant, id, &ip)
+                .await?
+                .ok_or_else(Error::user_not_found)?;
+            if !state.user.connection().is_database() {
+                return Err(Error::body(format!(
+                    "You sign in with {}; there is no password here to change.",
+                    state.user.connection()
+                )));
+            }
+            self.prove(&state, change.current.as_ref(), &ip).await?;
+            let user = &state.user;
+            let new = Password::parse(
+                change.new.clone(),
+                user.email.as_deref(),
+                user.username.as_deref(),
+            )?;
+            if hash.is_none() {
+                hash = Some(self.hasher.hash(&new).await?);
+            }
+            let now = self.clock.now();
+            let mut next = user.clone();
+            next.last_password_reset = Some(now);
+            next.updated_at = now;
+            next.version += 1;
+            match self.users.replace(user, &next, hash.as_ref()).await {
+                Ok(()) => return Ok(self.users.clear_failures(tenant, id).await?),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("password change lost {ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
+    /// The user a blocks lookup by identifier names (database connection), if any.
+    pub async fn user_by_identifier(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<Option<UserId>, Error> {
+        let identifier = Identifier::parse(raw)?;
+        Ok(self
+            .users
+            .find_login(tenant, &identifier, &Connection::database())
+            .await?)
+    }
+
+    /// The brute-force blocks in force for a user.
+    pub async fn user_blocks(&self, tenant: &TenantId, id: &UserId) -> Result<Vec<Block>, Error> {
+        let user = self.get_user(tenant, id).await?;
+        let now = self.clock.now();
+        let identifier = user.email.clone().or_else(|| user.username.clone());
+        let mut blocks: Vec<Block> = self
+            .users
+            .failure_counters(tenant, id)
+            .await?
+            .into_iter()
+            .filter_map(|(counter, failures)| {
+                let until = self
+                    .brute_force
+                    .blocked_until(&counter, Some(&failures), now)?;
+                Some(Block {
+                    identifier: identifier.clone(),
+                    ip: match counter {
+                        Counter::Ip(ip) => Some(ip),
+                        Counter::User => None,
+                    },
+                    connection: user.connection().to_string(),
+                    blocked_until: until,
+                })
+            })
+            .collect();
+        blocks.sort_by(|a, b| a.ip.cmp(&b.ip));
+        Ok(blocks)
+    }
+
+    /// Clears every brute-force block (and failure count) of a user. The admin `blocked`
+    /// flag is a different thing and stays as it is.
+    pub async fn clear_user_blocks(&self, tenant: &TenantId, id: &UserId) -> Result<(), Error> {
+        self.get_user(tenant, id).await?;
+        Ok(self.users.clear_failures(tenant, id).await?)
     }
 
     pub async fn delete_user(

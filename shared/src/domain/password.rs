@@ -8,6 +8,9 @@ use zeroize::Zeroizing;
 use super::Error;
 
 pub const MIN_CHARS: usize = 8;
+/// zxcvbn's score (0 to 4) a password needs: 3 is "safely unguessable" for an online attack
+/// with throttling, its authors' advice for account passwords.
+pub const MIN_STRENGTH: u8 = 3;
 /// Long enough for any passphrase or generated password; short enough that a hash request
 /// cannot be used to burn CPU on megabytes of input.
 pub const MAX_CHARS: usize = 128;
@@ -18,7 +21,8 @@ pub struct Password(Zeroizing<String>);
 
 impl Password {
     /// Applies the policy: 8 to 128 characters, not the account's email address or username
-    /// (compared case-insensitively).
+    /// (compared case-insensitively), and hard enough to guess: a zxcvbn score of at least
+    /// [`MIN_STRENGTH`], with the email and username counted as known words.
     pub fn parse(
         raw: Zeroizing<String>,
         email: Option<&str>,
@@ -42,7 +46,27 @@ impl Password {
         if username.is_some_and(|u| u.to_lowercase() == *lowered) {
             return Err(weak("The password may not be the username."));
         }
+        let inputs: Vec<&str> = email.into_iter().chain(username).collect();
+        let estimate = zxcvbn::zxcvbn(&raw, &inputs);
+        if u8::from(estimate.score()) < MIN_STRENGTH {
+            let hint = estimate
+                .feedback()
+                .and_then(|f| {
+                    f.warning()
+                        .map(|w| w.to_string())
+                        .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+                })
+                .unwrap_or_else(|| "Use a longer phrase of uncommon words.".to_owned());
+            return Err(weak(format!("The password is too easy to guess. {hint}")));
+        }
         Ok(Password(raw))
+    }
+
+    /// A password offered to prove an identity: no policy applies (it was set under older
+    /// rules, or is a guess), only the length cap that bounds hashing work. `None` for one
+    /// that cannot be any stored password.
+    pub fn offered(raw: Zeroizing<String>) -> Option<Self> {
+        (raw.chars().count() <= MAX_CHARS && !raw.is_empty()).then_some(Password(raw))
     }
 
     pub fn expose(&self) -> &str {
@@ -98,8 +122,9 @@ mod tests {
                 ..
             })
         ));
-        assert!(parse("eight ch", None, None).is_ok());
-        assert!(parse(&"é".repeat(MAX_CHARS), None, None).is_ok());
+        assert!(parse("Quartz-Eel-9", None, None).is_ok());
+        let random: String = (0..6).map(|_| ulid::Ulid::generate().to_string()).collect();
+        assert!(parse(&random[..MAX_CHARS], None, None).is_ok());
         assert!(parse(&"é".repeat(MAX_CHARS + 1), None, None).is_err());
     }
 
@@ -111,8 +136,32 @@ mod tests {
     }
 
     #[test]
+    fn common_and_guessable_passwords_are_too_weak() {
+        for pw in [
+            "password123",
+            "qwertyuiop",
+            "iloveyou2",
+            "aaaaaaaaaaaa",
+            "ana@example.com1",
+        ] {
+            let err = parse(pw, Some("ana@example.com"), None).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Invalid {
+                        code: "password_too_weak",
+                        ..
+                    }
+                ),
+                "{pw}"
+            );
+        }
+        assert!(parse("correct horse battery", Some("ana@example.com"), None).is_ok());
+    }
+
+    #[test]
     fn debug_output_never_shows_the_secret() {
-        let pw = parse("hunter2hunter2", None, None).unwrap();
+        let pw = parse("hunter2-Quartz-Eel", None, None).unwrap();
         assert!(!format!("{pw:?}").contains("hunter2"));
         let hash = PasswordHash::from_phc("$argon2id$v=19$secret".into());
         assert!(!format!("{hash:?}").contains("secret"));

@@ -5,8 +5,10 @@ use serde_json::Value;
 
 use super::Error;
 use super::email::Email;
+use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
+use super::login::{BruteForce, Counter, Failures, Identifier, LoginState};
 use super::metadata::MetadataPatch;
 use super::password::{Password, PasswordHash};
 use super::time::Timestamp;
@@ -120,6 +122,55 @@ pub trait UserStore: Send + Sync {
         tenant: &TenantId,
         email: &Email,
     ) -> Result<Vec<User>, StoreError>;
+
+    /// The user a login identifier belongs to in `connection`: one read of its guard.
+    async fn find_login(
+        &self,
+        tenant: &TenantId,
+        identifier: &Identifier,
+        connection: &Connection,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// The profile, password hash and both failure counters of a login from `ip`, in one read.
+    async fn login_state(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        ip: &str,
+    ) -> Result<Option<LoginState>, StoreError>;
+
+    /// Counts one failed attempt on the address's and the user's counter, atomically (racing
+    /// attempts are all counted), in one write. A counter whose window has passed (as `state`
+    /// shows it) starts again at one.
+    async fn record_failure(
+        &self,
+        state: &LoginState,
+        ip: &str,
+        now: Timestamp,
+        rules: &BruteForce,
+    ) -> Result<(), StoreError>;
+
+    /// A successful login, in one transaction conditional on the version `state` read:
+    /// `logins_count + 1`, `last_login`, `version + 1`, both failure counters of the login
+    /// removed, and `rehash` stored in place of the verified hash when given. Returns the
+    /// updated user; `ConditionFailed` if the user or its password changed meanwhile.
+    async fn record_login(
+        &self,
+        state: &LoginState,
+        ip: &str,
+        now: Timestamp,
+        rehash: Option<&PasswordHash>,
+    ) -> Result<User, StoreError>;
+
+    /// Every failure counter of the user.
+    async fn failure_counters(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<Vec<(Counter, Failures)>, StoreError>;
+
+    /// Removes every failure counter of the user, and with them every brute-force block.
+    async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError>;
 }
 
 /// Password hashing. Implementations do the work off the async executor.
@@ -127,6 +178,11 @@ pub trait UserStore: Send + Sync {
 pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, Error>;
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, Error>;
+    /// Does the work of one verification and fails, for a login with no account or no usable
+    /// password, so its timing matches a wrong password.
+    async fn verify_nothing(&self, password: Option<&Password>);
+    /// Whether `hash` was made with other parameters than new hashes get.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }
 
 pub trait Clock: Send + Sync {

@@ -20,6 +20,24 @@ impl Timestamp {
         self.0
     }
 
+    pub fn plus_secs(self, secs: i64) -> Self {
+        Timestamp(self.0 + time::Duration::seconds(secs))
+    }
+
+    pub fn epoch_secs(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    /// Whole seconds from `self` until `later`, rounded up; 0 if `later` is not later.
+    pub fn secs_until(self, later: Timestamp) -> u64 {
+        let millis = (later.0 - self.0).whole_milliseconds();
+        if millis <= 0 {
+            0
+        } else {
+            (millis as u64).div_ceil(1000)
+        }
+    }
+
     fn format(&self) -> String {
         // Fixed width (always three fractional digits) keeps lexical order equal to time order.
         let d = self.0;

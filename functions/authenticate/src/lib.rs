@@ -1,0 +1,30 @@
+//! `POST /v1/tenants/{tenant_id}/authenticate`
+//!
+//! Checks a database user's password for a trusted login service (scope `authenticate:users`):
+//! 200 with the user; 401 `invalid_credentials` alike for an unknown user and a wrong password;
+//! 401 `user_blocked` only after the right password; 429 `too_many_attempts` with
+//! `Retry-After` while a brute-force block holds. `ip` in the body is the end user's address,
+//! else the caller's.
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::auth::Scope;
+use shared::domain::login::LoginRequest;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/authenticate";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::AuthenticateUsers)?;
+        let login = LoginRequest::parse(call.body()?)?;
+        let user = app.authenticate(&tenant, &login, call.source_ip()).await?;
+        Ok(Reply::user(StatusCode::OK, &user))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

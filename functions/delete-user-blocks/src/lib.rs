@@ -1,0 +1,42 @@
+//! `DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `DELETE /v1/tenants/{tenant_id}/user-blocks?identifier=`
+//!
+//! Clears a user's brute-force blocks, by id or by `identifier`: 204. The admin `blocked` flag
+//! is not touched.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::App;
+use shared::domain::Error;
+use shared::domain::auth::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}";
+pub const ROUTE_BY_IDENTIFIER: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let by_id = req.path_parameters().first("user_id").is_some();
+    let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let id = if by_id {
+            call.only_query(&[])?;
+            Some(call.path_user_id()?)
+        } else {
+            call.only_query(&["identifier"])?;
+            let raw = call.query("identifier").ok_or_else(|| {
+                Error::invalid(
+                    "invalid_query",
+                    "The identifier query parameter is required.",
+                )
+            })?;
+            app.user_by_identifier(&tenant, raw).await?
+        };
+        if let Some(id) = id {
+            app.clear_user_blocks(&tenant, &id).await?;
+        }
+        Ok(Reply::no_content())
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

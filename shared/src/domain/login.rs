@@ -1,0 +1,338 @@
+//! Proving a password, and the two brute-force rules.
+//!
+//! - Per user and IP address (as Auth0): after [`BruteForce::pair_threshold`] consecutive
+//!   failures from one address, that address is blocked for the user for
+//!   [`BruteForce::pair_block_secs`], or until an admin clears the block or the password is
+//!   reset. Other addresses still work, so an attacker cannot lock the owner out this way.
+//! - Per user, from any address (as Cognito): the first [`BruteForce::user_free_failures`]
+//!   consecutive failures cost nothing; each one after that locks the account for 1 s, 2 s,
+//!   4 s, ... capped at [`BruteForce::user_max_lock_secs`] (15 min). An attacker spread over
+//!   many addresses gets a handful of guesses per quarter hour, and the owner is never locked
+//!   out for longer than that.
+//!
+//! A success resets both counters. Counters older than their window are forgotten (and
+//! DynamoDB's TTL removes them). While a block is active, attempts are answered 429 with
+//! `Retry-After` and the password is not checked.
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::email::Email;
+use super::ids::Connection;
+use super::password::{Password, PasswordHash};
+use super::profile;
+use super::time::Timestamp;
+use super::user::User;
+use super::{Error, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BruteForce {
+    pub pair_threshold: u32,
+    pub pair_block_secs: i64,
+    pub user_free_failures: u32,
+    pub user_max_lock_secs: i64,
+    /// How long the per-user counter remembers a failure.
+    pub user_window_secs: i64,
+}
+
+impl Default for BruteForce {
+    fn default() -> Self {
+        BruteForce {
+            pair_threshold: 10,
+            pair_block_secs: 24 * 3600,
+            user_free_failures: 5,
+            user_max_lock_secs: 15 * 60,
+            user_window_secs: 3600,
+        }
+    }
+}
+
+/// Consecutive failed attempts and when the last one happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    pub last: Timestamp,
+}
+
+/// Which counter: one address's, or the user's across all addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counter {
+    Ip(String),
+    User,
+}
+
+impl BruteForce {
+    pub fn window(&self, counter: &Counter) -> i64 {
+        match counter {
+            Counter::Ip(_) => self.pair_block_secs,
+            Counter::User => self.user_window_secs,
+        }
+    }
+
+    /// The failures that still count at `now`.
+    pub fn live(&self, counter: &Counter, failures: Option<&Failures>, now: Timestamp) -> u32 {
+        match failures {
+            Some(f) if f.last.plus_secs(self.window(counter)) > now => f.count,
+            _ => 0,
+        }
+    }
+
+    /// Until when `failures` of `counter` block attempts, if they do at `now`.
+    pub fn blocked_until(
+        &self,
+        counter: &Counter,
+        failures: Option<&Failures>,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let f = failures?;
+        let count = self.live(counter, Some(f), now);
+        let until = match counter {
+            Counter::Ip(_) if count >= self.pair_threshold => {
+                f.last.plus_secs(self.pair_block_secs)
+            }
+            Counter::User if count > self.user_free_failures => {
+                let doublings = (count - self.user_free_failures - 1).min(30);
+                f.last
+                    .plus_secs((1i64 << doublings).min(self.user_max_lock_secs))
+            }
+            _ => return None,
+        };
+        (until > now).then_some(until)
+    }
+}
+
+/// What a login attempt reads, in one round trip.
+#[derive(Debug)]
+pub struct LoginState {
+    pub user: User,
+    pub hash: Option<PasswordHash>,
+    pub ip_failures: Option<Failures>,
+    pub user_failures: Option<Failures>,
+}
+
+impl LoginState {
+    /// The latest moment a brute-force block holds at `now`, if any.
+    pub fn blocked_until(&self, rules: &BruteForce, ip: &str, now: Timestamp) -> Option<Timestamp> {
+        let pair = rules.blocked_until(&Counter::Ip(ip.to_owned()), self.ip_failures.as_ref(), now);
+        let user = rules.blocked_until(&Counter::User, self.user_failures.as_ref(), now);
+        pair.max(user)
+    }
+}
+
+/// How a login names the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identifier {
+    Email(Email),
+    Username(String),
+}
+
+impl Identifier {
+    /// An email if it has an `@` (usernames never do), else a username.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.contains('@') {
+            Email::parse(raw).map(Identifier::Email)
+        } else {
+            profile::username(raw).map(Identifier::Username)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct AuthenticateBody {
+    email: Option<String>,
+    username: Option<String>,
+    #[serde(default, deserialize_with = "json::secret")]
+    password: Option<Zeroizing<String>>,
+    connection: Option<String>,
+    ip: Option<String>,
+}
+
+/// `POST /authenticate`.
+#[derive(Debug)]
+pub struct LoginRequest {
+    pub identifier: Identifier,
+    pub connection: Connection,
+    /// `None` when the offered password cannot be any stored one (too long, empty).
+    pub password: Option<Password>,
+    pub ip: Option<String>,
+}
+
+impl LoginRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let b: AuthenticateBody = json::parse_body(body)?;
+        let identifier = match (b.email, b.username) {
+            (Some(email), None) => Identifier::Email(Email::parse(&email)?),
+            (None, Some(username)) => Identifier::Username(profile::username(&username)?),
+            _ => {
+                return Err(Error::body(
+                    "Name the account with exactly one of email and username.",
+                ));
+            }
+        };
+        let connection = match b.connection.as_deref() {
+            None => Connection::database(),
+            Some(raw) => Connection::parse(raw)?,
+        };
+        if !connection.is_database() {
+            return Err(Error::body(format!(
+                "{connection} users sign in with their provider; only database users have passwords here."
+            )));
+        }
+        let password = b
+            .password
+            .ok_or_else(|| Error::body("password is required."))?;
+        let ip = b.ip.as_deref().map(parse_ip).transpose()?;
+        Ok(LoginRequest {
+            identifier,
+            connection,
+            password: Password::offered(password),
+            ip,
+        })
+    }
+}
+
+/// An IPv4 or IPv6 address, in its canonical spelling so one address is one counter.
+pub fn parse_ip(raw: &str) -> Result<String, Error> {
+    raw.trim()
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| Error::body("ip must be an IPv4 or IPv6 address."))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ChangeBody {
+    #[serde(default, deserialize_with = "json::secret")]
+    current_password: Option<Zeroizing<String>>,
+    #[serde(default, deserialize_with = "json::secret")]
+    new_password: Option<Zeroizing<String>>,
+}
+
+/// `POST /me/password`. The new password's policy is checked only once the current one is
+/// proven, so the policy's answers tell a guesser nothing.
+#[derive(Debug)]
+pub struct PasswordChange {
+    pub current: Option<Password>,
+    pub new: Zeroizing<String>,
+}
+
+impl PasswordChange {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let b: ChangeBody = json::parse_body(body)?;
+        let current = b
+            .current_password
+            .ok_or_else(|| Error::body("current_password is required."))?;
+        let new = b
+            .new_password
+            .ok_or_else(|| Error::body("new_password is required."))?;
+        Ok(PasswordChange {
+            current: Password::offered(current),
+            new,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_datetime(time::macros::datetime!(2026-01-01 00:00 UTC)).plus_secs(secs)
+    }
+
+    fn f(count: u32, last: i64) -> Failures {
+        Failures {
+            count,
+            last: at(last),
+        }
+    }
+
+    #[test]
+    fn an_address_is_blocked_after_the_threshold_until_the_block_ends() {
+        let r = BruteForce::default();
+        let ip = Counter::Ip("198.51.100.7".into());
+        assert_eq!(r.blocked_until(&ip, Some(&f(9, 0)), at(1)), None);
+        assert_eq!(
+            r.blocked_until(&ip, Some(&f(10, 0)), at(1)),
+            Some(at(86_400))
+        );
+        assert_eq!(
+            r.blocked_until(&ip, Some(&f(10, 0)), at(86_400)),
+            None,
+            "the block ends"
+        );
+        assert_eq!(
+            r.live(&ip, Some(&f(10, 0)), at(86_401)),
+            0,
+            "and the count is forgotten"
+        );
+    }
+
+    #[test]
+    fn the_user_lock_grows_exponentially_and_is_capped() {
+        let r = BruteForce::default();
+        let u = Counter::User;
+        assert_eq!(
+            r.blocked_until(&u, Some(&f(5, 0)), at(0)),
+            None,
+            "five free failures"
+        );
+        assert_eq!(r.blocked_until(&u, Some(&f(6, 0)), at(0)), Some(at(1)));
+        assert_eq!(r.blocked_until(&u, Some(&f(7, 0)), at(0)), Some(at(2)));
+        assert_eq!(r.blocked_until(&u, Some(&f(10, 0)), at(0)), Some(at(16)));
+        assert_eq!(
+            r.blocked_until(&u, Some(&f(40, 0)), at(0)),
+            Some(at(900)),
+            "capped at 15 minutes"
+        );
+        assert_eq!(r.blocked_until(&u, Some(&f(40, 0)), at(900)), None);
+        assert_eq!(
+            r.live(&u, Some(&f(40, 0)), at(3600)),
+            0,
+            "forgotten after an hour"
+        );
+    }
+
+    #[test]
+    fn a_login_names_the_account_once_and_only_database_users_have_passwords() {
+        let ok = LoginRequest::parse(
+            br#"{"email":"Ana@Example.com","password":"x","ip":"2001:db8::0:1"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.identifier,
+            Identifier::Email(Email::parse("ana@example.com").unwrap())
+        );
+        assert_eq!(ok.ip.as_deref(), Some("2001:db8::1"));
+        for bad in [
+            r#"{"password":"x"}"#,
+            r#"{"email":"a@example.com","username":"a","password":"x"}"#,
+            r#"{"email":"a@example.com"}"#,
+            r#"{"email":"a@example.com","password":"x","connection":"google-oauth2"}"#,
+            r#"{"email":"a@example.com","password":"x","ip":"999.1.1.1"}"#,
+        ] {
+            assert!(LoginRequest::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let long = format!(r#"{{"username":"ana","password":"{}"}}"#, "x".repeat(500));
+        assert!(
+            LoginRequest::parse(long.as_bytes())
+                .unwrap()
+                .password
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn identifiers_with_an_at_sign_are_emails() {
+        assert!(matches!(
+            Identifier::parse("ana@example.com"),
+            Ok(Identifier::Email(_))
+        ));
+        assert!(matches!(
+            Identifier::parse("ana_s"),
+            Ok(Identifier::Username(_))
+        ));
+        assert!(Identifier::parse("not valid").is_err());
+    }
+}
