@@ -2,6 +2,7 @@
 //! that `make dev` serves and Lambda runs.
 
 mod access;
+mod credentials;
 mod events;
 mod listing;
 mod metadata;

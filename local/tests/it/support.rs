@@ -279,3 +279,29 @@ pub fn expected_status(function: &str) -> u16 {
         _ => 200,
     }
 }
+
+/// A clock the test moves by hand.
+pub struct TestClock(std::sync::Mutex<shared::domain::time::Timestamp>);
+
+impl TestClock {
+    pub fn advance(&self, secs: i64) {
+        let mut now = self.0.lock().unwrap();
+        *now = now.plus_secs(secs);
+    }
+}
+
+impl shared::domain::ports::Clock for TestClock {
+    fn now(&self) -> shared::domain::time::Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl Env {
+    /// A fresh table, with the app's clock in the test's hands.
+    pub async fn with_clock() -> (Env, std::sync::Arc<TestClock>) {
+        let mut env = Env::new().await;
+        let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(env.app.clock.now())));
+        env.app.clock = clock.clone();
+        (env, clock)
+    }
+}

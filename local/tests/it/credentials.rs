@@ -1,0 +1,673 @@
+use serde_json::{Value, json};
+
+use crate::support::{ALL_SCOPES, Env, claims, s, user_path};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn login(env: &Env, body: Value) -> crate::support::Resp {
+    let service = claims("acme", "login@clients", "authenticate:users");
+    env.send(
+        "POST",
+        "/v1/tenants/acme/authenticate",
+        Some(&service),
+        Some(&body),
+        &[],
+    )
+    .await
+}
+
+fn attempt(email: &str, password: &str, ip: &str) -> Value {
+    json!({"email": email, "password": password, "ip": ip})
+}
+
+#[tokio::test]
+async fn the_right_password_signs_in_and_counts_the_login() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD, "username": "ana"}))
+        .await;
+    env.calls.take();
+    let r = login(&env, attempt("ANA@example.com", PASSWORD, "198.51.100.1")).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        env.calls.take(),
+        vec!["GetItem", "BatchGetItem", "TransactWriteItems"],
+        "one lookup, one read, one write"
+    );
+    assert_eq!(r.body["user_id"], u["user_id"]);
+    assert_eq!(r.body["logins_count"], 1);
+    assert!(r.body["last_login"].is_string());
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    let by_username = login(&env, json!({"username": "Ana", "password": PASSWORD})).await;
+    assert_eq!(
+        (by_username.status, by_username.body["logins_count"].clone()),
+        (200, json!(2))
+    );
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["logins_count"], 2);
+}
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
+    let env = Env::new().await;
+    env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let wrong = login(
+        &env,
+        attempt("ana@example.com", "not the password", "198.51.100.1"),
+    )
+    .await;
+    let unknown = login(
+        &env,
+        attempt("nobody@example.com", "not the password", "198.51.100.1"),
+    )
+    .await;
+    assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body);
+    assert!(
+        !env.keys().await.iter().any(|(pk, _)| pk.contains("nobody")),
+        "an unknown account leaves no trace"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_attempt_costs_one_read_and_one_write_besides_the_lookup() {
+    let env = Env::new().await;
+    env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    env.calls.take();
+    login(
+        &env,
+        attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+    )
+    .await;
+    assert_eq!(
+        env.calls.take(),
+        vec!["GetItem", "BatchGetItem", "TransactWriteItems"]
+    );
+}
+
+#[tokio::test]
+async fn an_address_is_blocked_after_ten_failures_while_another_still_works() {
+    let (env, clock) = Env::with_clock().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    for _ in 0..10 {
+        let r = login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+        )
+        .await;
+        assert_eq!(r.code(), "invalid_credentials");
+        // Past the per-user lock, so only the per-address rule is at work.
+        clock.advance(16 * 60);
+    }
+    let blocked = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    assert_eq!(
+        (blocked.status, blocked.code()),
+        (429, "too_many_attempts"),
+        "even the right password"
+    );
+    let retry: u64 = blocked.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 20 * 3600 && retry <= 24 * 3600, "{retry}");
+    let other = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.9")).await;
+    assert_eq!(other.status, 200, "{}", other.raw);
+
+    let blocks = env
+        .admin_send(
+            "GET",
+            &format!(
+                "/v1/tenants/acme/user-blocks/{}",
+                u["user_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(blocks.status, 200, "{}", blocks.raw);
+    let list = blocks.body["blocked_for"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", blocks.raw);
+    assert_eq!(list[0]["ip"], "198.51.100.1");
+    assert_eq!(list[0]["identifier"], "ana@example.com");
+    assert_eq!(list[0]["connection"], "database");
+    assert!(list[0]["blocked_until"].is_string());
+
+    clock.advance(24 * 3600);
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+            .await
+            .status,
+        200,
+        "the block ends"
+    );
+}
+
+#[tokio::test]
+async fn the_per_user_lock_backs_off_exponentially_across_addresses_and_is_capped() {
+    let (env, clock) = Env::with_clock().await;
+    env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    for i in 0..5 {
+        let r = login(
+            &env,
+            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    let mut waits = Vec::new();
+    for i in 5..16 {
+        let r = login(
+            &env,
+            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(r.code(), "invalid_credentials", "attempt {i}: {}", r.raw);
+        let locked = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.200")).await;
+        assert_eq!(locked.status, 429, "attempt {i}");
+        let wait: i64 = locked.header("retry-after").unwrap().parse().unwrap();
+        waits.push(wait);
+        clock.advance(wait);
+    }
+    assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900]);
+    let ok = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.200")).await;
+    assert_eq!(
+        ok.status, 200,
+        "the lock never outlasts 15 minutes: {}",
+        ok.raw
+    );
+}
+
+#[tokio::test]
+async fn racing_failures_are_all_counted() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let attempts = (0..12).map(|_| {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+        )
+    });
+    let results = futures::future::join_all(attempts).await;
+    let checked = results.iter().filter(|r| r.status == 401).count();
+    let refused = results.iter().filter(|r| r.status == 429).count();
+    assert_eq!(checked + refused, 12);
+    assert!(checked > 1, "the attempts overlapped");
+    // Every checked attempt is counted on both counters: none is lost to a race. Attempts that
+    // arrived while the per-user lock held were refused unchecked and are not counted.
+    let items = env.items().await;
+    let count = |sk: &str| -> usize {
+        items
+            .iter()
+            .find(|i| s(i, "sk") == sk)
+            .map(|i| s(i, "count").parse().unwrap())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("LOGIN#IP#198.51.100.1"), checked);
+    assert_eq!(count("LOGIN#USER"), checked);
+    assert!(
+        items
+            .iter()
+            .all(|i| !s(i, "pk").contains(&format!("x{}", u["user_id"])))
+    );
+}
+
+#[tokio::test]
+async fn blocks_are_listed_and_cleared_by_identifier_too() {
+    let (env, clock) = Env::with_clock().await;
+    env.create(json!({"email": "ana@example.com", "password": PASSWORD, "username": "ana"}))
+        .await;
+    for _ in 0..10 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+        )
+        .await;
+        clock.advance(16 * 60);
+    }
+    for identifier in ["ana%40example.com", "ana"] {
+        let r = env
+            .admin_send(
+                "GET",
+                &format!("/v1/tenants/acme/user-blocks?identifier={identifier}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.body["blocked_for"].as_array().unwrap().len(),
+            1,
+            "{identifier}: {}",
+            r.raw
+        );
+    }
+    let r = env
+        .admin_send(
+            "GET",
+            "/v1/tenants/acme/user-blocks?identifier=nobody%40example.com",
+            None,
+        )
+        .await;
+    assert_eq!(r.body, json!({"blocked_for": []}));
+    let r = env
+        .admin_send(
+            "DELETE",
+            "/v1/tenants/acme/user-blocks?identifier=ana%40example.com",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let r = env
+        .admin_send("GET", "/v1/tenants/acme/user-blocks?identifier=ana", None)
+        .await;
+    assert_eq!(r.body, json!({"blocked_for": []}));
+    assert!(
+        !env.keys()
+            .await
+            .iter()
+            .any(|(_, sk)| sk.starts_with("LOGIN#")),
+        "every counter is gone"
+    );
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn clearing_blocks_by_id_works_and_unknown_users_are_404() {
+    let (env, clock) = Env::with_clock().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let path = format!(
+        "/v1/tenants/acme/user-blocks/{}",
+        u["user_id"].as_str().unwrap()
+    );
+    for _ in 0..10 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+        )
+        .await;
+        clock.advance(16 * 60);
+    }
+    assert_eq!(env.admin_send("DELETE", &path, None).await.status, 204);
+    assert_eq!(
+        env.admin_send("GET", &path, None).await.body,
+        json!({"blocked_for": []})
+    );
+    let ghost = "/v1/tenants/acme/user-blocks/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+    assert_eq!(env.admin_send("GET", ghost, None).await.status, 404);
+    assert_eq!(env.admin_send("DELETE", ghost, None).await.status, 404);
+    let reader = claims("acme", "x@clients", "read:users");
+    assert_eq!(
+        env.send("DELETE", &path, Some(&reader), None, &[])
+            .await
+            .status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_admin_block_and_brute_force_blocks_are_independent() {
+    let (env, clock) = Env::with_clock().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let path = user_path(&u["user_id"]);
+    env.admin_send("PATCH", &path, Some(&json!({"blocked": true})))
+        .await;
+    let r = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    assert_eq!((r.status, r.code()), (401, "user_blocked"));
+    let wrong = login(
+        &env,
+        attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+    )
+    .await;
+    assert_eq!(
+        wrong.code(),
+        "invalid_credentials",
+        "a block is only revealed to the right password"
+    );
+
+    for _ in 0..10 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.2"),
+        )
+        .await;
+        clock.advance(16 * 60);
+    }
+    let blocks = format!(
+        "/v1/tenants/acme/user-blocks/{}",
+        u["user_id"].as_str().unwrap()
+    );
+    env.admin_send("DELETE", &blocks, None).await;
+    let got = env.admin_send("GET", &path, None).await;
+    assert_eq!(
+        got.body["blocked"], true,
+        "clearing brute-force blocks leaves the admin block"
+    );
+
+    for _ in 0..10 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.2"),
+        )
+        .await;
+        clock.advance(16 * 60);
+    }
+    env.admin_send("PATCH", &path, Some(&json!({"blocked": false})))
+        .await;
+    let r = env.admin_send("GET", &blocks, None).await;
+    assert_eq!(
+        r.body["blocked_for"].as_array().unwrap().len(),
+        1,
+        "unblocking leaves brute-force blocks"
+    );
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.2"))
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.3"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_admin_password_set_clears_every_block() {
+    let (env, clock) = Env::with_clock().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    for _ in 0..10 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+        )
+        .await;
+        clock.advance(16 * 60);
+    }
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"password": "fresh Lantern 42 quartz"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.body["last_password_reset"].is_string());
+    assert!(
+        !env.keys()
+            .await
+            .iter()
+            .any(|(_, sk)| sk.starts_with("LOGIN#"))
+    );
+    assert_eq!(
+        login(
+            &env,
+            attempt("ana@example.com", "fresh Lantern 42 quartz", "198.51.100.1")
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.9"))
+            .await
+            .status,
+        401,
+        "the old password is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_hash_made_with_older_parameters_is_upgraded_at_the_next_login() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let id = u["user_id"].as_str().unwrap();
+    let password =
+        shared::domain::password::Password::offered(zeroize::Zeroizing::new(PASSWORD.into()))
+            .unwrap();
+    let old = shared::domain::ports::PasswordHasher::hash(
+        &shared::adapters::argon::Argon2Hasher::with_params(8192, 1, 1),
+        &password,
+    )
+    .await
+    .unwrap();
+    env.client
+        .put_item()
+        .table_name(&env.table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("TENANT#acme#USER#{id}")),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PASSWORD".into()),
+        )
+        .item(
+            "hash",
+            aws_sdk_dynamodb::types::AttributeValue::S(old.as_phc().into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+            .await
+            .status,
+        200
+    );
+    let stored = env
+        .items()
+        .await
+        .into_iter()
+        .find(|i| s(i, "sk") == "PASSWORD")
+        .map(|i| s(&i, "hash"))
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+            .await
+            .status,
+        200,
+        "the new hash verifies"
+    );
+}
+
+#[tokio::test]
+async fn an_account_scheduled_for_deletion_cannot_sign_in() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let id = u["user_id"].as_str().unwrap();
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("TENANT#acme#USER#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
+        .update_expression("SET deletion_scheduled_at = :t")
+        .expression_attribute_values(
+            ":t",
+            aws_sdk_dynamodb::types::AttributeValue::S("2026-12-26T00:00:00.000Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    assert_eq!((r.status, r.code()), (401, "deletion_scheduled"));
+    let wrong = login(
+        &env,
+        attempt("ana@example.com", "wrong guess", "198.51.100.1"),
+    )
+    .await;
+    assert_eq!(wrong.code(), "invalid_credentials");
+}
+
+#[tokio::test]
+async fn authenticate_needs_its_scope_and_refuses_bad_bodies() {
+    let env = Env::new().await;
+    let admin = claims("acme", "x@clients", "read:users update:users");
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/authenticate",
+            Some(&admin),
+            Some(&attempt("a@example.com", "x", "1.2.3.4")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    for (body, code) in [
+        (json!({"password": "x"}), "invalid_body"),
+        (
+            json!({"email": "a@example.com", "username": "a", "password": "x"}),
+            "invalid_body",
+        ),
+        (
+            json!({"email": "a@example.com", "password": 5}),
+            "invalid_body",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "x", "connection": "google-oauth2"}),
+            "invalid_body",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "x", "ip": "nope"}),
+            "invalid_body",
+        ),
+    ] {
+        let r = login(&env, body.clone()).await;
+        assert_eq!((r.status, r.code()), (400, code), "{body}");
+    }
+    let foreign = claims("globex", "login@clients", ALL_SCOPES);
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/authenticate",
+            Some(&foreign),
+            Some(&attempt("a@example.com", "x", "1.2.3.4")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn a_user_changes_their_password_with_the_current_one() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let me = claims("acme", u["user_id"].as_str().unwrap(), "");
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let wrong = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/me/password",
+            Some(&me),
+            Some(&change("wrong guess", "fresh Lantern 42 quartz")),
+            &[],
+        )
+        .await;
+    assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
+    assert!(
+        env.keys().await.iter().any(|(_, sk)| sk == "LOGIN#USER"),
+        "a wrong current password counts as a failed attempt"
+    );
+    let weak = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/me/password",
+            Some(&me),
+            Some(&change(PASSWORD, "password123")),
+            &[],
+        )
+        .await;
+    assert_eq!((weak.status, weak.code()), (400, "password_too_weak"));
+    let ok = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/me/password",
+            Some(&me),
+            Some(&change(PASSWORD, "fresh Lantern 42 quartz")),
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 204, "{}", ok.raw);
+    assert!(
+        !env.keys()
+            .await
+            .iter()
+            .any(|(_, sk)| sk.starts_with("LOGIN#")),
+        "blocks and counters are cleared"
+    );
+    assert_eq!(
+        login(
+            &env,
+            attempt("ana@example.com", "fresh Lantern 42 quartz", "198.51.100.1")
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.2"))
+            .await
+            .status,
+        401
+    );
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert!(got.body["last_password_reset"].is_string());
+}
+
+#[tokio::test]
+async fn a_social_user_has_no_password_to_change_or_check() {
+    let env = Env::new().await;
+    let u = env
+        .create(
+            json!({"connection": "google-oauth2", "user_id": "g-1", "email": "ana@example.com"}),
+        )
+        .await;
+    let me = claims("acme", u["user_id"].as_str().unwrap(), "");
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/me/password",
+            Some(&me),
+            Some(&json!({"current_password": "x", "new_password": "fresh Lantern 42 quartz"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.raw);
+    let r = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    assert_eq!(
+        r.code(),
+        "invalid_credentials",
+        "the database connection has no such user"
+    );
+}
