@@ -189,6 +189,31 @@ async fn main() {
         .await,
     );
     record(
+        "authenticate, right password (argon2id verify)",
+        b.measure(n, |i| async move {
+            let body = json!({"email": format!("user{i}@example.com"), "password": "correct horse battery", "ip": "198.51.100.1"});
+            b.send("POST", "/v1/tenants/acme/authenticate", Some(&body)).await.0
+        })
+        .await,
+    );
+    let failed = b
+        .measure(n, |i| async move {
+            let body = json!({"email": format!("user{i}@example.com"), "password": "wrong guess", "ip": "198.51.100.2"});
+            // A wrong password is the expected 401; measure reports it as a success.
+            let status = b.send("POST", "/v1/tenants/acme/authenticate", Some(&body)).await.0;
+            if status == 401 { 200 } else { status }
+        })
+        .await;
+    record("authenticate, wrong password (counted)", failed);
+    let unknown = b
+        .measure(n, |i| async move {
+            let body = json!({"email": format!("nobody{i}@example.com"), "password": "wrong guess", "ip": "198.51.100.3"});
+            let status = b.send("POST", "/v1/tenants/acme/authenticate", Some(&body)).await.0;
+            if status == 401 { 200 } else { status }
+        })
+        .await;
+    record("authenticate, unknown user (dummy verify)", unknown);
+    record(
         "patch email (guard moves)",
         b.measure(n, |i| async move {
             let body = json!({"email": format!("moved{i}@example.com")});

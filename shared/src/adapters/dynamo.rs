@@ -7,8 +7,9 @@
 //! | email guard | `TENANT#{t}#EMAIL#{lower(email)}` | `CONN#{connection}` | owns the email per connection |
 //! | username guard | `TENANT#{t}#USERNAME#{lower(username)}` | `CONN#{connection}` | owns the username per connection |
 //! | identity guard | `TENANT#{t}#IDENTITY#{provider}#{provider_user_id}` | `IDENTITY` | owns the identity |
-//! | failures from an address | `TENANT#{t}#USER#{user_id}` | `LOGIN#IP#{ip}` | `count`, `last`, TTL |
+//! | an address's logins | `TENANT#{t}#USER#{user_id}` | `LOGIN#IP#{ip}` | `count`, `last`, `last_success`, TTL |
 //! | failures from anywhere | `TENANT#{t}#USER#{user_id}` | `LOGIN#USER` | `count`, `last`, TTL |
+//! | an unknown identifier's counters | `TENANT#{t}#LOGINID#{sha256}` | `LOGIN#IP#{ip}`, `LOGIN#USER` | as above |
 //!
 //! Index `gsi1` (keys only): `gsi1pk = TENANT#{t}#LIST#{shard}`, `gsi1sk = user_id`, with the
 //! shard from [`crate::domain::listing::shard_of`]. Only creation and deletion write it: a
@@ -24,8 +25,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue,
+    TransactWriteItem, Update, WriteRequest,
 };
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
@@ -33,7 +34,9 @@ use crate::domain::email::Email;
 use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
-use crate::domain::login::{BruteForce, Counter, Failures, Identifier, LoginState};
+use crate::domain::login::{
+    BruteForce, Counter, CounterRecord, Failures, Identifier, LoginState, LoginSubject,
+};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
 use crate::domain::ports::{Deleted, FieldUpdate, StoreError, Unique, UserStore};
@@ -65,7 +68,16 @@ fn counter_sk(counter: &Counter) -> String {
     }
 }
 
-fn counter_of(item: &Item) -> Option<(Counter, Failures)> {
+fn timestamp_attr(item: &Item, name: &str) -> Option<Timestamp> {
+    match item.get(name) {
+        Some(AttributeValue::S(t)) => {
+            serde_json::from_value(serde_json::Value::from(t.as_str())).ok()
+        }
+        _ => None,
+    }
+}
+
+fn counter_of(item: &Item) -> Option<(Counter, CounterRecord)> {
     let sk = match item.get(SK) {
         Some(AttributeValue::S(sk)) => sk,
         _ => return None,
@@ -77,15 +89,64 @@ fn counter_of(item: &Item) -> Option<(Counter, Failures)> {
     };
     let count = match item.get("count") {
         Some(AttributeValue::N(n)) => n.parse().ok()?,
-        _ => return None,
+        _ => 0,
     };
-    let last = match item.get("last") {
-        Some(AttributeValue::S(t)) => {
-            serde_json::from_value(serde_json::Value::from(t.as_str())).ok()?
+    let record = CounterRecord {
+        count,
+        last_failure: timestamp_attr(item, "last"),
+        last_success: timestamp_attr(item, "last_success"),
+    };
+    Some((counter, record))
+}
+
+/// The partition an unknown identifier's counters live in: a digest, so the identifier
+/// itself (an address that has no account) is not stored.
+fn unknown_login_pk(tenant: &TenantId, connection: &Connection, identifier: &Identifier) -> String {
+    use sha2::{Digest, Sha256};
+    let name = match identifier {
+        Identifier::Email(email) => format!("email:{}", email.normalized()),
+        Identifier::Username(name) => format!("username:{}", username_key(name)),
+    };
+    let digest = Sha256::digest(format!("{connection}#{name}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("TENANT#{tenant}#LOGINID#{hex}")
+}
+
+fn subject_pk(subject: &LoginSubject) -> String {
+    match subject {
+        LoginSubject::User(tenant, id) => keys::user(tenant, id),
+        LoginSubject::Unknown {
+            tenant,
+            connection,
+            identifier,
+        } => unknown_login_pk(tenant, connection, identifier),
+    }
+}
+
+/// A condition that holds only while a counter is as it was read.
+fn unchanged(read: Option<&CounterRecord>) -> (String, Vec<(&'static str, AttributeValue)>) {
+    match read {
+        None => ("attribute_not_exists(pk)".into(), vec![]),
+        Some(r) => {
+            let mut parts = vec!["#c = :seen_c".to_owned()];
+            let mut values = vec![(":seen_c", AttributeValue::N(r.count.to_string()))];
+            match r.last_failure {
+                Some(t) => {
+                    parts.push("#l = :seen_l".into());
+                    values.push((":seen_l", s(t.to_string())));
+                }
+                None => parts.push("attribute_not_exists(#l)".into()),
+            }
+            match r.last_success {
+                Some(t) => {
+                    parts.push("#s = :seen_s".into());
+                    values.push((":seen_s", s(t.to_string())));
+                }
+                None => parts.push("attribute_not_exists(#s)".into()),
+            }
+            (parts.join(" AND "), values)
         }
-        _ => return None,
-    };
-    Some((counter, Failures { count, last }))
+    }
 }
 
 /// Transactions that collide with another transaction on the same item are retried this many
@@ -407,37 +468,34 @@ impl DynamoStore {
         }
     }
 
-    /// One counter's share of a failed attempt: an atomic increment, or a restart at one for
-    /// a counter whose window has passed (only if nobody restarted it meanwhile).
-    fn failure_update(
+    /// One counter's write, conditional on the counter being as `read`.
+    fn counter_update(
         &self,
         pk: &str,
         counter: &Counter,
-        restart: bool,
-        now: Timestamp,
-        rules: &BruteForce,
+        read: Option<&CounterRecord>,
+        expression: &str,
+        values: Vec<(&'static str, AttributeValue)>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let expires = now.plus_secs(rules.window(counter)).epoch_secs();
+        let (condition, seen) = unchanged(read);
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk.to_owned(), &counter_sk(counter))))
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_names("#l", "last")
-            .expression_attribute_names("#e", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires.to_string()));
-        update = if restart {
-            update
-                .update_expression("SET #c = :one, #l = :now, #e = :exp")
-                .condition_expression("attribute_not_exists(pk) OR #e <= :epoch")
-                .expression_attribute_values(
-                    ":epoch",
-                    AttributeValue::N(now.epoch_secs().to_string()),
-                )
-        } else {
-            update.update_expression("ADD #c :one SET #l = :now, #e = :exp")
-        };
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (placeholder, name) in [
+            ("#c", "count"),
+            ("#l", "last"),
+            ("#s", "last_success"),
+            ("#e", TTL_ATTRIBUTE),
+        ] {
+            if expression.contains(placeholder) || read.is_some() {
+                update = update.expression_attribute_names(placeholder, name);
+            }
+        }
+        for (placeholder, value) in values.into_iter().chain(seen) {
+            update = update.expression_attribute_values(placeholder, value);
+        }
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(build_error)?)
             .build())
@@ -509,6 +567,16 @@ impl DynamoStore {
 /// placeholder like every attribute name in an expression.
 fn version_name() -> HashMap<String, String> {
     HashMap::from([("#version".to_owned(), "version".to_owned())])
+}
+
+/// A login write that lost to a concurrent one (a failed condition, or transactions that
+/// kept colliding) is read again and retried by the caller, never answered as an error: the
+/// answer to a password guess must not depend on how its bookkeeping fared.
+fn login_write<T>(result: Result<T, StoreError>) -> Result<T, StoreError> {
+    match result {
+        Err(StoreError::Throttled(_)) => Err(StoreError::ConditionFailed),
+        other => other,
+    }
 }
 
 fn user_of(item: Item) -> Result<User, StoreError> {
@@ -774,11 +842,18 @@ impl UserStore for DynamoStore {
         }
         let mut writes = Vec::new();
         let mut on_fail = Vec::new();
+        let mut counters = false;
         for item in &items {
             let sk = match item.get(SK) {
                 Some(AttributeValue::S(sk)) => sk.clone(),
                 _ => continue,
             };
+            // Login counters can number in the hundreds (one per attacking address), more
+            // than a transaction holds: they go in batches once the user is gone.
+            if sk.starts_with(LOGIN_PREFIX) {
+                counters = true;
+                continue;
+            }
             let mut delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(pk.clone(), &sk)));
@@ -805,6 +880,12 @@ impl UserStore for DynamoStore {
             on_fail.push(OnFail::Inconsistent);
         }
         self.transact(writes, &on_fail).await?;
+        if counters {
+            // Their TTL removes whatever this misses.
+            if let Err(e) = self.clear_failures(tenant, id).await {
+                tracing::warn!(error = ?e, "login counters of a deleted user are left to their TTL");
+            }
+        }
         Ok(Deleted::Yes)
     }
 
@@ -903,77 +984,81 @@ impl UserStore for DynamoStore {
 
     async fn login_state(
         &self,
-        tenant: &TenantId,
-        id: &UserId,
+        subject: &LoginSubject,
         ip: &str,
-    ) -> Result<Option<LoginState>, StoreError> {
-        let pk = keys::user(tenant, id);
+    ) -> Result<LoginState, StoreError> {
+        let pk = subject_pk(subject);
         let ip_sk = counter_sk(&Counter::Ip(ip.to_owned()));
-        let wanted = [PROFILE, PASSWORD, ip_sk.as_str(), LOGIN_USER]
-            .map(|sk| key(pk.clone(), sk))
-            .to_vec();
-        let mut user = None;
-        let mut hash = None;
-        let mut ip_failures = None;
-        let mut user_failures = None;
-        for item in self.batch_items(wanted, true).await? {
+        let mut wanted = vec![ip_sk.as_str(), LOGIN_USER];
+        if matches!(subject, LoginSubject::User(..)) {
+            wanted.extend([PROFILE, PASSWORD]);
+        }
+        let keys = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
+        let mut state = LoginState {
+            user: None,
+            hash: None,
+            ip: None,
+            all: None,
+        };
+        for item in self.batch_items(keys, true).await? {
             match item.get(SK) {
-                Some(AttributeValue::S(sk)) if sk == PROFILE => user = Some(user_of(item)?),
+                Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
                 Some(AttributeValue::S(sk)) if sk == PASSWORD => {
                     if let Some(AttributeValue::S(phc)) = item.get("hash") {
-                        hash = Some(PasswordHash::from_phc(phc.clone()));
+                        state.hash = Some(PasswordHash::from_phc(phc.clone()));
                     }
                 }
                 _ => match counter_of(&item) {
-                    Some((Counter::User, f)) => user_failures = Some(f),
-                    Some((Counter::Ip(_), f)) => ip_failures = Some(f),
+                    Some((Counter::User, r)) => state.all = Some(r),
+                    Some((Counter::Ip(_), r)) => state.ip = Some(r),
                     None => {}
                 },
             }
         }
-        Ok(user.map(|user| LoginState {
-            user,
-            hash,
-            ip_failures,
-            user_failures,
-        }))
+        Ok(state)
     }
 
     async fn record_failure(
         &self,
+        subject: &LoginSubject,
         state: &LoginState,
         ip: &str,
         now: Timestamp,
         rules: &BruteForce,
     ) -> Result<(), StoreError> {
-        let pk = keys::user(&state.user.tenant_id, &state.user.user_id);
-        let counters = [
-            (Counter::Ip(ip.to_owned()), state.ip_failures),
-            (Counter::User, state.user_failures),
-        ];
-        let restart: Vec<bool> = counters
-            .iter()
-            .map(|(c, f)| f.is_some() && rules.live(c, f.as_ref(), now) == 0)
-            .collect();
-        let items = counters
-            .iter()
-            .zip(&restart)
-            .map(|((c, _), r)| self.failure_update(&pk, c, *r, now, rules))
-            .collect::<Result<Vec<_>, _>>()?;
-        match self
-            .transact(items, &[OnFail::Condition, OnFail::Condition])
-            .await
-        {
-            // Someone restarted a stale counter first: count on top of theirs.
-            Err(StoreError::ConditionFailed) => {
-                let items = counters
-                    .iter()
-                    .map(|(c, _)| self.failure_update(&pk, c, false, now, rules))
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.transact(items, &[]).await
-            }
-            other => other,
+        let pk = subject_pk(subject);
+        let mut items = Vec::new();
+        for (counter, read) in [
+            (Counter::Ip(ip.to_owned()), state.ip.as_ref()),
+            (Counter::User, state.all.as_ref()),
+        ] {
+            let failures = read.and_then(CounterRecord::failures);
+            let count = rules.live(&counter, failures.as_ref(), now) + 1;
+            // An address's item also carries its trust; it lives as long as either lasts.
+            let trusted_until = read
+                .and_then(|r| r.last_success)
+                .map(|t| t.plus_secs(rules.trusted_secs).epoch_secs());
+            let expires = now
+                .plus_secs(rules.window(&counter))
+                .epoch_secs()
+                .max(trusted_until.unwrap_or(0));
+            let values = vec![
+                (":count", AttributeValue::N(count.to_string())),
+                (":now", s(now.to_string())),
+                (":exp", AttributeValue::N(expires.to_string())),
+            ];
+            items.push(self.counter_update(
+                &pk,
+                &counter,
+                read,
+                "SET #c = :count, #l = :now, #e = :exp",
+                values,
+            )?);
         }
+        login_write(
+            self.transact(items, &[OnFail::Condition, OnFail::Condition])
+                .await,
+        )
     }
 
     async fn record_login(
@@ -981,9 +1066,13 @@ impl UserStore for DynamoStore {
         state: &LoginState,
         ip: &str,
         now: Timestamp,
+        rules: &BruteForce,
         rehash: Option<&PasswordHash>,
     ) -> Result<User, StoreError> {
-        let user = &state.user;
+        let user = state
+            .user
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("record_login without a user".into()))?;
         let pk = keys::user(&user.tenant_id, &user.user_id);
         let profile = Update::builder()
             .table_name(&self.table)
@@ -999,22 +1088,42 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
             .build()
             .map_err(build_error)?;
-        let mut items = vec![TransactWriteItem::builder().update(profile).build()];
-        let mut on_fail = vec![OnFail::Condition];
-        for (counter, present) in [
-            (Counter::Ip(ip.to_owned()), state.ip_failures.is_some()),
-            (Counter::User, state.user_failures.is_some()),
-        ] {
-            if present {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk.clone(), &counter_sk(&counter))))
-                    .build()
-                    .map_err(build_error)?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
-                on_fail.push(OnFail::Inconsistent);
-            }
+        let trusted_until = now.plus_secs(rules.trusted_secs).epoch_secs();
+        let address = self.counter_update(
+            &pk,
+            &Counter::Ip(ip.to_owned()),
+            state.ip.as_ref(),
+            "SET #c = :zero, #s = :now, #e = :exp REMOVE #l",
+            vec![
+                (":zero", AttributeValue::N("0".into())),
+                (":now", s(now.to_string())),
+                (":exp", AttributeValue::N(trusted_until.to_string())),
+            ],
+        )?;
+        // One success does not reset the per-user counter; it is only checked unchanged, so a
+        // failure recorded meanwhile (which may have locked the account) wins.
+        let (condition, seen) = unchanged(state.all.as_ref());
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), LOGIN_USER)))
+            .condition_expression(condition);
+        if state.all.is_some() {
+            check = check
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_names("#l", "last")
+                .expression_attribute_names("#s", "last_success");
         }
+        for (placeholder, value) in seen {
+            check = check.expression_attribute_values(placeholder, value);
+        }
+        let mut items = vec![
+            TransactWriteItem::builder().update(profile).build(),
+            address,
+            TransactWriteItem::builder()
+                .condition_check(check.build().map_err(build_error)?)
+                .build(),
+        ];
+        let mut on_fail = vec![OnFail::Condition, OnFail::Condition, OnFail::Condition];
         if let (Some(new), Some(verified)) = (rehash, &state.hash) {
             let mut item = key(pk.clone(), PASSWORD);
             item.insert("hash".into(), s(new.as_phc()));
@@ -1031,7 +1140,7 @@ impl UserStore for DynamoStore {
             items.push(TransactWriteItem::builder().put(put).build());
             on_fail.push(OnFail::Condition);
         }
-        self.transact(items, &on_fail).await?;
+        login_write(self.transact(items, &on_fail).await)?;
         let mut next = user.clone();
         next.last_login = Some(now);
         next.updated_at = now;
@@ -1045,11 +1154,11 @@ impl UserStore for DynamoStore {
         tenant: &TenantId,
         id: &UserId,
     ) -> Result<Vec<(Counter, Failures)>, StoreError> {
-        Ok(self
-            .counter_items(tenant, id)
-            .await?
+        let items = self.counter_items(tenant, id).await?;
+        Ok(items
             .iter()
             .filter_map(counter_of)
+            .filter_map(|(c, r)| r.failures().map(|f| (c, f)))
             .collect())
     }
 

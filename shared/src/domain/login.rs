@@ -10,15 +10,27 @@
 //!   many addresses gets a handful of guesses per quarter hour, and the owner is never locked
 //!   out for longer than that.
 //!
-//! A success resets both counters. Counters older than their window are forgotten (and
-//! DynamoDB's TTL removes them). While a block is active, attempts are answered 429 with
-//! `Retry-After` and the password is not checked.
+//! A success resets the address's counter and makes the address trusted for the user for
+//! [`BruteForce::trusted_secs`]: the per-user lock does not apply to it, so an attacker who
+//! keeps the account locked from elsewhere does not lock out the owner's usual addresses.
+//! Counters older than their window are forgotten (and DynamoDB's TTL removes them). While a
+//! block is active, attempts are answered 429 with `Retry-After` and the password is not
+//! checked.
+//!
+//! An attempt's outcome is revealed only once it has been recorded by a write conditional on
+//! the counters it read: racing attempts are recorded one after another, each re-reading
+//! the counters, so once a block is reached the rest are refused with their result unsaid.
+//! Unknown accounts keep the same counters under a key derived from the identifier, so they
+//! are throttled, blocked and timed exactly like real ones.
+//!
+//! IPv6 addresses count per /64 (what one host typically holds); IPv4-mapped IPv6 counts as
+//! the IPv4 address.
 
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::email::Email;
-use super::ids::Connection;
+use super::ids::{Connection, TenantId, UserId};
 use super::password::{Password, PasswordHash};
 use super::profile;
 use super::time::Timestamp;
@@ -33,6 +45,8 @@ pub struct BruteForce {
     pub user_max_lock_secs: i64,
     /// How long the per-user counter remembers a failure.
     pub user_window_secs: i64,
+    /// How long an address that signed in successfully stays exempt from the per-user lock.
+    pub trusted_secs: i64,
 }
 
 impl Default for BruteForce {
@@ -43,6 +57,7 @@ impl Default for BruteForce {
             user_free_failures: 5,
             user_max_lock_secs: 15 * 60,
             user_window_secs: 3600,
+            trusted_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -101,20 +116,63 @@ impl BruteForce {
     }
 }
 
+/// A stored counter as read: failures (if any) and, for an address, its last success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterRecord {
+    pub count: u32,
+    pub last_failure: Option<Timestamp>,
+    pub last_success: Option<Timestamp>,
+}
+
+impl CounterRecord {
+    pub fn failures(&self) -> Option<Failures> {
+        Some(Failures {
+            count: self.count,
+            last: self.last_failure?,
+        })
+        .filter(|f| f.count > 0)
+    }
+}
+
+/// Whose counters a login attempt uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginSubject {
+    User(TenantId, UserId),
+    /// No account has the identifier; its attempts are counted all the same.
+    Unknown {
+        tenant: TenantId,
+        connection: Connection,
+        identifier: Identifier,
+    },
+}
+
 /// What a login attempt reads, in one round trip.
 #[derive(Debug)]
 pub struct LoginState {
-    pub user: User,
+    /// `None` for an unknown account.
+    pub user: Option<User>,
     pub hash: Option<PasswordHash>,
-    pub ip_failures: Option<Failures>,
-    pub user_failures: Option<Failures>,
+    /// The counter of the attempt's address.
+    pub ip: Option<CounterRecord>,
+    /// The counter across all addresses.
+    pub all: Option<CounterRecord>,
 }
 
 impl LoginState {
     /// The latest moment a brute-force block holds at `now`, if any.
     pub fn blocked_until(&self, rules: &BruteForce, ip: &str, now: Timestamp) -> Option<Timestamp> {
-        let pair = rules.blocked_until(&Counter::Ip(ip.to_owned()), self.ip_failures.as_ref(), now);
-        let user = rules.blocked_until(&Counter::User, self.user_failures.as_ref(), now);
+        let ip_failures = self.ip.and_then(|r| r.failures());
+        let pair = rules.blocked_until(&Counter::Ip(ip.to_owned()), ip_failures.as_ref(), now);
+        let trusted = self
+            .ip
+            .and_then(|r| r.last_success)
+            .is_some_and(|t| t.plus_secs(rules.trusted_secs) > now);
+        let all_failures = self.all.and_then(|r| r.failures());
+        let user = if trusted {
+            None
+        } else {
+            rules.blocked_until(&Counter::User, all_failures.as_ref(), now)
+        };
         pair.max(user)
     }
 }
@@ -192,12 +250,20 @@ impl LoginRequest {
     }
 }
 
-/// An IPv4 or IPv6 address, in its canonical spelling so one address is one counter.
+/// The key an address counts under: an IPv4 address as written canonically, an IPv6
+/// address as its /64 (an IPv4-mapped one as the IPv4 address).
 pub fn parse_ip(raw: &str) -> Result<String, Error> {
-    raw.trim()
+    let ip = raw
+        .trim()
         .parse::<std::net::IpAddr>()
-        .map(|ip| ip.to_string())
-        .map_err(|_| Error::body("ip must be an IPv4 or IPv6 address."))
+        .map_err(|_| Error::body("ip must be an IPv4 or IPv6 address."))?;
+    Ok(match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -304,7 +370,7 @@ mod tests {
             ok.identifier,
             Identifier::Email(Email::parse("ana@example.com").unwrap())
         );
-        assert_eq!(ok.ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(ok.ip.as_deref(), Some("2001:db8:0:0::/64"));
         for bad in [
             r#"{"password":"x"}"#,
             r#"{"email":"a@example.com","username":"a","password":"x"}"#,
@@ -320,6 +386,55 @@ mod tests {
                 .unwrap()
                 .password
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn addresses_count_per_ipv4_address_or_ipv6_64() {
+        assert_eq!(parse_ip("198.51.100.7").unwrap(), "198.51.100.7");
+        assert_eq!(parse_ip("::ffff:198.51.100.7").unwrap(), "198.51.100.7");
+        assert_eq!(
+            parse_ip("2001:db8:1:2:aaaa::1").unwrap(),
+            parse_ip("2001:db8:1:2:bbbb::9").unwrap()
+        );
+        assert_ne!(
+            parse_ip("2001:db8:1:2::1").unwrap(),
+            parse_ip("2001:db8:1:3::1").unwrap()
+        );
+    }
+
+    #[test]
+    fn an_address_with_a_recent_success_is_exempt_from_the_user_lock_but_not_its_own_block() {
+        let r = BruteForce::default();
+        let locked_all = Some(CounterRecord {
+            count: 20,
+            last_failure: Some(at(0)),
+            last_success: None,
+        });
+        let mut state = LoginState {
+            user: None,
+            hash: None,
+            ip: None,
+            all: locked_all,
+        };
+        assert_eq!(
+            state.blocked_until(&r, "198.51.100.7", at(1)),
+            Some(at(900))
+        );
+        state.ip = Some(CounterRecord {
+            count: 0,
+            last_failure: None,
+            last_success: Some(at(-3600)),
+        });
+        assert_eq!(state.blocked_until(&r, "198.51.100.7", at(1)), None);
+        state.ip = Some(CounterRecord {
+            count: 10,
+            last_failure: Some(at(0)),
+            last_success: Some(at(-3600)),
+        });
+        assert_eq!(
+            state.blocked_until(&r, "198.51.100.7", at(1)),
+            Some(at(86_400))
         );
     }
 

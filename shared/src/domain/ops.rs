@@ -9,7 +9,8 @@ use super::email::Email;
 use super::ids::{Connection, TenantId, UserId};
 use super::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
 use super::login::{
-    BruteForce, Counter, Identifier, LoginRequest, LoginState, PasswordChange, parse_ip,
+    BruteForce, Counter, Identifier, LoginRequest, LoginState, LoginSubject, PasswordChange,
+    parse_ip,
 };
 use super::password::Password;
 use super::password::PasswordHash;
@@ -58,6 +59,15 @@ pub struct Block {
 
 /// The address a login counts against when neither the body nor API Gateway names one.
 const UNKNOWN_IP: &str = "unknown";
+
+/// How often a login re-reads after its bookkeeping lost a race to a concurrent attempt.
+const LOGIN_ATTEMPTS: usize = 8;
+
+/// What [`Services::judge`] decided, when it did not answer the attempt itself.
+enum Verdict {
+    Proven,
+    Retry,
+}
 
 fn precondition_failed(current: u64) -> Error {
     Error::PreconditionFailed {
@@ -129,8 +139,7 @@ impl Services {
             }
             match self.users.replace(&current, &next, hash.as_ref()).await {
                 Ok(()) if hash.is_some() => {
-                    // A new password ends every brute-force block, as a reset does.
-                    self.users.clear_failures(tenant, id).await?;
+                    self.clear_blocks_after_password(tenant, id).await;
                     return Ok(next);
                 }
                 Ok(()) => return Ok(next),
@@ -144,8 +153,8 @@ impl Services {
     }
 
     /// Checks a database user's password for a trusted login service. An unknown account and
-    /// a wrong password get the same answer after the same work; a block is revealed only to
-    /// someone who proved the password.
+    /// a wrong password get the same answer after the same work (the same reads and writes, a
+    /// dummy verification); a block is revealed only to someone who proved the password.
     pub async fn authenticate(
         &self,
         tenant: &TenantId,
@@ -157,40 +166,61 @@ impl Services {
             (None, Some(raw)) => parse_ip(raw).unwrap_or_else(|_| UNKNOWN_IP.to_owned()),
             (None, None) => UNKNOWN_IP.to_owned(),
         };
-        let Some(id) = self
+        let subject = match self
             .users
             .find_login(tenant, &req.identifier, &req.connection)
             .await?
-        else {
-            self.hasher.verify_nothing(req.password.as_ref()).await;
-            return Err(Error::invalid_credentials());
+        {
+            Some(id) => LoginSubject::User(tenant.clone(), id),
+            None => LoginSubject::Unknown {
+                tenant: tenant.clone(),
+                connection: req.connection.clone(),
+                identifier: req.identifier.clone(),
+            },
         };
-        for _ in 0..ATTEMPTS {
-            let Some(state) = self.users.login_state(tenant, &id, &ip).await? else {
-                self.hasher.verify_nothing(req.password.as_ref()).await;
-                return Err(Error::invalid_credentials());
+        let mut checked = None;
+        let mut rehash = None;
+        for _ in 0..LOGIN_ATTEMPTS {
+            let state = self.users.login_state(&subject, &ip).await?;
+            let now = self.clock.now();
+            if let Verdict::Retry = self
+                .judge(
+                    &subject,
+                    &state,
+                    req.password.as_ref(),
+                    &mut checked,
+                    &ip,
+                    now,
+                )
+                .await?
+            {
+                continue;
+            }
+            let Some(user) = &state.user else {
+                return Err(Error::internal("a proven login without a user"));
             };
-            let password = self.prove(&state, req.password.as_ref(), &ip).await?;
-            if state.user.blocked {
+            if user.blocked {
                 return Err(Error::Unauthenticated {
                     code: "user_blocked",
                     message: "The user is blocked.".into(),
                 });
             }
-            if state.user.deletion_scheduled_at.is_some() {
+            if user.deletion_scheduled_at.is_some() {
                 return Err(Error::Unauthenticated {
                     code: "deletion_scheduled",
                     message: "The account is scheduled for deletion and cannot sign in.".into(),
                 });
             }
             // Upgrade a hash made with older parameters now that the password is at hand.
-            let rehash = match &state.hash {
-                Some(h) if self.hasher.needs_rehash(h) => Some(self.hasher.hash(password).await?),
-                _ => None,
-            };
+            if rehash.is_none()
+                && let (Some(hash), Some(password)) = (&state.hash, &req.password)
+                && self.hasher.needs_rehash(hash)
+            {
+                rehash = Some(self.hasher.hash(password).await?);
+            }
             match self
                 .users
-                .record_login(&state, &ip, self.clock.now(), rehash.as_ref())
+                .record_login(&state, &ip, now, &self.brute_force, rehash.as_ref())
                 .await
             {
                 Ok(user) => return Ok(user),
@@ -199,43 +229,55 @@ impl Services {
             }
         }
         Err(Error::Unavailable {
-            cause: format!("login lost {ATTEMPTS} races to concurrent writers"),
+            cause: format!("login lost {LOGIN_ATTEMPTS} races to concurrent attempts"),
         })
     }
 
-    /// Refuses while a brute-force block holds, then checks `offered` against the stored
-    /// hash; a wrong (or missing) password is counted and answered `invalid_credentials`.
-    async fn prove<'a>(
+    /// Decides one attempt against what `state` read: 429 while a block holds (the password
+    /// unchecked); otherwise the password is checked (once, kept in `checked` across
+    /// re-reads) and a wrong one is counted by a write conditional on `state`, and only then
+    /// answered 401. `Retry` means that write lost to a concurrent attempt: read again.
+    async fn judge(
         &self,
+        subject: &LoginSubject,
         state: &LoginState,
-        offered: Option<&'a Password>,
+        offered: Option<&Password>,
+        checked: &mut Option<bool>,
         ip: &str,
-    ) -> Result<&'a Password, Error> {
-        let now = self.clock.now();
+        now: Timestamp,
+    ) -> Result<Verdict, Error> {
         if let Some(until) = state.blocked_until(&self.brute_force, ip, now) {
             return Err(Error::TooManyAttempts {
                 retry_after_secs: now.secs_until(until),
             });
         }
-        let verified = match (offered, &state.hash) {
-            (Some(password), Some(hash)) => self
-                .hasher
-                .verify(password, hash)
-                .await?
-                .then_some(password),
-            _ => {
-                self.hasher.verify_nothing(offered).await;
-                None
+        let right = match *checked {
+            Some(right) => right,
+            None => {
+                let right = match (offered, &state.hash, &state.user) {
+                    (Some(password), Some(hash), Some(_)) => {
+                        self.hasher.verify(password, hash).await?
+                    }
+                    _ => {
+                        self.hasher.verify_nothing(offered).await;
+                        false
+                    }
+                };
+                *checked = Some(right);
+                right
             }
         };
-        match verified {
-            Some(password) => Ok(password),
-            None => {
-                self.users
-                    .record_failure(state, ip, now, &self.brute_force)
-                    .await?;
-                Err(Error::invalid_credentials())
-            }
+        if right {
+            return Ok(Verdict::Proven);
+        }
+        match self
+            .users
+            .record_failure(subject, state, ip, now, &self.brute_force)
+            .await
+        {
+            Ok(()) => Err(Error::invalid_credentials()),
+            Err(StoreError::ConditionFailed) => Ok(Verdict::Retry),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -251,21 +293,32 @@ impl Services {
         let ip = caller_ip
             .and_then(|raw| parse_ip(raw).ok())
             .unwrap_or_else(|| UNKNOWN_IP.to_owned());
+        let subject = LoginSubject::User(tenant.clone(), *id);
+        let mut checked = None;
         let mut hash = None;
-        for _ in 0..ATTEMPTS {
-            let state = self
-                .users
-                .login_state(tenant, id, &ip)
-                .await?
-                .ok_or_else(Error::user_not_found)?;
-            if !state.user.connection().is_database() {
+        for _ in 0..LOGIN_ATTEMPTS {
+            let state = self.users.login_state(&subject, &ip).await?;
+            let user = state.user.as_ref().ok_or_else(Error::user_not_found)?;
+            if !user.connection().is_database() {
                 return Err(Error::body(format!(
                     "You sign in with {}; there is no password here to change.",
-                    state.user.connection()
+                    user.connection()
                 )));
             }
-            self.prove(&state, change.current.as_ref(), &ip).await?;
-            let user = &state.user;
+            let now = self.clock.now();
+            if let Verdict::Retry = self
+                .judge(
+                    &subject,
+                    &state,
+                    change.current.as_ref(),
+                    &mut checked,
+                    &ip,
+                    now,
+                )
+                .await?
+            {
+                continue;
+            }
             let new = Password::parse(
                 change.new.clone(),
                 user.email.as_deref(),
@@ -274,20 +327,30 @@ impl Services {
             if hash.is_none() {
                 hash = Some(self.hasher.hash(&new).await?);
             }
-            let now = self.clock.now();
             let mut next = user.clone();
             next.last_password_reset = Some(now);
             next.updated_at = now;
             next.version += 1;
             match self.users.replace(user, &next, hash.as_ref()).await {
-                Ok(()) => return Ok(self.users.clear_failures(tenant, id).await?),
+                Ok(()) => {
+                    self.clear_blocks_after_password(tenant, id).await;
+                    return Ok(());
+                }
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Unavailable {
-            cause: format!("password change lost {ATTEMPTS} races to concurrent writers"),
+            cause: format!("password change lost {LOGIN_ATTEMPTS} races to concurrent writers"),
         })
+    }
+
+    /// A new password ends every brute-force block. The password is already stored, so a
+    /// failure here is logged and left to the counters' TTL rather than failing the request.
+    async fn clear_blocks_after_password(&self, tenant: &TenantId, id: &UserId) {
+        if let Err(e) = self.users.clear_failures(tenant, id).await {
+            tracing::error!(error = ?e, "clearing brute-force blocks after a password change failed");
+        }
     }
 
     /// The user a blocks lookup by identifier names (database connection), if any.

@@ -8,7 +8,7 @@ use super::email::Email;
 use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
-use super::login::{BruteForce, Counter, Failures, Identifier, LoginState};
+use super::login::{BruteForce, Counter, Failures, Identifier, LoginState, LoginSubject};
 use super::metadata::MetadataPatch;
 use super::password::{Password, PasswordHash};
 use super::time::Timestamp;
@@ -131,34 +131,33 @@ pub trait UserStore: Send + Sync {
         connection: &Connection,
     ) -> Result<Option<UserId>, StoreError>;
 
-    /// The profile, password hash and both failure counters of a login from `ip`, in one read.
-    async fn login_state(
-        &self,
-        tenant: &TenantId,
-        id: &UserId,
-        ip: &str,
-    ) -> Result<Option<LoginState>, StoreError>;
+    /// What a login from `ip` reads, in one call: for a user, the profile, the password hash
+    /// and both counters; for an unknown identifier, its two counters.
+    async fn login_state(&self, subject: &LoginSubject, ip: &str)
+    -> Result<LoginState, StoreError>;
 
-    /// Counts one failed attempt on the address's and the user's counter, atomically (racing
-    /// attempts are all counted), in one write. A counter whose window has passed (as `state`
-    /// shows it) starts again at one.
+    /// Counts a failed attempt on the address's and the subject's counter, in one write
+    /// conditional on both being as `state` read them (`ConditionFailed` otherwise: the caller
+    /// reads again). A counter past its window starts again at one.
     async fn record_failure(
         &self,
+        subject: &LoginSubject,
         state: &LoginState,
         ip: &str,
         now: Timestamp,
         rules: &BruteForce,
     ) -> Result<(), StoreError>;
 
-    /// A successful login, in one transaction conditional on the version `state` read:
-    /// `logins_count + 1`, `last_login`, `version + 1`, both failure counters of the login
-    /// removed, and `rehash` stored in place of the verified hash when given. Returns the
-    /// updated user; `ConditionFailed` if the user or its password changed meanwhile.
+    /// A successful login, in one transaction conditional on the user's version and both
+    /// counters being as `state` read them: `logins_count + 1`, `last_login`, `version + 1`,
+    /// the address's failures reset and its success noted, and `rehash` stored in place of the
+    /// verified hash when given. Returns the updated user.
     async fn record_login(
         &self,
         state: &LoginState,
         ip: &str,
         now: Timestamp,
+        rules: &BruteForce,
         rehash: Option<&PasswordHash>,
     ) -> Result<User, StoreError>;
 
