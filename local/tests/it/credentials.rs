@@ -735,3 +735,29 @@ async fn a_social_user_has_no_password_to_change_or_check() {
         "the database connection has no such user"
     );
 }
+
+#[tokio::test]
+async fn the_login_services_own_address_never_becomes_trusted() {
+    let env = Env::new().await;
+    env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    let without_ip = json!({"email": "ana@example.com", "password": PASSWORD});
+    assert_eq!(
+        login(&env, without_ip.clone()).await.status,
+        200,
+        "the caller's address counts when no ip is named"
+    );
+    for i in 0..8 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", &format!("192.0.2.{i}")),
+        )
+        .await;
+    }
+    let r = login(&env, without_ip).await;
+    assert_eq!(
+        r.status, 429,
+        "a success from the service's own address exempts nobody: {}",
+        r.raw
+    );
+}

@@ -468,6 +468,31 @@ impl DynamoStore {
         }
     }
 
+    /// A check, writing nothing, that a counter is as `read`.
+    fn counter_check(
+        &self,
+        pk: &str,
+        counter: &Counter,
+        read: Option<&CounterRecord>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (condition, seen) = unchanged(read);
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), &counter_sk(counter))))
+            .condition_expression(condition);
+        if read.is_some() {
+            for (placeholder, name) in [("#c", "count"), ("#l", "last"), ("#s", "last_success")] {
+                check = check.expression_attribute_names(placeholder, name);
+            }
+        }
+        for (placeholder, value) in seen {
+            check = check.expression_attribute_values(placeholder, value);
+        }
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(build_error)?)
+            .build())
+    }
+
     /// One counter's write, conditional on the counter being as `read`.
     fn counter_update(
         &self,
@@ -1068,6 +1093,7 @@ impl UserStore for DynamoStore {
         now: Timestamp,
         rules: &BruteForce,
         rehash: Option<&PasswordHash>,
+        trust: bool,
     ) -> Result<User, StoreError> {
         let user = state
             .user
@@ -1088,40 +1114,47 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":v", AttributeValue::N(user.version.to_string()))
             .build()
             .map_err(build_error)?;
-        let trusted_until = now.plus_secs(rules.trusted_secs).epoch_secs();
-        let address = self.counter_update(
-            &pk,
-            &Counter::Ip(ip.to_owned()),
-            state.ip.as_ref(),
-            "SET #c = :zero, #s = :now, #e = :exp REMOVE #l",
-            vec![
-                (":zero", AttributeValue::N("0".into())),
-                (":now", s(now.to_string())),
-                (":exp", AttributeValue::N(trusted_until.to_string())),
-            ],
-        )?;
+        let address = if trust {
+            let trusted_until = now.plus_secs(rules.trusted_secs).epoch_secs();
+            self.counter_update(
+                &pk,
+                &Counter::Ip(ip.to_owned()),
+                state.ip.as_ref(),
+                "SET #c = :zero, #s = :now, #e = :exp REMOVE #l",
+                vec![
+                    (":zero", AttributeValue::N("0".into())),
+                    (":now", s(now.to_string())),
+                    (":exp", AttributeValue::N(trusted_until.to_string())),
+                ],
+            )?
+        } else {
+            let counter = Counter::Ip(ip.to_owned());
+            let trusted_until = state
+                .ip
+                .and_then(|r| r.last_success)
+                .map(|t| t.plus_secs(rules.trusted_secs).epoch_secs());
+            let expires = now
+                .plus_secs(rules.window(&counter))
+                .epoch_secs()
+                .max(trusted_until.unwrap_or(0));
+            self.counter_update(
+                &pk,
+                &counter,
+                state.ip.as_ref(),
+                "SET #c = :zero, #e = :exp REMOVE #l",
+                vec![
+                    (":zero", AttributeValue::N("0".into())),
+                    (":exp", AttributeValue::N(expires.to_string())),
+                ],
+            )?
+        };
         // One success does not reset the per-user counter; it is only checked unchanged, so a
         // failure recorded meanwhile (which may have locked the account) wins.
-        let (condition, seen) = unchanged(state.all.as_ref());
-        let mut check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk.clone(), LOGIN_USER)))
-            .condition_expression(condition);
-        if state.all.is_some() {
-            check = check
-                .expression_attribute_names("#c", "count")
-                .expression_attribute_names("#l", "last")
-                .expression_attribute_names("#s", "last_success");
-        }
-        for (placeholder, value) in seen {
-            check = check.expression_attribute_values(placeholder, value);
-        }
+        let check = self.counter_check(&pk, &Counter::User, state.all.as_ref())?;
         let mut items = vec![
             TransactWriteItem::builder().update(profile).build(),
             address,
-            TransactWriteItem::builder()
-                .condition_check(check.build().map_err(build_error)?)
-                .build(),
+            check,
         ];
         let mut on_fail = vec![OnFail::Condition, OnFail::Condition, OnFail::Condition];
         if let (Some(new), Some(verified)) = (rehash, &state.hash) {
@@ -1147,6 +1180,23 @@ impl UserStore for DynamoStore {
         next.logins_count += 1;
         next.version += 1;
         Ok(next)
+    }
+
+    async fn confirm_unchanged(
+        &self,
+        subject: &LoginSubject,
+        state: &LoginState,
+        ip: &str,
+    ) -> Result<(), StoreError> {
+        let pk = subject_pk(subject);
+        let items = vec![
+            self.counter_check(&pk, &Counter::Ip(ip.to_owned()), state.ip.as_ref())?,
+            self.counter_check(&pk, &Counter::User, state.all.as_ref())?,
+        ];
+        login_write(
+            self.transact(items, &[OnFail::Condition, OnFail::Condition])
+                .await,
+        )
     }
 
     async fn failure_counters(

@@ -69,6 +69,12 @@ enum Verdict {
     Retry,
 }
 
+/// A password check's result and the stored hash it was made against.
+struct Checked {
+    hash: Option<PasswordHash>,
+    right: bool,
+}
+
 fn precondition_failed(current: u64) -> Error {
     Error::PreconditionFailed {
         message: format!("If-Match does not name the current version of the user ({current})."),
@@ -179,7 +185,7 @@ impl Services {
             },
         };
         let mut checked = None;
-        let mut rehash = None;
+        let mut rehash: Option<(PasswordHash, PasswordHash)> = None;
         for _ in 0..LOGIN_ATTEMPTS {
             let state = self.users.login_state(&subject, &ip).await?;
             let now = self.clock.now();
@@ -197,8 +203,17 @@ impl Services {
                 continue;
             }
             let Some(user) = &state.user else {
-                return Err(Error::internal("a proven login without a user"));
+                return Err(Error::invalid_credentials());
             };
+            if user.blocked || user.deletion_scheduled_at.is_some() {
+                // Said only to a proven password, and only if no racing attempt changed the
+                // counters since they were read.
+                match self.users.confirm_unchanged(&subject, &state, &ip).await {
+                    Ok(()) => {}
+                    Err(StoreError::ConditionFailed) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
             if user.blocked {
                 return Err(Error::Unauthenticated {
                     code: "user_blocked",
@@ -211,16 +226,24 @@ impl Services {
                     message: "The account is scheduled for deletion and cannot sign in.".into(),
                 });
             }
-            // Upgrade a hash made with older parameters now that the password is at hand.
-            if rehash.is_none()
-                && let (Some(hash), Some(password)) = (&state.hash, &req.password)
+            // Upgrade a hash made with older parameters now that the password is at hand; only
+            // ever in place of the very hash the password was checked against.
+            if let (Some(hash), Some(password)) = (&state.hash, &req.password)
                 && self.hasher.needs_rehash(hash)
+                && rehash.as_ref().is_none_or(|(verified, _)| verified != hash)
             {
-                rehash = Some(self.hasher.hash(password).await?);
+                rehash = Some((hash.clone(), self.hasher.hash(password).await?));
             }
+            let upgrade = rehash
+                .as_ref()
+                .filter(|(verified, _)| state.hash.as_ref() == Some(verified))
+                .map(|(_, new)| new);
+            // Only an address the login service named becomes trusted: its own address, used
+            // for everyone, must never exempt anyone from the per-user lock.
+            let trust = req.ip.is_some();
             match self
                 .users
-                .record_login(&state, &ip, now, &self.brute_force, rehash.as_ref())
+                .record_login(&state, &ip, now, &self.brute_force, upgrade, trust)
                 .await
             {
                 Ok(user) => return Ok(user),
@@ -242,7 +265,7 @@ impl Services {
         subject: &LoginSubject,
         state: &LoginState,
         offered: Option<&Password>,
-        checked: &mut Option<bool>,
+        checked: &mut Option<Checked>,
         ip: &str,
         now: Timestamp,
     ) -> Result<Verdict, Error> {
@@ -251,8 +274,10 @@ impl Services {
                 retry_after_secs: now.secs_until(until),
             });
         }
-        let right = match *checked {
-            Some(right) => right,
+        // A verdict is reused across re-reads only while the stored hash is the one checked:
+        // a password changed meanwhile is checked again.
+        let right = match checked.as_ref().filter(|c| c.hash == state.hash) {
+            Some(c) => c.right,
             None => {
                 let right = match (offered, &state.hash, &state.user) {
                     (Some(password), Some(hash), Some(_)) => {
@@ -263,7 +288,10 @@ impl Services {
                         false
                     }
                 };
-                *checked = Some(right);
+                *checked = Some(Checked {
+                    hash: state.hash.clone(),
+                    right,
+                });
                 right
             }
         };
@@ -318,6 +346,12 @@ impl Services {
                 .await?
             {
                 continue;
+            }
+            // The proof counts only if no racing guess changed the counters since they were read.
+            match self.users.confirm_unchanged(&subject, &state, &ip).await {
+                Ok(()) => {}
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
             }
             let new = Password::parse(
                 change.new.clone(),

@@ -150,8 +150,8 @@ pub trait UserStore: Send + Sync {
 
     /// A successful login, in one transaction conditional on the user's version and both
     /// counters being as `state` read them: `logins_count + 1`, `last_login`, `version + 1`,
-    /// the address's failures reset and its success noted, and `rehash` stored in place of the
-    /// verified hash when given. Returns the updated user.
+    /// the address's failures reset (and, with `trust`, its success noted), and `rehash`
+    /// stored in place of the verified hash when given. Returns the updated user.
     async fn record_login(
         &self,
         state: &LoginState,
@@ -159,7 +159,17 @@ pub trait UserStore: Send + Sync {
         now: Timestamp,
         rules: &BruteForce,
         rehash: Option<&PasswordHash>,
+        trust: bool,
     ) -> Result<User, StoreError>;
+
+    /// Succeeds only if both counters of the login are still as `state` read them
+    /// (`ConditionFailed` otherwise); writes nothing.
+    async fn confirm_unchanged(
+        &self,
+        subject: &LoginSubject,
+        state: &LoginState,
+        ip: &str,
+    ) -> Result<(), StoreError>;
 
     /// Every failure counter of the user.
     async fn failure_counters(
