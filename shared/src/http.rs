@@ -172,6 +172,27 @@ impl Call {
         self.source_ip.as_deref()
     }
 
+    /// The user a `/user-blocks` route names: `{user_id}` in the path, or `?identifier=` (an
+    /// email or username of a database user; `None` when no account has it).
+    pub async fn blocks_user(
+        &self,
+        app: &crate::App,
+        tenant: &TenantId,
+    ) -> Result<Option<UserId>, Error> {
+        if self.path.contains_key("user_id") {
+            self.only_query(&[])?;
+            return self.path_user_id().map(Some);
+        }
+        self.only_query(&["identifier"])?;
+        let raw = self.query("identifier").ok_or_else(|| {
+            Error::invalid(
+                "invalid_query",
+                "The identifier query parameter is required.",
+            )
+        })?;
+        app.user_by_identifier(tenant, raw).await
+    }
+
     pub fn path_user_id(&self) -> Result<UserId, Error> {
         UserId::parse(self.path.get("user_id").map(String::as_str).unwrap_or(""))
     }

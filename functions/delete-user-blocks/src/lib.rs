@@ -7,7 +7,6 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::App;
-use shared::domain::Error;
 use shared::domain::auth::Scope;
 use shared::http::{Call, Reply};
 
@@ -19,19 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        let id = if by_id {
-            call.only_query(&[])?;
-            Some(call.path_user_id()?)
-        } else {
-            call.only_query(&["identifier"])?;
-            let raw = call.query("identifier").ok_or_else(|| {
-                Error::invalid(
-                    "invalid_query",
-                    "The identifier query parameter is required.",
-                )
-            })?;
-            app.user_by_identifier(&tenant, raw).await?
-        };
+        let id = call.blocks_user(app, &tenant).await?;
         if let Some(id) = id {
             app.clear_user_blocks(&tenant, &id).await?;
         }

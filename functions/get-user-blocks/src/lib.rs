@@ -10,7 +10,6 @@ use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use shared::App;
-use shared::domain::Error;
 use shared::domain::auth::Scope;
 use shared::http::{Call, Reply};
 
@@ -22,19 +21,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
-        let id = if by_id {
-            call.only_query(&[])?;
-            Some(call.path_user_id()?)
-        } else {
-            call.only_query(&["identifier"])?;
-            let raw = call.query("identifier").ok_or_else(|| {
-                Error::invalid(
-                    "invalid_query",
-                    "The identifier query parameter is required.",
-                )
-            })?;
-            app.user_by_identifier(&tenant, raw).await?
-        };
+        let id = call.blocks_user(app, &tenant).await?;
         let blocks = match id {
             Some(id) => app.user_blocks(&tenant, &id).await?,
             None => Vec::new(),

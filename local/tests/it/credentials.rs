@@ -20,6 +20,15 @@ fn attempt(email: &str, password: &str, ip: &str) -> Value {
     json!({"email": email, "password": password, "ip": ip})
 }
 
+/// Ten failures from `ip`, each past the per-user lock, so the address's block is reached.
+async fn block_address(env: &Env, clock: &crate::support::TestClock, email: &str, ip: &str) {
+    for _ in 0..10 {
+        let r = login(env, attempt(email, "wrong guess", ip)).await;
+        assert_eq!(r.code(), "invalid_credentials", "{}", r.raw);
+        clock.advance(16 * 60);
+    }
+}
+
 #[tokio::test]
 async fn the_right_password_signs_in_and_counts_the_login() {
     let env = Env::new().await;
@@ -122,16 +131,7 @@ async fn an_address_is_blocked_after_ten_failures_while_another_still_works() {
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
-    for _ in 0..10 {
-        let r = login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-        )
-        .await;
-        assert_eq!(r.code(), "invalid_credentials");
-        // Past the per-user lock, so only the per-address rule is at work.
-        clock.advance(16 * 60);
-    }
+    block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
     let blocked = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
     assert_eq!(
         (blocked.status, blocked.code()),
@@ -284,14 +284,7 @@ async fn blocks_are_listed_and_cleared_by_identifier_too() {
     let (env, clock) = Env::with_clock().await;
     env.create(json!({"email": "ana@example.com", "password": PASSWORD, "username": "ana"}))
         .await;
-    for _ in 0..10 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-        )
-        .await;
-        clock.advance(16 * 60);
-    }
+    block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
     for identifier in ["ana%40example.com", "ana"] {
         let r = env
             .admin_send(
@@ -352,14 +345,7 @@ async fn clearing_blocks_by_id_works_and_unknown_users_are_404() {
         "/v1/tenants/acme/user-blocks/{}",
         u["user_id"].as_str().unwrap()
     );
-    for _ in 0..10 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-        )
-        .await;
-        clock.advance(16 * 60);
-    }
+    block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
     assert_eq!(env.admin_send("DELETE", &path, None).await.status, 204);
     assert_eq!(
         env.admin_send("GET", &path, None).await.body,
@@ -399,14 +385,7 @@ async fn the_admin_block_and_brute_force_blocks_are_independent() {
         "a block is only revealed to the right password"
     );
 
-    for _ in 0..10 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.2"),
-        )
-        .await;
-        clock.advance(16 * 60);
-    }
+    block_address(&env, &clock, "ana@example.com", "198.51.100.2").await;
     let blocks = format!(
         "/v1/tenants/acme/user-blocks/{}",
         u["user_id"].as_str().unwrap()
@@ -418,14 +397,7 @@ async fn the_admin_block_and_brute_force_blocks_are_independent() {
         "clearing brute-force blocks leaves the admin block"
     );
 
-    for _ in 0..10 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.2"),
-        )
-        .await;
-        clock.advance(16 * 60);
-    }
+    block_address(&env, &clock, "ana@example.com", "198.51.100.2").await;
     env.admin_send("PATCH", &path, Some(&json!({"blocked": false})))
         .await;
     let r = env.admin_send("GET", &blocks, None).await;
@@ -454,14 +426,7 @@ async fn an_admin_password_set_clears_every_block() {
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
-    for _ in 0..10 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-        )
-        .await;
-        clock.advance(16 * 60);
-    }
+    block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
     let r = env
         .admin_send(
             "PATCH",

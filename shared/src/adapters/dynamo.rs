@@ -445,27 +445,8 @@ impl DynamoStore {
 
     /// The failure counter items of a user.
     async fn counter_items(&self, tenant: &TenantId, id: &UserId) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::user(tenant, id)))
-                .expression_attribute_values(":prefix", s(LOGIN_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        self.query(&keys::user(tenant, id), Some(LOGIN_PREFIX))
+            .await
     }
 
     /// A check, writing nothing, that a counter is as `read`.
@@ -565,6 +546,17 @@ impl DynamoStore {
     }
 
     async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        self.query(pk, None).await
+    }
+
+    /// Every item of partition `pk` (whose sort key begins with `prefix`, when given), read
+    /// with strong consistency, all pages.
+    async fn query(&self, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let condition = if prefix.is_some() {
+            "pk = :pk AND begins_with(sk, :prefix)"
+        } else {
+            "pk = :pk"
+        };
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -572,13 +564,15 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
+                .key_condition_expression(condition)
                 .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
                 .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
+                .consistent_read(true);
+            let out = match prefix {
+                Some(p) => out.expression_attribute_values(":prefix", s(p)),
+                None => out,
+            };
+            let out = out.send().await.map_err(|e| sdk_error("Query", e))?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() {
