@@ -726,3 +726,34 @@ async fn the_login_services_own_address_never_becomes_trusted() {
         r.raw
     );
 }
+
+#[tokio::test]
+async fn deleting_a_user_removes_its_login_counters_too() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .await;
+    for i in 0..4 {
+        login(
+            &env,
+            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
+        )
+        .await;
+    }
+    env.calls.take();
+    assert_eq!(
+        env.admin_send("DELETE", &user_path(&u["user_id"]), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        env.calls.take(),
+        vec!["Query", "TransactWriteItems", "BatchWriteItem"]
+    );
+    let id = u["user_id"].as_str().unwrap();
+    assert!(
+        !env.keys().await.iter().any(|(pk, _)| pk.contains(id)),
+        "nothing of the user is left"
+    );
+}

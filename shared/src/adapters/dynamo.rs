@@ -449,6 +449,50 @@ impl DynamoStore {
             .await
     }
 
+    /// Deletes items (by their keys) in batches of 25, retrying what DynamoDB leaves unprocessed.
+    async fn delete_items(&self, items: &[Item]) -> Result<(), StoreError> {
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let k: Item = [PK, SK]
+                        .iter()
+                        .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+                        .collect();
+                    DeleteRequest::builder()
+                        .set_key(Some(k))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(build_error)?;
+            let mut rounds = 0;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    rounds += 1;
+                    if rounds > 8 {
+                        return Err(StoreError::Throttled(
+                            "BatchWriteItem left deletes unprocessed".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A check, writing nothing, that a counter is as `read`.
     fn counter_check(
         &self,
@@ -861,7 +905,7 @@ impl UserStore for DynamoStore {
         }
         let mut writes = Vec::new();
         let mut on_fail = Vec::new();
-        let mut counters = false;
+        let mut counters = Vec::new();
         for item in &items {
             let sk = match item.get(SK) {
                 Some(AttributeValue::S(sk)) => sk.clone(),
@@ -870,7 +914,7 @@ impl UserStore for DynamoStore {
             // Login counters can number in the hundreds (one per attacking address), more
             // than a transaction holds: they go in batches once the user is gone.
             if sk.starts_with(LOGIN_PREFIX) {
-                counters = true;
+                counters.push(item.clone());
                 continue;
             }
             let mut delete = Delete::builder()
@@ -899,9 +943,9 @@ impl UserStore for DynamoStore {
             on_fail.push(OnFail::Inconsistent);
         }
         self.transact(writes, &on_fail).await?;
-        if counters {
+        if !counters.is_empty() {
             // Their TTL removes whatever this misses.
-            if let Err(e) = self.clear_failures(tenant, id).await {
+            if let Err(e) = self.delete_items(&counters).await {
                 tracing::warn!(error = ?e, "login counters of a deleted user are left to their TTL");
             }
         }
@@ -1208,46 +1252,7 @@ impl UserStore for DynamoStore {
 
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
         let items = self.counter_items(tenant, id).await?;
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    let k: Item = [PK, SK]
-                        .iter()
-                        .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
-                        .collect();
-                    DeleteRequest::builder()
-                        .set_key(Some(k))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                })
-                .collect::<Result<_, _>>()
-                .map_err(build_error)?;
-            let mut rounds = 0;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    rounds += 1;
-                    if rounds > 8 {
-                        return Err(StoreError::Throttled(
-                            "BatchWriteItem left deletes unprocessed".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
-                }
-            }
-        }
-        Ok(())
+        self.delete_items(&items).await
     }
 }
 
