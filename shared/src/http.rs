@@ -132,10 +132,6 @@ impl Call {
         }
     }
 
-    pub fn request_id(&self) -> &str {
-        &self.request_id
-    }
-
     fn caller(&self) -> Result<Caller, Error> {
         let claims = self.claims.as_ref().ok_or_else(|| Error::Unauthenticated {
             code: "unauthorized",

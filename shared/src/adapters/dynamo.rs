@@ -246,10 +246,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     fn profile_item(&self, user: &User) -> Result<Item, StoreError> {
         let mut item: Item =
             to_item(user).map_err(|e| StoreError::Backend(format!("serialize user: {e}")))?;

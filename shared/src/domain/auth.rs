@@ -52,10 +52,6 @@ impl Caller {
         }
     }
 
-    pub fn subject(&self) -> &str {
-        &self.subject
-    }
-
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(scope.as_str())
     }

@@ -16,10 +16,6 @@ impl Timestamp {
         Timestamp(at.replace_nanosecond(millis).unwrap_or(at))
     }
 
-    pub fn datetime(&self) -> OffsetDateTime {
-        self.0
-    }
-
     pub fn plus_secs(self, secs: i64) -> Self {
         Timestamp(self.0 + time::Duration::seconds(secs))
     }
