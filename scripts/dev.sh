@@ -10,6 +10,10 @@ port=${PORT:-3000}
 export TABLE_NAME=${TABLE_NAME:-profiles-local}
 export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
 export DEV_JWT_SECRET=${DEV_JWT_SECRET:-local-dev-secret}
+# Email: moto's SES keeps what is sent (see below); links point at this server.
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$port}
+export EMAIL_FROM=${EMAIL_FROM:-no-reply@example.com}
+export TENANT_SETTINGS=${TENANT_SETTINGS:-'{"*": {"password_reset_url": "http://127.0.0.1:'$port'/reset-password", "default_result_url": "http://127.0.0.1:'$port'/verified", "result_url_hosts": ["127.0.0.1", "localhost"]}}'}
 state="$root/.local"
 mkdir -p "$state"
 
@@ -29,7 +33,7 @@ else
   scripts/moto.sh start "$moto_port" "$state/moto.pid" "$state/moto.log"
   started_moto=1
 fi
-target/debug/local-api create-table
+target/debug/local-api setup
 
 token=$(target/debug/local-api token --tenant acme --sub dev-admin --scope "read:users create:users update:users update:users_app_metadata delete:users create:user_tickets authenticate:users" --ttl 86400)
 cat <<MSG
@@ -45,6 +49,10 @@ Try:
     -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
     -d '{"email":"ana@example.com","password":"correct horse battery","name":"Ana"}'
   curl -s "http://127.0.0.1:$port/v1/tenants/acme/users" -H "Authorization: Bearer \$TOKEN"
+
+Emails (verification, reset, ...) are kept by moto, links and all:
+
+  curl -s $AWS_ENDPOINT_URL/moto-api/data.json | python3 -c 'import json,sys; [print(m["destinations"], m["subject"]) for m in json.load(sys.stdin)["ses"]["Message"]]'
 
 Other tokens: target/debug/local-api token --tenant acme --sub <user_id> (an end-user token for /me).
 Ctrl-C stops the API and moto.

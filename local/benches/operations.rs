@@ -113,7 +113,22 @@ async fn main() {
     shared::table::create(&client, &table)
         .await
         .expect("create the table on moto");
-    let app = shared::app::with_dynamo(client, table);
+    let ses = local_api::moto::ses_client(&endpoint);
+    local_api::moto::create_identity(&ses, "example.com")
+        .await
+        .expect("create the sender identity on moto");
+    let app = shared::app::wire(
+        client,
+        table,
+        std::sync::Arc::new(shared::adapters::ses::SesMailer::new(
+            ses,
+            "no-reply@example.com".into(),
+            None,
+        )),
+        shared::domain::mail::EmailSettings::local(
+            url::Url::parse("https://id.example.com").expect("a URL"),
+        ),
+    );
     let claims = HashMap::from([
         ("tenant_id".to_owned(), "acme".to_owned()),
         ("sub".to_owned(), "bench@clients".to_owned()),
@@ -139,7 +154,10 @@ async fn main() {
             async move { b.send("POST", "/v1/tenants/acme/users", Some(&body)).await.0 }
         })
         .await;
-    record("create (database user, argon2id)", created);
+    record(
+        "create (database user, argon2id, verification email)",
+        created,
+    );
     let (_, page) = b
         .send("GET", "/v1/tenants/acme/users?limit=100", None)
         .await;
@@ -216,7 +234,7 @@ async fn main() {
         .await;
     record("authenticate, unknown user (dummy verify)", unknown);
     record(
-        "patch email (guard moves)",
+        "patch email (guard moves, verification email)",
         b.measure(n, |i| async move {
             let body = json!({"email": format!("moved{i}@example.com")});
             b.send(

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
-//! local-api create-table               create $TABLE_NAME (idempotent)
+//! local-api setup                      create $TABLE_NAME and the SES identity of $EMAIL_FROM (idempotent)
 //! local-api token --tenant T --sub S [--scope "a b"] [--ttl SECONDS]
 //! ```
 
@@ -35,18 +35,39 @@ async fn main() -> ExitCode {
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             tracing::info!(%addr, "local API listening");
+            // What the scheduled email-outbox function does in AWS, once a minute.
+            let sender = app.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = sender.deliver_due(200).await {
+                        tracing::error!(error = %e, "outbox delivery failed");
+                    }
+                }
+            });
             match server::run(app, auth::secret_from_env(), addr).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("server: {e}")),
             }
         }
-        "create-table" => {
+        "setup" => {
             let table = match shared::app::table_name_from_env() {
                 Ok(t) => t,
                 Err(e) => return fail(&e.to_string()),
             };
-            let client = aws_sdk_dynamodb::Client::new(&shared::app::aws_config().await);
-            match shared::table::create(&client, &table).await {
+            let config = shared::app::aws_config().await;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            if let Err(e) = shared::table::create(&client, &table).await {
+                return fail(&e);
+            }
+            let from = std::env::var(shared::app::env::EMAIL_FROM).unwrap_or_default();
+            let Some(domain) = local_api::moto::sender_domain(&from) else {
+                return fail("EMAIL_FROM must name a sender address");
+            };
+            match local_api::moto::create_identity(&aws_sdk_sesv2::Client::new(&config), domain)
+                .await
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
@@ -70,7 +91,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         other => fail(&format!(
-            "unknown command {other:?}; use serve, create-table or token"
+            "unknown command {other:?}; use serve, setup or token"
         )),
     }
 }

@@ -57,3 +57,49 @@ pub fn client(endpoint: &str, log: &CallLog) -> Client {
         .build();
     Client::from_conf(config)
 }
+
+/// An SES v2 client for moto at `endpoint`, with dummy credentials.
+pub fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
+    let config = aws_sdk_sesv2::Config::builder()
+        .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+        .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .endpoint_url(endpoint)
+        // As the deployed client: two tries, then the outbox takes over.
+        .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::standard().with_max_attempts(2))
+        .build();
+    aws_sdk_sesv2::Client::from_conf(config)
+}
+
+/// Makes `domain` a sending identity (moto, like SES, refuses mail from anything else).
+/// Idempotent.
+pub async fn create_identity(client: &aws_sdk_sesv2::Client, domain: &str) -> Result<(), String> {
+    match client
+        .create_email_identity()
+        .email_identity(domain)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "CreateEmailIdentity {domain}: {}",
+            aws_sdk_sesv2::error::DisplayErrorContext(e)
+        )),
+    }
+}
+
+/// The domain of a sender such as `Acme <no-reply@acme.example>`.
+pub fn sender_domain(from: &str) -> Option<&str> {
+    let address = from
+        .rsplit_once('<')
+        .map_or(from, |(_, rest)| rest.trim_end_matches('>'));
+    address.rsplit_once('@').map(|(_, domain)| domain.trim())
+}

@@ -16,6 +16,9 @@ pub struct Route {
     pub function: &'static str,
     /// API Gateway's route key, `METHOD /path/{param}`.
     pub key: &'static str,
+    /// Served without a token (template.yaml: `Auth: Authorizer: NONE`): a ticket in the
+    /// request, or nothing at all, is the caller's only credential.
+    pub public: bool,
     pub handler: Handler,
 }
 
@@ -24,15 +27,19 @@ macro_rules! route {
         route!($name, $krate, ROUTE)
     };
     ($name:literal, $krate:ident, $key:ident) => {
+        route!($name, $krate, $key, false)
+    };
+    ($name:literal, $krate:ident, $key:ident, $public:literal) => {
         Route {
             function: $name,
             key: $krate::$key,
+            public: $public,
             handler: |app, req| Box::pin($krate::handle(app, req)),
         }
     };
 }
 
-pub const ROUTES: [Route; 14] = [
+pub const ROUTES: [Route; 22] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -51,6 +58,35 @@ pub const ROUTES: [Route; 14] = [
         delete_user_blocks,
         ROUTE_BY_IDENTIFIER
     ),
+    route!("send-verification-email", send_verification_email),
+    route!(
+        "create-email-verification-ticket",
+        create_email_verification_ticket
+    ),
+    route!(
+        "create-password-change-ticket",
+        create_password_change_ticket
+    ),
+    route!(
+        "confirm-email-verification",
+        confirm_email_verification,
+        ROUTE,
+        true
+    ),
+    route!(
+        "request-password-reset",
+        request_password_reset,
+        ROUTE,
+        true
+    ),
+    route!(
+        "confirm-password-reset",
+        confirm_password_reset,
+        ROUTE,
+        true
+    ),
+    route!("cancel-email-change", cancel_email_change, ROUTE, true),
+    route!("cancel-email-change", cancel_email_change, ROUTE_POST, true),
 ];
 
 impl Route {

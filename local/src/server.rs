@@ -56,12 +56,13 @@ async fn serve(
         body: &body,
         source_ip: &peer.ip().to_string(),
     };
-    let response =
-        if crate::routes::find(incoming.method, incoming.path).is_some() && claims.is_none() {
-            gateway::unauthorized()
-        } else {
-            gateway::dispatch(&state.app, &incoming, claims.as_ref()).await
-        };
+    // As API Gateway: a protected route needs a valid token; a public one gets no claims,
+    // whatever the request carries.
+    let response = match crate::routes::find(incoming.method, incoming.path) {
+        Some((route, _)) if route.public => gateway::dispatch(&state.app, &incoming, None).await,
+        Some(_) if claims.is_none() => gateway::unauthorized(),
+        _ => gateway::dispatch(&state.app, &incoming, claims.as_ref()).await,
+    };
     into_axum(response)
 }
 

@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
+use url::Url;
+
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::ses::SesMailer;
 use crate::domain::login::BruteForce;
+use crate::domain::mail::{EmailSettings, SendCap, TenantSettings};
 use crate::domain::ops::Services;
-use crate::domain::ports::SystemClock;
+use crate::domain::ports::{Mailer, SystemClock};
 
 /// Everything a handler needs. Cheap to clone (shared pointers).
 pub type App = Services;
@@ -21,6 +25,53 @@ pub mod env {
     pub const LOCAL_ENDPOINT_URL: &str = "LOCAL_ENDPOINT_URL";
     /// Failed logins from one address before it is blocked for the user (default 10).
     pub const BRUTE_FORCE_THRESHOLD: &str = "BRUTE_FORCE_THRESHOLD";
+    /// The API's public URL (custom domain or stage URL): emailed links point at it (required).
+    pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+    /// The sender, `no-reply@example.com` or `Example <no-reply@example.com>` (required); its
+    /// domain must be a verified SES identity.
+    pub const EMAIL_FROM: &str = "EMAIL_FROM";
+    /// An SES configuration set for every message (optional).
+    pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
+    /// Messages of one kind a user may be sent per hour (default 5).
+    pub const EMAIL_SEND_CAP: &str = "EMAIL_SEND_CAP";
+    /// JSON: email settings per tenant, defaults under `"*"` (required; see the README).
+    pub const TENANT_SETTINGS: &str = "TENANT_SETTINGS";
+    /// Local runs only: an SES endpoint other than `LOCAL_ENDPOINT_URL`.
+    pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name).ok_or(ConfigError::Missing(name))
+}
+
+/// Email settings from the environment.
+pub fn email_from_env() -> Result<EmailSettings, ConfigError> {
+    let base = required(env::PUBLIC_BASE_URL)?;
+    let public_base_url = Url::parse(&base)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+        .ok_or_else(|| ConfigError::Invalid(env::PUBLIC_BASE_URL, "an absolute URL".into()))?;
+    let tenants = TenantSettings::parse(&required(env::TENANT_SETTINGS)?)
+        .map_err(|e| ConfigError::Invalid(env::TENANT_SETTINGS, e))?;
+    let mut send_cap = SendCap::default();
+    if let Some(raw) = var(env::EMAIL_SEND_CAP) {
+        send_cap.per_hour = raw
+            .parse()
+            .ok()
+            .filter(|n: &u32| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ConfigError::Invalid(env::EMAIL_SEND_CAP, "a whole number from 1 to 1000".into())
+            })?;
+    }
+    Ok(EmailSettings {
+        public_base_url,
+        send_cap,
+        tenants,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,21 +123,40 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// Builds the production wiring: DynamoDB store, argon2id hasher, system clock.
+/// Builds the production wiring: DynamoDB store, SES mailer, argon2id hasher, system clock.
 pub async fn from_env() -> Result<App, ConfigError> {
     let table = table_name_from_env()?;
     let brute_force = brute_force_from_env()?;
+    let email = email_from_env()?;
+    let from = required(env::EMAIL_FROM)?;
     let config = aws_config().await;
-    let mut app = with_dynamo(aws_sdk_dynamodb::Client::new(&config), table);
+    let ses = SesMailer::client(&config, var(env::SES_ENDPOINT_URL).as_deref());
+    let mailer = SesMailer::new(ses, from, var(env::SES_CONFIGURATION_SET));
+    let mut app = wire(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+        Arc::new(mailer),
+        email,
+    );
     app.brute_force = brute_force;
     Ok(app)
 }
 
-pub fn with_dynamo(client: aws_sdk_dynamodb::Client, table: String) -> App {
+/// The app over a DynamoDB table and a mailer.
+pub fn wire(
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    mailer: Arc<dyn Mailer>,
+    email: EmailSettings,
+) -> App {
+    let store = Arc::new(DynamoStore::new(client, table));
     Services {
-        users: Arc::new(DynamoStore::new(client, table)),
+        users: store.clone(),
+        mail: store,
+        mailer,
         hasher: Arc::new(Argon2Hasher::new()),
         clock: Arc::new(SystemClock),
         brute_force: BruteForce::default(),
+        email: Arc::new(email),
     }
 }

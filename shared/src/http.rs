@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::domain::Error;
 use crate::domain::auth::{Caller, Scope};
 use crate::domain::ids::{TenantId, UserId};
+use crate::domain::ops::Saved;
 use crate::domain::user::User;
 
 /// Largest request body accepted. Metadata caps bound a useful body well below this.
@@ -41,6 +42,7 @@ pub struct Call {
 pub struct Reply {
     status: StatusCode,
     body: Option<Value>,
+    html: Option<String>,
     headers: Vec<(HeaderName, String)>,
 }
 
@@ -49,6 +51,7 @@ impl Reply {
         Reply {
             status,
             body: Some(body),
+            html: None,
             headers: Vec::new(),
         }
     }
@@ -57,7 +60,34 @@ impl Reply {
         Reply {
             status: StatusCode::NO_CONTENT,
             body: None,
+            html: None,
             headers: Vec::new(),
+        }
+    }
+
+    /// 302 to `location`.
+    pub fn redirect(location: &url::Url) -> Self {
+        Reply {
+            status: StatusCode::FOUND,
+            body: None,
+            html: None,
+            headers: vec![(http::header::LOCATION, location.to_string())],
+        }
+    }
+
+    /// A page for a browser. It may not be framed, and loads nothing from anywhere.
+    pub fn html(status: StatusCode, page: String) -> Self {
+        Reply {
+            status,
+            body: None,
+            html: Some(page),
+            headers: vec![
+                (
+                    http::header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'".into(),
+                ),
+                (http::header::REFERRER_POLICY, "no-referrer".into()),
+            ],
         }
     }
 
@@ -69,6 +99,22 @@ impl Reply {
     /// A user as the user sees it (`/me`).
     pub fn own_user(user: &User) -> Self {
         Self::json(StatusCode::OK, user.to_self_json()).with_header(ETAG, etag(user.version))
+    }
+
+    /// A user a write left, and (as `emails`, only when there are any) the messages it
+    /// queued: `completed` when the provider took one, `pending` when the outbox retries it.
+    pub fn saved(status: StatusCode, saved: &Saved, own: bool) -> Self {
+        let mut body = if own {
+            saved.user.to_self_json()
+        } else {
+            saved.user.to_admin_json()
+        };
+        if !saved.emails.is_empty()
+            && let Value::Object(map) = &mut body
+        {
+            map.insert("emails".into(), json!(saved.emails));
+        }
+        Self::json(status, body).with_header(ETAG, etag(saved.user.version))
     }
 
     pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
@@ -156,6 +202,42 @@ impl Call {
         Ok((tenant, caller))
     }
 
+    /// The path's tenant on a public route (no token: a ticket or nothing proves the caller).
+    pub fn public_tenant(&mut self) -> Result<TenantId, Error> {
+        let raw = self.path.get("tenant_id").cloned().unwrap_or_default();
+        self.tenant = Some(raw.chars().take(64).collect());
+        TenantId::parse(&raw)
+    }
+
+    /// Whether the body is an HTML form post rather than JSON.
+    pub fn is_form(&self) -> bool {
+        self.media_type().as_deref() == Some("application/x-www-form-urlencoded")
+    }
+
+    fn media_type(&self) -> Option<String> {
+        self.headers.get(CONTENT_TYPE).map(|kind| {
+            kind.to_str()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+    }
+
+    /// One field of a form-encoded body.
+    pub fn form_field(&self, name: &str) -> Result<Option<String>, Error> {
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                message: format!("The body may be at most {MAX_BODY_BYTES} bytes."),
+            });
+        }
+        Ok(url::form_urlencoded::parse(&self.body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned()))
+    }
+
     /// The path's tenant, for a caller that holds `scope` in it.
     pub fn tenant_with(&mut self, scope: Scope) -> Result<(TenantId, Caller), Error> {
         let (tenant, caller) = self.tenant()?;
@@ -215,20 +297,13 @@ impl Call {
                 message: format!("The body may be at most {MAX_BODY_BYTES} bytes."),
             });
         }
-        if let Some(kind) = self.headers.get(CONTENT_TYPE) {
-            let kind = kind
-                .to_str()
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if kind != "application/json" && !kind.ends_with("+json") {
-                return Err(Error::UnsupportedMediaType {
-                    message: "The body must be application/json.".into(),
-                });
-            }
+        if let Some(kind) = self.media_type()
+            && kind != "application/json"
+            && !kind.ends_with("+json")
+        {
+            return Err(Error::UnsupportedMediaType {
+                message: "The body must be application/json.".into(),
+            });
         }
         Ok(&self.body)
     }
@@ -291,15 +366,16 @@ impl Call {
 }
 
 fn render(reply: Reply) -> Response<Body> {
-    let body = match &reply.body {
-        Some(v) => Body::Text(v.to_string()),
-        None => Body::Empty,
+    let (body, kind) = match (&reply.body, reply.html) {
+        (Some(v), _) => (Body::Text(v.to_string()), Some("application/json")),
+        (None, Some(page)) => (Body::Text(page), Some("text/html; charset=utf-8")),
+        (None, None) => (Body::Empty, None),
     };
     let mut response = Response::new(body);
     *response.status_mut() = reply.status;
     let headers = response.headers_mut();
-    if reply.body.is_some() {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(kind) = kind {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
     }
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for (name, value) in reply.headers {
@@ -340,6 +416,11 @@ pub fn error_response(error: &Error) -> Response<Body> {
             "too_many_attempts",
             error.to_string(),
         ),
+        Error::TooManyRequests { message, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            message.clone(),
+        ),
         Error::Unavailable { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
@@ -361,7 +442,11 @@ pub fn error_response(error: &Error) -> Response<Body> {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         reply = reply.with_header(http::header::RETRY_AFTER, "1".into());
     }
-    if let Error::TooManyAttempts { retry_after_secs } = error {
+    if let Error::TooManyAttempts { retry_after_secs }
+    | Error::TooManyRequests {
+        retry_after_secs, ..
+    } = error
+    {
         reply = reply.with_header(
             http::header::RETRY_AFTER,
             retry_after_secs.max(&1).to_string(),

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use crate::adapters::dynamo::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTRIBUTE};
+use crate::adapters::dynamo::{
+    GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
@@ -30,15 +32,23 @@ pub struct TableSpec {
 
 pub fn spec() -> TableSpec {
     TableSpec {
-        string_attributes: vec![PK, SK, GSI1_PK, GSI1_SK],
+        string_attributes: vec![PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK],
         hash_key: PK,
         range_key: SK,
-        indexes: vec![IndexSpec {
-            name: GSI1,
-            hash_key: GSI1_PK,
-            range_key: GSI1_SK,
-            projection: "KEYS_ONLY",
-        }],
+        indexes: vec![
+            IndexSpec {
+                name: GSI1,
+                hash_key: GSI1_PK,
+                range_key: GSI1_SK,
+                projection: "KEYS_ONLY",
+            },
+            IndexSpec {
+                name: GSI2,
+                hash_key: GSI2_PK,
+                range_key: GSI2_SK,
+                projection: "ALL",
+            },
+        ],
         ttl_attribute: TTL_ATTRIBUTE,
     }
 }

@@ -1,6 +1,8 @@
 //! `POST /v1/tenants/{tenant_id}/users`
 //!
-//! Creates a user: 201 with the user, its `Location` and `ETag`; 409 `user_exists`.
+//! Creates a user: 201 with the user, its `Location` and `ETag`; 409 `user_exists`. A
+//! database user with an unverified email is sent a verification email (unless
+//! `"verify_email": false`); the response's `emails` says whether it went out or is pending.
 
 use std::convert::Infallible;
 
@@ -17,9 +19,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::CreateUsers)?;
-        let user = app.create_user(&tenant, call.body()?).await?;
-        let location = format!("/v1/tenants/{tenant}/users/{}", user.user_id);
-        Ok(Reply::user(StatusCode::CREATED, &user).with_header(LOCATION, location))
+        let saved = app.create_user(&tenant, call.body()?).await?;
+        let location = format!("/v1/tenants/{tenant}/users/{}", saved.user.user_id);
+        Ok(Reply::saved(StatusCode::CREATED, &saved, false).with_header(LOCATION, location))
     }
     .await;
     Ok(call.finish(outcome))

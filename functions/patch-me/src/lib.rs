@@ -1,11 +1,14 @@
 //! `PATCH /v1/tenants/{tenant_id}/me`
 //!
-//! The caller changes their own profile. Only `user_metadata`, `name`, `given_name`,
+//! The caller changes their own profile. Only `email`, `user_metadata`, `name`, `given_name`,
 //! `family_name`, `nickname`, `picture` and `username`; naming another field of the resource is
 //! 403 `insufficient_scope` (it exists, but is the tenant's to change), an unknown field 400.
+//! A new `email` becomes `pending_email` until the new address is verified (see
+//! `Services::patch_own`).
 
 use std::convert::Infallible;
 
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::ops::SELF_SERVICE_FIELDS;
@@ -21,10 +24,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         let id = caller.own_user_id()?;
         let patch = UserPatch::parse(call.body()?)?;
         patch.only(&SELF_SERVICE_FIELDS, "on your own profile")?;
-        let user = app
-            .patch_user(&tenant, &id, &patch, call.if_match()?)
-            .await?;
-        Ok(Reply::own_user(&user))
+        let saved = app.patch_own(&tenant, &id, patch, call.if_match()?).await?;
+        Ok(Reply::saved(StatusCode::OK, &saved, true))
     }
     .await;
     Ok(call.finish(outcome))

@@ -34,10 +34,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 "with only the update:users_app_metadata scope",
             )?;
         }
-        let user = app
+        let saved = app
             .patch_user(&tenant, &id, &patch, call.if_match()?)
             .await?;
-        Ok(Reply::user(StatusCode::OK, &user))
+        Ok(Reply::saved(StatusCode::OK, &saved, false))
     }
     .await;
     Ok(call.finish(outcome))

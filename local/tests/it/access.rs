@@ -155,7 +155,7 @@ async fn me_may_not_change_fields_that_belong_to_the_tenant() {
         json!({"app_metadata": {"plan": "free"}}),
         json!({"blocked": false}),
         json!({"email_verified": true}),
-        json!({"email": "new@example.com"}),
+        json!({"email": "new@example.com", "verify_email": false}),
         json!({"password": "a brand new passphrase"}),
         json!({"phone_number": "+14155550123"}),
         json!({"name": "ok", "email_verified": true}),

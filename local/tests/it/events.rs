@@ -4,18 +4,26 @@ use lambda_http::Body;
 use local_api::routes::ROUTES;
 use serde_json::Value;
 
-use crate::support::{EVENT_USER, Env, event_files, expected_status, seed_event_user};
+use crate::support::{EVENT_USER, Env, SCHEDULED, event_files, expected_status, seed_event_user};
 
 #[test]
 fn every_function_has_exactly_one_event_file() {
     let files: BTreeSet<String> = event_files().into_iter().map(|(name, _)| name).collect();
-    let functions: BTreeSet<String> = ROUTES.iter().map(|r| r.function.to_owned()).collect();
+    let functions: BTreeSet<String> = ROUTES
+        .iter()
+        .map(|r| r.function)
+        .chain(SCHEDULED)
+        .map(str::to_owned)
+        .collect();
     assert_eq!(files, functions);
 }
 
 #[tokio::test]
 async fn every_event_file_runs_through_its_handler() {
     for (function, text) in event_files() {
+        if SCHEDULED.contains(&function.as_str()) {
+            continue;
+        }
         let env = Env::new().await;
         seed_event_user(&env).await;
         let route = ROUTES.iter().find(|r| r.function == function).unwrap();
@@ -58,7 +66,43 @@ async fn every_event_file_runs_through_its_handler() {
                     .await
                     .is_err()
             ),
+            "send-verification-email" => {
+                assert!(body.contains(r#""type":"verification_email""#))
+            }
+            "create-email-verification-ticket" | "create-password-change-ticket" => {
+                assert!(body.contains(r#""ticket":"https://id.example.com/"#))
+            }
+            "confirm-email-verification" => {
+                let location = response.headers()["location"].to_str().unwrap();
+                assert_eq!(location, "https://id.example.com/verified?success=true");
+            }
+            "request-password-reset" => assert!(body.contains("If an account")),
+            "confirm-password-reset" => assert!(body.is_empty()),
+            "cancel-email-change" => assert!(body.contains("<form") && body.contains("s**")),
             other => panic!("no expectation for {other}"),
         }
     }
+}
+
+#[tokio::test]
+async fn the_schedule_event_runs_the_outbox_sender() {
+    let env = Env::new().await;
+    let (_, text) = event_files()
+        .into_iter()
+        .find(|(f, _)| f == "email-outbox")
+        .unwrap();
+    let payload: Value = serde_json::from_str(&text).unwrap();
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = "scheduled".into();
+    context.deadline = u64::try_from(
+        (std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let report = email_outbox::handle(&env.app, lambda_runtime::LambdaEvent::new(payload, context))
+        .await
+        .unwrap();
+    assert_eq!(report.due, 0);
 }

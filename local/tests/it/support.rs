@@ -26,6 +26,25 @@ pub fn client(log: &CallLog) -> Client {
 
 pub type Claims = HashMap<String, String>;
 
+/// The public URL emailed links point at in the tests; also the tenant's allowed result host.
+pub const PUBLIC_BASE: &str = "https://id.example.com";
+pub const SENDER: &str = "no-reply@example.com";
+
+/// A mailer that sends through SES at `endpoint` (moto, or a port where nothing listens).
+pub async fn mailer(endpoint: &str) -> std::sync::Arc<dyn shared::domain::ports::Mailer> {
+    let ses = local_api::moto::ses_client(endpoint);
+    if endpoint == moto_endpoint() {
+        local_api::moto::create_identity(&ses, "example.com")
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the sender identity on moto: {e}"));
+    }
+    std::sync::Arc::new(shared::adapters::ses::SesMailer::new(
+        ses,
+        SENDER.into(),
+        None,
+    ))
+}
+
 pub fn claims(tenant: &str, sub: &str, scope: &str) -> Claims {
     HashMap::from([
         ("tenant_id".to_owned(), tenant.to_owned()),
@@ -71,7 +90,12 @@ impl Env {
                 panic!("cannot create a table on moto at {}: {e}", moto_endpoint())
             });
         calls.take();
-        let app = shared::app::with_dynamo(client.clone(), table.clone());
+        let app = shared::app::wire(
+            client.clone(),
+            table.clone(),
+            mailer(&moto_endpoint()).await,
+            shared::domain::mail::EmailSettings::local(url::Url::parse(PUBLIC_BASE).unwrap()),
+        );
         Env {
             app,
             client,
@@ -240,7 +264,9 @@ pub async fn seed_event_user(env: &Env) {
         env.app.clock.now(),
     );
     user.email = Some("seed@example.com".into());
-    user.email_verified = true;
+    // Unverified, with an address change pending, so every email event has work to do.
+    user.email_verified = false;
+    user.pending_email = Some("seed.new@example.com".into());
     user.name = Some("Seed User".into());
     user.app_metadata.insert("plan".into(), "pro".into());
     let password = shared::domain::password::Password::parse(
@@ -250,8 +276,51 @@ pub async fn seed_event_user(env: &Env) {
     )
     .unwrap();
     let hash = env.app.hasher.hash(&password).await.unwrap();
-    env.app.users.create(&user, Some(&hash)).await.unwrap();
+    env.app.users.create(&user, Some(&hash), &[]).await.unwrap();
+    use shared::domain::ticket::{Ticket, TicketHash, TicketKind};
+    let now = env.app.clock.now();
+    for (raw, kind, email) in [
+        (
+            EVENT_VERIFY_TICKET,
+            TicketKind::EmailVerification,
+            Some("seed@example.com"),
+        ),
+        (EVENT_RESET_TICKET, TicketKind::PasswordChange, None),
+        (
+            EVENT_CANCEL_TICKET,
+            TicketKind::EmailChangeCancel,
+            Some("seed.new@example.com"),
+        ),
+    ] {
+        let ticket = Ticket {
+            tenant_id: user.tenant_id.clone(),
+            kind,
+            user_id: id,
+            email: email.map(str::to_owned),
+            result_url: None,
+            mark_email_verified: false,
+            created_at: now,
+            expires: now.plus_secs(3600),
+        };
+        env.app
+            .mail
+            .put_ticket(&TicketHash::parse(raw).unwrap(), &ticket)
+            .await
+            .unwrap();
+    }
 }
+
+/// The tickets the email events carry, stored by [`seed_event_user`].
+pub const EVENT_VERIFY_TICKET: &str = "ZXZlbnRzOiBhbiBlbWFpbCB2ZXJpZmljYXRpb24gdGs";
+pub const EVENT_RESET_TICKET: &str = "ZXZlbnRzOiBhIHBhc3N3b3JkIHJlc2V0IHRpY2tldCE";
+pub const EVENT_CANCEL_TICKET: &str = "ZXZlbnRzOiBjYW5jZWwgYW4gZW1haWwgY2hhbmdlISE";
+
+/// Functions run by a schedule rather than a route.
+pub const SCHEDULED: [&str; 1] = ["email-outbox"];
+
+/// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::mail::EmailSettings::local`]
+/// sets it for the in-process app.
+pub const TENANT_SETTINGS: &str = r#"{"*": {"password_reset_url": "https://id.example.com/reset-password", "default_result_url": "https://id.example.com/verified", "result_url_hosts": ["id.example.com"]}}"#;
 
 /// Every `events/` file: (function name, file contents).
 pub fn event_files() -> Vec<(String, String)> {
@@ -274,8 +343,13 @@ pub fn event_files() -> Vec<(String, String)> {
 /// The status each function's event is expected to produce against the seeded user.
 pub fn expected_status(function: &str) -> u16 {
     match function {
-        "create-user" => 201,
-        "delete-user" | "change-password" | "delete-user-blocks" => 204,
+        "create-user"
+        | "send-verification-email"
+        | "create-email-verification-ticket"
+        | "create-password-change-ticket" => 201,
+        "request-password-reset" => 202,
+        "delete-user" | "change-password" | "delete-user-blocks" | "confirm-password-reset" => 204,
+        "confirm-email-verification" => 302,
         _ => 200,
     }
 }

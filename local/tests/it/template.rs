@@ -84,6 +84,7 @@ fn the_table_matches_the_definition_the_code_creates() {
 fn the_template_declares_exactly_the_routes_the_handlers_serve() {
     let t = template();
     let mut declared = BTreeSet::new();
+    let mut scheduled = BTreeSet::new();
     for (name, resource) in t["Resources"].as_mapping().unwrap() {
         if text(&resource["Type"]) != "AWS::Serverless::Function" {
             continue;
@@ -103,24 +104,36 @@ fn the_template_declares_exactly_the_routes_the_handlers_serve() {
             "{name} builds {binary}, which has no crate"
         );
         for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
+            if text(&event["Type"]) == "ScheduleV2" {
+                scheduled.insert(binary.clone());
+                continue;
+            }
             assert_eq!(text(&event["Type"]), "HttpApi");
             let key = format!(
                 "{} {}",
                 text(&event["Properties"]["Method"]),
                 text(&event["Properties"]["Path"])
             );
-            declared.insert((binary.clone(), key));
+            let public = text(&event["Properties"]["Auth"]["Authorizer"]) == "NONE";
+            declared.insert((binary.clone(), key, public));
         }
     }
-    let served: BTreeSet<(String, String)> = ROUTES
+    let served: BTreeSet<(String, String, bool)> = ROUTES
         .iter()
-        .map(|r| (r.function.to_owned(), r.key.to_owned()))
+        .map(|r| (r.function.to_owned(), r.key.to_owned(), r.public))
         .collect();
     assert_eq!(declared, served);
+    assert_eq!(
+        scheduled,
+        crate::support::SCHEDULED
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
+    );
 }
 
 #[test]
-fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_permissions() {
+fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_and_sender_permissions() {
     let t = template();
     let g = &t["Globals"]["Function"];
     assert_eq!(text(&g["Runtime"]), "provided.al2023");
@@ -139,9 +152,23 @@ fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_permissions
         }
         for policy in list(&resource["Properties"]["Policies"]) {
             for statement in list(&policy["Statement"]) {
-                for action in list(&statement["Action"]) {
+                let actions: Vec<String> = list(&statement["Action"]).iter().map(text).collect();
+                if actions == ["ses:SendEmail"] {
+                    // Sending as the configured identity (and configuration set) only.
+                    for resource in list(&statement["Resource"]) {
+                        let r = text(resource);
+                        assert!(
+                            r.contains(":identity/${SesIdentity}")
+                                || r.contains(":configuration-set/${SesConfigurationSet}"),
+                            "{}: {r}",
+                            text(name)
+                        );
+                    }
+                    continue;
+                }
+                for action in &actions {
                     assert!(
-                        text(action).starts_with("dynamodb:") && !text(action).contains('*'),
+                        action.starts_with("dynamodb:") && !action.contains('*'),
                         "{}: {action:?}",
                         text(name)
                     );

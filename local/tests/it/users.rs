@@ -63,7 +63,7 @@ async fn the_password_is_stored_only_as_an_argon2id_hash_in_its_own_item() {
 #[tokio::test]
 async fn create_writes_a_guard_for_the_email_username_and_identity() {
     let env = Env::new().await;
-    let u = env.create(json!({"email": "Ana@Example.com", "password": "correct horse battery", "username": "AnaS"})).await;
+    let u = env.create(json!({"email": "Ana@Example.com", "password": "correct horse battery", "username": "AnaS", "verify_email": false})).await;
     let id = u["user_id"].as_str().unwrap();
     let keys = env.keys().await;
     let expected = vec![
@@ -88,7 +88,8 @@ async fn create_writes_a_guard_for_the_email_username_and_identity() {
 #[tokio::test]
 async fn a_duplicate_email_is_409_even_when_it_differs_only_in_case() {
     let env = Env::new().await;
-    env.create_ana().await;
+    env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "verify_email": false}))
+        .await;
     for email in ["ana@example.com", "ANA@Example.COM"] {
         let r = env
             .admin_send(

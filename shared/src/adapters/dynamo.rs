@@ -37,9 +37,10 @@ use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
 use crate::domain::login::{
     BruteForce, Counter, CounterRecord, Failures, Identifier, LoginState, LoginSubject,
 };
+use crate::domain::mail::{Message, SendCap};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
-use crate::domain::ports::{Deleted, FieldUpdate, StoreError, Unique, UserStore};
+use crate::domain::ports::{Deleted, Effects, FieldUpdate, StoreError, Unique, UserStore};
 use crate::domain::profile::username_key;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -52,7 +53,13 @@ pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 /// Epoch seconds after which DynamoDB may delete an item (tickets, counters, receipts).
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+mod mail;
 
 const PROFILE: &str = "PROFILE";
 const PASSWORD: &str = "PASSWORD";
@@ -230,6 +237,8 @@ fn guards(user: &User) -> Vec<Guard> {
 enum OnFail {
     Condition,
     Taken(Unique),
+    Consumed,
+    Capped,
     Inconsistent,
 }
 
@@ -344,6 +353,8 @@ impl DynamoStore {
                     match on_fail.get(i).copied().unwrap_or(OnFail::Inconsistent) {
                         OnFail::Condition => StoreError::ConditionFailed,
                         OnFail::Taken(what) => StoreError::Taken(what),
+                        OnFail::Consumed => StoreError::Consumed,
+                        OnFail::Capped => StoreError::Capped,
                         OnFail::Inconsistent => StoreError::Backend(format!(
                             "transaction item {i} found the table inconsistent"
                         )),
@@ -754,7 +765,12 @@ impl Expr {
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create(&self, user: &User, password: Option<&PasswordHash>) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        user: &User,
+        password: Option<&PasswordHash>,
+        mail: &[Message],
+    ) -> Result<(), StoreError> {
         let mut items = vec![self.put(
             self.profile_item(user)?,
             Some("attribute_not_exists(pk)"),
@@ -769,6 +785,10 @@ impl UserStore for DynamoStore {
             items.push(self.guard_put(&guard, user)?);
             on_fail.push(OnFail::Taken(guard.kind));
         }
+        // A new user has sent nothing yet: the counters start, they cannot be over the cap.
+        let (writes, fails) = self.mail_writes(mail, SendCap { per_hour: u32::MAX })?;
+        items.extend(writes);
+        on_fail.extend(fails);
         self.transact(items, &on_fail).await
     }
 
@@ -852,17 +872,26 @@ impl UserStore for DynamoStore {
         current: &User,
         next: &User,
         password: Option<&PasswordHash>,
+        effects: Effects<'_>,
     ) -> Result<(), StoreError> {
         let values = HashMap::from([(
             ":version".to_owned(),
             AttributeValue::N(current.version.to_string()),
         )]);
-        let mut items = vec![self.put(
+        let mut items = Vec::new();
+        let mut on_fail = Vec::new();
+        // First, so a ticket used by a concurrent redemption is the failure reported.
+        if let Some((tenant, hash)) = effects.redeem {
+            let [ticket, reference] = self.ticket_delete(tenant, &current.user_id, hash)?;
+            items.extend([ticket, reference]);
+            on_fail.extend([OnFail::Consumed, OnFail::Inconsistent]);
+        }
+        items.push(self.put(
             self.profile_item(next)?,
             Some("#version = :version"),
             Some(values),
-        )?];
-        let mut on_fail = vec![OnFail::Condition];
+        )?);
+        on_fail.push(OnFail::Condition);
         if let Some(hash) = password {
             items.push(self.password_put(next, hash)?);
             on_fail.push(OnFail::Inconsistent);
@@ -877,6 +906,9 @@ impl UserStore for DynamoStore {
             items.push(self.guard_delete(guard, &current.user_id)?);
             on_fail.push(OnFail::Inconsistent);
         }
+        let (writes, fails) = self.mail_writes(effects.mail, effects.cap)?;
+        items.extend(writes);
+        on_fail.extend(fails);
         self.transact(items, &on_fail).await
     }
 
@@ -901,16 +933,26 @@ impl UserStore for DynamoStore {
         }
         let mut writes = Vec::new();
         let mut on_fail = Vec::new();
-        let mut counters = Vec::new();
+        let mut later = Vec::new();
         for item in &items {
             let sk = match item.get(SK) {
                 Some(AttributeValue::S(sk)) => sk.clone(),
                 _ => continue,
             };
             // Login counters can number in the hundreds (one per attacking address), more
-            // than a transaction holds: they go in batches once the user is gone.
-            if sk.starts_with(LOGIN_PREFIX) {
-                counters.push(item.clone());
+            // than a transaction holds: they go in batches once the user is gone, with the
+            // user's send counters, queued messages (a message whose user is gone is dropped
+            // by the sender anyway) and tickets (useless without their user).
+            if [LOGIN_PREFIX, mail::SENDS_PREFIX, mail::OUTBOX_PREFIX]
+                .iter()
+                .any(|p| sk.starts_with(p))
+            {
+                later.push(item.clone());
+                continue;
+            }
+            if let Some(ticket) = mail::referenced_ticket(&pk, &sk) {
+                later.push(item.clone());
+                later.push(ticket);
                 continue;
             }
             let mut delete = Delete::builder()
@@ -939,10 +981,10 @@ impl UserStore for DynamoStore {
             on_fail.push(OnFail::Inconsistent);
         }
         self.transact(writes, &on_fail).await?;
-        if !counters.is_empty() {
+        if !later.is_empty() {
             // Their TTL removes whatever this misses.
-            if let Err(e) = self.delete_items(&counters).await {
-                tracing::warn!(error = ?e, "login counters of a deleted user are left to their TTL");
+            if let Err(e) = self.delete_items(&later).await {
+                tracing::warn!(error = ?e, "counters and tickets of a deleted user are left to their TTL");
             }
         }
         Ok(Deleted::Yes)

@@ -2,3 +2,4 @@
 
 pub mod argon;
 pub mod dynamo;
+pub mod ses;

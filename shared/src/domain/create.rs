@@ -33,6 +33,7 @@ struct Body {
     user_metadata: Option<Value>,
     app_metadata: Option<Value>,
     blocked: Option<bool>,
+    verify_email: Option<bool>,
 }
 
 /// A user ready to be stored, with the password still to be hashed.
@@ -40,6 +41,9 @@ struct Body {
 pub struct NewUser {
     pub user: User,
     pub password: Option<Password>,
+    /// Whether a verification email goes out: by default for a database user whose address
+    /// is not verified yet; `"verify_email": false` in the body says no.
+    pub verify_email: bool,
 }
 
 impl NewUser {
@@ -120,7 +124,15 @@ impl NewUser {
         user.user_metadata = meta(Kind::User, b.user_metadata)?;
         user.app_metadata = meta(Kind::App, b.app_metadata)?;
         user.blocked = b.blocked.unwrap_or(false);
-        Ok(NewUser { user, password })
+        let verify_email = b.verify_email.unwrap_or(true)
+            && user.connection().is_database()
+            && user.email.is_some()
+            && !user.email_verified;
+        Ok(NewUser {
+            user,
+            password,
+            verify_email,
+        })
     }
 }
 

@@ -22,6 +22,11 @@ pub enum Error {
     UnsupportedMediaType { message: String },
     /// 429: an attack-protection block is active; retry after this many seconds.
     TooManyAttempts { retry_after_secs: u64 },
+    /// 429: a rate limit (such as a send cap) is reached; retry after this many seconds.
+    TooManyRequests {
+        retry_after_secs: u64,
+        message: String,
+    },
     /// 503: the store throttled us or a write kept losing races; safe to retry.
     Unavailable { cause: String },
     /// 500: a bug or an unexpected dependency failure.
@@ -95,6 +100,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Invalid { message, .. }
+            | Error::TooManyRequests { message, .. }
             | Error::Unauthenticated { message, .. }
             | Error::Forbidden { message, .. }
             | Error::NotFound { message, .. }

@@ -6,16 +6,20 @@ use std::sync::Arc;
 use super::Error;
 use super::create::NewUser;
 use super::email::Email;
+use super::flows::{Job, too_many_emails};
 use super::ids::{Connection, TenantId, UserId};
 use super::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
 use super::login::{
     BruteForce, Counter, Identifier, LoginRequest, LoginState, LoginSubject, PasswordChange,
     parse_ip,
 };
+use super::mail::EmailSettings;
 use super::password::Password;
 use super::password::PasswordHash;
 use super::patch::UserPatch;
-use super::ports::{Clock, Deleted, FieldUpdate, PasswordHasher, StoreError, UserStore};
+use super::ports::{
+    Clock, Deleted, Effects, FieldUpdate, MailStore, Mailer, PasswordHasher, StoreError, UserStore,
+};
 use super::time::Timestamp;
 use super::user::User;
 
@@ -25,7 +29,8 @@ const ATTEMPTS: usize = 4;
 /// The fields an end user may change on their own profile (`PATCH /me`). Everything else on
 /// the resource is the tenant's to manage, so naming it is 403 rather than 400: the field
 /// exists, this token may not touch it.
-pub const SELF_SERVICE_FIELDS: [&str; 7] = [
+pub const SELF_SERVICE_FIELDS: [&str; 8] = [
+    "email",
     "user_metadata",
     "name",
     "given_name",
@@ -41,9 +46,19 @@ pub const METADATA_FIELDS: [&str; 2] = ["user_metadata", "app_metadata"];
 #[derive(Clone)]
 pub struct Services {
     pub users: Arc<dyn UserStore>,
+    pub mail: Arc<dyn MailStore>,
+    pub mailer: Arc<dyn Mailer>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub brute_force: BruteForce,
+    pub email: Arc<EmailSettings>,
+}
+
+/// A user as a write left it, with the email the write queued.
+#[derive(Debug)]
+pub struct Saved {
+    pub user: User,
+    pub emails: Vec<Job>,
 }
 
 /// A brute-force block as `GET /user-blocks` shows it.
@@ -82,14 +97,24 @@ fn precondition_failed(current: u64) -> Error {
 }
 
 impl Services {
-    pub async fn create_user(&self, tenant: &TenantId, body: &[u8]) -> Result<User, Error> {
+    /// Creates a user; a database user with an unverified address is sent a verification
+    /// email, queued in the same transaction (see [`super::flows`]).
+    pub async fn create_user(&self, tenant: &TenantId, body: &[u8]) -> Result<Saved, Error> {
         let new = NewUser::parse(tenant, body, self.clock.now())?;
         let hash = match &new.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
-        self.users.create(&new.user, hash.as_ref()).await?;
-        Ok(new.user)
+        let mail = match (&new.user.email, new.verify_email) {
+            (Some(email), true) => vec![self.verification(&new.user, email, false)],
+            _ => Vec::new(),
+        };
+        self.users.create(&new.user, hash.as_ref(), &mail).await?;
+        let emails = self.send_now(mail, &new.user).await;
+        Ok(Saved {
+            user: new.user,
+            emails,
+        })
     }
 
     pub async fn get_user(&self, tenant: &TenantId, id: &UserId) -> Result<User, Error> {
@@ -109,7 +134,7 @@ impl Services {
         id: &UserId,
         patch: &UserPatch,
         if_match: Option<u64>,
-    ) -> Result<User, Error> {
+    ) -> Result<Saved, Error> {
         let mut must_read = patch.needs_current() || patch.is_noop();
         let mut hash: Option<PasswordHash> = None;
         for _ in 0..ATTEMPTS {
@@ -123,7 +148,12 @@ impl Services {
                     updated_at: self.clock.now(),
                 };
                 match self.users.update(tenant, id, &update, if_match).await {
-                    Ok(user) => return Ok(user),
+                    Ok(user) => {
+                        return Ok(Saved {
+                            user,
+                            emails: Vec::new(),
+                        });
+                    }
                     Err(StoreError::ConditionFailed) => {
                         must_read = true;
                         continue;
@@ -136,20 +166,48 @@ impl Services {
                 return Err(precondition_failed(current.version));
             }
             if patch.is_noop() {
-                return Ok(current);
+                return Ok(Saved {
+                    user: current,
+                    emails: Vec::new(),
+                });
             }
             let mut next = current.clone();
             let password = patch.apply(&mut next, self.clock.now())?;
             if let (Some(password), None) = (&password, &hash) {
                 hash = Some(self.hasher.hash(password).await?);
             }
-            match self.users.replace(&current, &next, hash.as_ref()).await {
-                Ok(()) if hash.is_some() => {
-                    self.clear_blocks_after_password(tenant, id).await;
-                    return Ok(next);
+            // A new address that is not marked verified is sent a verification, unless the
+            // patch says not to.
+            let mail = match &next.email {
+                Some(email)
+                    if patch.email.is_some()
+                        && current.email_key() != next.email_key()
+                        && !next.email_verified
+                        && patch.verify_email != Some(false) =>
+                {
+                    vec![self.verification(&next, email, false)]
                 }
-                Ok(()) => return Ok(next),
+                _ => Vec::new(),
+            };
+            let effects = Effects {
+                mail: &mail,
+                cap: self.email.send_cap,
+                redeem: None,
+            };
+            match self
+                .users
+                .replace(&current, &next, hash.as_ref(), effects)
+                .await
+            {
+                Ok(()) => {
+                    if hash.is_some() {
+                        self.clear_blocks_after_password(tenant, id).await;
+                    }
+                    let emails = self.send_now(mail, &next).await;
+                    return Ok(Saved { user: next, emails });
+                }
                 Err(StoreError::ConditionFailed) => continue,
+                Err(StoreError::Capped) => return Err(too_many_emails(self.clock.now())),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -365,7 +423,11 @@ impl Services {
             next.last_password_reset = Some(now);
             next.updated_at = now;
             next.version += 1;
-            match self.users.replace(user, &next, hash.as_ref()).await {
+            match self
+                .users
+                .replace(user, &next, hash.as_ref(), Effects::default())
+                .await
+            {
                 Ok(()) => {
                     self.clear_blocks_after_password(tenant, id).await;
                     return Ok(());
@@ -379,9 +441,65 @@ impl Services {
         })
     }
 
+    /// `PATCH /me`. A new `email` is not switched to: it is recorded as `pending_email`, the
+    /// new address is sent a verification and the old one a notice with a cancel link; the
+    /// switch happens when the new address is verified. Everything else applies as
+    /// [`Services::patch_user`] applies it.
+    pub async fn patch_own(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        mut patch: UserPatch,
+        if_match: Option<u64>,
+    ) -> Result<Saved, Error> {
+        let Some(new) = patch.email.take() else {
+            return self.patch_user(tenant, id, &patch, if_match).await;
+        };
+        for _ in 0..ATTEMPTS {
+            let current = self.get_user(tenant, id).await?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(precondition_failed(current.version));
+            }
+            let mut next = current.clone();
+            patch.apply(&mut next, self.clock.now())?;
+            let mail = if current.email_key().as_deref() == Some(new.normalized()) {
+                // Asking for the address one has withdraws any other request.
+                next.pending_email = None;
+                Vec::new()
+            } else {
+                next.pending_email = Some(new.as_str().to_owned());
+                self.email_change(&current, new.as_str())
+            };
+            let unchanged = patch.is_noop() && next.pending_email == current.pending_email;
+            if unchanged && mail.is_empty() {
+                return Ok(Saved {
+                    user: current,
+                    emails: Vec::new(),
+                });
+            }
+            let effects = Effects {
+                mail: &mail,
+                cap: self.email.send_cap,
+                redeem: None,
+            };
+            match self.users.replace(&current, &next, None, effects).await {
+                Ok(()) => {
+                    let emails = self.send_now(mail, &next).await;
+                    return Ok(Saved { user: next, emails });
+                }
+                Err(StoreError::ConditionFailed) => continue,
+                Err(StoreError::Capped) => return Err(too_many_emails(self.clock.now())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("PATCH lost {ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
     /// A new password ends every brute-force block. The password is already stored, so a
     /// failure here is logged and left to the counters' TTL rather than failing the request.
-    async fn clear_blocks_after_password(&self, tenant: &TenantId, id: &UserId) {
+    pub(super) async fn clear_blocks_after_password(&self, tenant: &TenantId, id: &UserId) {
         if let Err(e) = self.users.clear_failures(tenant, id).await {
             tracing::error!(error = ?e, "clearing brute-force blocks after a password change failed");
         }

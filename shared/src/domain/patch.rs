@@ -50,6 +50,8 @@ struct Body {
     blocked: Tri<bool>,
     #[serde(default, deserialize_with = "json::tri_secret")]
     password: Tri<Zeroizing<String>>,
+    #[serde(default, deserialize_with = "tri")]
+    verify_email: Tri<bool>,
 }
 
 /// A validated change to a user. `None` leaves a field alone; for optional fields
@@ -71,6 +73,9 @@ pub struct UserPatch {
     pub blocked: Option<bool>,
     /// Checked against the password policy once the resulting email and username are known.
     pub password: Option<Zeroizing<String>>,
+    /// With a new `email`: whether to send it a verification (default yes, unless the patch
+    /// also marks it verified).
+    pub verify_email: Option<bool>,
 }
 
 /// Fields whose value is required: `null` is refused rather than guessed at.
@@ -118,6 +123,13 @@ impl UserPatch {
                 .transpose()?,
             blocked: required("blocked", b.blocked)?,
             password: required("password", b.password)?,
+            verify_email: required("verify_email", b.verify_email)?,
+        })
+        .and_then(|patch| {
+            if patch.verify_email.is_some() && patch.email.is_none() {
+                return Err(Error::body("verify_email goes with a new email."));
+            }
+            Ok(patch)
         })
     }
 
@@ -143,6 +155,7 @@ impl UserPatch {
         add(self.app_metadata.is_some(), "app_metadata");
         add(self.blocked.is_some(), "blocked");
         add(self.password.is_some(), "password");
+        add(self.verify_email.is_some(), "verify_email");
         out
     }
 
@@ -209,6 +222,8 @@ impl UserPatch {
             user.email = Some(email.as_str().to_owned());
             if changed {
                 user.email_verified = false;
+                // Set by an administrator, the address supersedes one the user asked for.
+                user.pending_email = None;
             }
         }
         if let Some(v) = self.email_verified {

@@ -9,8 +9,10 @@ use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
 use super::login::{BruteForce, Counter, Failures, Identifier, LoginState, LoginSubject};
+use super::mail::{Message, OutgoingEmail, SendCap};
 use super::metadata::MetadataPatch;
 use super::password::{Password, PasswordHash};
+use super::ticket::{Ticket, TicketHash};
 use super::time::Timestamp;
 use super::user::User;
 
@@ -29,6 +31,10 @@ pub enum StoreError {
     ConditionFailed,
     /// A uniqueness guard belongs to another user; nothing was written.
     Taken(Unique),
+    /// The ticket a write was to consume is gone: used by a concurrent redemption, or expired.
+    Consumed,
+    /// A message the write was to queue would exceed the user's send cap for its kind.
+    Capped,
     /// The store is throttling; retrying later will work.
     Throttled(String),
     /// Anything else: a bug or an outage.
@@ -39,6 +45,8 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::ConditionFailed => Error::internal("unhandled conditional check failure"),
+            StoreError::Consumed => super::ticket::invalid_ticket(),
+            StoreError::Capped => Error::internal("unhandled send cap"),
             StoreError::Taken(what) => Error::user_exists(match what {
                 Unique::Email => "A user with this email already exists in this connection.",
                 Unique::Username => "A user with this username already exists in this connection.",
@@ -61,6 +69,16 @@ pub struct FieldUpdate {
     pub updated_at: Timestamp,
 }
 
+/// What a user write does besides changing the user, in the same transaction.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Effects<'a> {
+    /// A ticket the write consumes: it must still exist (`Consumed` otherwise) and is deleted.
+    pub redeem: Option<(&'a TenantId, &'a TicketHash)>,
+    /// Messages the write queues in the outbox, each counted against `cap`.
+    pub mail: &'a [Message],
+    pub cap: SendCap,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Deleted {
     Yes,
@@ -72,8 +90,14 @@ pub enum Deleted {
 pub trait UserStore: Send + Sync {
     /// Stores a new user, its password hash (kept in an item no read returns) and a guard item
     /// for each unique value (email and username per connection, every identity), all in one
-    /// transaction. `Taken` if any guard exists; then nothing is written.
-    async fn create(&self, user: &User, password: Option<&PasswordHash>) -> Result<(), StoreError>;
+    /// transaction, with the messages `mail` queues. `Taken` if any guard exists; then nothing
+    /// is written.
+    async fn create(
+        &self,
+        user: &User,
+        password: Option<&PasswordHash>,
+        mail: &[Message],
+    ) -> Result<(), StoreError>;
 
     /// The user, read with strong consistency, in one call.
     async fn get(&self, tenant: &TenantId, id: &UserId) -> Result<Option<User>, StoreError>;
@@ -93,13 +117,15 @@ pub trait UserStore: Send + Sync {
 
     /// Replaces `current` with `next` in one transaction, conditional on the stored version
     /// still being `current.version`; moves every guard item whose value changed, and writes
-    /// `password` when given. `ConditionFailed` on a lost race, `Taken` if a new unique value
-    /// belongs to someone else.
+    /// `password` when given, and does what `effects` asks. `ConditionFailed` on a lost race,
+    /// `Taken` if a new unique value belongs to someone else, `Consumed` if the ticket is gone,
+    /// `Capped` if a message would exceed its cap; nothing is written then.
     async fn replace(
         &self,
         current: &User,
         next: &User,
         password: Option<&PasswordHash>,
+        effects: Effects<'_>,
     ) -> Result<(), StoreError>;
 
     /// Removes the user, every other item under its key (credentials, and whatever later
@@ -180,6 +206,57 @@ pub trait UserStore: Send + Sync {
 
     /// Removes every failure counter of the user, and with them every brute-force block.
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError>;
+}
+
+/// Tickets and the email outbox.
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    /// Stores a ticket under its hash, with a TTL at its expiry.
+    async fn put_ticket(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), StoreError>;
+
+    /// The ticket stored under `hash` in `tenant`, expired or not (the caller checks).
+    async fn ticket(
+        &self,
+        tenant: &TenantId,
+        hash: &TicketHash,
+    ) -> Result<Option<Ticket>, StoreError>;
+
+    /// Queues messages in one transaction, each counted against `cap` for its user and kind in
+    /// the current hour; `Capped` (and nothing queued) if any would exceed it.
+    async fn enqueue(
+        &self,
+        mail: &[Message],
+        cap: SendCap,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Takes a due message for one attempt: succeeds only if it is still as `message` was
+    /// read, and moves its next attempt to `lease_until` so no other sender takes it meanwhile.
+    async fn claim(&self, message: &Message, lease_until: Timestamp) -> Result<(), StoreError>;
+
+    /// Pending messages whose next attempt is due at `now`, oldest first, at most `limit`.
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError>;
+
+    /// Stores the message as it now stands (after a failed attempt).
+    async fn save(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// Removes a message that was sent (or no longer applies).
+    async fn remove(&self, message: &Message) -> Result<(), StoreError>;
+}
+
+/// Why the provider did not take a message.
+#[derive(Debug)]
+pub enum SendError {
+    /// Throttling, an outage, a network failure: a later attempt may work.
+    Transient(String),
+    /// The provider refused this message (a rejected address, say): retrying will not help.
+    Rejected(String),
+}
+
+/// Delivers rendered email.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError>;
 }
 
 /// Password hashing. Implementations do the work off the async executor.

@@ -41,6 +41,10 @@ pub struct User {
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
+    /// An address the user asked to switch to (`PATCH /me`); it replaces `email` only once
+    /// verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +100,7 @@ impl User {
             tenant_id,
             email: None,
             email_verified: false,
+            pending_email: None,
             username: None,
             phone_number: None,
             phone_verified: false,

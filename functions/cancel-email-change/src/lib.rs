@@ -1,0 +1,98 @@
+//! The link in an email-change notice (sent to the old address). Public: the ticket is the
+//! credential.
+//!
+//! `GET /v1/tenants/{tenant_id}/email-change/cancel?ticket=` shows a page with a button and
+//! changes nothing (mail scanners fetch links). `POST` of the same path with the ticket, as the
+//! page's form (`application/x-www-form-urlencoded`) or as JSON `{"ticket"}`, drops the pending
+//! address: the form gets a page back, JSON a 204 (400 `invalid_ticket` if it no longer applies).
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::App;
+use shared::domain::Error;
+use shared::domain::flows::CancelPage;
+use shared::domain::ids::TenantId;
+use shared::domain::mail::Locale;
+use shared::domain::ops::Services;
+use shared::domain::render;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-change/cancel";
+pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/email-change/cancel";
+
+#[derive(Serialize)]
+struct Page<'a> {
+    app_name: &'a str,
+    lang: &'static str,
+    state: &'static str,
+    ticket: &'a str,
+    action: &'a str,
+    new_email: &'a str,
+}
+
+fn page(
+    app: &App,
+    tenant: &TenantId,
+    locale: Locale,
+    state: &'static str,
+    ticket: &str,
+    new_email: &str,
+) -> Result<Reply, Error> {
+    let settings = app.email.tenants.tenant(tenant);
+    let action = app
+        .email
+        .api_url(&format!("/v1/tenants/{tenant}/email-change/cancel"))
+        .to_string();
+    let html = render::page(
+        "email_change_cancel",
+        locale,
+        &Page {
+            app_name: settings.name(tenant),
+            lang: locale.tag(),
+            state,
+            ticket,
+            action: &action,
+            new_email,
+        },
+    )?;
+    let status = if state == "invalid" {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(Reply::html(status, html))
+}
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let is_post = req.method() == http::Method::POST;
+    let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
+    let outcome = async {
+        let tenant = call.public_tenant()?;
+        let fallback = app.email.tenants.tenant(&tenant).locale;
+        if !is_post {
+            let ticket = call.query("ticket").unwrap_or("").to_owned();
+            return match app.email_change_page(&tenant, &ticket).await {
+                CancelPage::Confirm { new_email, locale } => {
+                    page(app, &tenant, locale, "confirm", &ticket, &new_email)
+                }
+                CancelPage::Invalid => page(app, &tenant, fallback, "invalid", "", ""),
+            };
+        }
+        if call.is_form() {
+            let ticket = call.form_field("ticket")?.unwrap_or_default();
+            return match app.cancel_email_change(&tenant, &ticket).await {
+                Ok(()) => page(app, &tenant, fallback, "cancelled", "", ""),
+                Err(Error::Invalid { .. }) => page(app, &tenant, fallback, "invalid", "", ""),
+                Err(e) => Err(e),
+            };
+        }
+        let ticket = Services::ticket_of(call.body()?)?;
+        app.cancel_email_change(&tenant, &ticket).await?;
+        Ok(Reply::no_content())
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

@@ -1,0 +1,30 @@
+//! `POST /v1/tenants/{tenant_id}/tickets/email-verification`
+//! `{"user_id","result_url"?,"ttl_sec"?}` (create:user_tickets)
+//!
+//! A verification link for the caller to deliver itself: 201 `{"ticket":"<url>"}`. It lives
+//! 5 days unless `ttl_sec` says otherwise (at most 30 days); `result_url` must be on the
+//! tenant's allow-list.
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::auth::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/tickets/email-verification";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::CreateUserTickets)?;
+        let url = app.email_verification_ticket(&tenant, call.body()?).await?;
+        Ok(Reply::json(
+            StatusCode::CREATED,
+            serde_json::json!({ "ticket": url.as_str() }),
+        ))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

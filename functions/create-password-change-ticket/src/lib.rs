@@ -1,0 +1,29 @@
+//! `POST /v1/tenants/{tenant_id}/tickets/password-change` `{"user_id" | ("email",
+//! "connection"?), "result_url"?, "ttl_sec"?, "mark_email_as_verified"?}` (create:user_tickets)
+//!
+//! A link to the tenant's password-reset page carrying a ticket: 201 `{"ticket":"<url>"}`. It
+//! lives an hour unless `ttl_sec` says otherwise (at most 7 days).
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::auth::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/tickets/password-change";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::CreateUserTickets)?;
+        let url = app.password_change_ticket(&tenant, call.body()?).await?;
+        Ok(Reply::json(
+            StatusCode::CREATED,
+            serde_json::json!({ "ticket": url.as_str() }),
+        ))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

@@ -1,0 +1,26 @@
+//! `POST /v1/tenants/{tenant_id}/jobs/verification-email` `{"user_id"}` (update:users)
+//!
+//! Sends (or sends again) the verification email: 201 `{"id","type":"verification_email",
+//! "status"}`, where `status` is `completed` when SES took the message and `pending` when the
+//! outbox will retry it. 400 `email_already_verified`; 429 `too_many_requests` past the send cap.
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::auth::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let job = app.send_verification_email(&tenant, call.body()?).await?;
+        Ok(Reply::json(StatusCode::CREATED, serde_json::json!(job)))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

@@ -1,0 +1,39 @@
+//! Embeds the templates (`templates/**`: emails and the few pages functions serve) in the binary, so a function reads no
+//! files at run time and a missing template is a build-time fact, not a runtime surprise.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "txt" || e == "html") {
+            out.push(path);
+        }
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    println!("cargo:rerun-if-changed=templates");
+    let mut files = Vec::new();
+    collect(&root, &mut files);
+    files.sort();
+    let mut code = String::from("pub static TEMPLATES: &[(&str, &str)] = &[\n");
+    for file in &files {
+        let name = file
+            .strip_prefix(&root)
+            .expect("under the root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        writeln!(code, "    ({name:?}, include_str!({:?})),", file.display()).unwrap();
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out.join("email_templates.rs"), code).expect("write the template table");
+}

@@ -1,0 +1,900 @@
+//! The email flows: verification, password reset, email change, the tickets API and the
+//! outbox's delivery. Every message is queued (an outbox item) in the same write as the change
+//! that causes it, then tried once at once; what fails is retried by the scheduled sender.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::Error;
+use super::email::Email;
+use super::ids::{Connection, TenantId, UserId};
+use super::json;
+use super::login::Identifier;
+use super::mail::{Delivery, Locale, Message, MessageKind, OutgoingEmail, SendCap, Status, mask};
+use super::ops::Services;
+use super::password::Password;
+use super::ports::{Effects, SendError, StoreError};
+use super::render::{self, Context};
+use super::ticket::{RawTicket, Ticket, TicketHash, TicketKind, invalid_ticket};
+use super::time::Timestamp;
+use super::user::User;
+
+/// How many times a redemption re-reads the user after losing a race to another write.
+const REDEEM_ATTEMPTS: usize = 4;
+
+/// Where a queued message stands, as a response reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// The provider accepted it.
+    Completed,
+    /// The first attempt failed; the outbox retries it.
+    Pending,
+    /// The provider refused it, or it no longer applies; nothing more will happen.
+    Failed,
+}
+
+/// One queued message, as `POST /jobs/verification-email` and the responses of writes that
+/// queue email report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: JobStatus,
+}
+
+fn job_type(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::VerifyEmail => "verification_email",
+        MessageKind::PasswordReset => "password_reset_email",
+        MessageKind::EmailChangeNotice => "email_change_notice",
+        MessageKind::AccountDeletionScheduled => "account_deletion_email",
+    }
+}
+
+/// What trying a message once came to.
+enum Attempt {
+    Sent,
+    /// The message no longer applies (the user is gone, or the address moved on).
+    Moot,
+}
+
+/// What trying a message once left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Moot,
+    Retrying,
+    Abandoned,
+}
+
+impl Outcome {
+    fn status(self) -> JobStatus {
+        match self {
+            Outcome::Sent => JobStatus::Completed,
+            Outcome::Retrying => JobStatus::Pending,
+            Outcome::Moot | Outcome::Abandoned => JobStatus::Failed,
+        }
+    }
+}
+
+/// What a run of the scheduled sender did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    pub due: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub abandoned: usize,
+    pub dropped: usize,
+    /// Taken by a concurrent sender first.
+    pub skipped: usize,
+}
+
+/// Where `GET /email-verification/confirm` sends the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    Redirect(Url),
+    /// Verified, and the tenant names no page to go to.
+    Verified,
+    /// No URL to send an error to: the caller answers 400 with this error.
+    Refused(Error),
+}
+
+/// What the page behind an email-change notice's link shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelPage {
+    Confirm { new_email: String, locale: Locale },
+    Invalid,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct JobBody {
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct VerificationTicketBody {
+    user_id: String,
+    result_url: Option<String>,
+    ttl_sec: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct PasswordTicketBody {
+    user_id: Option<String>,
+    email: Option<String>,
+    connection: Option<String>,
+    result_url: Option<String>,
+    ttl_sec: Option<u64>,
+    mark_email_as_verified: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ResetBody {
+    email: String,
+    connection: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ResetConfirmBody {
+    ticket: String,
+    #[serde(default, deserialize_with = "json::secret")]
+    new_password: Option<Zeroizing<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct TicketOnlyBody {
+    ticket: String,
+}
+
+fn same_address(a: Option<&str>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b))
+}
+
+fn ttl(kind: TicketKind, asked: Option<u64>) -> Result<u64, Error> {
+    let (default, max) = kind.ttl_secs();
+    match asked {
+        None => Ok(default),
+        Some(secs) if (60..=max).contains(&secs) => Ok(secs),
+        Some(_) => Err(Error::body(format!(
+            "ttl_sec must be from 60 to {max} seconds for this ticket."
+        ))),
+    }
+}
+
+pub(super) fn too_many_emails(now: Timestamp) -> Error {
+    Error::TooManyRequests {
+        retry_after_secs: SendCap::retry_after(now),
+        message: "Too many emails of this kind were sent to this user; retry later.".into(),
+    }
+}
+
+impl Services {
+    /// The verification message for `to`: the user's address, or (`change`) the one it asked
+    /// to switch to.
+    pub(super) fn verification(&self, user: &User, to: &str, change: bool) -> Message {
+        let kind = if change {
+            TicketKind::EmailChange
+        } else {
+            TicketKind::EmailVerification
+        };
+        let mut message = Message::new(
+            MessageKind::VerifyEmail,
+            user,
+            to,
+            kind.ttl_secs().0,
+            self.clock.now(),
+        );
+        message.change = change;
+        message
+    }
+
+    /// The messages a self-service switch to `new` queues: a verification to the new address
+    /// and, when there is one, a notice with a cancel link to the old.
+    pub(super) fn email_change(&self, user: &User, new: &str) -> Vec<Message> {
+        let mut mail = vec![self.verification(user, new, true)];
+        if let Some(old) = &user.email {
+            let mut notice = Message::new(
+                MessageKind::EmailChangeNotice,
+                user,
+                old,
+                TicketKind::EmailChangeCancel.ttl_secs().0,
+                self.clock.now(),
+            );
+            notice.new_email = Some(new.to_owned());
+            mail.push(notice);
+        }
+        mail
+    }
+
+    /// One immediate attempt at each queued message; what fails stays queued.
+    pub(super) async fn send_now(&self, mail: Vec<Message>, user: &User) -> Vec<Job> {
+        let mut jobs = Vec::with_capacity(mail.len());
+        for message in mail {
+            let kind = job_type(message.kind);
+            let id = message.id.clone();
+            let status = self.attempt(message, Some(user)).await.status();
+            jobs.push(Job { id, kind, status });
+        }
+        jobs
+    }
+
+    /// Tries a message once and records the outcome: removed when sent or moot, rescheduled
+    /// with backoff after a transient failure, abandoned after the last try or a refusal.
+    async fn attempt(&self, mut message: Message, user: Option<&User>) -> Outcome {
+        let outcome = self.try_send(&message, user).await;
+        let now = self.clock.now();
+        let (status, cause) = match outcome {
+            Ok(done) => {
+                if let Err(e) = self.mail.remove(&message).await {
+                    // Left queued, it would be sent again once its lease ends: say so loudly.
+                    tracing::error!(error = ?e, job = %message.id, "a sent message could not be dequeued");
+                }
+                return match done {
+                    Attempt::Sent => Outcome::Sent,
+                    Attempt::Moot => Outcome::Moot,
+                };
+            }
+            Err(SendError::Rejected(cause)) => (Status::Abandoned, cause),
+            Err(SendError::Transient(cause)) => {
+                let tries = message.attempts + 1;
+                if tries >= Delivery::MAX_ATTEMPTS {
+                    (Status::Abandoned, cause)
+                } else {
+                    (Status::Pending, cause)
+                }
+            }
+        };
+        message.attempts += 1;
+        message.status = status;
+        message.next_attempt = match status {
+            Status::Pending => now.plus_secs(Delivery::backoff_secs(message.attempts)),
+            Status::Abandoned => now,
+        };
+        tracing::warn!(
+            job = %message.id,
+            kind = message.kind.name(),
+            attempts = message.attempts,
+            abandoned = status == Status::Abandoned,
+            cause = %cause,
+            "email not sent"
+        );
+        message.last_error = Some(cause.chars().take(500).collect());
+        match self.mail.save(&message).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => {
+                tracing::error!(error = ?e, job = %message.id, "a failed message could not be rescheduled")
+            }
+        }
+        match status {
+            Status::Pending => Outcome::Retrying,
+            Status::Abandoned => Outcome::Abandoned,
+        }
+    }
+
+    async fn try_send(&self, message: &Message, user: Option<&User>) -> Result<Attempt, SendError> {
+        let transient = |e: Error| SendError::Transient(e.to_string());
+        let read;
+        let user = match user {
+            Some(user) => user,
+            None => {
+                read = self
+                    .users
+                    .get(&message.tenant_id, &message.user_id)
+                    .await
+                    .map_err(|e| transient(e.into()))?;
+                match &read {
+                    Some(user) => user,
+                    None => return Ok(Attempt::Moot),
+                }
+            }
+        };
+        let applies = match message.kind {
+            MessageKind::VerifyEmail if message.change => {
+                same_address(user.pending_email.as_deref(), &message.to)
+            }
+            MessageKind::VerifyEmail => {
+                !user.email_verified && same_address(user.email.as_deref(), &message.to)
+            }
+            MessageKind::EmailChangeNotice => {
+                same_address(user.email.as_deref(), &message.to)
+                    && message
+                        .new_email
+                        .as_deref()
+                        .is_some_and(|new| same_address(user.pending_email.as_deref(), new))
+            }
+            MessageKind::PasswordReset => {
+                same_address(user.email.as_deref(), &message.to) && !user.blocked
+            }
+            MessageKind::AccountDeletionScheduled => user.deletion_scheduled_at.is_some(),
+        };
+        if !applies {
+            return Ok(Attempt::Moot);
+        }
+        let tenant = self.email.tenants.tenant(&message.tenant_id);
+        let now = self.clock.now();
+        let link = match message.ticket_kind() {
+            None => None,
+            Some(kind) => {
+                let raw = RawTicket::generate().map_err(transient)?;
+                let ticket = Ticket {
+                    tenant_id: message.tenant_id.clone(),
+                    kind,
+                    user_id: message.user_id,
+                    email: match kind {
+                        TicketKind::EmailChangeCancel => message.new_email.clone(),
+                        TicketKind::PasswordChange => None,
+                        _ => Some(message.to.clone()),
+                    },
+                    result_url: message.result_url.clone(),
+                    mark_email_verified: false,
+                    created_at: now,
+                    expires: now.plus_secs(i64::try_from(message.ttl_secs).unwrap_or(i64::MAX)),
+                };
+                self.mail
+                    .put_ticket(&raw.hash(), &ticket)
+                    .await
+                    .map_err(|e| transient(e.into()))?;
+                Some(self.link(&ticket, &raw))
+            }
+        };
+        let locale = Locale::for_user(user, tenant.locale);
+        let ctx = Context {
+            app_name: tenant.name(&message.tenant_id).to_owned(),
+            user_name: user
+                .given_name
+                .clone()
+                .or_else(|| user.name.clone())
+                .or_else(|| user.nickname.clone()),
+            email: message.to.clone(),
+            lang: locale.tag(),
+            link: link.map(String::from),
+            is_change: message.change,
+            new_email: message.new_email.as_deref().map(mask),
+            deletion_date: user
+                .deletion_scheduled_at
+                .map(|at| at.to_string().chars().take(10).collect()),
+            ..Context::default()
+        }
+        .with_ttl(message.ttl_secs);
+        let rendered = render::render(message.kind, locale, &ctx).map_err(transient)?;
+        self.mailer
+            .send(&OutgoingEmail {
+                to: message.to.clone(),
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+            })
+            .await?;
+        Ok(Attempt::Sent)
+    }
+
+    /// The link a ticket travels in.
+    fn link(&self, ticket: &Ticket, raw: &RawTicket) -> Url {
+        let t = &ticket.tenant_id;
+        match ticket.kind {
+            TicketKind::EmailVerification | TicketKind::EmailChange => self.email.api_link(
+                &format!("/v1/tenants/{t}/email-verification/confirm"),
+                raw.as_str(),
+            ),
+            TicketKind::EmailChangeCancel => self.email.api_link(
+                &format!("/v1/tenants/{t}/email-change/cancel"),
+                raw.as_str(),
+            ),
+            TicketKind::PasswordChange => {
+                let mut url = self.email.tenants.tenant(t).password_reset_url.clone();
+                {
+                    let mut query = url.query_pairs_mut();
+                    query.append_pair("ticket", raw.as_str());
+                    if let Some(result) = &ticket.result_url {
+                        query.append_pair("result_url", result.as_str());
+                    }
+                }
+                url
+            }
+        }
+    }
+
+    /// The scheduled sender's run: every due message (at most `limit`), each taken with a
+    /// lease first so concurrent runs never send one twice.
+    pub async fn deliver_due(&self, limit: usize) -> Result<DeliveryReport, Error> {
+        use futures::StreamExt;
+        let now = self.clock.now();
+        let due = self.mail.due(now, limit).await?;
+        let mut report = DeliveryReport {
+            due: due.len(),
+            ..DeliveryReport::default()
+        };
+        let lease = now.plus_secs(Delivery::LEASE_SECS);
+        let outcomes: Vec<Option<Outcome>> = futures::stream::iter(due)
+            .map(|message| async move {
+                match self.mail.claim(&message, lease).await {
+                    Ok(()) => {}
+                    Err(StoreError::ConditionFailed) => return None,
+                    Err(e) => {
+                        tracing::error!(error = ?e, job = %message.id, "claiming a message failed");
+                        return None;
+                    }
+                }
+                let mut leased = message;
+                leased.next_attempt = lease;
+                Some(self.attempt(leased, None).await)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome {
+                None => report.skipped += 1,
+                Some(Outcome::Sent) => report.sent += 1,
+                Some(Outcome::Retrying) => report.retrying += 1,
+                Some(Outcome::Abandoned) => report.abandoned += 1,
+                Some(Outcome::Moot) => report.dropped += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// `POST /jobs/verification-email`.
+    pub async fn send_verification_email(
+        &self,
+        tenant: &TenantId,
+        body: &[u8],
+    ) -> Result<Job, Error> {
+        let b: JobBody = json::parse_body(body)?;
+        let id = UserId::parse(&b.user_id)?;
+        let user = self.get_user(tenant, &id).await?;
+        let Some(email) = user.email.clone() else {
+            return Err(Error::invalid(
+                "no_email",
+                "The user has no email address to verify.",
+            ));
+        };
+        if user.email_verified {
+            return Err(Error::invalid(
+                "email_already_verified",
+                "The user's email address is already verified.",
+            ));
+        }
+        let message = self.verification(&user, &email, false);
+        let now = self.clock.now();
+        match self
+            .mail
+            .enqueue(std::slice::from_ref(&message), self.email.send_cap, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Capped) => return Err(too_many_emails(now)),
+            Err(e) => return Err(e.into()),
+        }
+        let mut jobs = self.send_now(vec![message], &user).await;
+        Ok(jobs.remove(0))
+    }
+
+    /// `POST /tickets/email-verification`: a verification link for the caller to deliver.
+    pub async fn email_verification_ticket(
+        &self,
+        tenant: &TenantId,
+        body: &[u8],
+    ) -> Result<Url, Error> {
+        let b: VerificationTicketBody = json::parse_body(body)?;
+        let id = UserId::parse(&b.user_id)?;
+        let settings = self.email.tenants.tenant(tenant);
+        let result_url = b
+            .result_url
+            .as_deref()
+            .map(|raw| settings.result_url(raw))
+            .transpose()?;
+        let ttl = ttl(TicketKind::EmailVerification, b.ttl_sec)?;
+        let user = self.get_user(tenant, &id).await?;
+        let email = user.email.clone().ok_or_else(|| {
+            Error::invalid("no_email", "The user has no email address to verify.")
+        })?;
+        self.issue(
+            &user,
+            TicketKind::EmailVerification,
+            Some(email),
+            result_url,
+            ttl,
+            false,
+        )
+        .await
+    }
+
+    /// `POST /tickets/password-change`: a link to the tenant's reset page.
+    pub async fn password_change_ticket(
+        &self,
+        tenant: &TenantId,
+        body: &[u8],
+    ) -> Result<Url, Error> {
+        let b: PasswordTicketBody = json::parse_body(body)?;
+        let settings = self.email.tenants.tenant(tenant);
+        let result_url = b
+            .result_url
+            .as_deref()
+            .map(|raw| settings.result_url(raw))
+            .transpose()?;
+        let ttl = ttl(TicketKind::PasswordChange, b.ttl_sec)?;
+        let id = match (&b.user_id, &b.email) {
+            (Some(id), None) => {
+                if b.connection.is_some() {
+                    return Err(Error::body("connection goes with email, not with user_id."));
+                }
+                UserId::parse(id)?
+            }
+            (None, Some(email)) => {
+                let email = Email::parse(email)?;
+                let connection = match &b.connection {
+                    Some(raw) => Connection::parse(raw)?,
+                    None => Connection::database(),
+                };
+                self.users
+                    .find_login(tenant, &Identifier::Email(email), &connection)
+                    .await?
+                    .ok_or_else(Error::user_not_found)?
+            }
+            _ => {
+                return Err(Error::body(
+                    "Name the user by user_id, or by email (and connection), not both.",
+                ));
+            }
+        };
+        let user = self.get_user(tenant, &id).await?;
+        if !user.connection().is_database() {
+            return Err(Error::body(format!(
+                "The user signs in with {}; there is no password to change.",
+                user.connection()
+            )));
+        }
+        self.issue(
+            &user,
+            TicketKind::PasswordChange,
+            None,
+            result_url,
+            ttl,
+            b.mark_email_as_verified.unwrap_or(false),
+        )
+        .await
+    }
+
+    async fn issue(
+        &self,
+        user: &User,
+        kind: TicketKind,
+        email: Option<String>,
+        result_url: Option<Url>,
+        ttl_secs: u64,
+        mark_email_verified: bool,
+    ) -> Result<Url, Error> {
+        let now = self.clock.now();
+        let raw = RawTicket::generate()?;
+        let ticket = Ticket {
+            tenant_id: user.tenant_id.clone(),
+            kind,
+            user_id: user.user_id,
+            email,
+            result_url,
+            mark_email_verified,
+            created_at: now,
+            expires: now.plus_secs(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
+        };
+        self.mail.put_ticket(&raw.hash(), &ticket).await?;
+        Ok(self.link(&ticket, &raw))
+    }
+
+    /// A live ticket of one of `kinds`, or `invalid_ticket`. `Err(Some(ticket))` for a ticket
+    /// that exists but has expired, so a redirect can still reach its `result_url`.
+    async fn live_ticket(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+        kinds: &[TicketKind],
+    ) -> Result<(TicketHash, Ticket), Option<Ticket>> {
+        let Ok(hash) = TicketHash::parse(raw) else {
+            return Err(None);
+        };
+        let ticket = match self.mail.ticket(tenant, &hash).await {
+            Ok(Some(ticket)) if kinds.contains(&ticket.kind) => ticket,
+            Ok(_) => return Err(None),
+            Err(e) => {
+                tracing::error!(error = ?e, "reading a ticket failed");
+                return Err(None);
+            }
+        };
+        if !ticket.is_live(self.clock.now()) {
+            return Err(Some(ticket));
+        }
+        Ok((hash, ticket))
+    }
+
+    /// `GET /email-verification/confirm`: verifies the address (or completes an email change),
+    /// consumes the ticket, and sends the browser to the ticket's `result_url` or the tenant's
+    /// default, with `success=true`, or `success=false&error=<code>`.
+    pub async fn confirm_email(&self, tenant: &TenantId, raw: Option<&str>) -> Confirmation {
+        let settings = self.email.tenants.tenant(tenant);
+        let to = |ticket: Option<&Ticket>, error: Option<&str>| -> Confirmation {
+            let target = ticket
+                .and_then(|t| t.result_url.clone())
+                .or_else(|| settings.default_result_url.clone());
+            match target {
+                Some(mut url) => {
+                    {
+                        let mut q = url.query_pairs_mut();
+                        match error {
+                            None => q.append_pair("success", "true"),
+                            Some(code) => {
+                                q.append_pair("success", "false").append_pair("error", code)
+                            }
+                        };
+                    }
+                    Confirmation::Redirect(url)
+                }
+                None => match error {
+                    None => Confirmation::Verified,
+                    Some("expired_ticket") => Confirmation::Refused(Error::invalid(
+                        "expired_ticket",
+                        "The verification link has expired.",
+                    )),
+                    Some("email_taken") => Confirmation::Refused(Error::Conflict {
+                        code: "email_taken",
+                        message: "Another user has this email address now.".into(),
+                    }),
+                    Some("server_error") => Confirmation::Refused(Error::Unavailable {
+                        cause: "email verification failed".into(),
+                    }),
+                    Some(_) => Confirmation::Refused(invalid_ticket()),
+                },
+            }
+        };
+        let kinds = [TicketKind::EmailVerification, TicketKind::EmailChange];
+        let (hash, ticket) = match self.live_ticket(tenant, raw.unwrap_or(""), &kinds).await {
+            Ok(found) => found,
+            Err(Some(expired)) => return to(Some(&expired), Some("expired_ticket")),
+            Err(None) => return to(None, Some("invalid_ticket")),
+        };
+        match self.redeem_email(&hash, &ticket).await {
+            Ok(()) => to(Some(&ticket), None),
+            Err(Error::Conflict { .. }) => to(Some(&ticket), Some("email_taken")),
+            Err(Error::Invalid { .. } | Error::NotFound { .. }) => {
+                to(Some(&ticket), Some("invalid_ticket"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "email verification failed");
+                to(Some(&ticket), Some("server_error"))
+            }
+        }
+    }
+
+    async fn redeem_email(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), Error> {
+        let address = ticket.email.as_deref().unwrap_or("");
+        for _ in 0..REDEEM_ATTEMPTS {
+            let Some(current) = self.users.get(&ticket.tenant_id, &ticket.user_id).await? else {
+                return Err(invalid_ticket());
+            };
+            let mut next = current.clone();
+            match ticket.kind {
+                TicketKind::EmailChange => {
+                    if !same_address(current.pending_email.as_deref(), address) {
+                        return Err(invalid_ticket());
+                    }
+                    next.email = next.pending_email.take();
+                }
+                _ => {
+                    if !same_address(current.email.as_deref(), address) {
+                        return Err(invalid_ticket());
+                    }
+                }
+            }
+            next.email_verified = true;
+            next.updated_at = self.clock.now();
+            next.version += 1;
+            let effects = Effects {
+                redeem: Some((&ticket.tenant_id, hash)),
+                ..Effects::default()
+            };
+            match self.users.replace(&current, &next, None, effects).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(StoreError::Taken(_)) => {
+                    return Err(Error::Conflict {
+                        code: "email_taken",
+                        message: "Another user has this email address now.".into(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("verification lost {REDEEM_ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
+    /// `POST /password-reset`: sends a reset link if a database user has this address, and
+    /// answers the same either way. A user over the cap, blocked or unknown gets nothing.
+    pub async fn request_password_reset(
+        &self,
+        tenant: &TenantId,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let b: ResetBody = json::parse_body(body)?;
+        let email = Email::parse(&b.email)?;
+        let connection = match &b.connection {
+            Some(raw) => Connection::parse(raw)?,
+            None => Connection::database(),
+        };
+        if !connection.is_database() {
+            return Err(Error::body(format!(
+                "{connection} has no passwords to reset; only the database connection has."
+            )));
+        }
+        let Some(id) = self
+            .users
+            .find_login(tenant, &Identifier::Email(email), &connection)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(user) = self.users.get(tenant, &id).await? else {
+            return Ok(());
+        };
+        let (Some(to), false) = (user.email.clone(), user.blocked) else {
+            return Ok(());
+        };
+        let message = Message::new(
+            MessageKind::PasswordReset,
+            &user,
+            &to,
+            TicketKind::PasswordChange.ttl_secs().0,
+            self.clock.now(),
+        );
+        match self
+            .mail
+            .enqueue(
+                std::slice::from_ref(&message),
+                self.email.send_cap,
+                self.clock.now(),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Capped) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        self.send_now(vec![message], &user).await;
+        Ok(())
+    }
+
+    /// `POST /password-reset/confirm`: sets the password the ticket allows, once. A password
+    /// the policy refuses leaves the ticket usable.
+    pub async fn confirm_password_reset(
+        &self,
+        tenant: &TenantId,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let b: ResetConfirmBody = json::parse_body(body)?;
+        let raw_password = b
+            .new_password
+            .ok_or_else(|| Error::body("new_password is required."))?;
+        let (hash, ticket) = self
+            .live_ticket(tenant, &b.ticket, &[TicketKind::PasswordChange])
+            .await
+            .map_err(|_| invalid_ticket())?;
+        let mut stored = None;
+        for _ in 0..REDEEM_ATTEMPTS {
+            let Some(current) = self.users.get(tenant, &ticket.user_id).await? else {
+                return Err(invalid_ticket());
+            };
+            if !current.connection().is_database() {
+                return Err(invalid_ticket());
+            }
+            if stored.is_none() {
+                let password = Password::parse(
+                    raw_password.clone(),
+                    current.email.as_deref(),
+                    current.username.as_deref(),
+                )?;
+                stored = Some(self.hasher.hash(&password).await?);
+            }
+            let now = self.clock.now();
+            let mut next = current.clone();
+            next.last_password_reset = Some(now);
+            if ticket.mark_email_verified {
+                next.email_verified = true;
+            }
+            next.updated_at = now;
+            next.version += 1;
+            let effects = Effects {
+                redeem: Some((tenant, &hash)),
+                ..Effects::default()
+            };
+            match self
+                .users
+                .replace(&current, &next, stored.as_ref(), effects)
+                .await
+            {
+                Ok(()) => {
+                    self.clear_blocks_after_password(tenant, &ticket.user_id)
+                        .await;
+                    return Ok(());
+                }
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("password reset lost {REDEEM_ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
+    /// What the page behind a cancel link shows; reads, changes nothing.
+    pub async fn email_change_page(&self, tenant: &TenantId, raw: &str) -> CancelPage {
+        let Ok((_, ticket)) = self
+            .live_ticket(tenant, raw, &[TicketKind::EmailChangeCancel])
+            .await
+        else {
+            return CancelPage::Invalid;
+        };
+        match self.users.get(tenant, &ticket.user_id).await {
+            Ok(Some(user))
+                if ticket
+                    .email
+                    .as_deref()
+                    .is_some_and(|new| same_address(user.pending_email.as_deref(), new)) =>
+            {
+                let locale = Locale::for_user(&user, self.email.tenants.tenant(tenant).locale);
+                CancelPage::Confirm {
+                    new_email: mask(ticket.email.as_deref().unwrap_or("")),
+                    locale,
+                }
+            }
+            _ => CancelPage::Invalid,
+        }
+    }
+
+    /// `POST /email-change/cancel`: drops the pending address the ticket names.
+    pub async fn cancel_email_change(&self, tenant: &TenantId, raw: &str) -> Result<(), Error> {
+        let (hash, ticket) = self
+            .live_ticket(tenant, raw, &[TicketKind::EmailChangeCancel])
+            .await
+            .map_err(|_| invalid_ticket())?;
+        let pending = ticket.email.as_deref().unwrap_or("");
+        for _ in 0..REDEEM_ATTEMPTS {
+            let Some(current) = self.users.get(tenant, &ticket.user_id).await? else {
+                return Err(invalid_ticket());
+            };
+            if !same_address(current.pending_email.as_deref(), pending) {
+                return Err(invalid_ticket());
+            }
+            let mut next = current.clone();
+            next.pending_email = None;
+            next.updated_at = self.clock.now();
+            next.version += 1;
+            let effects = Effects {
+                redeem: Some((tenant, &hash)),
+                ..Effects::default()
+            };
+            match self.users.replace(&current, &next, None, effects).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("cancelling lost {REDEEM_ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
+    /// The ticket of a JSON body `{"ticket"}`.
+    pub fn ticket_of(body: &[u8]) -> Result<String, Error> {
+        let b: TicketOnlyBody = json::parse_body(body)?;
+        Ok(b.ticket)
+    }
+}

@@ -1,0 +1,513 @@
+//! Email: what is sent, to whom, in which language, how often, and what happens when the
+//! provider fails. Messages are durable: each is an outbox item until it is sent or given up.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use super::Error;
+use super::ids::{TenantId, UserId};
+use super::ticket::TicketKind;
+use super::time::Timestamp;
+use super::user::User;
+
+/// The kinds of message, each with its templates (`shared/templates/email/<locale>/<kind>.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    VerifyEmail,
+    PasswordReset,
+    EmailChangeNotice,
+    AccountDeletionScheduled,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::VerifyEmail,
+        MessageKind::PasswordReset,
+        MessageKind::EmailChangeNotice,
+        MessageKind::AccountDeletionScheduled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::VerifyEmail => "verify_email",
+            MessageKind::PasswordReset => "password_reset",
+            MessageKind::EmailChangeNotice => "email_change_notice",
+            MessageKind::AccountDeletionScheduled => "account_deletion_scheduled",
+        }
+    }
+}
+
+/// The languages templates ship in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Locale {
+    #[serde(rename = "en")]
+    En,
+    #[serde(rename = "es")]
+    Es,
+    #[serde(rename = "fr")]
+    Fr,
+    #[serde(rename = "de")]
+    De,
+    #[serde(rename = "pt-BR")]
+    PtBr,
+}
+
+impl Locale {
+    pub const ALL: [Locale; 5] = [Locale::En, Locale::Es, Locale::Fr, Locale::De, Locale::PtBr];
+
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Es => "es",
+            Locale::Fr => "fr",
+            Locale::De => "de",
+            Locale::PtBr => "pt-BR",
+        }
+    }
+
+    /// The shipped locale a BCP 47-ish tag falls back to: its primary language (`es-MX` is
+    /// `es`, `pt`, `pt-PT` and `pt_BR` are `pt-BR`, the only Portuguese shipped). `None` for
+    /// a language not shipped.
+    pub fn from_tag(raw: &str) -> Option<Locale> {
+        let primary = raw
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Locale::En),
+            "es" => Some(Locale::Es),
+            "fr" => Some(Locale::Fr),
+            "de" => Some(Locale::De),
+            "pt" => Some(Locale::PtBr),
+            _ => None,
+        }
+    }
+
+    /// `user_metadata.locale`, else `user_metadata.language`, else the tenant's default.
+    pub fn for_user(user: &User, tenant_default: Locale) -> Locale {
+        ["locale", "language"]
+            .iter()
+            .filter_map(|key| user.user_metadata.get(*key).and_then(Value::as_str))
+            .find_map(Locale::from_tag)
+            .unwrap_or(tenant_default)
+    }
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// Given up after [`Delivery::MAX_ATTEMPTS`] failures, or refused by the provider.
+    Abandoned,
+}
+
+/// An outbox item: the intent to send one message. It holds no secret; the ticket a link
+/// carries is minted when the message is rendered, so a retried message gets a fresh,
+/// full-lifetime link and the store never sees a raw ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub kind: MessageKind,
+    pub to: String,
+    /// A verification of the new address of a pending email change.
+    #[serde(default)]
+    pub change: bool,
+    /// For an email-change notice: the address being switched to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<Url>,
+    pub ttl_secs: u64,
+    pub status: Status,
+    pub attempts: u32,
+    pub next_attempt: Timestamp,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl Message {
+    pub fn new(kind: MessageKind, user: &User, to: &str, ttl_secs: u64, now: Timestamp) -> Message {
+        Message {
+            id: format!("job_{}", ulid::Ulid::generate()),
+            tenant_id: user.tenant_id.clone(),
+            user_id: user.user_id,
+            kind,
+            to: to.to_owned(),
+            change: false,
+            new_email: None,
+            result_url: None,
+            ttl_secs,
+            status: Status::Pending,
+            attempts: 0,
+            // Picked up by the scheduled sender only if the inline attempt never reports back
+            // (a crash or timeout between the write and the send).
+            next_attempt: now.plus_secs(Delivery::LEASE_SECS),
+            created_at: now,
+            last_error: None,
+        }
+    }
+
+    /// The ticket the message's link carries, if it has one.
+    pub fn ticket_kind(&self) -> Option<TicketKind> {
+        match self.kind {
+            MessageKind::VerifyEmail if self.change => Some(TicketKind::EmailChange),
+            MessageKind::VerifyEmail => Some(TicketKind::EmailVerification),
+            MessageKind::PasswordReset => Some(TicketKind::PasswordChange),
+            MessageKind::EmailChangeNotice => Some(TicketKind::EmailChangeCancel),
+            MessageKind::AccountDeletionScheduled => None,
+        }
+    }
+}
+
+/// Retry policy of the outbox.
+pub struct Delivery;
+
+impl Delivery {
+    /// Attempts (the inline one included) before a message is abandoned: with the backoff
+    /// below, the last one is about four hours after the first.
+    pub const MAX_ATTEMPTS: u32 = 8;
+    /// How long an attempt in progress owns its message before another sender may take it.
+    pub const LEASE_SECS: i64 = 120;
+
+    /// The wait after failed attempt `attempts` (1-based): 1, 2, 4, ... minutes, at most an hour.
+    pub fn backoff_secs(attempts: u32) -> i64 {
+        let exp = attempts.saturating_sub(1).min(6);
+        (60_i64 << exp).min(3600)
+    }
+}
+
+/// How many messages of one kind a user may be sent per clock hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendCap {
+    pub per_hour: u32,
+}
+
+impl Default for SendCap {
+    fn default() -> Self {
+        SendCap { per_hour: 5 }
+    }
+}
+
+impl SendCap {
+    /// The hour `now` falls in, as whole hours since the epoch: the window a send counts in.
+    pub fn window(now: Timestamp) -> i64 {
+        now.epoch_secs().div_euclid(3600)
+    }
+
+    /// Seconds from `now` until the next window opens.
+    pub fn retry_after(now: Timestamp) -> u64 {
+        let next = (Self::window(now) + 1) * 3600;
+        (next - now.epoch_secs()).max(1) as u64
+    }
+}
+
+/// A rendered message, ready for the provider.
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Hides most of an address for a message to someone else's mailbox (`ana@x.com` → `a**@x.com`).
+pub fn mask(address: &str) -> String {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return "***".into();
+    };
+    let first: String = local.chars().take(1).collect();
+    let hidden = local.chars().count().saturating_sub(1).clamp(2, 8);
+    format!("{first}{}@{domain}", "*".repeat(hidden))
+}
+
+/// Email settings of one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantEmail {
+    /// The name messages call the service by (default: the tenant id).
+    pub display_name: Option<String>,
+    pub locale: Locale,
+    /// Hosts a `result_url` may point at: exact names, or `*.example.com` for any subdomain.
+    pub result_url_hosts: Vec<String>,
+    /// Where a verification link redirects when its ticket names no `result_url`.
+    pub default_result_url: Option<Url>,
+    /// The tenant's page that takes a reset ticket (`?ticket=`) and POSTs it with the new
+    /// password to `/password-reset/confirm`.
+    pub password_reset_url: Url,
+}
+
+/// One entry of the `TENANT_SETTINGS` JSON; entries other than `"*"` override its fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantEmailEntry {
+    display_name: Option<String>,
+    locale: Option<String>,
+    result_url_hosts: Option<Vec<String>>,
+    default_result_url: Option<Url>,
+    password_reset_url: Option<Url>,
+}
+
+/// Every tenant's email settings: defaults under `"*"`, overrides per tenant id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings {
+    default: TenantEmail,
+    tenants: HashMap<TenantId, TenantEmail>,
+}
+
+impl TenantSettings {
+    /// Parses the JSON object of `TENANT_SETTINGS`. `"*"` must name a `password_reset_url`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut entries: HashMap<String, TenantEmailEntry> =
+            serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        let base = entries.remove("*").unwrap_or_default();
+        let default = TenantEmail::from_entry(base, None)?;
+        let mut tenants = HashMap::new();
+        for (id, entry) in entries {
+            let tenant = TenantId::parse(&id).map_err(|_| format!("{id:?} is not a tenant id"))?;
+            tenants.insert(tenant, TenantEmail::from_entry(entry, Some(&default))?);
+        }
+        Ok(TenantSettings { default, tenants })
+    }
+
+    /// Settings for tests and local runs: everything on `base`.
+    pub fn local(base: &Url) -> Self {
+        let host = base.host_str().unwrap_or("localhost").to_owned();
+        TenantSettings {
+            default: TenantEmail {
+                display_name: None,
+                locale: Locale::En,
+                result_url_hosts: vec![host],
+                default_result_url: base.join("/verified").ok(),
+                password_reset_url: base
+                    .join("/reset-password")
+                    .unwrap_or_else(|_| base.clone()),
+            },
+            tenants: HashMap::new(),
+        }
+    }
+
+    pub fn tenant(&self, tenant: &TenantId) -> &TenantEmail {
+        self.tenants.get(tenant).unwrap_or(&self.default)
+    }
+
+    pub fn set_tenant(&mut self, tenant: TenantId, settings: TenantEmail) {
+        self.tenants.insert(tenant, settings);
+    }
+}
+
+impl TenantEmail {
+    fn from_entry(e: TenantEmailEntry, base: Option<&TenantEmail>) -> Result<Self, String> {
+        let locale = match e.locale {
+            Some(tag) => {
+                Locale::from_tag(&tag).ok_or_else(|| format!("locale {tag:?} is not shipped"))?
+            }
+            None => base.map_or(Locale::En, |b| b.locale),
+        };
+        let password_reset_url = e
+            .password_reset_url
+            .or_else(|| base.map(|b| b.password_reset_url.clone()))
+            .ok_or("\"*\" needs a password_reset_url")?;
+        Ok(TenantEmail {
+            display_name: e
+                .display_name
+                .or_else(|| base.and_then(|b| b.display_name.clone())),
+            locale,
+            result_url_hosts: e
+                .result_url_hosts
+                .or_else(|| base.map(|b| b.result_url_hosts.clone()))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            default_result_url: e
+                .default_result_url
+                .or_else(|| base.and_then(|b| b.default_result_url.clone())),
+            password_reset_url,
+        })
+    }
+
+    /// A `result_url` from a request, if its host is on the allow-list: anything else would
+    /// turn our links into an open redirect.
+    pub fn result_url(&self, raw: &str) -> Result<Url, Error> {
+        let refused = || {
+            Error::invalid(
+                "invalid_result_url",
+                "result_url must be an absolute https URL on a host this tenant allows.",
+            )
+        };
+        let url = Url::parse(raw).map_err(|_| refused())?;
+        let host = url.host_str().ok_or_else(refused)?.to_ascii_lowercase();
+        let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
+        if !scheme_ok || !url.username().is_empty() || url.password().is_some() {
+            return Err(refused());
+        }
+        let allowed =
+            self.result_url_hosts
+                .iter()
+                .any(|pattern| match pattern.strip_prefix("*.") {
+                    Some(suffix) => host
+                        .strip_suffix(suffix)
+                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                    None => *pattern == host,
+                });
+        if allowed { Ok(url) } else { Err(refused()) }
+    }
+
+    pub fn name<'a>(&'a self, tenant: &'a TenantId) -> &'a str {
+        self.display_name.as_deref().unwrap_or(tenant.as_str())
+    }
+}
+
+/// Deployment-wide email settings.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// The API's public URL; verification links point at its `/email-verification/confirm`.
+    pub public_base_url: Url,
+    pub send_cap: SendCap,
+    pub tenants: TenantSettings,
+}
+
+impl EmailSettings {
+    /// Settings for tests and local runs, with every link on `base`.
+    pub fn local(base: Url) -> Self {
+        EmailSettings {
+            tenants: TenantSettings::local(&base),
+            public_base_url: base,
+            send_cap: SendCap::default(),
+        }
+    }
+
+    /// `path` under the public base URL (which may itself have a path, such as a stage).
+    pub fn api_url(&self, path: &str) -> Url {
+        let mut url = self.public_base_url.clone();
+        let base = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base}{path}"));
+        url.set_query(None);
+        url
+    }
+
+    /// A link to `path` under the public base URL with the ticket as `?ticket=`.
+    pub fn api_link(&self, path: &str, ticket: &str) -> Url {
+        let mut url = self.api_url(path);
+        url.query_pairs_mut().append_pair("ticket", ticket);
+        url
+    }
+}
+
+/// A page of the tenant's with `ticket` added to its query.
+pub fn with_ticket(page: &Url, ticket: &str) -> Url {
+    let mut url = page.clone();
+    url.query_pairs_mut().append_pair("ticket", ticket);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::fixtures;
+    use serde_json::json;
+
+    fn settings() -> TenantSettings {
+        TenantSettings::parse(
+            &json!({
+                "*": {"password_reset_url": "https://id.example.com/reset", "result_url_hosts": ["app.example.com", "*.example.org"]},
+                "acme": {"locale": "de", "display_name": "ACME"}
+            })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tenant_entries_override_the_defaults_field_by_field() {
+        let s = settings();
+        let acme = s.tenant(&TenantId::parse("acme").unwrap());
+        assert_eq!(acme.locale, Locale::De);
+        assert_eq!(
+            acme.password_reset_url.as_str(),
+            "https://id.example.com/reset"
+        );
+        let other = s.tenant(&TenantId::parse("globex").unwrap());
+        assert_eq!(other.locale, Locale::En);
+        assert_eq!(other.name(&TenantId::parse("globex").unwrap()), "globex");
+    }
+
+    #[test]
+    fn settings_without_a_reset_page_or_with_an_unshipped_locale_are_refused() {
+        assert!(TenantSettings::parse("{}").is_err());
+        assert!(
+            TenantSettings::parse(
+                r#"{"*": {"password_reset_url": "https://x.example/r", "locale": "ja"}}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn result_urls_must_be_https_on_an_allowed_host() {
+        let s = settings();
+        let t = s.tenant(&TenantId::parse("acme").unwrap());
+        assert!(t.result_url("https://app.example.com/done?x=1").is_ok());
+        assert!(t.result_url("https://eu.example.org/done").is_ok());
+        for bad in [
+            "http://app.example.com/done",
+            "https://evil.com/",
+            "https://app.example.com.evil.com/",
+            "https://example.org/",
+            "https://user@app.example.com/",
+            "javascript:alert(1)",
+            "/relative",
+        ] {
+            assert!(t.result_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_locale_comes_from_user_metadata_then_the_tenant() {
+        let mut user = fixtures::user();
+        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Fr);
+        user.user_metadata.insert("language".into(), json!("es-MX"));
+        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Es);
+        user.user_metadata.insert("locale".into(), json!("pt_BR"));
+        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::PtBr);
+        user.user_metadata.insert("locale".into(), json!("ja"));
+        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Es);
+        user.user_metadata.insert("locale".into(), json!(7));
+        user.user_metadata.remove("language");
+        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Fr);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let waits: Vec<i64> = (1..=8).map(Delivery::backoff_secs).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+
+    #[test]
+    fn masking_keeps_the_first_letter_and_the_domain() {
+        assert_eq!(mask("ana@example.com"), "a**@example.com");
+        assert_eq!(mask("jonathan.smith@x.org"), "j********@x.org");
+        assert_eq!(mask("a@x.org"), "a**@x.org");
+    }
+
+    #[test]
+    fn api_links_keep_the_base_path_and_carry_the_ticket() {
+        let s = EmailSettings::local(Url::parse("https://api.example.com/prod/").unwrap());
+        let link = s.api_link("/v1/tenants/acme/email-verification/confirm", "abc-_");
+        assert_eq!(
+            link.as_str(),
+            "https://api.example.com/prod/v1/tenants/acme/email-verification/confirm?ticket=abc-_"
+        );
+    }
+}
