@@ -3,6 +3,7 @@
 
 mod access;
 mod credentials;
+mod email;
 mod events;
 mod listing;
 mod metadata;

@@ -162,7 +162,11 @@ impl Env {
             Body::Binary(b) => String::from_utf8(b).unwrap(),
             _ => String::new(),
         };
-        let body = if raw.is_empty() {
+        let html = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/html"));
+        let body = if raw.is_empty() || html {
             Value::Null
         } else {
             serde_json::from_str(&raw).unwrap()
@@ -377,5 +381,100 @@ impl Env {
         let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(env.app.clock.now())));
         env.app.clock = clock.clone();
         (env, clock)
+    }
+}
+
+/// An address no other test uses, so a test reads only its own mail from moto.
+pub fn address(name: &str) -> String {
+    format!(
+        "{name}.{}@example.org",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    )
+}
+
+/// A message moto's SES recorded.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub subject: String,
+    pub html: String,
+}
+
+/// Everything sent to `to`, oldest first, as moto's SES recorded it (moto keeps the HTML
+/// part; the text part is covered by the template unit tests).
+pub async fn inbox(to: &str) -> Vec<Sent> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = moto_endpoint();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("moto at {endpoint} does not answer: {e}"));
+    let request =
+        format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let data: Value = serde_json::from_str(body).expect("moto's data.json");
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|d| d.as_str() == Some(to)))
+        })
+        .map(|m| Sent {
+            subject: m["subject"].as_str().unwrap_or("").to_owned(),
+            html: m["body"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect()
+}
+
+/// The first link in `html` that starts with `prefix`, unescaped.
+pub fn link(html: &str, prefix: &str) -> String {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&"))
+        .find(|href| href.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no link to {prefix} in {html}"))
+}
+
+/// A query parameter of `url`.
+pub fn param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// An address where nothing listens: SES "down".
+pub fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+impl Env {
+    /// Opens an emailed link to this API, as a browser would (no token).
+    pub async fn follow(&self, link: &str) -> Resp {
+        let path = link
+            .strip_prefix(PUBLIC_BASE)
+            .unwrap_or_else(|| panic!("{link} is not a link to the API"));
+        self.send("GET", path, None, None, &[]).await
+    }
+
+    /// The outbox items stored, as JSON-ish maps of their string and number attributes.
+    pub async fn outbox(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "sk").starts_with("OUTBOX#"))
+            .collect()
     }
 }

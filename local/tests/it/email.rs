@@ -1,0 +1,867 @@
+//! The email flows against moto's SES v2: what was sent is read back from moto and its links
+//! are followed, as the recipient would.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    ALL_SCOPES, Env, PUBLIC_BASE, Resp, address, claims, closed_endpoint, inbox, link, mailer,
+    param, s, user_path,
+};
+
+const PASSWORD: &str = "correct horse battery";
+const VERIFY: &str = "https://id.example.com/v1/tenants/acme/email-verification/confirm?ticket=";
+const RESET_PAGE: &str = "https://id.example.com/reset-password?ticket=";
+const CANCEL: &str = "https://id.example.com/v1/tenants/acme/email-change/cancel?ticket=";
+
+async fn sign_up(env: &Env, email: &str) -> Value {
+    env.create(json!({"email": email, "password": PASSWORD, "name": "Ana"}))
+        .await
+}
+
+async fn public(env: &Env, method: &str, path: &str, body: Value) -> Resp {
+    env.send(method, path, None, Some(&body), &[]).await
+}
+
+async fn reset(env: &Env, email: &str) -> Resp {
+    public(
+        env,
+        "POST",
+        "/v1/tenants/acme/password-reset",
+        json!({"email": email}),
+    )
+    .await
+}
+
+async fn confirm_reset(env: &Env, ticket: &str, password: &str) -> Resp {
+    public(
+        env,
+        "POST",
+        "/v1/tenants/acme/password-reset/confirm",
+        json!({"ticket": ticket, "new_password": password}),
+    )
+    .await
+}
+
+async fn login(env: &Env, email: &str, password: &str, ip: &str) -> Resp {
+    let service = claims("acme", "login@clients", "authenticate:users");
+    let body = json!({"email": email, "password": password, "ip": ip});
+    env.send(
+        "POST",
+        "/v1/tenants/acme/authenticate",
+        Some(&service),
+        Some(&body),
+        &[],
+    )
+    .await
+}
+
+/// The one reset link in `email`'s inbox, newest first, and its ticket.
+async fn reset_ticket(email: &str) -> String {
+    let mail = inbox(email).await;
+    let last = mail.last().expect("a reset email");
+    param(&link(&last.html, RESET_PAGE), "ticket").unwrap()
+}
+
+fn me(user: &Value) -> crate::support::Claims {
+    claims("acme", user["user_id"].as_str().unwrap(), "openid")
+}
+
+#[tokio::test]
+async fn sign_up_sends_a_verification_email_whose_link_verifies_the_address_once() {
+    let env = Env::new().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    assert_eq!(u["email_verified"], false);
+    assert_eq!(
+        u["emails"],
+        json!([{"id": u["emails"][0]["id"], "type": "verification_email", "status": "completed"}])
+    );
+    let mail = inbox(&email).await;
+    assert_eq!(mail.len(), 1);
+    let url = link(&mail[0].html, VERIFY);
+    let ticket = param(&url, "ticket").unwrap();
+
+    // Only the ticket's hash is stored; the sent message left no outbox item behind.
+    let items = env.items().await;
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(&ticket), "the raw ticket is stored");
+    assert!(env.outbox().await.is_empty());
+
+    let r = env.follow(&url).await;
+    assert_eq!(r.status, 302, "{}", r.raw);
+    assert_eq!(
+        r.header("location"),
+        Some("https://id.example.com/verified?success=true")
+    );
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["email_verified"], true);
+    assert_eq!(got.body["version"], 2);
+
+    let again = env.follow(&url).await;
+    assert_eq!(
+        again.header("location"),
+        Some("https://id.example.com/verified?success=false&error=invalid_ticket")
+    );
+    assert!(
+        !env.items()
+            .await
+            .iter()
+            .any(|i| s(i, "pk").contains("#TICKET#")),
+        "a used ticket is gone"
+    );
+}
+
+#[tokio::test]
+async fn verify_email_false_and_verified_users_get_no_email() {
+    let env = Env::new().await;
+    let quiet = address("quiet");
+    let verified = address("verified");
+    let a = env
+        .create(json!({"email": quiet, "password": PASSWORD, "verify_email": false}))
+        .await;
+    let b = env
+        .create(json!({"email": verified, "password": PASSWORD, "email_verified": true}))
+        .await;
+    assert!(a.get("emails").is_none() && b.get("emails").is_none());
+    assert!(inbox(&quiet).await.is_empty() && inbox(&verified).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_or_malformed_verification_ticket_redirects_with_an_error_and_changes_nothing() {
+    let env = Env::new().await;
+    for query in ["", "?ticket=", "?ticket=nope", &format!("?ticket={}", "A".repeat(43))] {
+        let r = env
+            .send(
+                "GET",
+                &format!("/v1/tenants/acme/email-verification/confirm{query}"),
+                None,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 302, "{query}: {}", r.raw);
+        assert_eq!(
+            r.header("location"),
+            Some("https://id.example.com/verified?success=false&error=invalid_ticket")
+        );
+    }
+    assert!(env.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn without_anywhere_to_redirect_a_bad_ticket_is_400_json() {
+    let mut env = Env::new().await;
+    let mut settings = (*env.app.email).clone();
+    let mut acme = settings
+        .tenants
+        .tenant(&shared::domain::ids::TenantId::parse("acme").unwrap())
+        .clone();
+    acme.default_result_url = None;
+    settings
+        .tenants
+        .set_tenant(shared::domain::ids::TenantId::parse("acme").unwrap(), acme);
+    env.app.email = Arc::new(settings);
+    let r = env
+        .send(
+            "GET",
+            "/v1/tenants/acme/email-verification/confirm?ticket=x",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
+}
+
+#[tokio::test]
+async fn the_verification_job_resends_and_refuses_verified_addresses() {
+    let env = Env::new().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    let body = json!({"user_id": u["user_id"]});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(r.body["type"], "verification_email");
+    assert_eq!(r.body["status"], "completed");
+    assert!(r.body["id"].as_str().unwrap().starts_with("job_"));
+    let mail = inbox(&email).await;
+    assert_eq!(mail.len(), 2);
+    // Both links work until one is used: each send has its own ticket.
+    let first = link(&mail[0].html, VERIFY);
+    let second = link(&mail[1].html, VERIFY);
+    assert_ne!(first, second);
+    assert!(
+        env.follow(&second)
+            .await
+            .header("location")
+            .unwrap()
+            .ends_with("success=true")
+    );
+
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "email_already_verified"));
+    let missing = json!({"user_id": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9"});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&missing))
+        .await;
+    assert_eq!(r.status, 404);
+    let reader = claims("acme", "x@clients", "read:users");
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/jobs/verification-email",
+            Some(&reader),
+            Some(&body),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn a_password_reset_for_an_unknown_email_answers_like_a_known_one_and_sends_nothing() {
+    let env = Env::new().await;
+    let known = address("known");
+    let unknown = address("unknown");
+    sign_up(&env, &known).await;
+    let a = reset(&env, &known).await;
+    let b = reset(&env, &unknown).await;
+    assert_eq!(a.status, 202);
+    assert_eq!((a.status, &a.raw), (b.status, &b.raw));
+    let headers = |r: &Resp| {
+        let mut h: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
+        h.sort();
+        h
+    };
+    assert_eq!(headers(&a), headers(&b));
+    assert!(inbox(&unknown).await.is_empty());
+    assert_eq!(inbox(&known).await.len(), 2, "verification, then the reset");
+    let r = reset(&env, "not an email").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_email"), "{}", r.raw);
+}
+
+#[tokio::test]
+async fn a_reset_link_sets_the_password_once_and_clears_brute_force_blocks() {
+    let (env, clock) = Env::with_clock().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    for _ in 0..10 {
+        let r = login(&env, &email, "wrong guess", "203.0.113.9").await;
+        assert_eq!(r.code(), "invalid_credentials");
+        clock.advance(16 * 60);
+    }
+    assert_eq!(
+        login(&env, &email, PASSWORD, "203.0.113.9").await.status,
+        429
+    );
+
+    assert_eq!(reset(&env, &email).await.status, 202);
+    let ticket = reset_ticket(&email).await;
+    // A weak password is refused and leaves the ticket usable.
+    let weak = confirm_reset(&env, &ticket, "password").await;
+    assert_eq!((weak.status, weak.code()), (400, "password_too_weak"));
+    let new = "reset-Passphrase-Harbor-93";
+    let r = confirm_reset(&env, &ticket, new).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let again = confirm_reset(&env, &ticket, "another-Passphrase-Cedar-58").await;
+    assert_eq!((again.status, again.code()), (400, "invalid_ticket"));
+
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert!(got.body["last_password_reset"].is_string());
+    let blocks = env
+        .admin_send(
+            "GET",
+            &format!("/v1/tenants/acme/user-blocks/{}", u["user_id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(blocks.body["blocked_for"], json!([]));
+    assert_eq!(login(&env, &email, new, "203.0.113.9").await.status, 200);
+    assert_eq!(login(&env, &email, PASSWORD, "203.0.113.8").await.status, 401);
+}
+
+#[tokio::test]
+async fn two_concurrent_redemptions_of_one_reset_ticket_succeed_once() {
+    let env = Env::new().await;
+    let email = address("ana");
+    sign_up(&env, &email).await;
+    reset(&env, &email).await;
+    let ticket = reset_ticket(&email).await;
+    let (a, b) = tokio::join!(
+        confirm_reset(&env, &ticket, "first-Passphrase-Willow-31"),
+        confirm_reset(&env, &ticket, "second-Passphrase-Meadow-47"),
+    );
+    let mut outcomes = vec![
+        (a.status, a.code().to_owned()),
+        (b.status, b.code().to_owned()),
+    ];
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        vec![(204, String::new()), (400, "invalid_ticket".to_owned())]
+    );
+    let winner = if a.status == 204 {
+        "first-Passphrase-Willow-31"
+    } else {
+        "second-Passphrase-Meadow-47"
+    };
+    assert_eq!(login(&env, &email, winner, "203.0.113.9").await.status, 200);
+}
+
+#[tokio::test]
+async fn expired_tickets_fail() {
+    let (env, clock) = Env::with_clock().await;
+    let email = address("ana");
+    sign_up(&env, &email).await;
+    reset(&env, &email).await;
+    let verify = link(&inbox(&email).await[0].html, VERIFY);
+    let ticket = reset_ticket(&email).await;
+    clock.advance(3601);
+    let r = confirm_reset(&env, &ticket, "late-Passphrase-Orchid-64").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
+    clock.advance(5 * 86_400);
+    let r = env.follow(&verify).await;
+    assert_eq!(
+        r.header("location"),
+        Some("https://id.example.com/verified?success=false&error=expired_ticket")
+    );
+}
+
+#[tokio::test]
+async fn an_email_outage_keeps_the_user_and_the_outbox_sends_later() {
+    let (mut env, clock) = Env::with_clock().await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    assert_eq!(u["emails"][0]["status"], "pending");
+    assert_eq!(
+        env.admin_send("GET", &user_path(&u["user_id"]), None)
+            .await
+            .status,
+        200
+    );
+    assert!(inbox(&email).await.is_empty());
+    let queued = env.outbox().await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(s(&queued[0], "status"), "pending");
+    assert_eq!(s(&queued[0], "attempts"), "1");
+    assert!(!s(&queued[0], "last_error").is_empty());
+
+    env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
+    let early = env.app.deliver_due(10).await.unwrap();
+    assert_eq!(early.due, 0, "not before its backoff");
+    clock.advance(61);
+    let report = env.app.deliver_due(10).await.unwrap();
+    assert_eq!((report.due, report.sent), (1, 1), "{report:?}");
+    assert!(env.outbox().await.is_empty());
+    let mail = inbox(&email).await;
+    assert_eq!(mail.len(), 1);
+    let r = env.follow(&link(&mail[0].html, VERIFY)).await;
+    assert!(r.header("location").unwrap().ends_with("success=true"));
+    // A resend works too.
+    let again = env.app.deliver_due(10).await.unwrap();
+    assert_eq!(again.due, 0);
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_is_abandoned_after_eight_tries() {
+    let (mut env, clock) = Env::with_clock().await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    let email = address("ana");
+    sign_up(&env, &email).await;
+    for round in 2..=8 {
+        clock.advance(3601);
+        let report = env.app.deliver_due(10).await.unwrap();
+        if round < 8 {
+            assert_eq!(report.retrying, 1, "try {round}: {report:?}");
+        } else {
+            assert_eq!(report.abandoned, 1, "try {round}: {report:?}");
+        }
+    }
+    let queued = env.outbox().await;
+    assert_eq!(s(&queued[0], "status"), "abandoned");
+    assert_eq!(s(&queued[0], "attempts"), "8");
+    assert!(!queued[0].contains_key("gsi2pk"), "no longer due");
+    assert!(queued[0].contains_key("expires_at"), "kept, then expired");
+    clock.advance(86_400);
+    assert_eq!(env.app.deliver_due(10).await.unwrap().due, 0);
+}
+
+#[tokio::test]
+async fn a_message_for_a_user_erased_meanwhile_is_dropped() {
+    let (mut env, clock) = Env::with_clock().await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
+    // Erasing the user erases the queued message with it.
+    env.admin_send("DELETE", &user_path(&u["user_id"]), None)
+        .await;
+    assert!(env.items().await.is_empty(), "{:?}", env.keys().await);
+    clock.advance(61);
+    assert_eq!(env.app.deliver_due(10).await.unwrap().due, 0);
+    assert!(inbox(&email).await.is_empty());
+}
+
+#[tokio::test]
+async fn sends_are_capped_per_user_and_kind_and_resets_stay_silent_beyond_the_cap() {
+    let env = Env::new().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    let body = json!({"user_id": u["user_id"]});
+    for _ in 0..4 {
+        let r = env
+            .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+    }
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+        .await;
+    assert_eq!((r.status, r.code()), (429, "too_many_requests"));
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait));
+    assert_eq!(inbox(&email).await.len(), 5);
+
+    let first = reset(&env, &email).await;
+    for _ in 0..5 {
+        let r = reset(&env, &email).await;
+        assert_eq!((r.status, &r.raw), (first.status, &first.raw));
+    }
+    assert_eq!(inbox(&email).await.len(), 10, "five verifications, five resets");
+}
+
+#[tokio::test]
+async fn result_urls_outside_the_allow_list_are_refused() {
+    let env = Env::new().await;
+    let u = sign_up(&env, &address("ana")).await;
+    let before = env.keys().await;
+    for (path, body) in [
+        (
+            "/v1/tenants/acme/tickets/email-verification",
+            json!({"user_id": u["user_id"], "result_url": "https://evil.example.net/"}),
+        ),
+        (
+            "/v1/tenants/acme/tickets/password-change",
+            json!({"user_id": u["user_id"], "result_url": "http://id.example.com/done"}),
+        ),
+    ] {
+        let r = env.admin_send("POST", path, Some(&body)).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_result_url"), "{path}");
+    }
+    assert_eq!(env.keys().await, before, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_verification_ticket_redirects_to_its_result_url() {
+    let env = Env::new().await;
+    let u = sign_up(&env, &address("ana")).await;
+    let body = json!({"user_id": u["user_id"], "result_url": "https://id.example.com/welcome?from=mail", "ttl_sec": 600});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/tickets/email-verification", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let url = r.body["ticket"].as_str().unwrap();
+    assert!(url.starts_with(VERIFY));
+    let r = env.follow(url).await;
+    assert_eq!(
+        r.header("location"),
+        Some("https://id.example.com/welcome?from=mail&success=true")
+    );
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["email_verified"], true);
+
+    let long = json!({"user_id": u["user_id"], "ttl_sec": 31 * 86_400});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/tickets/email-verification", Some(&long))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"));
+    let issuer = claims("acme", "x@clients", "read:users update:users");
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/tickets/email-verification",
+            Some(&issuer),
+            Some(&body),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn a_password_change_ticket_by_email_sets_the_password_and_may_verify_the_address() {
+    let env = Env::new().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    let body = json!({"email": email, "connection": "database", "mark_email_as_verified": true, "result_url": "https://id.example.com/signed-in"});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/tickets/password-change", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let url = r.body["ticket"].as_str().unwrap();
+    assert!(url.starts_with(RESET_PAGE), "{url}");
+    assert_eq!(
+        param(url, "result_url").as_deref(),
+        Some("https://id.example.com/signed-in")
+    );
+    let ticket = param(url, "ticket").unwrap();
+    let r = confirm_reset(&env, &ticket, "ticket-Passphrase-Falcon-22").await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["email_verified"], true);
+
+    let nobody = json!({"email": address("nobody")});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/tickets/password-change", Some(&nobody))
+        .await;
+    assert_eq!(r.status, 404);
+    let both = json!({"email": email, "user_id": u["user_id"]});
+    let r = env
+        .admin_send("POST", "/v1/tenants/acme/tickets/password-change", Some(&both))
+        .await;
+    assert_eq!(r.status, 400);
+    let social = env
+        .create(json!({"connection": "google-oauth2", "user_id": "g-1", "email": address("g")}))
+        .await;
+    let r = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/password-change",
+            Some(&json!({"user_id": social["user_id"]})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn a_ticket_works_only_in_its_own_tenant() {
+    let env = Env::new().await;
+    let email = address("ana");
+    sign_up(&env, &email).await;
+    reset(&env, &email).await;
+    let ticket = reset_ticket(&email).await;
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/globex/password-reset/confirm",
+            None,
+            Some(&json!({"ticket": ticket, "new_password": "other-Passphrase-Spruce-19"})),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
+    let verify = link(&inbox(&email).await[0].html, VERIFY);
+    let foreign = verify.replace("/tenants/acme/", "/tenants/globex/");
+    let r = env.follow(&foreign).await;
+    assert!(r.header("location").unwrap().ends_with("error=invalid_ticket"));
+    assert_eq!(
+        confirm_reset(&env, &ticket, "own-Passphrase-Juniper-75")
+            .await
+            .status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn the_locale_comes_from_user_metadata_then_the_tenant_then_english() {
+    let mut env = Env::new().await;
+    let cases = [
+        (json!({"locale": "de-AT"}), "de"),
+        (json!({"language": "pt"}), "pt-BR"),
+        (json!({"locale": "ja"}), "en"),
+        (json!({}), "en"),
+    ];
+    for (metadata, lang) in &cases {
+        let email = address("l");
+        env.create(json!({"email": email, "password": PASSWORD, "user_metadata": metadata}))
+            .await;
+        let mail = inbox(&email).await;
+        assert!(
+            mail[0].html.contains(&format!("lang=\"{lang}\"")),
+            "{metadata}: {}",
+            mail[0].subject
+        );
+    }
+    let acme = shared::domain::ids::TenantId::parse("acme").unwrap();
+    let mut settings = (*env.app.email).clone();
+    let mut tenant = settings.tenants.tenant(&acme).clone();
+    tenant.locale = shared::domain::mail::Locale::Es;
+    tenant.display_name = Some("Acme Tienda".into());
+    settings.tenants.set_tenant(acme, tenant);
+    env.app.email = Arc::new(settings);
+    let email = address("es");
+    env.create(json!({"email": email, "password": PASSWORD, "user_metadata": {"locale": "ja"}}))
+        .await;
+    let mail = inbox(&email).await;
+    assert!(mail[0].html.contains("lang=\"es\""));
+    assert!(mail[0].subject.contains("Acme Tienda"), "{}", mail[0].subject);
+}
+
+#[tokio::test]
+async fn values_in_the_html_part_are_escaped() {
+    let env = Env::new().await;
+    let email = address("x");
+    env.create(json!({"email": email, "password": PASSWORD, "given_name": "<img src=x onerror=alert(1)>"}))
+        .await;
+    let html = &inbox(&email).await[0].html;
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+    assert!(!html.contains("<img"));
+}
+
+#[tokio::test]
+async fn an_admin_email_change_unverifies_and_sends_to_the_new_address_unless_told_not_to() {
+    let env = Env::new().await;
+    let old = address("old");
+    let u = env
+        .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
+        .await;
+    let path = user_path(&u["user_id"]);
+    let new = address("new");
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"email": new})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["email_verified"], false);
+    assert_eq!(r.body["emails"][0]["type"], "verification_email");
+    assert_eq!(inbox(&new).await.len(), 1);
+    let quiet = address("quiet");
+    let r = env
+        .admin_send(
+            "PATCH",
+            &path,
+            Some(&json!({"email": quiet, "verify_email": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("emails").is_none());
+    assert!(inbox(&quiet).await.is_empty());
+    let r = env
+        .admin_send("PATCH", &path, Some(&json!({"verify_email": false})))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"));
+    // The link sent to the replaced address no longer verifies anything.
+    let stale = link(&inbox(&new).await[0].html, VERIFY);
+    assert!(
+        env.follow(&stale)
+            .await
+            .header("location")
+            .unwrap()
+            .ends_with("error=invalid_ticket")
+    );
+}
+
+#[tokio::test]
+async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() {
+    let env = Env::new().await;
+    let old = address("old");
+    let u = env
+        .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
+        .await;
+    let caller = me(&u);
+    let new = address("new");
+    let r = env
+        .send(
+            "PATCH",
+            "/v1/tenants/acme/me",
+            Some(&caller),
+            Some(&json!({"email": new, "name": "Ana B"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["email"], old.as_str());
+    assert_eq!(r.body["email_verified"], true);
+    assert_eq!(r.body["pending_email"], new.as_str());
+    assert_eq!(r.body["name"], "Ana B");
+    let kinds: Vec<&str> = r.body["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["verification_email", "email_change_notice"]);
+    let got = env
+        .send("GET", "/v1/tenants/acme/me", Some(&caller), None, &[])
+        .await;
+    assert_eq!(got.body["pending_email"], new.as_str());
+
+    // The old address is told, without the new one spelled out, and can cancel.
+    let notice = &inbox(&old).await[0];
+    assert!(!notice.html.contains(&new));
+    link(&notice.html, CANCEL);
+    // Signing in still takes the old address.
+    assert_eq!(login(&env, &old, PASSWORD, "203.0.113.5").await.status, 200);
+
+    let verify = link(&inbox(&new).await[0].html, VERIFY);
+    let r = env.follow(&verify).await;
+    assert!(r.header("location").unwrap().ends_with("success=true"));
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["email"], new.as_str());
+    assert_eq!(got.body["email_verified"], true);
+    assert!(got.body.get("pending_email").is_none());
+    // The guard moved with the address.
+    assert_eq!(login(&env, &new, PASSWORD, "203.0.113.5").await.status, 200);
+    env.create(json!({"email": old, "password": PASSWORD})).await;
+    let taken = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/users",
+            Some(&json!({"email": new, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(taken.status, 409);
+}
+
+#[tokio::test]
+async fn the_cancel_link_shows_a_page_and_only_its_form_cancels_the_change() {
+    let env = Env::new().await;
+    let old = address("old");
+    let u = env
+        .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
+        .await;
+    let new = address("new");
+    env.send(
+        "PATCH",
+        "/v1/tenants/acme/me",
+        Some(&me(&u)),
+        Some(&json!({"email": new})),
+        &[],
+    )
+    .await;
+    let cancel = link(&inbox(&old).await[0].html, CANCEL);
+    let page = env.follow(&cancel).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.raw.contains("<form") && page.raw.contains("method=\"post\""));
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let path = user_path(&u["user_id"]);
+    let still = env.admin_send("GET", &path, None).await;
+    assert_eq!(still.body["pending_email"], new.as_str(), "a GET changes nothing");
+
+    let ticket = param(&cancel, "ticket").unwrap();
+    let form = format!("ticket={ticket}");
+    let r = env
+        .send_raw(
+            "POST",
+            "/v1/tenants/acme/email-change/cancel",
+            None,
+            form.as_bytes(),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let after = env.admin_send("GET", &path, None).await;
+    assert!(after.body.get("pending_email").is_none());
+    assert_eq!(after.body["email"], old.as_str());
+    // The verification sent to the new address is void now, and the cancel link used.
+    let verify = link(&inbox(&new).await[0].html, VERIFY);
+    assert!(
+        env.follow(&verify)
+            .await
+            .header("location")
+            .unwrap()
+            .ends_with("error=invalid_ticket")
+    );
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/email-change/cancel",
+            None,
+            Some(&json!({"ticket": ticket})),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
+    assert_eq!(env.follow(&cancel).await.status, 400);
+}
+
+#[tokio::test]
+async fn self_service_email_changes_are_capped_too() {
+    let env = Env::new().await;
+    let u = env
+        .create(json!({"email": address("old"), "password": PASSWORD, "email_verified": true}))
+        .await;
+    for i in 0..5 {
+        let r = env
+            .send(
+                "PATCH",
+                "/v1/tenants/acme/me",
+                Some(&me(&u)),
+                Some(&json!({"email": address(&format!("n{i}"))})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+    }
+    let r = env
+        .send(
+            "PATCH",
+            "/v1/tenants/acme/me",
+            Some(&me(&u)),
+            Some(&json!({"email": address("n6"), "name": "Changed"})),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (429, "too_many_requests"));
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert!(got.body.get("name").is_none(), "a refused change changes nothing");
+    assert_eq!(got.body["version"], 6);
+}
+
+#[tokio::test]
+async fn public_routes_need_no_token_and_management_routes_still_do() {
+    let env = Env::new().await;
+    for (method, path) in [
+        ("POST", "/v1/tenants/acme/jobs/verification-email"),
+        ("POST", "/v1/tenants/acme/tickets/email-verification"),
+        ("POST", "/v1/tenants/acme/tickets/password-change"),
+    ] {
+        let r = env
+            .send(method, path, None, Some(&json!({"user_id": "x"})), &[])
+            .await;
+        assert_eq!(r.status, 401, "{path}");
+    }
+    let foreign = claims("globex", "x@clients", ALL_SCOPES);
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/tickets/email-verification",
+            Some(&foreign),
+            Some(&json!({"user_id": "x"})),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = public(
+        &env,
+        "POST",
+        "/v1/tenants/acme/password-reset/confirm",
+        json!({"ticket": "x", "new_password": "whatever-Passphrase-Aspen-11"}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
+    let r = public(
+        &env,
+        "POST",
+        "/v1/tenants/Not_A_Tenant/password-reset",
+        json!({"email": "a@example.com"}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_tenant_id"), "{}", r.raw);
+    assert!(PUBLIC_BASE.starts_with("https://"));
+}
