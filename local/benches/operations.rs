@@ -233,6 +233,89 @@ async fn main() {
         })
         .await;
     record("authenticate, unknown user (dummy verify)", unknown);
+    let ids = &ids;
+    record(
+        "verification email job (+ SES SendEmail)",
+        b.measure(n, |i| async move {
+            let body = json!({"user_id": ids[i]});
+            b.send(
+                "POST",
+                "/v1/tenants/acme/jobs/verification-email",
+                Some(&body),
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    record(
+        "password reset request, known address (+ SES SendEmail)",
+        b.measure(n, |i| async move {
+            let body = json!({"email": format!("user{i}@example.com")});
+            b.send("POST", "/v1/tenants/acme/password-reset", Some(&body))
+                .await
+                .0
+        })
+        .await,
+    );
+    record(
+        "password reset request, unknown address",
+        b.measure(n, |i| async move {
+            let body = json!({"email": format!("nobody{i}@example.com")});
+            b.send("POST", "/v1/tenants/acme/password-reset", Some(&body))
+                .await
+                .0
+        })
+        .await,
+    );
+    let mut reset_tickets = Vec::new();
+    let mut verify_links = Vec::new();
+    for i in 0..n {
+        let body = json!({"email": format!("user{i}@example.com")});
+        let (_, t) = b
+            .send(
+                "POST",
+                "/v1/tenants/acme/tickets/password-change",
+                Some(&body),
+            )
+            .await;
+        let url = url::Url::parse(t["ticket"].as_str().expect("a ticket")).expect("a URL");
+        let ticket = url
+            .query_pairs()
+            .find(|(k, _)| k == "ticket")
+            .map(|(_, v)| v.into_owned())
+            .expect("a ticket parameter");
+        reset_tickets.push(ticket);
+        let body = json!({"user_id": ids[i]});
+        let (_, t) = b
+            .send(
+                "POST",
+                "/v1/tenants/acme/tickets/email-verification",
+                Some(&body),
+            )
+            .await;
+        let link = t["ticket"].as_str().expect("a ticket").to_owned();
+        verify_links.push(link.replacen("https://id.example.com", "", 1));
+    }
+    let (reset_tickets, verify_links) = (&reset_tickets, &verify_links);
+    record(
+        "password reset confirm (argon2id, blocks cleared)",
+        b.measure(n, |i| async move {
+            let body = json!({"ticket": reset_tickets[i], "new_password": format!("bench-Passphrase-Lantern-{i}")});
+            b.send("POST", "/v1/tenants/acme/password-reset/confirm", Some(&body))
+                .await
+                .0
+        })
+        .await,
+    );
+    record(
+        "email verification link (302)",
+        b.measure(n, |i| async move {
+            let status = b.send("GET", &verify_links[i], None).await.0;
+            if status == 302 { 200 } else { status }
+        })
+        .await,
+    );
     record(
         "patch email (guard moves, verification email)",
         b.measure(n, |i| async move {

@@ -39,7 +39,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 22] = [
+pub const ROUTES: [Route; 23] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -71,6 +71,12 @@ pub const ROUTES: [Route; 22] = [
         "confirm-email-verification",
         confirm_email_verification,
         ROUTE,
+        true
+    ),
+    route!(
+        "confirm-email-verification",
+        confirm_email_verification,
+        ROUTE_POST,
         true
     ),
     route!(

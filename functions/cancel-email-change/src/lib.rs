@@ -74,7 +74,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         let fallback = app.email.tenants.tenant(&tenant).locale;
         if !is_post {
             let ticket = call.query("ticket").unwrap_or("").to_owned();
-            return match app.email_change_page(&tenant, &ticket).await {
+            return match app.email_change_page(&tenant, &ticket).await? {
                 CancelPage::Confirm { new_email, locale } => {
                     page(app, &tenant, locale, "confirm", &ticket, &new_email)
                 }

@@ -131,7 +131,12 @@ async fn verify_email_false_and_verified_users_get_no_email() {
 #[tokio::test]
 async fn an_unknown_or_malformed_verification_ticket_redirects_with_an_error_and_changes_nothing() {
     let env = Env::new().await;
-    for query in ["", "?ticket=", "?ticket=nope", &format!("?ticket={}", "A".repeat(43))] {
+    for query in [
+        "",
+        "?ticket=",
+        "?ticket=nope",
+        &format!("?ticket={}", "A".repeat(43)),
+    ] {
         let r = env
             .send(
                 "GET",
@@ -182,7 +187,11 @@ async fn the_verification_job_resends_and_refuses_verified_addresses() {
     let u = sign_up(&env, &email).await;
     let body = json!({"user_id": u["user_id"]});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/jobs/verification-email",
+            Some(&body),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(r.body["type"], "verification_email");
@@ -203,12 +212,20 @@ async fn the_verification_job_resends_and_refuses_verified_addresses() {
     );
 
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/jobs/verification-email",
+            Some(&body),
+        )
         .await;
     assert_eq!((r.status, r.code()), (400, "email_already_verified"));
     let missing = json!({"user_id": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9"});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&missing))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/jobs/verification-email",
+            Some(&missing),
+        )
         .await;
     assert_eq!(r.status, 404);
     let reader = claims("acme", "x@clients", "read:users");
@@ -277,13 +294,19 @@ async fn a_reset_link_sets_the_password_once_and_clears_brute_force_blocks() {
     let blocks = env
         .admin_send(
             "GET",
-            &format!("/v1/tenants/acme/user-blocks/{}", u["user_id"].as_str().unwrap()),
+            &format!(
+                "/v1/tenants/acme/user-blocks/{}",
+                u["user_id"].as_str().unwrap()
+            ),
             None,
         )
         .await;
     assert_eq!(blocks.body["blocked_for"], json!([]));
     assert_eq!(login(&env, &email, new, "203.0.113.9").await.status, 200);
-    assert_eq!(login(&env, &email, PASSWORD, "203.0.113.8").await.status, 401);
+    assert_eq!(
+        login(&env, &email, PASSWORD, "203.0.113.8").await.status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -417,12 +440,20 @@ async fn sends_are_capped_per_user_and_kind_and_resets_stay_silent_beyond_the_ca
     let body = json!({"user_id": u["user_id"]});
     for _ in 0..4 {
         let r = env
-            .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+            .admin_send(
+                "POST",
+                "/v1/tenants/acme/jobs/verification-email",
+                Some(&body),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.raw);
     }
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/jobs/verification-email", Some(&body))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/jobs/verification-email",
+            Some(&body),
+        )
         .await;
     assert_eq!((r.status, r.code()), (429, "too_many_requests"));
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -434,7 +465,11 @@ async fn sends_are_capped_per_user_and_kind_and_resets_stay_silent_beyond_the_ca
         let r = reset(&env, &email).await;
         assert_eq!((r.status, &r.raw), (first.status, &first.raw));
     }
-    assert_eq!(inbox(&email).await.len(), 10, "five verifications, five resets");
+    assert_eq!(
+        inbox(&email).await.len(),
+        10,
+        "five verifications, five resets"
+    );
 }
 
 #[tokio::test]
@@ -464,7 +499,11 @@ async fn a_verification_ticket_redirects_to_its_result_url() {
     let u = sign_up(&env, &address("ana")).await;
     let body = json!({"user_id": u["user_id"], "result_url": "https://id.example.com/welcome?from=mail", "ttl_sec": 600});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/tickets/email-verification", Some(&body))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/email-verification",
+            Some(&body),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     let url = r.body["ticket"].as_str().unwrap();
@@ -479,7 +518,11 @@ async fn a_verification_ticket_redirects_to_its_result_url() {
 
     let long = json!({"user_id": u["user_id"], "ttl_sec": 31 * 86_400});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/tickets/email-verification", Some(&long))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/email-verification",
+            Some(&long),
+        )
         .await;
     assert_eq!((r.status, r.code()), (400, "invalid_body"));
     let issuer = claims("acme", "x@clients", "read:users update:users");
@@ -502,7 +545,11 @@ async fn a_password_change_ticket_by_email_sets_the_password_and_may_verify_the_
     let u = sign_up(&env, &email).await;
     let body = json!({"email": email, "connection": "database", "mark_email_as_verified": true, "result_url": "https://id.example.com/signed-in"});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/tickets/password-change", Some(&body))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/password-change",
+            Some(&body),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     let url = r.body["ticket"].as_str().unwrap();
@@ -519,12 +566,20 @@ async fn a_password_change_ticket_by_email_sets_the_password_and_may_verify_the_
 
     let nobody = json!({"email": address("nobody")});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/tickets/password-change", Some(&nobody))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/password-change",
+            Some(&nobody),
+        )
         .await;
     assert_eq!(r.status, 404);
     let both = json!({"email": email, "user_id": u["user_id"]});
     let r = env
-        .admin_send("POST", "/v1/tenants/acme/tickets/password-change", Some(&both))
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/password-change",
+            Some(&both),
+        )
         .await;
     assert_eq!(r.status, 400);
     let social = env
@@ -560,7 +615,11 @@ async fn a_ticket_works_only_in_its_own_tenant() {
     let verify = link(&inbox(&email).await[0].html, VERIFY);
     let foreign = verify.replace("/tenants/acme/", "/tenants/globex/");
     let r = env.follow(&foreign).await;
-    assert!(r.header("location").unwrap().ends_with("error=invalid_ticket"));
+    assert!(
+        r.header("location")
+            .unwrap()
+            .ends_with("error=invalid_ticket")
+    );
     assert_eq!(
         confirm_reset(&env, &ticket, "own-Passphrase-Juniper-75")
             .await
@@ -601,17 +660,26 @@ async fn the_locale_comes_from_user_metadata_then_the_tenant_then_english() {
         .await;
     let mail = inbox(&email).await;
     assert!(mail[0].html.contains("lang=\"es\""));
-    assert!(mail[0].subject.contains("Acme Tienda"), "{}", mail[0].subject);
+    assert!(
+        mail[0].subject.contains("Acme Tienda"),
+        "{}",
+        mail[0].subject
+    );
 }
 
 #[tokio::test]
 async fn values_in_the_html_part_are_escaped() {
     let env = Env::new().await;
     let email = address("x");
-    env.create(json!({"email": email, "password": PASSWORD, "given_name": "<img src=x onerror=alert(1)>"}))
-        .await;
+    env.create(
+        json!({"email": email, "password": PASSWORD, "given_name": "<img src=x onerror=alert(1)>"}),
+    )
+    .await;
     let html = &inbox(&email).await[0].html;
-    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{html}"
+    );
     assert!(!html.contains("<img"));
 }
 
@@ -699,8 +767,29 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
     // Signing in still takes the old address.
     assert_eq!(login(&env, &old, PASSWORD, "203.0.113.5").await.status, 200);
 
-    let verify = link(&inbox(&new).await[0].html, VERIFY);
-    let r = env.follow(&verify).await;
+    let sent = &inbox(&new).await[0];
+    assert!(
+        !sent.html.contains("Ana B"),
+        "mail to an unproven address carries no text the user chose"
+    );
+    let verify = link(&sent.html, VERIFY);
+    // Opening the link (as a mail scanner would) only shows the page that confirms.
+    let page = env.follow(&verify).await;
+    assert_eq!(page.status, 200, "{}", page.raw);
+    assert!(page.raw.contains("<form") && page.raw.contains(&new));
+    let still = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(still.body["email"], old.as_str());
+    let form = format!("ticket={}", param(&verify, "ticket").unwrap());
+    let r = env
+        .send_raw(
+            "POST",
+            "/v1/tenants/acme/email-verification/confirm",
+            None,
+            form.as_bytes(),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.raw);
     assert!(r.header("location").unwrap().ends_with("success=true"));
     let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
     assert_eq!(got.body["email"], new.as_str());
@@ -708,7 +797,8 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
     assert!(got.body.get("pending_email").is_none());
     // The guard moved with the address.
     assert_eq!(login(&env, &new, PASSWORD, "203.0.113.5").await.status, 200);
-    env.create(json!({"email": old, "password": PASSWORD})).await;
+    env.create(json!({"email": old, "password": PASSWORD}))
+        .await;
     let taken = env
         .admin_send(
             "POST",
@@ -751,7 +841,11 @@ async fn the_cancel_link_shows_a_page_and_only_its_form_cancels_the_change() {
     );
     let path = user_path(&u["user_id"]);
     let still = env.admin_send("GET", &path, None).await;
-    assert_eq!(still.body["pending_email"], new.as_str(), "a GET changes nothing");
+    assert_eq!(
+        still.body["pending_email"],
+        new.as_str(),
+        "a GET changes nothing"
+    );
 
     let ticket = param(&cancel, "ticket").unwrap();
     let form = format!("ticket={ticket}");
@@ -819,7 +913,10 @@ async fn self_service_email_changes_are_capped_too() {
         .await;
     assert_eq!((r.status, r.code()), (429, "too_many_requests"));
     let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
-    assert!(got.body.get("name").is_none(), "a refused change changes nothing");
+    assert!(
+        got.body.get("name").is_none(),
+        "a refused change changes nothing"
+    );
     assert_eq!(got.body["version"], 6);
 }
 
@@ -862,6 +959,64 @@ async fn public_routes_need_no_token_and_management_routes_still_do() {
         json!({"email": "a@example.com"}),
     )
     .await;
-    assert_eq!((r.status, r.code()), (400, "invalid_tenant_id"), "{}", r.raw);
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_tenant_id"),
+        "{}",
+        r.raw
+    );
     assert!(PUBLIC_BASE.starts_with("https://"));
+}
+
+#[tokio::test]
+async fn an_app_may_confirm_a_verification_ticket_with_a_json_post() {
+    let env = Env::new().await;
+    let u = sign_up(&env, &address("ana")).await;
+    let ticket = param(
+        &link(&inbox(u["email"].as_str().unwrap()).await[0].html, VERIFY),
+        "ticket",
+    )
+    .unwrap();
+    let path = "/v1/tenants/acme/email-verification/confirm";
+    let r = public(&env, "POST", path, json!({"ticket": ticket})).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(got.body["email_verified"], true);
+    let again = public(&env, "POST", path, json!({"ticket": ticket})).await;
+    assert_eq!((again.status, again.code()), (400, "invalid_ticket"));
+}
+
+#[tokio::test]
+async fn a_reset_link_is_void_once_the_address_moved_or_a_newer_password_was_set() {
+    let env = Env::new().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    reset(&env, &email).await;
+    let old_ticket = reset_ticket(&email).await;
+    reset(&env, &email).await;
+    let newer = reset_ticket(&email).await;
+    assert_eq!(
+        confirm_reset(&env, &newer, "newer-Passphrase-Birch-27")
+            .await
+            .status,
+        204
+    );
+    let r = confirm_reset(&env, &old_ticket, "older-Passphrase-Maple-81").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_ticket"), "superseded");
+
+    reset(&env, &email).await;
+    let mailed = reset_ticket(&email).await;
+    let moved = address("moved");
+    env.admin_send(
+        "PATCH",
+        &user_path(&u["user_id"]),
+        Some(&json!({"email": moved, "verify_email": false})),
+    )
+    .await;
+    let r = confirm_reset(&env, &mailed, "moved-Passphrase-Cedar-39").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_ticket"),
+        "address moved"
+    );
 }

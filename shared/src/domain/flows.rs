@@ -13,7 +13,7 @@ use super::json;
 use super::login::Identifier;
 use super::mail::{Delivery, Locale, Message, MessageKind, OutgoingEmail, SendCap, Status, mask};
 use super::ops::Services;
-use super::password::Password;
+use super::password::{Password, PasswordHash};
 use super::ports::{Effects, SendError, StoreError};
 use super::render::{self, Context};
 use super::ticket::{RawTicket, Ticket, TicketHash, TicketKind, invalid_ticket};
@@ -92,14 +92,49 @@ pub struct DeliveryReport {
     pub skipped: usize,
 }
 
-/// Where `GET /email-verification/confirm` sends the browser.
+/// How a verification ticket arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The emailed link, opened (GET): possibly by a mail scanner.
+    Link,
+    /// The confirmation page's form (POST): a person pressed its button.
+    Form,
+    /// A JSON POST from an app: answered with the outcome, never redirected.
+    Api,
+}
+
+/// What `/email-verification/confirm` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmation {
     Redirect(Url),
+    /// An email change's link was opened: show the page that confirms it.
+    Page {
+        email: String,
+        locale: Locale,
+    },
     /// Verified, and the tenant names no page to go to.
     Verified,
     /// No URL to send an error to: the caller answers 400 with this error.
     Refused(Error),
+}
+
+/// Why a presented ticket cannot be used.
+enum Unusable {
+    /// Malformed, unknown, used, or of another kind.
+    Unknown,
+    /// It exists but has expired; a redirect can still reach its `result_url`.
+    Expired(Ticket),
+    /// The store failed: not the caller's fault, so not `invalid_ticket`.
+    Store(Error),
+}
+
+impl Unusable {
+    fn into_error(self) -> Error {
+        match self {
+            Unusable::Store(e) => e,
+            Unusable::Unknown | Unusable::Expired(_) => invalid_ticket(),
+        }
+    }
 }
 
 /// What the page behind an email-change notice's link shows.
@@ -234,8 +269,10 @@ impl Services {
         let now = self.clock.now();
         let (status, cause) = match outcome {
             Ok(done) => {
-                if let Err(e) = self.mail.remove(&message).await {
-                    // Left queued, it would be sent again once its lease ends: say so loudly.
+                // Left queued, a sent message would go out again once its lease ends.
+                if self.mail.remove(&message).await.is_err()
+                    && let Err(e) = self.mail.remove(&message).await
+                {
                     tracing::error!(error = ?e, job = %message.id, "a sent message could not be dequeued");
                 }
                 return match done {
@@ -253,6 +290,7 @@ impl Services {
                 }
             }
         };
+        let taken = (message.attempts, message.next_attempt);
         message.attempts += 1;
         message.status = status;
         message.next_attempt = match status {
@@ -268,7 +306,7 @@ impl Services {
             "email not sent"
         );
         message.last_error = Some(cause.chars().take(500).collect());
-        match self.mail.save(&message).await {
+        match self.mail.save(&message, taken).await {
             Ok(()) | Err(StoreError::ConditionFailed) => {}
             Err(e) => {
                 tracing::error!(error = ?e, job = %message.id, "a failed message could not be rescheduled")
@@ -304,13 +342,9 @@ impl Services {
             MessageKind::VerifyEmail => {
                 !user.email_verified && same_address(user.email.as_deref(), &message.to)
             }
-            MessageKind::EmailChangeNotice => {
-                same_address(user.email.as_deref(), &message.to)
-                    && message
-                        .new_email
-                        .as_deref()
-                        .is_some_and(|new| same_address(user.pending_email.as_deref(), new))
-            }
+            // The old address hears of the change whatever happened since: it is the owner's
+            // warning even when the new address was verified before a retry got through.
+            MessageKind::EmailChangeNotice => true,
             MessageKind::PasswordReset => {
                 same_address(user.email.as_deref(), &message.to) && !user.blocked
             }
@@ -331,7 +365,6 @@ impl Services {
                     user_id: message.user_id,
                     email: match kind {
                         TicketKind::EmailChangeCancel => message.new_email.clone(),
-                        TicketKind::PasswordChange => None,
                         _ => Some(message.to.clone()),
                     },
                     result_url: message.result_url.clone(),
@@ -349,11 +382,16 @@ impl Services {
         let locale = Locale::for_user(user, tenant.locale);
         let ctx = Context {
             app_name: tenant.name(&message.tenant_id).to_owned(),
-            user_name: user
-                .given_name
-                .clone()
-                .or_else(|| user.name.clone())
-                .or_else(|| user.nickname.clone()),
+            // Mail to an address the user merely typed carries no text the user chose, or a
+            // self-service change would send anyone's words to any mailbox.
+            user_name: if message.change {
+                None
+            } else {
+                user.given_name
+                    .clone()
+                    .or_else(|| user.name.clone())
+                    .or_else(|| user.nickname.clone())
+            },
             email: message.to.clone(),
             lang: locale.tag(),
             link: link.map(String::from),
@@ -365,7 +403,9 @@ impl Services {
             ..Context::default()
         }
         .with_ttl(message.ttl_secs);
-        let rendered = render::render(message.kind, locale, &ctx).map_err(transient)?;
+        // A template that fails to render fails the same way on every try.
+        let rendered = render::render(message.kind, locale, &ctx)
+            .map_err(|e| SendError::Rejected(e.to_string()))?;
         self.mailer
             .send(&OutgoingEmail {
                 to: message.to.clone(),
@@ -554,10 +594,11 @@ impl Services {
                 user.connection()
             )));
         }
+        let email = user.email.clone();
         self.issue(
             &user,
             TicketKind::PasswordChange,
-            None,
+            email,
             result_url,
             ttl,
             b.mark_email_as_verified.unwrap_or(false),
@@ -590,40 +631,45 @@ impl Services {
         Ok(self.link(&ticket, &raw))
     }
 
-    /// A live ticket of one of `kinds`, or `invalid_ticket`. `Err(Some(ticket))` for a ticket
-    /// that exists but has expired, so a redirect can still reach its `result_url`.
+    /// A live ticket of one of `kinds`.
     async fn live_ticket(
         &self,
         tenant: &TenantId,
         raw: &str,
         kinds: &[TicketKind],
-    ) -> Result<(TicketHash, Ticket), Option<Ticket>> {
+    ) -> Result<(TicketHash, Ticket), Unusable> {
         let Ok(hash) = TicketHash::parse(raw) else {
-            return Err(None);
+            return Err(Unusable::Unknown);
         };
         let ticket = match self.mail.ticket(tenant, &hash).await {
             Ok(Some(ticket)) if kinds.contains(&ticket.kind) => ticket,
-            Ok(_) => return Err(None),
-            Err(e) => {
-                tracing::error!(error = ?e, "reading a ticket failed");
-                return Err(None);
-            }
+            Ok(_) => return Err(Unusable::Unknown),
+            Err(e) => return Err(Unusable::Store(e.into())),
         };
         if !ticket.is_live(self.clock.now()) {
-            return Err(Some(ticket));
+            return Err(Unusable::Expired(ticket));
         }
         Ok((hash, ticket))
     }
 
-    /// `GET /email-verification/confirm`: verifies the address (or completes an email change),
-    /// consumes the ticket, and sends the browser to the ticket's `result_url` or the tenant's
-    /// default, with `success=true`, or `success=false&error=<code>`.
-    pub async fn confirm_email(&self, tenant: &TenantId, raw: Option<&str>) -> Confirmation {
+    /// `/email-verification/confirm`: verifies the address (or completes an email change) and
+    /// consumes the ticket. A browser is sent to the ticket's `result_url` or the tenant's
+    /// default with `success=true`, or `success=false&error=<code>`; an API caller gets the
+    /// outcome itself. Opening the link of an email change only shows a page whose form
+    /// confirms it: a scanner fetching links in the new mailbox must not be able to move an
+    /// account onto that address.
+    pub async fn confirm_email(
+        &self,
+        tenant: &TenantId,
+        raw: Option<&str>,
+        via: Via,
+    ) -> Confirmation {
         let settings = self.email.tenants.tenant(tenant);
         let to = |ticket: Option<&Ticket>, error: Option<&str>| -> Confirmation {
             let target = ticket
                 .and_then(|t| t.result_url.clone())
-                .or_else(|| settings.default_result_url.clone());
+                .or_else(|| settings.default_result_url.clone())
+                .filter(|_| via != Via::Api);
             match target {
                 Some(mut url) => {
                     {
@@ -657,9 +703,29 @@ impl Services {
         let kinds = [TicketKind::EmailVerification, TicketKind::EmailChange];
         let (hash, ticket) = match self.live_ticket(tenant, raw.unwrap_or(""), &kinds).await {
             Ok(found) => found,
-            Err(Some(expired)) => return to(Some(&expired), Some("expired_ticket")),
-            Err(None) => return to(None, Some("invalid_ticket")),
+            Err(Unusable::Expired(expired)) => return to(Some(&expired), Some("expired_ticket")),
+            Err(Unusable::Unknown) => return to(None, Some("invalid_ticket")),
+            Err(Unusable::Store(e)) => {
+                tracing::error!(error = %e, "reading a verification ticket failed");
+                return to(None, Some("server_error"));
+            }
         };
+        if via == Via::Link && ticket.kind == TicketKind::EmailChange {
+            let address = ticket.email.clone().unwrap_or_default();
+            return match self.users.get(tenant, &ticket.user_id).await {
+                Ok(Some(user)) if same_address(user.pending_email.as_deref(), &address) => {
+                    Confirmation::Page {
+                        email: address,
+                        locale: Locale::for_user(&user, settings.locale),
+                    }
+                }
+                Ok(_) => to(Some(&ticket), Some("invalid_ticket")),
+                Err(e) => {
+                    tracing::error!(error = ?e, "reading the user of an email change failed");
+                    to(Some(&ticket), Some("server_error"))
+                }
+            };
+        }
         match self.redeem_email(&hash, &ticket).await {
             Ok(()) => to(Some(&ticket), None),
             Err(Error::Conflict { .. }) => to(Some(&ticket), Some("email_taken")),
@@ -673,34 +739,36 @@ impl Services {
         }
     }
 
-    async fn redeem_email(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), Error> {
-        let address = ticket.email.as_deref().unwrap_or("");
+    /// Consumes the ticket and applies `change` to its user in one transaction, conditional
+    /// on the user's version; re-reads and retries when another write got there first. A
+    /// `change` that finds the ticket no longer applies answers `invalid_ticket`. `first` is
+    /// the user when the caller has just read it.
+    async fn redeem(
+        &self,
+        hash: &TicketHash,
+        ticket: &Ticket,
+        password: Option<&PasswordHash>,
+        mut first: Option<User>,
+        change: impl Fn(&mut User) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         for _ in 0..REDEEM_ATTEMPTS {
-            let Some(current) = self.users.get(&ticket.tenant_id, &ticket.user_id).await? else {
-                return Err(invalid_ticket());
+            let current = match first.take() {
+                Some(user) => user,
+                None => self
+                    .users
+                    .get(&ticket.tenant_id, &ticket.user_id)
+                    .await?
+                    .ok_or_else(invalid_ticket)?,
             };
             let mut next = current.clone();
-            match ticket.kind {
-                TicketKind::EmailChange => {
-                    if !same_address(current.pending_email.as_deref(), address) {
-                        return Err(invalid_ticket());
-                    }
-                    next.email = next.pending_email.take();
-                }
-                _ => {
-                    if !same_address(current.email.as_deref(), address) {
-                        return Err(invalid_ticket());
-                    }
-                }
-            }
-            next.email_verified = true;
+            change(&mut next)?;
             next.updated_at = self.clock.now();
             next.version += 1;
             let effects = Effects {
                 redeem: Some((&ticket.tenant_id, hash)),
                 ..Effects::default()
             };
-            match self.users.replace(&current, &next, None, effects).await {
+            match self.users.replace(&current, &next, password, effects).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::ConditionFailed) => continue,
                 Err(StoreError::Taken(_)) => {
@@ -713,8 +781,27 @@ impl Services {
             }
         }
         Err(Error::Unavailable {
-            cause: format!("verification lost {REDEEM_ATTEMPTS} races to concurrent writers"),
+            cause: format!(
+                "a ticket redemption lost {REDEEM_ATTEMPTS} races to concurrent writers"
+            ),
         })
+    }
+
+    async fn redeem_email(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), Error> {
+        let address = ticket.email.as_deref().unwrap_or("");
+        self.redeem(hash, ticket, None, None, |user| {
+            if ticket.kind == TicketKind::EmailChange {
+                if !same_address(user.pending_email.as_deref(), address) {
+                    return Err(invalid_ticket());
+                }
+                user.email = user.pending_email.take();
+            } else if !same_address(user.email.as_deref(), address) {
+                return Err(invalid_ticket());
+            }
+            user.email_verified = true;
+            Ok(())
+        })
+        .await
     }
 
     /// `POST /password-reset`: sends a reset link if a database user has this address, and
@@ -742,7 +829,16 @@ impl Services {
         else {
             return Ok(());
         };
-        let Some(user) = self.users.get(tenant, &id).await? else {
+        // From here on only an account that exists is at stake: a failure is logged, never
+        // answered differently from an unknown address.
+        if let Err(e) = self.send_reset(tenant, &id).await {
+            tracing::error!(error = %e, "a password reset email was not queued");
+        }
+        Ok(())
+    }
+
+    async fn send_reset(&self, tenant: &TenantId, id: &UserId) -> Result<(), Error> {
+        let Some(user) = self.users.get(tenant, id).await? else {
             return Ok(());
         };
         let (Some(to), false) = (user.email.clone(), user.blocked) else {
@@ -786,64 +882,63 @@ impl Services {
         let (hash, ticket) = self
             .live_ticket(tenant, &b.ticket, &[TicketKind::PasswordChange])
             .await
-            .map_err(|_| invalid_ticket())?;
-        let mut stored = None;
-        for _ in 0..REDEEM_ATTEMPTS {
-            let Some(current) = self.users.get(tenant, &ticket.user_id).await? else {
-                return Err(invalid_ticket());
-            };
-            if !current.connection().is_database() {
-                return Err(invalid_ticket());
-            }
-            if stored.is_none() {
-                let password = Password::parse(
-                    raw_password.clone(),
-                    current.email.as_deref(),
-                    current.username.as_deref(),
-                )?;
-                stored = Some(self.hasher.hash(&password).await?);
-            }
-            let now = self.clock.now();
-            let mut next = current.clone();
-            next.last_password_reset = Some(now);
-            if ticket.mark_email_verified {
-                next.email_verified = true;
-            }
-            next.updated_at = now;
-            next.version += 1;
-            let effects = Effects {
-                redeem: Some((tenant, &hash)),
-                ..Effects::default()
-            };
-            match self
-                .users
-                .replace(&current, &next, stored.as_ref(), effects)
-                .await
-            {
-                Ok(()) => {
-                    self.clear_blocks_after_password(tenant, &ticket.user_id)
-                        .await;
-                    return Ok(());
-                }
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
+            .map_err(Unusable::into_error)?;
+        let current = self
+            .users
+            .get(tenant, &ticket.user_id)
+            .await?
+            .filter(|u| u.connection().is_database())
+            .ok_or_else(invalid_ticket)?;
+        // A link mailed to an address the account has since left, or older than the last
+        // password change, no longer speaks for the account.
+        let moved = ticket
+            .email
+            .as_deref()
+            .is_some_and(|to| !same_address(current.email.as_deref(), to));
+        let superseded = current
+            .last_password_reset
+            .is_some_and(|at| ticket.created_at < at);
+        if moved || superseded {
+            return Err(invalid_ticket());
         }
-        Err(Error::Unavailable {
-            cause: format!("password reset lost {REDEEM_ATTEMPTS} races to concurrent writers"),
+        // Checked against the user as read; a concurrent change of its email or username
+        // would only have made a different word count as "known" to the strength check.
+        let password = Password::parse(
+            raw_password,
+            current.email.as_deref(),
+            current.username.as_deref(),
+        )?;
+        let stored = self.hasher.hash(&password).await?;
+        let now = self.clock.now();
+        self.redeem(&hash, &ticket, Some(&stored), Some(current), |user| {
+            user.last_password_reset = Some(now);
+            if ticket.mark_email_verified {
+                user.email_verified = true;
+            }
+            Ok(())
         })
+        .await?;
+        self.clear_blocks_after_password(tenant, &ticket.user_id)
+            .await;
+        Ok(())
     }
 
     /// What the page behind a cancel link shows; reads, changes nothing.
-    pub async fn email_change_page(&self, tenant: &TenantId, raw: &str) -> CancelPage {
-        let Ok((_, ticket)) = self
+    pub async fn email_change_page(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<CancelPage, Error> {
+        let ticket = match self
             .live_ticket(tenant, raw, &[TicketKind::EmailChangeCancel])
             .await
-        else {
-            return CancelPage::Invalid;
+        {
+            Ok((_, ticket)) => ticket,
+            Err(Unusable::Store(e)) => return Err(e),
+            Err(_) => return Ok(CancelPage::Invalid),
         };
-        match self.users.get(tenant, &ticket.user_id).await {
-            Ok(Some(user))
+        Ok(match self.users.get(tenant, &ticket.user_id).await? {
+            Some(user)
                 if ticket
                     .email
                     .as_deref()
@@ -856,7 +951,7 @@ impl Services {
                 }
             }
             _ => CancelPage::Invalid,
-        }
+        })
     }
 
     /// `POST /email-change/cancel`: drops the pending address the ticket names.
@@ -864,32 +959,16 @@ impl Services {
         let (hash, ticket) = self
             .live_ticket(tenant, raw, &[TicketKind::EmailChangeCancel])
             .await
-            .map_err(|_| invalid_ticket())?;
+            .map_err(Unusable::into_error)?;
         let pending = ticket.email.as_deref().unwrap_or("");
-        for _ in 0..REDEEM_ATTEMPTS {
-            let Some(current) = self.users.get(tenant, &ticket.user_id).await? else {
-                return Err(invalid_ticket());
-            };
-            if !same_address(current.pending_email.as_deref(), pending) {
+        self.redeem(&hash, &ticket, None, None, |user| {
+            if !same_address(user.pending_email.as_deref(), pending) {
                 return Err(invalid_ticket());
             }
-            let mut next = current.clone();
-            next.pending_email = None;
-            next.updated_at = self.clock.now();
-            next.version += 1;
-            let effects = Effects {
-                redeem: Some((tenant, &hash)),
-                ..Effects::default()
-            };
-            match self.users.replace(&current, &next, None, effects).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable {
-            cause: format!("cancelling lost {REDEEM_ATTEMPTS} races to concurrent writers"),
+            user.pending_email = None;
+            Ok(())
         })
+        .await
     }
 
     /// The ticket of a JSON body `{"ticket"}`.

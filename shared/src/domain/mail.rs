@@ -175,7 +175,7 @@ pub struct Delivery;
 
 impl Delivery {
     /// Attempts (the inline one included) before a message is abandoned: with the backoff
-    /// below, the last one is about four hours after the first.
+    /// below, the last one is about two hours after the first.
     pub const MAX_ATTEMPTS: u32 = 8;
     /// How long an attempt in progress owns its message before another sender may take it.
     pub const LEASE_SECS: i64 = 120;

@@ -237,8 +237,10 @@ pub trait MailStore: Send + Sync {
     /// Pending messages whose next attempt is due at `now`, oldest first, at most `limit`.
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError>;
 
-    /// Stores the message as it now stands (after a failed attempt).
-    async fn save(&self, message: &Message) -> Result<(), StoreError>;
+    /// Stores the message as it now stands (after a failed attempt), only if it is still as
+    /// the attempt took it: `taken` is its (attempts, next attempt) then. `ConditionFailed`
+    /// if another sender has moved it on, or it is gone.
+    async fn save(&self, message: &Message, taken: (u32, Timestamp)) -> Result<(), StoreError>;
 
     /// Removes a message that was sent (or no longer applies).
     async fn remove(&self, message: &Message) -> Result<(), StoreError>;

@@ -54,6 +54,23 @@ fn due_sk(message: &Message) -> String {
     format!("{}#{}", message.next_attempt, message.id)
 }
 
+/// A single-item write's error: `ConditionFailed` when its condition did not hold.
+fn conditional<E, R>(
+    operation: &str,
+    err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    failed: impl Fn(&E) -> bool,
+) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if err.as_service_error().is_some_and(failed) {
+        StoreError::ConditionFailed
+    } else {
+        sdk_error(operation, err)
+    }
+}
+
 fn message_of(item: Item) -> Result<Message, StoreError> {
     from_item(item).map_err(|e| StoreError::Backend(format!("stored message does not parse: {e}")))
 }
@@ -231,16 +248,11 @@ impl MailStore for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::ConditionFailed)
-            }
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        result.map(|_| ()).map_err(|e| {
+            conditional("UpdateItem", e, |s| {
+                s.is_conditional_check_failed_exception()
+            })
+        })
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError> {
@@ -272,26 +284,22 @@ impl MailStore for DynamoStore {
         Ok(due)
     }
 
-    async fn save(&self, message: &Message) -> Result<(), StoreError> {
-        // Never brings back the message of a user erased meanwhile.
+    async fn save(&self, message: &Message, taken: (u32, Timestamp)) -> Result<(), StoreError> {
+        // Never brings back the message of a user erased meanwhile, nor overwrites a message
+        // another sender has taken since (an attempt that outlived its lease).
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.message_item(message)?))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attempts = :attempts AND next_attempt = :next")
+            .expression_attribute_values(":attempts", AttributeValue::N(taken.0.to_string()))
+            .expression_attribute_values(":next", s(taken.1.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::ConditionFailed)
-            }
-            Err(e) => Err(sdk_error("PutItem", e)),
-        }
+        result
+            .map(|_| ())
+            .map_err(|e| conditional("PutItem", e, |s| s.is_conditional_check_failed_exception()))
     }
 
     async fn remove(&self, message: &Message) -> Result<(), StoreError> {
