@@ -86,7 +86,8 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_after_the_same
 
 #[tokio::test]
 async fn unknown_accounts_are_throttled_like_real_ones() {
-    let env = Env::new().await;
+    // A frozen clock: on a loaded machine the first lock (seconds) could pass between tries.
+    let (env, _clock) = Env::with_clock().await;
     env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     let mut real = Vec::new();
@@ -209,7 +210,7 @@ async fn the_per_user_lock_backs_off_exponentially_across_addresses_and_is_cappe
 
 #[tokio::test]
 async fn racing_failures_are_all_counted() {
-    let env = Env::new().await;
+    let (env, _clock) = Env::with_clock().await;
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;

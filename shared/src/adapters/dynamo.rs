@@ -37,7 +37,7 @@ use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
 use crate::domain::login::{
     BruteForce, Counter, CounterRecord, Failures, Identifier, LoginState, LoginSubject,
 };
-use crate::domain::mail::{Message, SendCap};
+use crate::domain::mail::{Queued, SendCap};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
 use crate::domain::ports::{Deleted, Effects, FieldUpdate, StoreError, Unique, UserStore};
@@ -769,7 +769,7 @@ impl UserStore for DynamoStore {
         &self,
         user: &User,
         password: Option<&PasswordHash>,
-        mail: &[Message],
+        mail: &[Queued],
     ) -> Result<(), StoreError> {
         let mut items = vec![self.put(
             self.profile_item(user)?,

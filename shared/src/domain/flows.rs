@@ -11,7 +11,9 @@ use super::email::Email;
 use super::ids::{Connection, TenantId, UserId};
 use super::json;
 use super::login::Identifier;
-use super::mail::{Delivery, Locale, Message, MessageKind, OutgoingEmail, SendCap, Status, mask};
+use super::mail::{
+    Delivery, Locale, Message, MessageKind, OutgoingEmail, Queued, SendCap, Status, mask,
+};
 use super::ops::Services;
 use super::password::{Password, PasswordHash};
 use super::ports::{Effects, SendError, StoreError};
@@ -52,6 +54,14 @@ fn job_type(kind: MessageKind) -> &'static str {
         MessageKind::EmailChangeNotice => "email_change_notice",
         MessageKind::AccountDeletionScheduled => "account_deletion_email",
     }
+}
+
+/// Messages ready to queue, and the raw tickets of their first attempts' links (which only
+/// ever travel in those links).
+#[derive(Debug, Default)]
+pub(super) struct Prepared {
+    pub(super) queued: Vec<Queued>,
+    raws: Vec<Option<RawTicket>>,
 }
 
 /// What trying a message once came to.
@@ -250,22 +260,71 @@ impl Services {
         mail
     }
 
-    /// One immediate attempt at each queued message; what fails stays queued.
-    pub(super) async fn send_now(&self, mail: Vec<Message>, user: &User) -> Vec<Job> {
-        let mut jobs = Vec::with_capacity(mail.len());
+    /// Mints the tickets the messages' first attempts will carry, for the write that queues
+    /// them to store.
+    pub(super) fn prepare(&self, mail: Vec<Message>) -> Result<Prepared, Error> {
+        let mut prepared = Prepared::default();
         for message in mail {
-            let kind = job_type(message.kind);
-            let id = message.id.clone();
-            let status = self.attempt(message, Some(user)).await.status();
+            let minted = match message.ticket_kind() {
+                Some(kind) => {
+                    let raw = RawTicket::generate()?;
+                    let ticket = self.ticket_for(&message, kind);
+                    Some((raw, ticket))
+                }
+                None => None,
+            };
+            prepared.queued.push(Queued {
+                ticket: minted.as_ref().map(|(raw, t)| (raw.hash(), t.clone())),
+                message,
+            });
+            prepared.raws.push(minted.map(|(raw, _)| raw));
+        }
+        Ok(prepared)
+    }
+
+    /// One immediate attempt at each queued message; what fails stays queued.
+    pub(super) async fn send_now(&self, prepared: Prepared, user: &User) -> Vec<Job> {
+        let mut jobs = Vec::with_capacity(prepared.queued.len());
+        for (queued, raw) in prepared.queued.into_iter().zip(prepared.raws) {
+            let kind = job_type(queued.message.kind);
+            let id = queued.message.id.clone();
+            let minted = queued.ticket.map(|(_, ticket)| ticket).zip(raw);
+            let status = self
+                .attempt(queued.message, Some(user), minted)
+                .await
+                .status();
             jobs.push(Job { id, kind, status });
         }
         jobs
     }
 
+    /// The ticket a message's link carries, as of now.
+    fn ticket_for(&self, message: &Message, kind: TicketKind) -> Ticket {
+        let now = self.clock.now();
+        Ticket {
+            tenant_id: message.tenant_id.clone(),
+            kind,
+            user_id: message.user_id,
+            email: match kind {
+                TicketKind::EmailChangeCancel => message.new_email.clone(),
+                _ => Some(message.to.clone()),
+            },
+            result_url: message.result_url.clone(),
+            mark_email_verified: false,
+            created_at: now,
+            expires: now.plus_secs(i64::try_from(message.ttl_secs).unwrap_or(i64::MAX)),
+        }
+    }
+
     /// Tries a message once and records the outcome: removed when sent or moot, rescheduled
     /// with backoff after a transient failure, abandoned after the last try or a refusal.
-    async fn attempt(&self, mut message: Message, user: Option<&User>) -> Outcome {
-        let outcome = self.try_send(&message, user).await;
+    async fn attempt(
+        &self,
+        mut message: Message,
+        user: Option<&User>,
+        minted: Option<(Ticket, RawTicket)>,
+    ) -> Outcome {
+        let outcome = self.try_send(&message, user, minted).await;
         let now = self.clock.now();
         let (status, cause) = match outcome {
             Ok(done) => {
@@ -318,7 +377,13 @@ impl Services {
         }
     }
 
-    async fn try_send(&self, message: &Message, user: Option<&User>) -> Result<Attempt, SendError> {
+    /// `minted`: the ticket the write that queued the message stored; a retry mints its own.
+    async fn try_send(
+        &self,
+        message: &Message,
+        user: Option<&User>,
+        minted: Option<(Ticket, RawTicket)>,
+    ) -> Result<Attempt, SendError> {
         let transient = |e: Error| SendError::Transient(e.to_string());
         let read;
         let user = match user {
@@ -354,24 +419,12 @@ impl Services {
             return Ok(Attempt::Moot);
         }
         let tenant = self.email.tenants.tenant(&message.tenant_id);
-        let now = self.clock.now();
-        let link = match message.ticket_kind() {
-            None => None,
-            Some(kind) => {
+        let link = match (message.ticket_kind(), minted) {
+            (None, _) => None,
+            (Some(_), Some((ticket, raw))) => Some(self.link(&ticket, &raw)),
+            (Some(kind), None) => {
                 let raw = RawTicket::generate().map_err(transient)?;
-                let ticket = Ticket {
-                    tenant_id: message.tenant_id.clone(),
-                    kind,
-                    user_id: message.user_id,
-                    email: match kind {
-                        TicketKind::EmailChangeCancel => message.new_email.clone(),
-                        _ => Some(message.to.clone()),
-                    },
-                    result_url: message.result_url.clone(),
-                    mark_email_verified: false,
-                    created_at: now,
-                    expires: now.plus_secs(i64::try_from(message.ttl_secs).unwrap_or(i64::MAX)),
-                };
+                let ticket = self.ticket_for(message, kind);
                 self.mail
                     .put_ticket(&raw.hash(), &ticket)
                     .await
@@ -466,7 +519,7 @@ impl Services {
                 }
                 let mut leased = message;
                 leased.next_attempt = lease;
-                Some(self.attempt(leased, None).await)
+                Some(self.attempt(leased, None, None).await)
             })
             .buffer_unordered(8)
             .collect()
@@ -504,19 +557,21 @@ impl Services {
                 "The user's email address is already verified.",
             ));
         }
-        let message = self.verification(&user, &email, false);
+        let prepared = self.prepare(vec![self.verification(&user, &email, false)])?;
         let now = self.clock.now();
         match self
             .mail
-            .enqueue(std::slice::from_ref(&message), self.email.send_cap, now)
+            .enqueue(&prepared.queued, self.email.send_cap, now)
             .await
         {
             Ok(()) => {}
             Err(StoreError::Capped) => return Err(too_many_emails(now)),
             Err(e) => return Err(e.into()),
         }
-        let mut jobs = self.send_now(vec![message], &user).await;
-        Ok(jobs.remove(0))
+        self.send_now(prepared, &user)
+            .await
+            .pop()
+            .ok_or_else(|| Error::internal("a queued message has no job"))
     }
 
     /// `POST /tickets/email-verification`: a verification link for the caller to deliver.
@@ -844,27 +899,23 @@ impl Services {
         let (Some(to), false) = (user.email.clone(), user.blocked) else {
             return Ok(());
         };
-        let message = Message::new(
+        let prepared = self.prepare(vec![Message::new(
             MessageKind::PasswordReset,
             &user,
             &to,
             TicketKind::PasswordChange.ttl_secs().0,
             self.clock.now(),
-        );
+        )])?;
         match self
             .mail
-            .enqueue(
-                std::slice::from_ref(&message),
-                self.email.send_cap,
-                self.clock.now(),
-            )
+            .enqueue(&prepared.queued, self.email.send_cap, self.clock.now())
             .await
         {
             Ok(()) => {}
             Err(StoreError::Capped) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        self.send_now(vec![message], &user).await;
+        self.send_now(prepared, &user).await;
         Ok(())
     }
 

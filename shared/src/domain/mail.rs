@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Error;
 use super::ids::{TenantId, UserId};
-use super::ticket::TicketKind;
+use super::ticket::{Ticket, TicketHash, TicketKind};
 use super::time::Timestamp;
 use super::user::User;
 
@@ -168,6 +168,14 @@ impl Message {
             MessageKind::AccountDeletionScheduled => None,
         }
     }
+}
+
+/// A message as it is queued: with the ticket its first attempt's link will carry, stored in
+/// the same write (only as its hash), so that attempt needs no write of its own.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub message: Message,
+    pub ticket: Option<(TicketHash, Ticket)>,
 }
 
 /// Retry policy of the outbox.

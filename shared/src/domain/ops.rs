@@ -109,8 +109,11 @@ impl Services {
             (Some(email), true) => vec![self.verification(&new.user, email, false)],
             _ => Vec::new(),
         };
-        self.users.create(&new.user, hash.as_ref(), &mail).await?;
-        let emails = self.send_now(mail, &new.user).await;
+        let prepared = self.prepare(mail)?;
+        self.users
+            .create(&new.user, hash.as_ref(), &prepared.queued)
+            .await?;
+        let emails = self.send_now(prepared, &new.user).await;
         Ok(Saved {
             user: new.user,
             emails,
@@ -189,8 +192,9 @@ impl Services {
                 }
                 _ => Vec::new(),
             };
+            let prepared = self.prepare(mail)?;
             let effects = Effects {
-                mail: &mail,
+                mail: &prepared.queued,
                 cap: self.email.send_cap,
                 redeem: None,
             };
@@ -203,7 +207,7 @@ impl Services {
                     if hash.is_some() {
                         self.clear_blocks_after_password(tenant, id).await;
                     }
-                    let emails = self.send_now(mail, &next).await;
+                    let emails = self.send_now(prepared, &next).await;
                     return Ok(Saved { user: next, emails });
                 }
                 Err(StoreError::ConditionFailed) => continue,
@@ -477,14 +481,15 @@ impl Services {
                     emails: Vec::new(),
                 });
             }
+            let prepared = self.prepare(mail)?;
             let effects = Effects {
-                mail: &mail,
+                mail: &prepared.queued,
                 cap: self.email.send_cap,
                 redeem: None,
             };
             match self.users.replace(&current, &next, None, effects).await {
                 Ok(()) => {
-                    let emails = self.send_now(mail, &next).await;
+                    let emails = self.send_now(prepared, &next).await;
                     return Ok(Saved { user: next, emails });
                 }
                 Err(StoreError::ConditionFailed) => continue,

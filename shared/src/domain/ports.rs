@@ -9,7 +9,7 @@ use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
 use super::login::{BruteForce, Counter, Failures, Identifier, LoginState, LoginSubject};
-use super::mail::{Message, OutgoingEmail, SendCap};
+use super::mail::{Message, OutgoingEmail, Queued, SendCap};
 use super::metadata::MetadataPatch;
 use super::password::{Password, PasswordHash};
 use super::ticket::{Ticket, TicketHash};
@@ -74,8 +74,9 @@ pub struct FieldUpdate {
 pub struct Effects<'a> {
     /// A ticket the write consumes: it must still exist (`Consumed` otherwise) and is deleted.
     pub redeem: Option<(&'a TenantId, &'a TicketHash)>,
-    /// Messages the write queues in the outbox, each counted against `cap`.
-    pub mail: &'a [Message],
+    /// Messages the write queues in the outbox (with their tickets), each counted against
+    /// `cap`.
+    pub mail: &'a [Queued],
     pub cap: SendCap,
 }
 
@@ -90,13 +91,13 @@ pub enum Deleted {
 pub trait UserStore: Send + Sync {
     /// Stores a new user, its password hash (kept in an item no read returns) and a guard item
     /// for each unique value (email and username per connection, every identity), all in one
-    /// transaction, with the messages `mail` queues. `Taken` if any guard exists; then nothing
-    /// is written.
+    /// transaction, with the messages `mail` queues and their tickets. `Taken` if any guard
+    /// exists; then nothing is written.
     async fn create(
         &self,
         user: &User,
         password: Option<&PasswordHash>,
-        mail: &[Message],
+        mail: &[Queued],
     ) -> Result<(), StoreError>;
 
     /// The user, read with strong consistency, in one call.
@@ -221,11 +222,12 @@ pub trait MailStore: Send + Sync {
         hash: &TicketHash,
     ) -> Result<Option<Ticket>, StoreError>;
 
-    /// Queues messages in one transaction, each counted against `cap` for its user and kind in
-    /// the current hour; `Capped` (and nothing queued) if any would exceed it.
+    /// Queues messages (and stores their tickets) in one transaction, each counted against
+    /// `cap` for its user and kind in the current hour; `Capped` (and nothing queued) if any
+    /// would exceed it.
     async fn enqueue(
         &self,
-        mail: &[Message],
+        mail: &[Queued],
         cap: SendCap,
         now: Timestamp,
     ) -> Result<(), StoreError>;

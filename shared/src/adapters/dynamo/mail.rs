@@ -18,7 +18,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use super::{DynamoStore, GSI2, GSI2_PK, GSI2_SK, Item, OnFail, TTL_ATTRIBUTE, keys};
 use super::{build_error, key, s, sdk_error};
 use crate::domain::ids::TenantId;
-use crate::domain::mail::{Message, SendCap, Status};
+use crate::domain::mail::{Message, Queued, SendCap, Status};
 use crate::domain::ports::{MailStore, StoreError};
 use crate::domain::ticket::{Ticket, TicketHash};
 use crate::domain::time::Timestamp;
@@ -99,16 +99,16 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// The writes that queue `mail`: per message, its send counter (conditional on the cap)
-    /// and its outbox item.
+    /// The writes that queue `mail`: per message, its send counter (conditional on the cap),
+    /// its outbox item, and its ticket with the reference to it.
     pub(super) fn mail_writes(
         &self,
-        mail: &[Message],
+        mail: &[Queued],
         cap: SendCap,
     ) -> Result<(Vec<TransactWriteItem>, Vec<OnFail>), StoreError> {
         let mut writes = Vec::new();
         let mut on_fail = Vec::new();
-        for message in mail {
+        for Queued { message, ticket } in mail {
             let window = SendCap::window(message.created_at);
             let update = Update::builder()
                 .table_name(&self.table)
@@ -132,8 +132,34 @@ impl DynamoStore {
             on_fail.push(OnFail::Capped);
             writes.push(self.put(self.message_item(message)?, None, None)?);
             on_fail.push(OnFail::Inconsistent);
+            if let Some((hash, ticket)) = ticket {
+                writes.extend(self.ticket_puts(hash, ticket)?);
+                on_fail.extend([OnFail::Inconsistent, OnFail::Inconsistent]);
+            }
         }
         Ok((writes, on_fail))
+    }
+
+    /// A ticket's item and the reference to it in its user's partition, both expiring with it.
+    fn ticket_puts(
+        &self,
+        hash: &TicketHash,
+        ticket: &Ticket,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let ttl = AttributeValue::N(ticket.expires.epoch_secs().to_string());
+        let mut item: Item =
+            to_item(ticket).map_err(|e| StoreError::Backend(format!("serialize ticket: {e}")))?;
+        item.extend(key(ticket_pk(&ticket.tenant_id, hash), TICKET));
+        item.insert(TTL_ATTRIBUTE.into(), ttl.clone());
+        let mut reference = key(
+            keys::user(&ticket.tenant_id, &ticket.user_id),
+            &format!("{TICKET_REF_PREFIX}{}", hash.as_str()),
+        );
+        reference.insert(TTL_ATTRIBUTE.into(), ttl);
+        Ok([
+            self.put(item, None, None)?,
+            self.put(reference, None, None)?,
+        ])
     }
 
     /// The writes that consume a ticket (it must still exist) and its reference.
@@ -167,20 +193,7 @@ impl DynamoStore {
 #[async_trait]
 impl MailStore for DynamoStore {
     async fn put_ticket(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), StoreError> {
-        let ttl = AttributeValue::N(ticket.expires.epoch_secs().to_string());
-        let mut item: Item =
-            to_item(ticket).map_err(|e| StoreError::Backend(format!("serialize ticket: {e}")))?;
-        item.extend(key(ticket_pk(&ticket.tenant_id, hash), TICKET));
-        item.insert(TTL_ATTRIBUTE.into(), ttl.clone());
-        let mut reference = key(
-            keys::user(&ticket.tenant_id, &ticket.user_id),
-            &format!("{TICKET_REF_PREFIX}{}", hash.as_str()),
-        );
-        reference.insert(TTL_ATTRIBUTE.into(), ttl);
-        let writes = vec![
-            self.put(item, None, None)?,
-            self.put(reference, None, None)?,
-        ];
+        let writes = self.ticket_puts(hash, ticket)?.to_vec();
         self.transact(writes, &[OnFail::Inconsistent, OnFail::Inconsistent])
             .await
     }
@@ -211,7 +224,7 @@ impl MailStore for DynamoStore {
 
     async fn enqueue(
         &self,
-        mail: &[Message],
+        mail: &[Queued],
         cap: SendCap,
         _now: Timestamp,
     ) -> Result<(), StoreError> {
