@@ -75,8 +75,19 @@ impl Reply {
         }
     }
 
-    /// A page for a browser. It may not be framed, and loads nothing from anywhere.
+    /// A page for a browser. It may not be framed, loads nothing from anywhere, and its forms
+    /// post only to this API.
     pub fn html(status: StatusCode, page: String) -> Self {
+        Self::page(status, page, "form-action 'self'; ")
+    }
+
+    /// A page whose form is answered with a redirect elsewhere (a tenant's result page):
+    /// browsers hold that redirect to `form-action` too, so the page names none.
+    pub fn html_redirecting(status: StatusCode, page: String) -> Self {
+        Self::page(status, page, "")
+    }
+
+    fn page(status: StatusCode, page: String, form_action: &str) -> Self {
         Reply {
             status,
             body: None,
@@ -84,7 +95,9 @@ impl Reply {
             headers: vec![
                 (
                     http::header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'".into(),
+                    format!(
+                        "default-src 'none'; style-src 'unsafe-inline'; {form_action}frame-ancestors 'none'"
+                    ),
                 ),
                 (http::header::REFERRER_POLICY, "no-referrer".into()),
             ],

@@ -66,7 +66,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                         action: &action,
                     },
                 )?;
-                Ok(Reply::html(StatusCode::OK, html))
+                Ok(Reply::html_redirecting(StatusCode::OK, html))
             }
             Confirmation::Refused(error) => Err(error),
         }

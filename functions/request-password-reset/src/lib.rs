@@ -4,9 +4,10 @@
 //! nobody who has an account. When a database user has it (and is not blocked, and is under
 //! the send cap), a reset link to the tenant's reset page is emailed.
 //!
-//! Sending takes longer than finding nothing, so no answer leaves before [`RESPONSE_FLOOR`]
-//! has passed since the request arrived: an account's existence does not show in the
-//! latency either, short of an SES call slower than the floor.
+//! Sending takes longer than finding nothing, so no 202 leaves before [`RESPONSE_FLOOR`] has
+//! passed since the request arrived: an account's existence does not show in the latency
+//! either, short of an SES call slower than the floor. The template reserves (and so caps)
+//! this function's concurrency, as each answer holds an instance for the floor.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -36,6 +37,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         ))
     }
     .await;
-    tokio::time::sleep_until(floor).await;
+    // Errors come from the request alone (its body, or a store outage before any account was
+    // found), so only the one answer that could hide an account waits.
+    if outcome.is_ok() {
+        tokio::time::sleep_until(floor).await;
+    }
     Ok(call.finish(outcome))
 }

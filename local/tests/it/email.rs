@@ -777,6 +777,9 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
     let page = env.follow(&verify).await;
     assert_eq!(page.status, 200, "{}", page.raw);
     assert!(page.raw.contains("<form") && page.raw.contains(&new));
+    // Its form is answered with a redirect to the tenant's page, which `form-action` would block.
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("form-action"));
     let still = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
     assert_eq!(still.body["email"], old.as_str());
     let form = format!("ticket={}", param(&verify, "ticket").unwrap());
@@ -1018,5 +1021,33 @@ async fn a_reset_link_is_void_once_the_address_moved_or_a_newer_password_was_set
         (r.status, r.code()),
         (400, "invalid_ticket"),
         "address moved"
+    );
+}
+
+#[tokio::test]
+async fn a_delayed_reset_email_is_dropped_once_the_password_changed() {
+    let (mut env, clock) = Env::with_clock().await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    clock.advance(1);
+    assert_eq!(reset(&env, &email).await.status, 202);
+    clock.advance(1);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"password": "admin-Passphrase-Poplar-52"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
+    clock.advance(61);
+    let report = env.app.deliver_due(10).await.unwrap();
+    assert_eq!((report.due, report.dropped), (1, 1), "{report:?}");
+    assert_eq!(
+        inbox(&email).await.len(),
+        1,
+        "only the sign-up's verification"
     );
 }

@@ -289,7 +289,11 @@ pub async fn seed_event_user(env: &Env) {
             TicketKind::EmailVerification,
             Some("seed@example.com"),
         ),
-        (EVENT_RESET_TICKET, TicketKind::PasswordChange, None),
+        (
+            EVENT_RESET_TICKET,
+            TicketKind::PasswordChange,
+            Some("seed@example.com"),
+        ),
         (
             EVENT_CANCEL_TICKET,
             TicketKind::EmailChangeCancel,

@@ -204,6 +204,20 @@ fn same_address(a: Option<&str>, b: &str) -> bool {
     a.is_some_and(|a| a.eq_ignore_ascii_case(b))
 }
 
+/// Whether a reset ticket still speaks for its account: a link mailed to an address the
+/// account has since left, or no newer than its last password change, does not.
+fn reset_applies(ticket: &Ticket, user: &User) -> bool {
+    let same = match (ticket.email.as_deref(), user.email.as_deref()) {
+        (Some(to), Some(now)) => to.eq_ignore_ascii_case(now),
+        (None, None) => true,
+        _ => false,
+    };
+    let superseded = user
+        .last_password_reset
+        .is_some_and(|at| ticket.created_at <= at);
+    same && !superseded
+}
+
 fn ttl(kind: TicketKind, asked: Option<u64>) -> Result<u64, Error> {
     let (default, max) = kind.ttl_secs();
     match asked {
@@ -298,7 +312,9 @@ impl Services {
         jobs
     }
 
-    /// The ticket a message's link carries, as of now.
+    /// The ticket a message's link carries: dated from the request that caused the message
+    /// (a retried reset link still dies with a password changed since), living its full
+    /// lifetime from now.
     fn ticket_for(&self, message: &Message, kind: TicketKind) -> Ticket {
         let now = self.clock.now();
         Ticket {
@@ -311,7 +327,7 @@ impl Services {
             },
             result_url: message.result_url.clone(),
             mark_email_verified: false,
-            created_at: now,
+            created_at: message.created_at,
             expires: now.plus_secs(i64::try_from(message.ttl_secs).unwrap_or(i64::MAX)),
         }
     }
@@ -411,7 +427,11 @@ impl Services {
             // warning even when the new address was verified before a retry got through.
             MessageKind::EmailChangeNotice => true,
             MessageKind::PasswordReset => {
-                same_address(user.email.as_deref(), &message.to) && !user.blocked
+                same_address(user.email.as_deref(), &message.to)
+                    && !user.blocked
+                    && user
+                        .last_password_reset
+                        .is_none_or(|at| at < message.created_at)
             }
             MessageKind::AccountDeletionScheduled => user.deletion_scheduled_at.is_some(),
         };
@@ -940,16 +960,7 @@ impl Services {
             .await?
             .filter(|u| u.connection().is_database())
             .ok_or_else(invalid_ticket)?;
-        // A link mailed to an address the account has since left, or older than the last
-        // password change, no longer speaks for the account.
-        let moved = ticket
-            .email
-            .as_deref()
-            .is_some_and(|to| !same_address(current.email.as_deref(), to));
-        let superseded = current
-            .last_password_reset
-            .is_some_and(|at| ticket.created_at < at);
-        if moved || superseded {
+        if !reset_applies(&ticket, &current) {
             return Err(invalid_ticket());
         }
         // Checked against the user as read; a concurrent change of its email or username
@@ -962,6 +973,10 @@ impl Services {
         let stored = self.hasher.hash(&password).await?;
         let now = self.clock.now();
         self.redeem(&hash, &ticket, Some(&stored), Some(current), |user| {
+            // Again on every read: a lost race may have been a change of address or password.
+            if !reset_applies(&ticket, user) {
+                return Err(invalid_ticket());
+            }
             user.last_password_reset = Some(now);
             if ticket.mark_email_verified {
                 user.email_verified = true;
