@@ -296,6 +296,20 @@ impl Services {
         Ok(prepared)
     }
 
+    /// Queues prepared messages on their own (no other change causes them); `false` when the
+    /// send cap refuses them, and then nothing is queued.
+    async fn queue(&self, prepared: &Prepared) -> Result<bool, Error> {
+        match self
+            .mail
+            .enqueue(&prepared.queued, self.email.send_cap, self.clock.now())
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Capped) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// One immediate attempt at each queued message; what fails stays queued.
     pub(super) async fn send_now(&self, prepared: Prepared, user: &User) -> Vec<Job> {
         let mut jobs = Vec::with_capacity(prepared.queued.len());
@@ -578,15 +592,8 @@ impl Services {
             ));
         }
         let prepared = self.prepare(vec![self.verification(&user, &email, false)])?;
-        let now = self.clock.now();
-        match self
-            .mail
-            .enqueue(&prepared.queued, self.email.send_cap, now)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Capped) => return Err(too_many_emails(now)),
-            Err(e) => return Err(e.into()),
+        if !self.queue(&prepared).await? {
+            return Err(too_many_emails(self.clock.now()));
         }
         self.send_now(prepared, &user)
             .await
@@ -926,16 +933,9 @@ impl Services {
             TicketKind::PasswordChange.ttl_secs().0,
             self.clock.now(),
         )])?;
-        match self
-            .mail
-            .enqueue(&prepared.queued, self.email.send_cap, self.clock.now())
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Capped) => return Ok(()),
-            Err(e) => return Err(e.into()),
+        if self.queue(&prepared).await? {
+            self.send_now(prepared, &user).await;
         }
-        self.send_now(prepared, &user).await;
         Ok(())
     }
 
