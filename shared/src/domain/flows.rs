@@ -229,6 +229,10 @@ fn ttl(kind: TicketKind, asked: Option<u64>) -> Result<u64, Error> {
     }
 }
 
+fn no_email() -> Error {
+    Error::invalid("no_email", "The user has no email address to verify.")
+}
+
 pub(super) fn too_many_emails(now: Timestamp) -> Error {
     Error::TooManyRequests {
         retry_after_secs: SendCap::retry_after(now),
@@ -579,12 +583,7 @@ impl Services {
         let b: JobBody = json::parse_body(body)?;
         let id = UserId::parse(&b.user_id)?;
         let user = self.get_user(tenant, &id).await?;
-        let Some(email) = user.email.clone() else {
-            return Err(Error::invalid(
-                "no_email",
-                "The user has no email address to verify.",
-            ));
-        };
+        let email = user.email.clone().ok_or_else(no_email)?;
         if user.email_verified {
             return Err(Error::invalid(
                 "email_already_verified",
@@ -617,9 +616,7 @@ impl Services {
             .transpose()?;
         let ttl = ttl(TicketKind::EmailVerification, b.ttl_sec)?;
         let user = self.get_user(tenant, &id).await?;
-        let email = user.email.clone().ok_or_else(|| {
-            Error::invalid("no_email", "The user has no email address to verify.")
-        })?;
+        let email = user.email.clone().ok_or_else(no_email)?;
         self.issue(
             &user,
             TicketKind::EmailVerification,
