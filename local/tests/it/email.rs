@@ -68,6 +68,18 @@ fn me(user: &Value) -> crate::support::Claims {
     claims("acme", user["user_id"].as_str().unwrap(), "openid")
 }
 
+/// `PATCH /me` as `user`.
+async fn patch_me(env: &Env, user: &Value, body: Value) -> Resp {
+    env.send(
+        "PATCH",
+        "/v1/tenants/acme/me",
+        Some(&me(user)),
+        Some(&body),
+        &[],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn sign_up_sends_a_verification_email_whose_link_verifies_the_address_once() {
     let env = Env::new().await;
@@ -734,15 +746,7 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
         .await;
     let caller = me(&u);
     let new = address("new");
-    let r = env
-        .send(
-            "PATCH",
-            "/v1/tenants/acme/me",
-            Some(&caller),
-            Some(&json!({"email": new, "name": "Ana B"})),
-            &[],
-        )
-        .await;
+    let r = patch_me(&env, &u, json!({"email": new, "name": "Ana B"})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["email"], old.as_str());
     assert_eq!(r.body["email_verified"], true);
@@ -820,14 +824,7 @@ async fn the_cancel_link_shows_a_page_and_only_its_form_cancels_the_change() {
         .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
         .await;
     let new = address("new");
-    env.send(
-        "PATCH",
-        "/v1/tenants/acme/me",
-        Some(&me(&u)),
-        Some(&json!({"email": new})),
-        &[],
-    )
-    .await;
+    patch_me(&env, &u, json!({"email": new})).await;
     let cancel = link(&inbox(&old).await[0].html, CANCEL);
     let page = env.follow(&cancel).await;
     assert_eq!(page.status, 200);
@@ -894,26 +891,10 @@ async fn self_service_email_changes_are_capped_too() {
         .create(json!({"email": address("old"), "password": PASSWORD, "email_verified": true}))
         .await;
     for i in 0..5 {
-        let r = env
-            .send(
-                "PATCH",
-                "/v1/tenants/acme/me",
-                Some(&me(&u)),
-                Some(&json!({"email": address(&format!("n{i}"))})),
-                &[],
-            )
-            .await;
+        let r = patch_me(&env, &u, json!({"email": address(&format!("n{i}"))})).await;
         assert_eq!(r.status, 200, "{}", r.raw);
     }
-    let r = env
-        .send(
-            "PATCH",
-            "/v1/tenants/acme/me",
-            Some(&me(&u)),
-            Some(&json!({"email": address("n6"), "name": "Changed"})),
-            &[],
-        )
-        .await;
+    let r = patch_me(&env, &u, json!({"email": address("n6"), "name": "Changed"})).await;
     assert_eq!((r.status, r.code()), (429, "too_many_requests"));
     let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
     assert!(
