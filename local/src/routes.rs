@@ -39,13 +39,15 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 23] = [
+pub const ROUTES: [Route; 25] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
     route!("delete-user", delete_user),
     route!("list-users", list_users),
     route!("users-by-email", users_by_email),
+    route!("link-identity", link_identity),
+    route!("unlink-identity", unlink_identity),
     route!("get-me", get_me),
     route!("patch-me", patch_me),
     route!("authenticate", authenticate),

@@ -130,6 +130,12 @@ impl Reply {
         Self::json(status, body).with_header(ETAG, etag(saved.user.version))
     }
 
+    /// A user's identities (after a link or an unlink), with the user's version as the `ETag`.
+    pub fn identities(status: StatusCode, user: &User) -> Self {
+        Self::json(status, crate::domain::linking::identities_json(user))
+            .with_header(ETAG, etag(user.version))
+    }
+
     pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
         self.headers.push((name, value));
         self
@@ -286,6 +292,11 @@ impl Call {
 
     pub fn path_user_id(&self) -> Result<UserId, Error> {
         UserId::parse(self.path.get("user_id").map(String::as_str).unwrap_or(""))
+    }
+
+    /// A path parameter, or `""` when the route has none of that name.
+    pub fn path(&self, name: &str) -> &str {
+        self.path.get(name).map(String::as_str).unwrap_or("")
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {

@@ -4,7 +4,9 @@ use lambda_http::Body;
 use local_api::routes::ROUTES;
 use serde_json::Value;
 
-use crate::support::{EVENT_USER, Env, SCHEDULED, event_files, expected_status, seed_event_user};
+use crate::support::{
+    EVENT_PRIMARY, EVENT_USER, Env, SCHEDULED, event_files, expected_status, seed_event_user,
+};
 
 #[test]
 fn every_function_has_exactly_one_event_file() {
@@ -75,6 +77,20 @@ async fn every_event_file_runs_through_its_handler() {
             "confirm-email-verification" => {
                 let location = response.headers()["location"].to_str().unwrap();
                 assert_eq!(location, "https://id.example.com/verified?success=true");
+            }
+            "link-identity" => {
+                let identities: Value = serde_json::from_str(&body).unwrap();
+                let providers: Vec<&str> = identities
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["provider"].as_str().unwrap())
+                    .collect();
+                assert_eq!(providers, ["database", "facebook", "google-oauth2"]);
+            }
+            "unlink-identity" => {
+                assert!(!body.contains("facebook"), "{body}");
+                assert!(body.contains(EVENT_PRIMARY));
             }
             "request-password-reset" => assert!(body.contains("If an account")),
             "confirm-password-reset" => assert!(body.is_empty()),

@@ -5,6 +5,7 @@ mod access;
 mod credentials;
 mod email;
 mod events;
+mod linking;
 mod listing;
 mod metadata;
 mod runtime;

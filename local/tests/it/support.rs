@@ -281,6 +281,7 @@ pub async fn seed_event_user(env: &Env) {
     .unwrap();
     let hash = env.app.hasher.hash(&password).await.unwrap();
     env.app.users.create(&user, Some(&hash), &[]).await.unwrap();
+    seed_linking_users(env).await;
     use shared::domain::ticket::{Ticket, TicketHash, TicketKind};
     let now = env.app.clock.now();
     for (raw, kind, email) in [
@@ -318,6 +319,48 @@ pub async fn seed_event_user(env: &Env) {
     }
 }
 
+/// The primary the linking events name: a verified database user holding a linked Facebook
+/// identity, next to a standalone Google user (provider id [`EVENT_GOOGLE_ID`]) to link.
+pub const EVENT_PRIMARY: &str = "usr_01JDQ9A2B3C4D5E6F7G8H9J0K1";
+pub const EVENT_GOOGLE_ID: &str = "108234567890123456789";
+pub const EVENT_FACEBOOK_ID: &str = "10229876543210";
+
+async fn seed_linking_users(env: &Env) {
+    use shared::domain::ids::{Connection, TenantId, UserId};
+    use shared::domain::linking::LinkRequest;
+    use shared::domain::user::{Identity, User};
+    let tenant = TenantId::parse("acme").unwrap();
+    let now = env.app.clock.now();
+    let id = UserId::parse(EVENT_PRIMARY).unwrap();
+    let mut primary = User::new(id, tenant.clone(), Identity::database(&id), now);
+    primary.email = Some("primary@example.com".into());
+    primary.email_verified = true;
+    env.app.users.create(&primary, None, &[]).await.unwrap();
+    for (connection, provider_id, email) in [
+        ("google-oauth2", EVENT_GOOGLE_ID, "primary@gmail.example"),
+        ("facebook", EVENT_FACEBOOK_ID, "primary@facebook.example"),
+    ] {
+        let social_id = UserId::generate();
+        let mut social = User::new(
+            social_id,
+            tenant.clone(),
+            Identity::social(Connection::parse(connection).unwrap(), provider_id.into()),
+            now,
+        );
+        social.email = Some(email.into());
+        social.email_verified = true;
+        env.app.users.create(&social, None, &[]).await.unwrap();
+    }
+    let facebook = LinkRequest::parse(
+        format!(r#"{{"provider": "facebook", "user_id": "{EVENT_FACEBOOK_ID}"}}"#).as_bytes(),
+    )
+    .unwrap();
+    env.app
+        .link_user(&tenant, &id, &facebook, None)
+        .await
+        .unwrap();
+}
+
 /// The tickets the email events carry, stored by [`seed_event_user`].
 pub const EVENT_VERIFY_TICKET: &str = "ZXZlbnRzOiBhbiBlbWFpbCB2ZXJpZmljYXRpb24gdGs";
 pub const EVENT_RESET_TICKET: &str = "ZXZlbnRzOiBhIHBhc3N3b3JkIHJlc2V0IHRpY2tldCE";
@@ -352,6 +395,7 @@ pub fn event_files() -> Vec<(String, String)> {
 pub fn expected_status(function: &str) -> u16 {
     match function {
         "create-user"
+        | "link-identity"
         | "send-verification-email"
         | "create-email-verification-ticket"
         | "create-password-change-ticket" => 201,

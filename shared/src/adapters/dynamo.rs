@@ -4,9 +4,14 @@
 //! |---|---|---|---|
 //! | profile | `TENANT#{t}#USER#{user_id}` | `PROFILE` | the user; `gsi1pk`/`gsi1sk` list it |
 //! | password | `TENANT#{t}#USER#{user_id}` | `PASSWORD` | PHC hash; never read by a profile read |
+//! | a linked identity's password | `TENANT#{t}#USER#{user_id}` | `PASSWORD#{identity user_id}` | as above |
 //! | email guard | `TENANT#{t}#EMAIL#{lower(email)}` | `CONN#{connection}` | owns the email per connection |
 //! | username guard | `TENANT#{t}#USERNAME#{lower(username)}` | `CONN#{connection}` | owns the username per connection |
 //! | identity guard | `TENANT#{t}#IDENTITY#{provider}#{provider_user_id}` | `IDENTITY` | owns the identity |
+//!
+//! Every guard holds its owner's `user_id`; a guard of a linked identity (its email, username
+//! and identity, in the identity's connection) also holds that identity's `user_id` as
+//! `identity`, so a login by it checks the identity's own password.
 //! | an address's logins | `TENANT#{t}#USER#{user_id}` | `LOGIN#IP#{ip}` | `count`, `last`, `last_success`, TTL |
 //! | failures from anywhere | `TENANT#{t}#USER#{user_id}` | `LOGIN#USER` | `count`, `last`, TTL |
 //! | an unknown identifier's counters | `TENANT#{t}#LOGINID#{sha256}` | `LOGIN#IP#{ip}`, `LOGIN#USER` | as above |
@@ -35,7 +40,7 @@ use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
 use crate::domain::login::{
-    BruteForce, Counter, CounterRecord, Failures, Identifier, LoginState, LoginSubject,
+    BruteForce, Counter, CounterRecord, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
 use crate::domain::mail::{Queued, SendCap};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
@@ -63,10 +68,18 @@ mod mail;
 
 const PROFILE: &str = "PROFILE";
 const PASSWORD: &str = "PASSWORD";
+const LINKED_PASSWORD_PREFIX: &str = "PASSWORD#";
 const IDENTITY: &str = "IDENTITY";
 const LOGIN_PREFIX: &str = "LOGIN#";
 const LOGIN_USER: &str = "LOGIN#USER";
 const LOGIN_IP_PREFIX: &str = "LOGIN#IP#";
+
+fn password_sk(credential: &Credential) -> String {
+    match credential {
+        Credential::Own => PASSWORD.to_owned(),
+        Credential::Linked(identity) => format!("{LINKED_PASSWORD_PREFIX}{identity}"),
+    }
+}
 
 fn counter_sk(counter: &Counter) -> String {
     match counter {
@@ -121,7 +134,7 @@ fn unknown_login_pk(tenant: &TenantId, connection: &Connection, identifier: &Ide
 
 fn subject_pk(subject: &LoginSubject) -> String {
     match subject {
-        LoginSubject::User(tenant, id) => keys::user(tenant, id),
+        LoginSubject::User(tenant, id, _) => keys::user(tenant, id),
         LoginSubject::Unknown {
             tenant,
             connection,
@@ -196,40 +209,84 @@ fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
 
-/// An item that makes one value unique.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// An item that makes one value unique, as its owner should hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Guard {
     pk: String,
     sk: String,
     kind: Unique,
+    owner: UserId,
+    /// The linked identity the value came with; `None` for the owner's own values.
+    identity: Option<String>,
 }
 
+impl Guard {
+    fn key(&self) -> (&str, &str) {
+        (&self.pk, &self.sk)
+    }
+}
+
+/// Every guard a user owns: its own email, username and identity, and those of each identity
+/// linked into it, each in that identity's connection.
 fn guards(user: &User) -> Vec<Guard> {
     let t = &user.tenant_id;
-    let conn = keys::connection(user.connection().as_str());
     let mut out = Vec::new();
-    if let Some(email) = user.email_key() {
-        out.push(Guard {
-            pk: keys::email(t, &email),
-            sk: conn.clone(),
-            kind: Unique::Email,
-        });
-    }
-    if let Some(name) = &user.username {
-        out.push(Guard {
-            pk: keys::username(t, &username_key(name)),
-            sk: conn,
-            kind: Unique::Username,
-        });
-    }
-    for identity in &user.identities {
-        out.push(Guard {
-            pk: keys::identity(t, &identity.provider, &identity.user_id),
-            sk: IDENTITY.to_owned(),
-            kind: Unique::Identity,
-        });
+    for (i, identity) in user.identities.iter().enumerate() {
+        let (email, username, linked) = if i == 0 {
+            (user.email_key(), user.username.as_deref(), None)
+        } else {
+            (
+                identity.email().map(str::to_lowercase),
+                identity.username(),
+                Some(identity.user_id.clone()),
+            )
+        };
+        let conn = keys::connection(identity.connection.as_str());
+        let guard = |pk: String, sk: String, kind| Guard {
+            pk,
+            sk,
+            kind,
+            owner: user.user_id,
+            identity: linked.clone(),
+        };
+        if let Some(email) = email {
+            out.push(guard(keys::email(t, &email), conn.clone(), Unique::Email));
+        }
+        if let Some(name) = username {
+            out.push(guard(
+                keys::username(t, &username_key(name)),
+                conn,
+                Unique::Username,
+            ));
+        }
+        out.push(guard(
+            keys::identity(t, &identity.provider, &identity.user_id),
+            IDENTITY.to_owned(),
+            Unique::Identity,
+        ));
     }
     out
+}
+
+/// Items sorted for a clean-up that may stop halfway: tickets before the references that
+/// find them, so no ticket is ever left unreachable.
+fn cleanup_order(user_pk: &str, items: &[Item]) -> Vec<Item> {
+    let mut tickets = Vec::new();
+    let mut rest = Vec::new();
+    for item in items {
+        let Some(AttributeValue::S(sk)) = item.get(SK) else {
+            continue;
+        };
+        if sk == PROFILE {
+            continue;
+        }
+        if let Some(ticket) = mail::referenced_ticket(user_pk, sk) {
+            tickets.push(ticket);
+        }
+        rest.push(item.clone());
+    }
+    tickets.extend(rest);
+    tickets
 }
 
 /// What a transaction item's failed condition means.
@@ -285,10 +342,117 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn guard_put(&self, guard: &Guard, user: &User) -> Result<TransactWriteItem, StoreError> {
+    fn guard_item(guard: &Guard) -> Item {
         let mut item = key(guard.pk.clone(), &guard.sk);
-        item.insert("user_id".into(), s(user.user_id.to_string()));
-        self.put(item, Some("attribute_not_exists(pk)"), None)
+        item.insert("user_id".into(), s(guard.owner.to_string()));
+        if let Some(identity) = &guard.identity {
+            item.insert("identity".into(), s(identity.clone()));
+        }
+        item
+    }
+
+    fn guard_put(&self, guard: &Guard) -> Result<TransactWriteItem, StoreError> {
+        self.put(
+            Self::guard_item(guard),
+            Some("attribute_not_exists(pk)"),
+            None,
+        )
+    }
+
+    /// A guard that changes hands (or identity), only from the owner it is known to have.
+    fn guard_repoint(&self, guard: &Guard, from: &UserId) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::guard_item(guard)))
+            .condition_expression("user_id = :owner")
+            .expression_attribute_values(":owner", s(from.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The writes that turn the guards `before` into the guards `after`: new values are taken
+    /// (`Taken` if someone has them), values that stay but change owner or identity are
+    /// re-pointed (conditional on the old owner), dropped values are released. Two values of
+    /// `after` on one guard (a user's own address equal to one a linked identity holds in the
+    /// same connection) are `Taken`: a login by it could not tell which password to check.
+    fn guard_writes(
+        &self,
+        before: &[Guard],
+        after: &[Guard],
+    ) -> Result<(Vec<TransactWriteItem>, Vec<OnFail>), StoreError> {
+        let mut seen = HashSet::new();
+        if let Some(twice) = after.iter().find(|g| !seen.insert(g.key())) {
+            return Err(StoreError::Taken(twice.kind));
+        }
+        let old: HashMap<(&str, &str), &Guard> = before.iter().map(|g| (g.key(), g)).collect();
+        let mut items = Vec::new();
+        let mut on_fail = Vec::new();
+        for guard in after {
+            match old.get(&guard.key()) {
+                None => {
+                    items.push(self.guard_put(guard)?);
+                    on_fail.push(OnFail::Taken(guard.kind));
+                }
+                Some(held) if *held == guard => {}
+                Some(held) => {
+                    items.push(self.guard_repoint(guard, &held.owner)?);
+                    on_fail.push(OnFail::Condition);
+                }
+            }
+        }
+        for guard in before.iter().filter(|g| !seen.contains(&g.key())) {
+            items.push(self.guard_delete(guard, &guard.owner)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        Ok((items, on_fail))
+    }
+
+    /// A delete of item `pk`/`sk`, conditional on `attribute` still being `value`.
+    fn delete_if(
+        &self,
+        pk: String,
+        sk: &str,
+        attribute: &str,
+        value: AttributeValue,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("#a = :seen")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":seen", value)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A password hash moved to another item: removed where it was (only if still that hash)
+    /// and written at `to`.
+    fn password_move(
+        &self,
+        from: (String, &str),
+        to: (String, &str),
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let delete = self.delete_if(from.0, from.1, "hash", s(hash))?;
+        let mut item = key(to.0, to.1);
+        item.insert("hash".into(), s(hash));
+        item.insert("updated_at".into(), s(at.to_string()));
+        Ok([delete, self.put(item, None, None)?])
+    }
+
+    /// Removes leftovers of a user that is gone (tickets first); what this misses expires
+    /// by TTL.
+    async fn sweep(&self, user_pk: &str, items: &[Item]) {
+        let leftovers = cleanup_order(user_pk, items);
+        if leftovers.is_empty() {
+            return;
+        }
+        if let Err(e) = self.delete_items(&leftovers).await {
+            tracing::warn!(error = ?e, "items of a user that is gone are left to their TTL");
+        }
     }
 
     fn guard_delete(&self, guard: &Guard, owner: &UserId) -> Result<TransactWriteItem, StoreError> {
@@ -596,6 +760,20 @@ impl DynamoStore {
         Ok((ids, out.last_evaluated_key.is_none()))
     }
 
+    /// One item, read with strong consistency.
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
     async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         self.query(pk, None).await
     }
@@ -781,10 +959,9 @@ impl UserStore for DynamoStore {
             items.push(self.password_put(user, hash)?);
             on_fail.push(OnFail::Inconsistent);
         }
-        for guard in guards(user) {
-            items.push(self.guard_put(&guard, user)?);
-            on_fail.push(OnFail::Taken(guard.kind));
-        }
+        let (writes, fails) = self.guard_writes(&[], &guards(user))?;
+        items.extend(writes);
+        on_fail.extend(fails);
         // A new user has sent nothing yet: the counters start, they cannot be over the cap.
         let (writes, fails) = self.mail_writes(mail, SendCap { per_hour: u32::MAX })?;
         items.extend(writes);
@@ -896,16 +1073,9 @@ impl UserStore for DynamoStore {
             items.push(self.password_put(next, hash)?);
             on_fail.push(OnFail::Inconsistent);
         }
-        let old: HashSet<Guard> = guards(current).into_iter().collect();
-        let new: HashSet<Guard> = guards(next).into_iter().collect();
-        for guard in new.difference(&old) {
-            items.push(self.guard_put(guard, next)?);
-            on_fail.push(OnFail::Taken(guard.kind));
-        }
-        for guard in old.difference(&new) {
-            items.push(self.guard_delete(guard, &current.user_id)?);
-            on_fail.push(OnFail::Inconsistent);
-        }
+        let (writes, fails) = self.guard_writes(&guards(current), &guards(next))?;
+        items.extend(writes);
+        on_fail.extend(fails);
         let (writes, fails) = self.mail_writes(effects.mail, effects.cap)?;
         items.extend(writes);
         on_fail.extend(fails);
@@ -946,13 +1116,9 @@ impl UserStore for DynamoStore {
             if [LOGIN_PREFIX, mail::SENDS_PREFIX, mail::OUTBOX_PREFIX]
                 .iter()
                 .any(|p| sk.starts_with(p))
+                || mail::referenced_ticket(&pk, &sk).is_some()
             {
                 later.push(item.clone());
-                continue;
-            }
-            if let Some(ticket) = mail::referenced_ticket(&pk, &sk) {
-                later.push(item.clone());
-                later.push(ticket);
                 continue;
             }
             let mut delete = Delete::builder()
@@ -981,12 +1147,7 @@ impl UserStore for DynamoStore {
             on_fail.push(OnFail::Inconsistent);
         }
         self.transact(writes, &on_fail).await?;
-        if !later.is_empty() {
-            // Their TTL removes whatever this misses.
-            if let Err(e) = self.delete_items(&later).await {
-                tracing::warn!(error = ?e, "counters and tickets of a deleted user are left to their TTL");
-            }
-        }
+        self.sweep(&pk, &later).await;
         Ok(Deleted::Yes)
     }
 
@@ -1048,13 +1209,17 @@ impl UserStore for DynamoStore {
         let guards = self
             .partition(&keys::email(tenant, email.normalized()))
             .await?;
-        let ids: Vec<UserId> = guards
+        let mut ids: Vec<UserId> = guards
             .iter()
             .filter_map(|g| match g.get("user_id") {
                 Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
                 _ => None,
             })
             .collect();
+        // A user holding the address in several connections (its own and a linked identity's)
+        // is one user.
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(*id));
         self.batch_get(tenant, &ids, true).await
     }
 
@@ -1063,24 +1228,148 @@ impl UserStore for DynamoStore {
         tenant: &TenantId,
         identifier: &Identifier,
         connection: &Connection,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<(UserId, Credential)>, StoreError> {
         let pk = match identifier {
             Identifier::Email(email) => keys::email(tenant, email.normalized()),
             Identifier::Username(name) => keys::username(tenant, &username_key(name)),
         };
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, &keys::connection(connection.as_str()))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(match out.item.as_ref().and_then(|i| i.get("user_id")) {
+        let Some(guard) = self
+            .item(pk, &keys::connection(connection.as_str()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let owner = match guard.get("user_id") {
+            Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+            _ => None,
+        };
+        let credential = match guard.get("identity") {
+            Some(AttributeValue::S(identity)) => Credential::Linked(identity.clone()),
+            _ => Credential::Own,
+        };
+        Ok(owner.map(|id| (id, credential)))
+    }
+
+    async fn identity_owner(
+        &self,
+        tenant: &TenantId,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let guard = self
+            .item(keys::identity(tenant, provider, provider_user_id), IDENTITY)
+            .await?;
+        Ok(match guard.as_ref().and_then(|g| g.get("user_id")) {
             Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
             _ => None,
         })
+    }
+
+    async fn link(&self, primary: &User, next: &User, secondary: &User) -> Result<(), StoreError> {
+        let tenant = &primary.tenant_id;
+        let gone = keys::user(tenant, &secondary.user_id);
+        let items = self.partition(&gone).await?;
+        let mut writes = vec![
+            self.put(
+                self.profile_item(next)?,
+                Some("#version = :version"),
+                Some(HashMap::from([(
+                    ":version".to_owned(),
+                    AttributeValue::N(primary.version.to_string()),
+                )])),
+            )?,
+            self.delete_if(
+                gone.clone(),
+                PROFILE,
+                "version",
+                AttributeValue::N(secondary.version.to_string()),
+            )?,
+        ];
+        let mut on_fail = vec![OnFail::Condition, OnFail::Condition];
+        let hash = items
+            .iter()
+            .find(|i| i.get(SK) == Some(&s(PASSWORD)))
+            .and_then(|i| match i.get("hash") {
+                Some(AttributeValue::S(h)) => Some(h.clone()),
+                _ => None,
+            });
+        if let Some(hash) = hash {
+            let identity = Credential::Linked(secondary.identities[0].user_id.clone());
+            writes.extend(self.password_move(
+                (gone.clone(), PASSWORD),
+                (
+                    keys::user(tenant, &primary.user_id),
+                    &password_sk(&identity),
+                ),
+                &hash,
+                next.updated_at,
+            )?);
+            on_fail.extend([OnFail::Condition, OnFail::Inconsistent]);
+        }
+        let mut before = guards(primary);
+        before.extend(guards(secondary));
+        let (guard_writes, fails) = self.guard_writes(&before, &guards(next))?;
+        writes.extend(guard_writes);
+        on_fail.extend(fails);
+        self.transact(writes, &on_fail).await?;
+        let rest: Vec<Item> = items
+            .into_iter()
+            .filter(|i| i.get(SK) != Some(&s(PASSWORD)))
+            .collect();
+        self.sweep(&gone, &rest).await;
+        Ok(())
+    }
+
+    async fn unlink(&self, primary: &User, next: &User, restored: &User) -> Result<(), StoreError> {
+        let tenant = &primary.tenant_id;
+        let back = keys::user(tenant, &restored.user_id);
+        let leftovers = self.partition(&back).await?;
+        if leftovers.iter().any(|i| i.get(SK) == Some(&s(PROFILE))) {
+            return Err(StoreError::Backend(
+                "a user already exists under the id an unlinked identity restores".into(),
+            ));
+        }
+        self.sweep(&back, &leftovers).await;
+        let held = keys::user(tenant, &primary.user_id);
+        let linked_sk = password_sk(&Credential::Linked(restored.identities[0].user_id.clone()));
+        let hash = match self.item(held.clone(), &linked_sk).await? {
+            Some(item) => match item.get("hash") {
+                Some(AttributeValue::S(h)) => Some(h.clone()),
+                _ => None,
+            },
+            None => None,
+        };
+        let mut writes = vec![
+            self.put(
+                self.profile_item(next)?,
+                Some("#version = :version"),
+                Some(HashMap::from([(
+                    ":version".to_owned(),
+                    AttributeValue::N(primary.version.to_string()),
+                )])),
+            )?,
+            self.put(
+                self.profile_item(restored)?,
+                Some("attribute_not_exists(pk)"),
+                None,
+            )?,
+        ];
+        let mut on_fail = vec![OnFail::Condition, OnFail::Inconsistent];
+        if let Some(hash) = hash {
+            writes.extend(self.password_move(
+                (held, &linked_sk),
+                (back, PASSWORD),
+                &hash,
+                next.updated_at,
+            )?);
+            on_fail.extend([OnFail::Condition, OnFail::Inconsistent]);
+        }
+        let mut after = guards(next);
+        after.extend(guards(restored));
+        let (guard_writes, fails) = self.guard_writes(&guards(primary), &after)?;
+        writes.extend(guard_writes);
+        on_fail.extend(fails);
+        self.transact(writes, &on_fail).await
     }
 
     async fn login_state(
@@ -1090,13 +1379,19 @@ impl UserStore for DynamoStore {
     ) -> Result<LoginState, StoreError> {
         let pk = subject_pk(subject);
         let ip_sk = counter_sk(&Counter::Ip(ip.to_owned()));
+        let credential = match subject {
+            LoginSubject::User(_, _, credential) => credential.clone(),
+            LoginSubject::Unknown { .. } => Credential::Own,
+        };
+        let password = password_sk(&credential);
         let mut wanted = vec![ip_sk.as_str(), LOGIN_USER];
         if matches!(subject, LoginSubject::User(..)) {
-            wanted.extend([PROFILE, PASSWORD]);
+            wanted.extend([PROFILE, password.as_str()]);
         }
         let keys = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
         let mut state = LoginState {
             user: None,
+            credential,
             hash: None,
             ip: None,
             all: None,
@@ -1104,7 +1399,7 @@ impl UserStore for DynamoStore {
         for item in self.batch_items(keys, true).await? {
             match item.get(SK) {
                 Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
-                Some(AttributeValue::S(sk)) if sk == PASSWORD => {
+                Some(AttributeValue::S(sk)) if *sk == password => {
                     if let Some(AttributeValue::S(phc)) = item.get("hash") {
                         state.hash = Some(PasswordHash::from_phc(phc.clone()));
                     }
@@ -1234,7 +1529,7 @@ impl UserStore for DynamoStore {
         ];
         let mut on_fail = vec![OnFail::Condition, OnFail::Condition, OnFail::Condition];
         if let (Some(new), Some(verified)) = (rehash, &state.hash) {
-            let mut item = key(pk.clone(), PASSWORD);
+            let mut item = key(pk.clone(), &password_sk(&state.credential));
             item.insert("hash".into(), s(new.as_phc()));
             item.insert("updated_at".into(), s(now.to_string()));
             // Only over the hash that was verified: a password changed meanwhile stays.

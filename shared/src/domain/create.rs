@@ -89,14 +89,10 @@ impl NewUser {
                 ))
             })?;
             let provider_id = ProviderUserId::parse(provider_id)?;
-            let identity = Identity {
-                provider: connection.as_str().to_owned(),
-                connection,
-                user_id: provider_id.as_str().to_owned(),
-                is_social: true,
-                profile_data: None,
-            };
-            (identity, None)
+            (
+                Identity::social(connection, provider_id.as_str().to_owned()),
+                None,
+            )
         };
 
         let opt_name =

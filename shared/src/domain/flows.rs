@@ -10,7 +10,7 @@ use super::Error;
 use super::email::Email;
 use super::ids::{Connection, TenantId, UserId};
 use super::json;
-use super::login::Identifier;
+use super::login::{Credential, Identifier};
 use super::mail::{
     Delivery, Locale, Message, MessageKind, OutgoingEmail, Queued, SendCap, Status, mask,
 };
@@ -655,10 +655,22 @@ impl Services {
                     Some(raw) => Connection::parse(raw)?,
                     None => Connection::database(),
                 };
-                self.users
+                match self
+                    .users
                     .find_login(tenant, &Identifier::Email(email), &connection)
                     .await?
                     .ok_or_else(Error::user_not_found)?
+                {
+                    (id, Credential::Own) => id,
+                    (id, Credential::Linked(_)) => {
+                        return Err(Error::Conflict {
+                            code: "identity_linked",
+                            message: format!(
+                                "This address belongs to an identity linked into {id}; password tickets are for a user's own password."
+                            ),
+                        });
+                    }
+                }
             }
             _ => {
                 return Err(Error::body(
@@ -901,7 +913,9 @@ impl Services {
                 "{connection} has no passwords to reset; only the database connection has."
             )));
         }
-        let Some(id) = self
+        // A linked identity's address resets nothing: the reset would be of the primary's own
+        // password, mailed to an address that is not the primary's.
+        let Some((id, Credential::Own)) = self
             .users
             .find_login(tenant, &Identifier::Email(email), &connection)
             .await?

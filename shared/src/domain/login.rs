@@ -134,10 +134,20 @@ impl CounterRecord {
     }
 }
 
-/// Whose counters a login attempt uses.
+/// Whose password a login checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The user's own.
+    Own,
+    /// That of the identity (this `user_id`) linked into the user: a linked database user's
+    /// identifier still signs in, with its own password, as the user it was linked into.
+    Linked(String),
+}
+
+/// Whose counters a login attempt uses, and (for a user) which password it checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginSubject {
-    User(TenantId, UserId),
+    User(TenantId, UserId, Credential),
     /// No account has the identifier; its attempts are counted all the same.
     Unknown {
         tenant: TenantId,
@@ -151,6 +161,8 @@ pub enum LoginSubject {
 pub struct LoginState {
     /// `None` for an unknown account.
     pub user: Option<User>,
+    /// Which password `hash` is.
+    pub credential: Credential,
     pub hash: Option<PasswordHash>,
     /// The counter of the attempt's address.
     pub ip: Option<CounterRecord>,
@@ -413,6 +425,7 @@ mod tests {
         });
         let mut state = LoginState {
             user: None,
+            credential: Credential::Own,
             hash: None,
             ip: None,
             all: locked_all,

@@ -7,6 +7,7 @@ pub mod error;
 pub mod flows;
 pub mod ids;
 pub mod json;
+pub mod linking;
 pub mod listing;
 pub mod login;
 pub mod mail;

@@ -10,8 +10,8 @@ use super::flows::{Job, too_many_emails};
 use super::ids::{Connection, TenantId, UserId};
 use super::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
 use super::login::{
-    BruteForce, Counter, Identifier, LoginRequest, LoginState, LoginSubject, PasswordChange,
-    parse_ip,
+    BruteForce, Counter, Credential, Identifier, LoginRequest, LoginState, LoginSubject,
+    PasswordChange, parse_ip,
 };
 use super::mail::EmailSettings;
 use super::password::Password;
@@ -24,7 +24,7 @@ use super::time::Timestamp;
 use super::user::User;
 
 /// How often a write that lost a race to a concurrent writer is retried before answering 503.
-const ATTEMPTS: usize = 4;
+pub(super) const ATTEMPTS: usize = 4;
 
 /// The fields an end user may change on their own profile (`PATCH /me`). Everything else on
 /// the resource is the tenant's to manage, so naming it is 403 rather than 400: the field
@@ -90,7 +90,7 @@ struct Checked {
     right: bool,
 }
 
-fn precondition_failed(current: u64) -> Error {
+pub(super) fn precondition_failed(current: u64) -> Error {
     Error::PreconditionFailed {
         message: format!("If-Match does not name the current version of the user ({current})."),
     }
@@ -239,7 +239,7 @@ impl Services {
             .find_login(tenant, &req.identifier, &req.connection)
             .await?
         {
-            Some(id) => LoginSubject::User(tenant.clone(), id),
+            Some((id, credential)) => LoginSubject::User(tenant.clone(), id, credential),
             None => LoginSubject::Unknown {
                 tenant: tenant.clone(),
                 connection: req.connection.clone(),
@@ -383,7 +383,7 @@ impl Services {
         let ip = caller_ip
             .and_then(|raw| parse_ip(raw).ok())
             .unwrap_or_else(|| UNKNOWN_IP.to_owned());
-        let subject = LoginSubject::User(tenant.clone(), *id);
+        let subject = LoginSubject::User(tenant.clone(), *id, Credential::Own);
         let mut checked = None;
         let mut hash = None;
         for _ in 0..LOGIN_ATTEMPTS {
@@ -520,7 +520,8 @@ impl Services {
         Ok(self
             .users
             .find_login(tenant, &identifier, &Connection::database())
-            .await?)
+            .await?
+            .map(|(id, _)| id))
     }
 
     /// The brute-force blocks in force for a user.

@@ -8,7 +8,9 @@ use super::email::Email;
 use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
-use super::login::{BruteForce, Counter, Failures, Identifier, LoginState, LoginSubject};
+use super::login::{
+    BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
+};
 use super::mail::{Message, OutgoingEmail, Queued, SendCap};
 use super::metadata::MetadataPatch;
 use super::password::{Password, PasswordHash};
@@ -150,13 +152,37 @@ pub trait UserStore: Send + Sync {
         email: &Email,
     ) -> Result<Vec<User>, StoreError>;
 
-    /// The user a login identifier belongs to in `connection`: one read of its guard.
+    /// The user a login identifier belongs to in `connection`, and whose password it signs in
+    /// with (a linked database identity's, or the user's own): one read of its guard.
     async fn find_login(
         &self,
         tenant: &TenantId,
         identifier: &Identifier,
         connection: &Connection,
+    ) -> Result<Option<(UserId, Credential)>, StoreError>;
+
+    /// The user holding an identity (as its own or linked): one read of its guard.
+    async fn identity_owner(
+        &self,
+        tenant: &TenantId,
+        provider: &str,
+        provider_user_id: &str,
     ) -> Result<Option<UserId>, StoreError>;
+
+    /// Links `secondary` into `primary`, which becomes `next` (holding the secondary's identity
+    /// last), in one transaction conditional on both users' versions: removes the secondary's
+    /// profile, moves its password beside the primary's, and re-points each of its guard items
+    /// to the primary (conditional on the secondary owning it). Then removes the secondary's
+    /// remaining items (tickets, queued mail, counters); a failure there is logged, and those
+    /// items expire by TTL. `ConditionFailed` if either user changed; nothing is written then.
+    async fn link(&self, primary: &User, next: &User, secondary: &User) -> Result<(), StoreError>;
+
+    /// The reverse of [`UserStore::link`]: `primary` becomes `next` and the identity it drops
+    /// becomes the standalone user `restored`, in one transaction conditional on the primary's
+    /// version and on no user existing under the restored id; its password and guard items
+    /// move back. Items left under the restored id by an earlier failed clean-up are removed
+    /// first. `ConditionFailed` if the primary changed.
+    async fn unlink(&self, primary: &User, next: &User, restored: &User) -> Result<(), StoreError>;
 
     /// What a login from `ip` reads, in one call: for a user, the profile, the password hash
     /// and both counters; for an unknown identifier, its two counters.

@@ -9,14 +9,71 @@ use super::time::Timestamp;
 
 /// One identity a user signs in with. For `database` users `user_id` is the user's own id;
 /// for other connections it is the provider's id.
+///
+/// The first identity is the user's own. Any other was linked in (see [`super::linking`]): it
+/// carries what the standalone user it came from held, so unlinking gives that user back
+/// unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     pub connection: Connection,
     pub provider: String,
     pub user_id: String,
     pub is_social: bool,
+    /// The linked user's normalized profile fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile_data: Option<Metadata>,
+    pub profile_data: Option<ProfileData>,
+    /// The linked user's `user_metadata`, kept apart from the primary's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Metadata>,
+    /// The linked user's `app_metadata`, kept apart from the primary's (and, like it, left out
+    /// of the self-service view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_at: Option<Timestamp>,
+    /// The standalone user this identity was, and becomes again when unlinked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<Standalone>,
+}
+
+/// A linked user's normalized profile fields, as Auth0's `profile_data` holds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ProfileData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub phone_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+}
+
+/// The bookkeeping of a linked user that is not profile data: enough to restore it as it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standalone {
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<Timestamp>,
+    #[serde(default)]
+    pub logins_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_password_reset: Option<Timestamp>,
+    /// Its version when linked; restored above it, so an `ETag` from before never matches.
+    pub version: u64,
 }
 
 impl Identity {
@@ -27,7 +84,47 @@ impl Identity {
             user_id: user_id.to_string(),
             is_social: false,
             profile_data: None,
+            user_metadata: None,
+            app_metadata: None,
+            linked_at: None,
+            standalone: None,
         }
+    }
+
+    /// An identity of an external provider, as a new user's own.
+    pub fn social(connection: Connection, provider_user_id: String) -> Self {
+        Identity {
+            provider: connection.as_str().to_owned(),
+            connection,
+            user_id: provider_user_id,
+            is_social: true,
+            profile_data: None,
+            user_metadata: None,
+            app_metadata: None,
+            linked_at: None,
+            standalone: None,
+        }
+    }
+
+    pub fn is(&self, provider: &str, user_id: &str) -> bool {
+        self.provider == provider && self.user_id == user_id
+    }
+
+    /// The email a linked identity brought (a user's own identity has the user's).
+    pub fn email(&self) -> Option<&str> {
+        self.profile_data.as_ref()?.email.as_deref()
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.profile_data.as_ref()?.username.as_deref()
+    }
+
+    /// The id of the database user this identity was, if it was one: its password lives on.
+    pub fn linked_database_user(&self) -> Option<UserId> {
+        if !self.connection.is_database() {
+            return None;
+        }
+        self.standalone.as_ref().map(|s| s.user_id)
     }
 }
 
@@ -145,6 +242,13 @@ impl User {
         let mut value = self.to_admin_json();
         if let Value::Object(map) = &mut value {
             map.remove("app_metadata");
+            if let Some(Value::Array(identities)) = map.get_mut("identities") {
+                for identity in identities {
+                    if let Value::Object(identity) = identity {
+                        identity.remove("app_metadata");
+                    }
+                }
+            }
         }
         value
     }

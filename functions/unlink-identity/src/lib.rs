@@ -1,0 +1,37 @@
+//! `DELETE /v1/tenants/{tenant_id}/users/{user_id}/identities/{provider}/{identity_id}`
+//!
+//! Unlinks an identity: it becomes the standalone user it was when linked (same id, profile,
+//! metadata and password). 200 with the primary's remaining identities and its new `ETag`;
+//! 400 `primary_identity` for the user's own identity; 404 `identity_not_found`. Honors
+//! `If-Match` on the primary (412).
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::auth::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str =
+    "DELETE /v1/tenants/{tenant_id}/users/{user_id}/identities/{provider}/{identity_id}";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let id = call.path_user_id()?;
+        let user = app
+            .unlink_identity(
+                &tenant,
+                &id,
+                call.path("provider"),
+                call.path("identity_id"),
+                call.if_match()?,
+            )
+            .await?;
+        Ok(Reply::identities(StatusCode::OK, &user))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

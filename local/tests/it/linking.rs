@@ -1,0 +1,533 @@
+use serde_json::{Value, json};
+
+use crate::support::{ALL_SCOPES, Env, Resp, address, claims, inbox, s, user_path};
+
+const ANA_PASSWORD: &str = "correct horse battery";
+const BOB_PASSWORD: &str = "lantern Harbor quartz 93";
+
+/// A verified database user.
+async fn database_user(env: &Env, email: &str, password: &str) -> Value {
+    env.create(json!({
+        "email": email,
+        "email_verified": true,
+        "password": password,
+        "user_metadata": {"theme": "light"},
+    }))
+    .await
+}
+
+/// A user of an external provider with a verified email.
+async fn social_user(env: &Env, connection: &str, provider_id: &str, email: &str) -> Value {
+    env.create(json!({
+        "connection": connection,
+        "user_id": provider_id,
+        "email": email,
+        "email_verified": true,
+        "name": "Ana from Google",
+        "user_metadata": {"locale": "es"},
+        "app_metadata": {"tier": "gold"},
+    }))
+    .await
+}
+
+async fn link(env: &Env, primary: &Value, body: Value) -> Resp {
+    env.admin_send(
+        "POST",
+        &format!("{}/identities", user_path(&primary["user_id"])),
+        Some(&body),
+    )
+    .await
+}
+
+fn link_with(secondary: &Value) -> Value {
+    json!({"link_with": secondary["user_id"]})
+}
+
+async fn unlink(env: &Env, primary: &Value, provider: &str, identity_id: &str) -> Resp {
+    env.admin_send(
+        "DELETE",
+        &format!(
+            "{}/identities/{provider}/{identity_id}",
+            user_path(&primary["user_id"])
+        ),
+        None,
+    )
+    .await
+}
+
+async fn login(env: &Env, email: &str, password: &str) -> Resp {
+    let service = claims("acme", "login@clients", "authenticate:users");
+    env.send(
+        "POST",
+        "/v1/tenants/acme/authenticate",
+        Some(&service),
+        Some(&json!({"email": email, "password": password, "ip": "198.51.100.9"})),
+        &[],
+    )
+    .await
+}
+
+async fn by_email(env: &Env, email: &str) -> Vec<String> {
+    let r = env
+        .admin_send(
+            "GET",
+            &format!("/v1/tenants/acme/users-by-email?email={email}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_linked_social_identity_joins_the_primary_with_its_own_profile_and_metadata() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let google = social_user(&env, "google-oauth2", "g-123", "ana@gmail.example").await;
+
+    let r = link(
+        &env,
+        &ana,
+        json!({"provider": "google-oauth2", "user_id": "g-123"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    let identities = r.body.as_array().unwrap();
+    assert_eq!(identities.len(), 2);
+    assert_eq!(identities[0]["provider"], "database");
+    let linked = &identities[1];
+    assert_eq!(
+        (
+            &linked["provider"],
+            &linked["user_id"],
+            &linked["is_social"]
+        ),
+        (&json!("google-oauth2"), &json!("g-123"), &json!(true))
+    );
+    assert_eq!(linked["profile_data"]["email"], "ana@gmail.example");
+    assert_eq!(linked["profile_data"]["email_verified"], true);
+    assert_eq!(linked["profile_data"]["name"], "Ana from Google");
+    assert_eq!(linked["user_metadata"], json!({"locale": "es"}));
+    assert_eq!(linked["app_metadata"], json!({"tier": "gold"}));
+    assert_eq!(linked["standalone"]["user_id"], google["user_id"]);
+
+    // The primary's own metadata is not merged with the secondary's.
+    let got = env
+        .admin_send("GET", &user_path(&ana["user_id"]), None)
+        .await;
+    assert_eq!(got.body["identities"], r.body);
+    assert_eq!(got.body["user_metadata"], json!({"theme": "light"}));
+    assert_eq!(got.body["email"], "ana@example.com");
+    let gone = env
+        .admin_send("GET", &user_path(&google["user_id"]), None)
+        .await;
+    assert_eq!(gone.code(), "user_not_found");
+
+    // Found by either address, once.
+    let ana_id = ana["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(by_email(&env, "ana@gmail.example").await, [ana_id.as_str()]);
+    assert_eq!(by_email(&env, "ana@example.com").await, [ana_id.as_str()]);
+
+    // The user's own view of a linked identity leaves out its app_metadata too.
+    let own = claims("acme", &ana_id, "");
+    let me = env
+        .send("GET", "/v1/tenants/acme/me", Some(&own), None, &[])
+        .await;
+    assert_eq!(me.status, 200, "{}", me.raw);
+    assert_eq!(me.body["identities"][1]["user_metadata"]["locale"], "es");
+    assert!(!me.raw.contains("gold"), "{}", me.raw);
+}
+
+#[tokio::test]
+async fn a_linked_database_identity_signs_in_with_its_own_password_as_the_primary() {
+    let env = Env::new().await;
+    let google = social_user(&env, "google-oauth2", "g-456", "bob@gmail.example").await;
+    let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    let r = link(&env, &google, link_with(&bob)).await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+
+    let signed_in = login(&env, "BOB@example.com", BOB_PASSWORD).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.raw);
+    assert_eq!(signed_in.body["user_id"], google["user_id"]);
+    assert_eq!(signed_in.body["logins_count"], 1);
+    let wrong = login(&env, "bob@example.com", ANA_PASSWORD).await;
+    assert_eq!(wrong.code(), "invalid_credentials");
+
+    // The address stays taken in the database connection, now by the primary.
+    let google_id = google["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(by_email(&env, "bob@example.com").await, [google_id]);
+    let again = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/users",
+            Some(&json!({"email": "bob@example.com", "password": BOB_PASSWORD})),
+        )
+        .await;
+    assert_eq!(again.code(), "user_exists");
+    // The password moved beside the primary's profile; the secondary's partition is empty.
+    let keys = env.keys().await;
+    let bob_pk = format!("TENANT#acme#USER#{}", bob["user_id"].as_str().unwrap());
+    assert!(keys.iter().all(|(pk, _)| *pk != bob_pk), "{keys:?}");
+    assert!(keys.contains(&(
+        format!("TENANT#acme#USER#{}", google["user_id"].as_str().unwrap()),
+        format!("PASSWORD#{}", bob["user_id"].as_str().unwrap())
+    )));
+}
+
+#[tokio::test]
+async fn a_reset_asked_for_a_linked_identitys_address_sends_nothing() {
+    let env = Env::new().await;
+    let primary_address = address("primary");
+    let linked_address = address("linked");
+    let primary = database_user(&env, &primary_address, ANA_PASSWORD).await;
+    let linked = database_user(&env, &linked_address, BOB_PASSWORD).await;
+    assert_eq!(link(&env, &primary, link_with(&linked)).await.status, 201);
+    for to in [&primary_address, &linked_address] {
+        let r = env
+            .send(
+                "POST",
+                "/v1/tenants/acme/password-reset",
+                None,
+                Some(&json!({"email": to})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.raw);
+    }
+    assert_eq!(inbox(&primary_address).await.len(), 1);
+    assert!(inbox(&linked_address).await.is_empty());
+    let ticket = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/password-change",
+            Some(&json!({"email": linked_address})),
+        )
+        .await;
+    assert_eq!(ticket.code(), "identity_linked", "{}", ticket.raw);
+}
+
+#[tokio::test]
+async fn unlinking_gives_back_the_standalone_user_with_its_metadata_and_password() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = env
+        .create(json!({
+            "email": "bob@example.com",
+            "email_verified": true,
+            "password": BOB_PASSWORD,
+            "username": "bob",
+            "user_metadata": {"theme": "dark"},
+            "app_metadata": {"plan": "pro"},
+        }))
+        .await;
+    let google = social_user(&env, "google-oauth2", "g-789", "ana@gmail.example").await;
+    let before = env.keys().await;
+    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    assert_eq!(link(&env, &ana, link_with(&google)).await.status, 201);
+
+    let bob_id = bob["user_id"].as_str().unwrap();
+    let r = unlink(&env, &ana, "database", bob_id).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let left: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["database", "google-oauth2"]);
+    let r = unlink(&env, &ana, "google-oauth2", "g-789").await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(r.header("etag"), Some("\"5\""));
+
+    let back = env
+        .admin_send("GET", &user_path(&bob["user_id"]), None)
+        .await;
+    assert_eq!(back.status, 200, "{}", back.raw);
+    for field in [
+        "user_id",
+        "email",
+        "email_verified",
+        "username",
+        "user_metadata",
+        "app_metadata",
+        "identities",
+        "created_at",
+        "logins_count",
+    ] {
+        assert_eq!(back.body[field], bob[field], "{field}");
+    }
+    assert!(back.body["version"].as_u64() > bob["version"].as_u64());
+    let google_back = env
+        .admin_send("GET", &user_path(&google["user_id"]), None)
+        .await;
+    assert_eq!(google_back.body["app_metadata"], json!({"tier": "gold"}));
+    assert_eq!(google_back.body["identities"], google["identities"]);
+
+    // Every item is where it was: the guards point home again, the password went back.
+    assert_eq!(env.keys().await, before);
+    let signed_in = login(&env, "bob@example.com", BOB_PASSWORD).await;
+    assert_eq!(
+        signed_in.body["user_id"], bob["user_id"],
+        "{}",
+        signed_in.raw
+    );
+    assert_eq!(by_email(&env, "bob@example.com").await, [bob_id.to_owned()]);
+    let ana_view = env
+        .admin_send("GET", &user_path(&ana["user_id"]), None)
+        .await;
+    assert_eq!(ana_view.body["identities"], ana["identities"]);
+}
+
+#[tokio::test]
+async fn the_refusals_are_clear_and_change_nothing() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    let google = social_user(&env, "google-oauth2", "g-1", "ana@gmail.example").await;
+    let unverified = env
+        .create(
+            json!({"email": "eve@example.com", "password": BOB_PASSWORD, "verify_email": false}),
+        )
+        .await;
+    let blocked = env
+        .create(json!({"connection": "facebook", "user_id": "fb-1", "blocked": true}))
+        .await;
+    // bob already holds an identity of its own.
+    assert_eq!(link(&env, &bob, link_with(&google)).await.status, 201);
+    let other_tenant = claims("globex", "backoffice@clients", ALL_SCOPES);
+    let foreign = env
+        .send(
+            "POST",
+            "/v1/tenants/globex/users",
+            Some(&other_tenant),
+            Some(&json!({"email": "zoe@example.com", "password": BOB_PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(foreign.status, 201, "{}", foreign.raw);
+    let before = env.items().await;
+
+    let ana_path = user_path(&ana["user_id"]);
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (link_with(&ana), 400, "cannot_link_self"),
+        (link_with(&bob), 409, "secondary_has_identities"),
+        (
+            json!({"provider": "google-oauth2", "user_id": "g-1"}),
+            409,
+            "identity_already_linked",
+        ),
+        (
+            json!({"provider": "google-oauth2", "user_id": "nobody"}),
+            404,
+            "identity_not_found",
+        ),
+        (
+            json!({"link_with": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9"}),
+            404,
+            "user_not_found",
+        ),
+        (link_with(&foreign.body), 404, "user_not_found"),
+        (link_with(&unverified), 409, "unverified_email"),
+        (link_with(&blocked), 409, "user_blocked"),
+        (json!({"link_with": "bob"}), 400, "invalid_user_id"),
+        (json!({"provider": "google-oauth2"}), 400, "invalid_body"),
+        (
+            json!({"provider": "Google", "user_id": "g-1"}),
+            400,
+            "invalid_provider",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = link(&env, &ana, body.clone()).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.raw);
+    }
+    let stale = env
+        .send(
+            "POST",
+            &format!("{ana_path}/identities"),
+            Some(&env.admin()),
+            Some(&json!({"provider": "facebook", "user_id": "fb-1"})),
+            &[("if-match", "\"7\"")],
+        )
+        .await;
+    assert_eq!(stale.status, 412, "{}", stale.raw);
+    let reader = claims("acme", "reader@clients", "read:users");
+    let forbidden = env
+        .send(
+            "POST",
+            &format!("{ana_path}/identities"),
+            Some(&reader),
+            Some(&link_with(&google)),
+            &[],
+        )
+        .await;
+    assert_eq!(forbidden.status, 403, "{}", forbidden.raw);
+    let own = unlink(&env, &ana, "database", ana["user_id"].as_str().unwrap()).await;
+    assert_eq!((own.status, own.code()), (400, "primary_identity"));
+    let missing = unlink(&env, &ana, "google-oauth2", "g-1").await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "identity_not_found")
+    );
+    let bad = unlink(&env, &ana, "Google", "g-1").await;
+    assert_eq!((bad.status, bad.code()), (400, "invalid_provider"));
+    assert_eq!(env.items().await, before, "a refusal changed nothing");
+    let still = env
+        .send(
+            "GET",
+            &user_path(&foreign.body["user_id"]).replace("acme", "globex"),
+            Some(&other_tenant),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(still.status, 200, "{}", still.raw);
+
+    // The unverified side links only when the caller says so.
+    let allowed = link(
+        &env,
+        &ana,
+        json!({"link_with": unverified["user_id"], "allow_unverified": true}),
+    )
+    .await;
+    assert_eq!(allowed.status, 201, "{}", allowed.raw);
+}
+
+#[tokio::test]
+async fn a_primarys_own_address_cannot_collide_with_a_linked_identitys() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&ana["user_id"]),
+            Some(&json!({"email": "Bob@example.com"})),
+        )
+        .await;
+    assert_eq!(r.code(), "user_exists", "{}", r.raw);
+    let got = env
+        .admin_send("GET", &user_path(&ana["user_id"]), None)
+        .await;
+    assert_eq!(got.body["email"], "ana@example.com");
+    assert_eq!(
+        login(&env, "bob@example.com", BOB_PASSWORD).await.body["user_id"],
+        ana["user_id"]
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_links_of_one_secondary_let_exactly_one_through() {
+    let env = Env::new().await;
+    let first = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let second = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    let secondary = social_user(&env, "google-oauth2", "g-race", "carl@gmail.example").await;
+    let body = json!({"provider": "google-oauth2", "user_id": "g-race"});
+    let (a, b) = tokio::join!(
+        link(&env, &first, body.clone()),
+        link(&env, &second, body.clone())
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses[0], 201, "{} / {}", a.raw, b.raw);
+    assert!([404, 409].contains(&statuses[1]), "{} / {}", a.raw, b.raw);
+    let winner = if a.status == 201 { &first } else { &second };
+    let loser = if a.status == 201 { &second } else { &first };
+    let won = env
+        .admin_send("GET", &user_path(&winner["user_id"]), None)
+        .await;
+    assert_eq!(won.body["identities"].as_array().unwrap().len(), 2);
+    let lost = env
+        .admin_send("GET", &user_path(&loser["user_id"]), None)
+        .await;
+    assert_eq!(lost.body["identities"], loser["identities"]);
+    // Each guard the secondary had names the winner.
+    let owners: Vec<String> = env
+        .items()
+        .await
+        .iter()
+        .filter(|i| {
+            let pk = s(i, "pk");
+            pk.contains("carl@gmail.example") || pk.contains("IDENTITY#google-oauth2#g-race")
+        })
+        .map(|i| s(i, "user_id"))
+        .collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.iter().all(|o| *o == winner["user_id"]), "{owners:?}");
+    assert_eq!(
+        env.admin_send("GET", &user_path(&secondary["user_id"]), None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_primary_erases_the_items_of_every_identity_it_holds() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    // Unverified, so it has a verification ticket, a queued or sent message and a send counter.
+    let bob = env
+        .create(json!({"email": address("bob"), "password": BOB_PASSWORD, "username": "bob"}))
+        .await;
+    let google = social_user(&env, "google-oauth2", "g-del", "ana@gmail.example").await;
+    // A failed login leaves counters in the secondary's partition.
+    let bob_email = bob["email"].as_str().unwrap().to_owned();
+    assert_eq!(
+        login(&env, &bob_email, "not the password").await.code(),
+        "invalid_credentials"
+    );
+    let keys = env.keys().await;
+    let bob_pk = format!("TENANT#acme#USER#{}", bob["user_id"].as_str().unwrap());
+    assert!(
+        keys.iter()
+            .any(|(pk, sk)| *pk == bob_pk && sk.starts_with("TICKET#"))
+    );
+    assert!(
+        keys.iter()
+            .any(|(pk, sk)| *pk == bob_pk && sk.starts_with("LOGIN#"))
+    );
+
+    let r = link(
+        &env,
+        &ana,
+        json!({"link_with": bob["user_id"], "allow_unverified": true}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(link(&env, &ana, link_with(&google)).await.status, 201);
+    // The secondary's tickets, mail and counters went with it.
+    let keys = env.keys().await;
+    assert!(keys.iter().all(|(pk, _)| *pk != bob_pk), "{keys:?}");
+    assert!(
+        keys.iter().all(|(pk, _)| !pk.contains("#TICKET#")),
+        "{keys:?}"
+    );
+
+    let deleted = env
+        .admin_send("DELETE", &user_path(&ana["user_id"]), None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.raw);
+    assert_eq!(env.keys().await, Vec::<(String, String)>::new());
+    let again = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/users",
+            Some(&json!({"email": bob_email, "password": BOB_PASSWORD, "username": "bob"})),
+        )
+        .await;
+    assert_eq!(
+        again.status, 201,
+        "the addresses are free again: {}",
+        again.raw
+    );
+}
