@@ -180,36 +180,98 @@ async fn a_linked_database_identity_signs_in_with_its_own_password_as_the_primar
     )));
 }
 
+async fn confirm_reset(env: &Env, ticket: &str, password: &str) -> Resp {
+    env.send(
+        "POST",
+        "/v1/tenants/acme/password-reset/confirm",
+        None,
+        Some(&json!({"ticket": ticket, "new_password": password})),
+        &[],
+    )
+    .await
+}
+
+/// The ticket of the newest reset link mailed to `to`.
+async fn mailed_reset_ticket(to: &str) -> String {
+    let mail = inbox(to).await;
+    let newest = mail.last().expect("a reset email");
+    let url = crate::support::link(&newest.html, "https://id.example.com/reset-password");
+    crate::support::param(&url, "ticket").unwrap()
+}
+
 #[tokio::test]
-async fn a_reset_asked_for_a_linked_identitys_address_sends_nothing() {
+async fn a_linked_database_identity_resets_its_own_password_by_its_own_address() {
     let env = Env::new().await;
     let primary_address = address("primary");
     let linked_address = address("linked");
     let primary = database_user(&env, &primary_address, ANA_PASSWORD).await;
     let linked = database_user(&env, &linked_address, BOB_PASSWORD).await;
     assert_eq!(link(&env, &primary, link_with(&linked)).await.status, 201);
-    for to in [&primary_address, &linked_address] {
-        let r = env
-            .send(
-                "POST",
-                "/v1/tenants/acme/password-reset",
-                None,
-                Some(&json!({"email": to})),
-                &[],
-            )
-            .await;
-        assert_eq!(r.status, 202, "{}", r.raw);
-    }
-    assert_eq!(inbox(&primary_address).await.len(), 1);
-    assert!(inbox(&linked_address).await.is_empty());
-    let ticket = env
+
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/password-reset",
+            None,
+            Some(&json!({"email": linked_address})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.raw);
+    assert!(inbox(&primary_address).await.is_empty());
+    let ticket = mailed_reset_ticket(&linked_address).await;
+    let new_password = "reset Passphrase Harbor 93";
+    let done = confirm_reset(&env, &ticket, new_password).await;
+    assert_eq!(done.status, 204, "{}", done.raw);
+    assert_eq!(
+        confirm_reset(&env, &ticket, "another Passphrase 77")
+            .await
+            .code(),
+        "invalid_ticket"
+    );
+
+    // The linked identity's password changed; the primary's own did not.
+    let signed_in = login(&env, &linked_address, new_password).await;
+    assert_eq!(
+        signed_in.body["user_id"], primary["user_id"],
+        "{}",
+        signed_in.raw
+    );
+    assert_eq!(
+        login(&env, &linked_address, BOB_PASSWORD).await.code(),
+        "invalid_credentials"
+    );
+    let own = login(&env, &primary_address, ANA_PASSWORD).await;
+    assert_eq!(own.body["user_id"], primary["user_id"], "{}", own.raw);
+    assert!(own.body.get("last_password_reset").is_none());
+    assert!(own.body["identities"][1]["standalone"]["last_password_reset"].is_string());
+
+    // The tickets API reaches the same password through the same address.
+    let issued = env
         .admin_send(
             "POST",
             "/v1/tenants/acme/tickets/password-change",
             Some(&json!({"email": linked_address})),
         )
         .await;
-    assert_eq!(ticket.code(), "identity_linked", "{}", ticket.raw);
+    assert_eq!(issued.status, 201, "{}", issued.raw);
+    let url = issued.body["ticket"].as_str().unwrap();
+    let ticket = crate::support::param(url, "ticket").unwrap();
+    let newer = "ticket Passphrase Meadow 58";
+    assert_eq!(confirm_reset(&env, &ticket, newer).await.status, 204);
+
+    // Unlinked, the user it was signs in with the password it was given meanwhile.
+    let r = unlink(
+        &env,
+        &primary,
+        "database",
+        linked["user_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let back = login(&env, &linked_address, newer).await;
+    assert_eq!(back.body["user_id"], linked["user_id"], "{}", back.raw);
+    assert!(back.body["last_password_reset"].is_string());
 }
 
 #[tokio::test]

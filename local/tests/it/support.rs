@@ -306,6 +306,7 @@ pub async fn seed_event_user(env: &Env) {
             kind,
             user_id: id,
             email: email.map(str::to_owned),
+            identity: None,
             result_url: None,
             mark_email_verified: false,
             created_at: now,

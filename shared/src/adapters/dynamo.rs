@@ -470,9 +470,13 @@ impl DynamoStore {
     fn password_put(
         &self,
         user: &User,
+        credential: &Credential,
         hash: &PasswordHash,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = key(keys::user(&user.tenant_id, &user.user_id), PASSWORD);
+        let mut item = key(
+            keys::user(&user.tenant_id, &user.user_id),
+            &password_sk(credential),
+        );
         item.insert("hash".into(), s(hash.as_phc()));
         item.insert("updated_at".into(), s(user.updated_at.to_string()));
         self.put(item, None, None)
@@ -956,7 +960,7 @@ impl UserStore for DynamoStore {
         )?];
         let mut on_fail = vec![OnFail::Inconsistent];
         if let Some(hash) = password {
-            items.push(self.password_put(user, hash)?);
+            items.push(self.password_put(user, &Credential::Own, hash)?);
             on_fail.push(OnFail::Inconsistent);
         }
         let (writes, fails) = self.guard_writes(&[], &guards(user))?;
@@ -1048,7 +1052,7 @@ impl UserStore for DynamoStore {
         &self,
         current: &User,
         next: &User,
-        password: Option<&PasswordHash>,
+        password: Option<(&Credential, &PasswordHash)>,
         effects: Effects<'_>,
     ) -> Result<(), StoreError> {
         let values = HashMap::from([(
@@ -1069,8 +1073,8 @@ impl UserStore for DynamoStore {
             Some(values),
         )?);
         on_fail.push(OnFail::Condition);
-        if let Some(hash) = password {
-            items.push(self.password_put(next, hash)?);
+        if let Some((credential, hash)) = password {
+            items.push(self.password_put(next, credential, hash)?);
             on_fail.push(OnFail::Inconsistent);
         }
         let (writes, fails) = self.guard_writes(&guards(current), &guards(next))?;

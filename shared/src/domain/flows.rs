@@ -206,16 +206,50 @@ fn same_address(a: Option<&str>, b: &str) -> bool {
 
 /// Whether a reset ticket still speaks for its account: a link mailed to an address the
 /// account has since left, or no newer than its last password change, does not.
-fn reset_applies(ticket: &Ticket, user: &User) -> bool {
-    let same = match (ticket.email.as_deref(), user.email.as_deref()) {
-        (Some(to), Some(now)) => to.eq_ignore_ascii_case(now),
-        (None, None) => true,
-        _ => false,
-    };
-    let superseded = user
-        .last_password_reset
-        .is_some_and(|at| ticket.created_at <= at);
-    same && !superseded
+/// The password a reset names: the user's own (a database user's), or that of the linked
+/// database identity `identity`.
+struct ResetTarget<'a> {
+    email: Option<&'a str>,
+    username: Option<&'a str>,
+    last_reset: Option<Timestamp>,
+}
+
+impl ResetTarget<'_> {
+    /// Whether a reset asked for at `asked`, mailed to `address`, still applies: the address
+    /// is still this password's, and the password has not been reset since.
+    fn allows(&self, address: Option<&str>, asked: Timestamp) -> bool {
+        let same = match (address, self.email) {
+            (Some(to), Some(now)) => to.eq_ignore_ascii_case(now),
+            (None, None) => true,
+            _ => false,
+        };
+        same && self.last_reset.is_none_or(|at| at < asked)
+    }
+}
+
+fn reset_target<'a>(user: &'a User, identity: Option<&str>) -> Option<ResetTarget<'a>> {
+    match identity {
+        None if user.connection().is_database() => Some(ResetTarget {
+            email: user.email.as_deref(),
+            username: user.username.as_deref(),
+            last_reset: user.last_password_reset,
+        }),
+        None => None,
+        Some(identity) => {
+            let linked = user.linked_database(identity)?;
+            Some(ResetTarget {
+                email: linked.email(),
+                username: linked.username(),
+                last_reset: linked.standalone.as_ref()?.last_password_reset,
+            })
+        }
+    }
+}
+
+/// What a reset ticket resets, if it still may.
+fn ticket_target<'a>(ticket: &Ticket, user: &'a User) -> Option<ResetTarget<'a>> {
+    reset_target(user, ticket.identity.as_deref())
+        .filter(|t| t.allows(ticket.email.as_deref(), ticket.created_at))
 }
 
 fn ttl(kind: TicketKind, asked: Option<u64>) -> Result<u64, Error> {
@@ -343,6 +377,7 @@ impl Services {
                 TicketKind::EmailChangeCancel => message.new_email.clone(),
                 _ => Some(message.to.clone()),
             },
+            identity: message.identity.clone(),
             result_url: message.result_url.clone(),
             mark_email_verified: false,
             created_at: message.created_at,
@@ -445,11 +480,9 @@ impl Services {
             // warning even when the new address was verified before a retry got through.
             MessageKind::EmailChangeNotice => true,
             MessageKind::PasswordReset => {
-                same_address(user.email.as_deref(), &message.to)
-                    && !user.blocked
-                    && user
-                        .last_password_reset
-                        .is_none_or(|at| at < message.created_at)
+                !user.blocked
+                    && reset_target(user, message.identity.as_deref())
+                        .is_some_and(|t| t.allows(Some(&message.to), message.created_at))
             }
             MessageKind::AccountDeletionScheduled => user.deletion_scheduled_at.is_some(),
         };
@@ -621,6 +654,7 @@ impl Services {
             &user,
             TicketKind::EmailVerification,
             Some(email),
+            None,
             result_url,
             ttl,
             false,
@@ -642,12 +676,12 @@ impl Services {
             .map(|raw| settings.result_url(raw))
             .transpose()?;
         let ttl = ttl(TicketKind::PasswordChange, b.ttl_sec)?;
-        let id = match (&b.user_id, &b.email) {
+        let (id, credential) = match (&b.user_id, &b.email) {
             (Some(id), None) => {
                 if b.connection.is_some() {
                     return Err(Error::body("connection goes with email, not with user_id."));
                 }
-                UserId::parse(id)?
+                (UserId::parse(id)?, Credential::Own)
             }
             (None, Some(email)) => {
                 let email = Email::parse(email)?;
@@ -655,22 +689,10 @@ impl Services {
                     Some(raw) => Connection::parse(raw)?,
                     None => Connection::database(),
                 };
-                match self
-                    .users
+                self.users
                     .find_login(tenant, &Identifier::Email(email), &connection)
                     .await?
                     .ok_or_else(Error::user_not_found)?
-                {
-                    (id, Credential::Own) => id,
-                    (id, Credential::Linked(_)) => {
-                        return Err(Error::Conflict {
-                            code: "identity_linked",
-                            message: format!(
-                                "This address belongs to an identity linked into {id}; password tickets are for a user's own password."
-                            ),
-                        });
-                    }
-                }
             }
             _ => {
                 return Err(Error::body(
@@ -679,17 +701,28 @@ impl Services {
             }
         };
         let user = self.get_user(tenant, &id).await?;
-        if !user.connection().is_database() {
-            return Err(Error::body(format!(
-                "The user signs in with {}; there is no password to change.",
-                user.connection()
-            )));
-        }
-        let email = user.email.clone();
+        // The ticket changes the password the address signs in with: a linked database
+        // identity's own, when the address is that identity's.
+        let (email, identity) = match credential {
+            Credential::Own if user.connection().is_database() => (user.email.clone(), None),
+            Credential::Own => {
+                return Err(Error::body(format!(
+                    "The user signs in with {}; there is no password to change.",
+                    user.connection()
+                )));
+            }
+            Credential::Linked(identity) => {
+                let linked = user
+                    .linked_database(&identity)
+                    .ok_or_else(Error::user_not_found)?;
+                (linked.email().map(str::to_owned), Some(identity))
+            }
+        };
         self.issue(
             &user,
             TicketKind::PasswordChange,
             email,
+            identity,
             result_url,
             ttl,
             b.mark_email_as_verified.unwrap_or(false),
@@ -702,6 +735,7 @@ impl Services {
         user: &User,
         kind: TicketKind,
         email: Option<String>,
+        identity: Option<String>,
         result_url: Option<Url>,
         ttl_secs: u64,
         mark_email_verified: bool,
@@ -713,6 +747,7 @@ impl Services {
             kind,
             user_id: user.user_id,
             email,
+            identity,
             result_url,
             mark_email_verified,
             created_at: now,
@@ -838,7 +873,7 @@ impl Services {
         &self,
         hash: &TicketHash,
         ticket: &Ticket,
-        password: Option<&PasswordHash>,
+        password: Option<(&Credential, &PasswordHash)>,
         mut first: Option<User>,
         change: impl Fn(&mut User) -> Result<(), Error>,
     ) -> Result<(), Error> {
@@ -913,9 +948,7 @@ impl Services {
                 "{connection} has no passwords to reset; only the database connection has."
             )));
         }
-        // A linked identity's address resets nothing: the reset would be of the primary's own
-        // password, mailed to an address that is not the primary's.
-        let Some((id, Credential::Own)) = self
+        let Some((id, credential)) = self
             .users
             .find_login(tenant, &Identifier::Email(email), &connection)
             .await?
@@ -924,26 +957,42 @@ impl Services {
         };
         // From here on only an account that exists is at stake: a failure is logged, never
         // answered differently from an unknown address.
-        if let Err(e) = self.send_reset(tenant, &id).await {
+        if let Err(e) = self.send_reset(tenant, &id, credential).await {
             tracing::error!(error = %e, "a password reset email was not queued");
         }
         Ok(())
     }
 
-    async fn send_reset(&self, tenant: &TenantId, id: &UserId) -> Result<(), Error> {
+    /// Mails a reset of the password `credential` names to the address it signs in with.
+    async fn send_reset(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        credential: Credential,
+    ) -> Result<(), Error> {
         let Some(user) = self.users.get(tenant, id).await? else {
             return Ok(());
         };
-        let (Some(to), false) = (user.email.clone(), user.blocked) else {
+        let (to, identity) = match credential {
+            Credential::Own => (user.email.clone(), None),
+            Credential::Linked(identity) => (
+                user.linked_database(&identity)
+                    .and_then(|i| i.email().map(str::to_owned)),
+                Some(identity),
+            ),
+        };
+        let (Some(to), false) = (to, user.blocked) else {
             return Ok(());
         };
-        let prepared = self.prepare(vec![Message::new(
+        let mut message = Message::new(
             MessageKind::PasswordReset,
             &user,
             &to,
             TicketKind::PasswordChange.ttl_secs().0,
             self.clock.now(),
-        )])?;
+        );
+        message.identity = identity;
+        let prepared = self.prepare(vec![message])?;
         if self.queue(&prepared).await? {
             self.send_now(prepared, &user).await;
         }
@@ -969,31 +1018,51 @@ impl Services {
             .users
             .get(tenant, &ticket.user_id)
             .await?
-            .filter(|u| u.connection().is_database())
             .ok_or_else(invalid_ticket)?;
-        if !reset_applies(&ticket, &current) {
+        let Some(reset) = ticket_target(&ticket, &current) else {
             return Err(invalid_ticket());
-        }
+        };
         // Checked against the user as read; a concurrent change of its email or username
         // would only have made a different word count as "known" to the strength check.
-        let password = Password::parse(
-            raw_password,
-            current.email.as_deref(),
-            current.username.as_deref(),
-        )?;
+        let password = Password::parse(raw_password, reset.email, reset.username)?;
         let stored = self.hasher.hash(&password).await?;
+        let credential = match &ticket.identity {
+            None => Credential::Own,
+            Some(identity) => Credential::Linked(identity.clone()),
+        };
         let now = self.clock.now();
-        self.redeem(&hash, &ticket, Some(&stored), Some(current), |user| {
-            // Again on every read: a lost race may have been a change of address or password.
-            if !reset_applies(&ticket, user) {
-                return Err(invalid_ticket());
-            }
-            user.last_password_reset = Some(now);
-            if ticket.mark_email_verified {
-                user.email_verified = true;
-            }
-            Ok(())
-        })
+        self.redeem(
+            &hash,
+            &ticket,
+            Some((&credential, &stored)),
+            Some(current),
+            |user| {
+                // Again on every read: a lost race may have been a change of address or
+                // password, or an unlink.
+                if ticket_target(&ticket, user).is_none() {
+                    return Err(invalid_ticket());
+                }
+                let mark = ticket.mark_email_verified;
+                match &ticket.identity {
+                    None => {
+                        user.last_password_reset = Some(now);
+                        user.email_verified |= mark;
+                    }
+                    Some(identity) => {
+                        let linked = user
+                            .linked_database_mut(identity)
+                            .ok_or_else(invalid_ticket)?;
+                        if let Some(standalone) = linked.standalone.as_mut() {
+                            standalone.last_password_reset = Some(now);
+                        }
+                        if let Some(profile) = linked.profile_data.as_mut() {
+                            profile.email_verified |= mark;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
         .await?;
         self.clear_blocks_after_password(tenant, &ticket.user_id)
             .await;

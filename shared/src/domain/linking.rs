@@ -29,8 +29,10 @@
 //! to or counted against a user that no longer exists, and the primary's own counters now
 //! guard every identity it holds.
 //!
-//! While linked, passwords are reset and changed for the primary's own credential; a reset
-//! requested for a linked identity's address sends nothing (the answer is the same 202).
+//! A linked database identity keeps its own password: its email or username signs in with
+//! it (as the primary), and a reset or a password-change ticket asked for by its address
+//! changes that password, not the primary's. `POST /me/password` and an admin PATCH of
+//! `password` change the primary's own.
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -125,6 +125,9 @@ pub struct Message {
     /// For an email-change notice: the address being switched to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_email: Option<String>,
+    /// For a password reset of a linked database identity: that identity's `user_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_url: Option<Url>,
     pub ttl_secs: u64,
@@ -146,6 +149,7 @@ impl Message {
             to: to.to_owned(),
             change: false,
             new_email: None,
+            identity: None,
             result_url: None,
             ttl_secs,
             status: Status::Pending,

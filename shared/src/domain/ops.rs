@@ -200,7 +200,12 @@ impl Services {
             };
             match self
                 .users
-                .replace(&current, &next, hash.as_ref(), effects)
+                .replace(
+                    &current,
+                    &next,
+                    hash.as_ref().map(|h| (&Credential::Own, h)),
+                    effects,
+                )
                 .await
             {
                 Ok(()) => {
@@ -429,7 +434,12 @@ impl Services {
             next.version += 1;
             match self
                 .users
-                .replace(user, &next, hash.as_ref(), Effects::default())
+                .replace(
+                    user,
+                    &next,
+                    hash.as_ref().map(|h| (&Credential::Own, h)),
+                    Effects::default(),
+                )
                 .await
             {
                 Ok(()) => {

@@ -120,14 +120,15 @@ pub trait UserStore: Send + Sync {
 
     /// Replaces `current` with `next` in one transaction, conditional on the stored version
     /// still being `current.version`; moves every guard item whose value changed, and writes
-    /// `password` when given, and does what `effects` asks. `ConditionFailed` on a lost race,
+    /// `password` when given (the user's own, or a linked identity's), and does what
+    /// `effects` asks. `ConditionFailed` on a lost race,
     /// `Taken` if a new unique value belongs to someone else, `Consumed` if the ticket is gone,
     /// `Capped` if a message would exceed its cap; nothing is written then.
     async fn replace(
         &self,
         current: &User,
         next: &User,
-        password: Option<&PasswordHash>,
+        password: Option<(&Credential, &PasswordHash)>,
         effects: Effects<'_>,
     ) -> Result<(), StoreError>;
 

@@ -114,6 +114,10 @@ pub struct Ticket {
     /// The address the ticket is about: verified, switched to, or kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// For a password change of a linked database identity: that identity's `user_id` (the
+    /// ticket's `user_id` is the user it is linked into).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_url: Option<Url>,
     /// For password changes issued by the tickets API: also mark the email verified (the

@@ -220,6 +220,19 @@ impl User {
         }
     }
 
+    /// The database identity `user_id` linked into this user.
+    pub fn linked_database(&self, user_id: &str) -> Option<&Identity> {
+        self.identities[1..]
+            .iter()
+            .find(|i| i.user_id == user_id && i.connection.is_database())
+    }
+
+    pub fn linked_database_mut(&mut self, user_id: &str) -> Option<&mut Identity> {
+        self.identities[1..]
+            .iter_mut()
+            .find(|i| i.user_id == user_id && i.connection.is_database())
+    }
+
     /// The connection of the user's own (first) identity: it scopes email and username
     /// uniqueness and decides whether the user has a password here.
     pub fn connection(&self) -> &Connection {
