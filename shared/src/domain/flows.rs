@@ -650,16 +650,9 @@ impl Services {
         let ttl = ttl(TicketKind::EmailVerification, b.ttl_sec)?;
         let user = self.get_user(tenant, &id).await?;
         let email = user.email.clone().ok_or_else(no_email)?;
-        self.issue(
-            &user,
-            TicketKind::EmailVerification,
-            Some(email),
-            None,
-            result_url,
-            ttl,
-            false,
-        )
-        .await
+        let mut ticket = self.ticket(&user, TicketKind::EmailVerification, Some(email), ttl);
+        ticket.result_url = result_url;
+        self.issue(ticket).await
     }
 
     /// `POST /tickets/password-change`: a link to the tenant's reset page.
@@ -718,41 +711,38 @@ impl Services {
                 (linked.email().map(str::to_owned), Some(identity))
             }
         };
-        self.issue(
-            &user,
-            TicketKind::PasswordChange,
-            email,
-            identity,
-            result_url,
-            ttl,
-            b.mark_email_as_verified.unwrap_or(false),
-        )
-        .await
+        let mut ticket = self.ticket(&user, TicketKind::PasswordChange, email, ttl);
+        ticket.identity = identity;
+        ticket.result_url = result_url;
+        ticket.mark_email_verified = b.mark_email_as_verified.unwrap_or(false);
+        self.issue(ticket).await
     }
 
-    async fn issue(
+    /// A ticket of `kind` for `user`, about `email`, living `ttl_secs` from now.
+    fn ticket(
         &self,
         user: &User,
         kind: TicketKind,
         email: Option<String>,
-        identity: Option<String>,
-        result_url: Option<Url>,
         ttl_secs: u64,
-        mark_email_verified: bool,
-    ) -> Result<Url, Error> {
+    ) -> Ticket {
         let now = self.clock.now();
-        let raw = RawTicket::generate()?;
-        let ticket = Ticket {
+        Ticket {
             tenant_id: user.tenant_id.clone(),
             kind,
             user_id: user.user_id,
             email,
-            identity,
-            result_url,
-            mark_email_verified,
+            identity: None,
+            result_url: None,
+            mark_email_verified: false,
             created_at: now,
             expires: now.plus_secs(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
-        };
+        }
+    }
+
+    /// Stores `ticket` and returns the link that carries it.
+    async fn issue(&self, ticket: Ticket) -> Result<Url, Error> {
+        let raw = RawTicket::generate()?;
         self.mail.put_ticket(&raw.hash(), &ticket).await?;
         Ok(self.link(&ticket, &raw))
     }
