@@ -331,6 +331,94 @@ async fn main() {
         .await,
     );
     record(
+        "link a social user into a database user",
+        b.measure(n, |i| async move {
+            let body = json!({"provider": "google-oauth2", "user_id": format!("g-{i}"), "allow_unverified": true});
+            b.send(
+                "POST",
+                &format!("/v1/tenants/acme/users/{}/identities", ids[i]),
+                Some(&body),
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    record(
+        "unlink it (the social user restored)",
+        b.measure(n, |i| async move {
+            b.send(
+                "DELETE",
+                &format!(
+                    "/v1/tenants/acme/users/{}/identities/google-oauth2/g-{i}",
+                    ids[i]
+                ),
+                None,
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    let mut social_ids = Vec::new();
+    for i in 0..n {
+        let (_, found) = b
+            .send(
+                "GET",
+                &format!("/v1/tenants/acme/users-by-email?email=user{i}%40example.com"),
+                None,
+            )
+            .await;
+        let social = found
+            .as_array()
+            .and_then(|users| {
+                users
+                    .iter()
+                    .find(|u| u["identities"][0]["is_social"] == true)
+            })
+            .expect("the social user, restored");
+        social_ids.push(social["user_id"].as_str().expect("an id").to_owned());
+    }
+    let social_ids = &social_ids;
+    record(
+        "link a database user into a social user (password moves)",
+        b.measure(n, |i| async move {
+            let body = json!({"link_with": ids[i], "allow_unverified": true});
+            b.send(
+                "POST",
+                &format!("/v1/tenants/acme/users/{}/identities", social_ids[i]),
+                Some(&body),
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    record(
+        "authenticate through the linked database identity",
+        b.measure(n, |i| async move {
+            let body = json!({"email": format!("moved{i}@example.com"), "password": format!("bench-Passphrase-Lantern-{i}"), "ip": "198.51.100.1"});
+            b.send("POST", "/v1/tenants/acme/authenticate", Some(&body)).await.0
+        })
+        .await,
+    );
+    record(
+        "unlink it (the database user and its password restored)",
+        b.measure(n, |i| async move {
+            b.send(
+                "DELETE",
+                &format!(
+                    "/v1/tenants/acme/users/{}/identities/database/{}",
+                    social_ids[i], ids[i]
+                ),
+                None,
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+    record(
         "delete",
         b.measure(n, |i| async move {
             b.send(

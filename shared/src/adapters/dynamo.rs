@@ -1336,12 +1336,15 @@ impl UserStore for DynamoStore {
         self.sweep(&back, &leftovers).await;
         let held = keys::user(tenant, &primary.user_id);
         let linked_sk = password_sk(&Credential::Linked(restored.identities[0].user_id.clone()));
-        let hash = match self.item(held.clone(), &linked_sk).await? {
-            Some(item) => match item.get("hash") {
-                Some(AttributeValue::S(h)) => Some(h.clone()),
-                _ => None,
-            },
-            None => None,
+        // Only a database identity has a password to move back.
+        let stored = if restored.connection().is_database() {
+            self.item(held.clone(), &linked_sk).await?
+        } else {
+            None
+        };
+        let hash = match stored.as_ref().and_then(|i| i.get("hash")) {
+            Some(AttributeValue::S(h)) => Some(h.clone()),
+            _ => None,
         };
         let mut writes = vec![
             self.put(
