@@ -362,6 +362,16 @@ async fn main() {
     );
     let mut social_ids = Vec::new();
     for i in 0..n {
+        // A password known by position: the listing order of `ids` is not creation order.
+        let body = json!({"password": format!("bench-Linked-Passphrase-{i}")});
+        let (status, _) = b
+            .send(
+                "PATCH",
+                &format!("/v1/tenants/acme/users/{}", ids[i]),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 200, "set a known password");
         let (_, found) = b
             .send(
                 "GET",
@@ -397,7 +407,7 @@ async fn main() {
     record(
         "authenticate through the linked database identity",
         b.measure(n, |i| async move {
-            let body = json!({"email": format!("moved{i}@example.com"), "password": format!("bench-Passphrase-Lantern-{i}"), "ip": "198.51.100.1"});
+            let body = json!({"email": format!("moved{i}@example.com"), "password": format!("bench-Linked-Passphrase-{i}"), "ip": "198.51.100.1"});
             b.send("POST", "/v1/tenants/acme/authenticate", Some(&body)).await.0
         })
         .await,

@@ -88,7 +88,9 @@ async fn by_email(env: &Env, email: &str) -> Vec<String> {
 async fn a_linked_social_identity_joins_the_primary_with_its_own_profile_and_metadata() {
     let env = Env::new().await;
     let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
-    let google = social_user(&env, "google-oauth2", "g-123", "ana@gmail.example").await;
+    // The same address in another connection: two users until linked.
+    let google = social_user(&env, "google-oauth2", "g-123", "ana@example.com").await;
+    assert_eq!(by_email(&env, "ana@example.com").await.len(), 2);
 
     let r = link(
         &env,
@@ -110,7 +112,7 @@ async fn a_linked_social_identity_joins_the_primary_with_its_own_profile_and_met
         ),
         (&json!("google-oauth2"), &json!("g-123"), &json!(true))
     );
-    assert_eq!(linked["profile_data"]["email"], "ana@gmail.example");
+    assert_eq!(linked["profile_data"]["email"], "ana@example.com");
     assert_eq!(linked["profile_data"]["email_verified"], true);
     assert_eq!(linked["profile_data"]["name"], "Ana from Google");
     assert_eq!(linked["user_metadata"], json!({"locale": "es"}));
@@ -129,10 +131,11 @@ async fn a_linked_social_identity_joins_the_primary_with_its_own_profile_and_met
         .await;
     assert_eq!(gone.code(), "user_not_found");
 
-    // Found by either address, once.
+    // Found by the address through both connections, once.
     let ana_id = ana["user_id"].as_str().unwrap().to_owned();
-    assert_eq!(by_email(&env, "ana@gmail.example").await, [ana_id.as_str()]);
     assert_eq!(by_email(&env, "ana@example.com").await, [ana_id.as_str()]);
+    let listed = env.admin_send("GET", "/v1/tenants/acme/users", None).await;
+    assert_eq!(listed.body["users"].as_array().unwrap().len(), 1);
 
     // The user's own view of a linked identity leaves out its app_metadata too.
     let own = claims("acme", &ana_id, "");
@@ -333,8 +336,11 @@ async fn unlinking_gives_back_the_standalone_user_with_its_metadata_and_password
     assert_eq!(google_back.body["app_metadata"], json!({"tier": "gold"}));
     assert_eq!(google_back.body["identities"], google["identities"]);
 
-    // Every item is where it was: the guards point home again, the password went back.
+    // Every item is where it was: the guards point home again, the password went back, and
+    // the restored users are listed again.
     assert_eq!(env.keys().await, before);
+    let listed = env.admin_send("GET", "/v1/tenants/acme/users", None).await;
+    assert_eq!(listed.body["users"].as_array().unwrap().len(), 3);
     let signed_in = login(&env, "bob@example.com", BOB_PASSWORD).await;
     assert_eq!(
         signed_in.body["user_id"], bob["user_id"],
@@ -398,7 +404,7 @@ async fn the_refusals_are_clear_and_change_nothing() {
         ),
         (link_with(&foreign.body), 404, "user_not_found"),
         (link_with(&unverified), 409, "unverified_email"),
-        (link_with(&blocked), 409, "user_blocked"),
+        (link_with(&blocked), 409, "secondary_blocked"),
         (json!({"link_with": "bob"}), 400, "invalid_user_id"),
         (json!({"provider": "google-oauth2"}), 400, "invalid_body"),
         (
@@ -452,6 +458,10 @@ async fn the_refusals_are_clear_and_change_nothing() {
         )
         .await;
     assert_eq!(still.status, 200, "{}", still.raw);
+
+    // An unverified primary is refused as well.
+    let r = link(&env, &unverified, link_with(&ana)).await;
+    assert_eq!(r.code(), "unverified_email", "{}", r.raw);
 
     // The unverified side links only when the caller says so.
     let allowed = link(
@@ -592,4 +602,207 @@ async fn deleting_a_primary_erases_the_items_of_every_identity_it_holds() {
         "the addresses are free again: {}",
         again.raw
     );
+}
+
+#[tokio::test]
+async fn a_username_a_linked_identity_holds_stays_its_own() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = env
+        .create(json!({"email": "bob@example.com", "email_verified": true, "password": BOB_PASSWORD, "username": "bob"}))
+        .await;
+    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&ana["user_id"]),
+            Some(&json!({"username": "BOB"})),
+        )
+        .await;
+    assert_eq!(r.code(), "user_exists", "{}", r.raw);
+    let service = claims("acme", "login@clients", "authenticate:users");
+    let by_name = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/authenticate",
+            Some(&service),
+            Some(&json!({"username": "bob", "password": BOB_PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(by_name.body["user_id"], ana["user_id"], "{}", by_name.raw);
+}
+
+#[tokio::test]
+async fn two_concurrent_unlinks_of_one_identity_restore_it_once() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let google = social_user(&env, "google-oauth2", "g-twice", "ana@gmail.example").await;
+    assert_eq!(link(&env, &ana, link_with(&google)).await.status, 201);
+    let (a, b) = tokio::join!(
+        unlink(&env, &ana, "google-oauth2", "g-twice"),
+        unlink(&env, &ana, "google-oauth2", "g-twice")
+    );
+    let mut outcomes = [
+        (a.status, a.code().to_owned()),
+        (b.status, b.code().to_owned()),
+    ];
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [(200, String::new()), (404, "identity_not_found".to_owned())],
+        "{} / {}",
+        a.raw,
+        b.raw
+    );
+    let back = env
+        .admin_send("GET", &user_path(&google["user_id"]), None)
+        .await;
+    assert_eq!(back.body["identities"], google["identities"]);
+}
+
+#[tokio::test]
+async fn a_reset_ticket_of_a_linked_identity_dies_with_the_link() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    let bob_id = bob["user_id"].as_str().unwrap();
+    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    let issued = env
+        .admin_send(
+            "POST",
+            "/v1/tenants/acme/tickets/password-change",
+            Some(&json!({"email": "bob@example.com"})),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.raw);
+    let ticket = crate::support::param(issued.body["ticket"].as_str().unwrap(), "ticket").unwrap();
+    assert_eq!(unlink(&env, &ana, "database", bob_id).await.status, 200);
+    let r = confirm_reset(&env, &ticket, "late Passphrase Orchard 61").await;
+    assert_eq!(r.code(), "invalid_ticket", "{}", r.raw);
+    // Linked again, the identity does not take the old ticket back.
+    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    let r = confirm_reset(&env, &ticket, "late Passphrase Orchard 61").await;
+    assert_eq!(r.code(), "invalid_ticket", "{}", r.raw);
+    assert_eq!(
+        login(&env, "bob@example.com", BOB_PASSWORD).await.body["user_id"],
+        ana["user_id"]
+    );
+}
+
+/// Schedules `user` for deletion by writing the store directly (no route sets it yet).
+async fn schedule_deletion(env: &Env, user: &Value) {
+    use shared::domain::ids::{TenantId, UserId};
+    let tenant = TenantId::parse("acme").unwrap();
+    let id = UserId::parse(user["user_id"].as_str().unwrap()).unwrap();
+    let current = env.app.users.get(&tenant, &id).await.unwrap().unwrap();
+    let mut next = current.clone();
+    next.deletion_scheduled_at = Some(env.app.clock.now());
+    next.version += 1;
+    env.app
+        .users
+        .replace(&current, &next, None, Default::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_user_scheduled_for_deletion_is_neither_linked_nor_linked_into() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    let google = social_user(&env, "google-oauth2", "g-gone", "ana@gmail.example").await;
+    schedule_deletion(&env, &google).await;
+    let r = link(&env, &ana, link_with(&google)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "deletion_scheduled"),
+        "{}",
+        r.raw
+    );
+    schedule_deletion(&env, &ana).await;
+    let r = link(&env, &ana, link_with(&bob)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "deletion_scheduled"),
+        "{}",
+        r.raw
+    );
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_ten_identities_and_linked_ones_are_size_capped() {
+    let env = Env::new().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    for i in 0..9 {
+        let social = social_user(
+            &env,
+            "facebook",
+            &format!("fb-{i}"),
+            &format!("ana{i}@fb.example"),
+        )
+        .await;
+        let r = link(&env, &ana, link_with(&social)).await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+    }
+    let tenth = social_user(&env, "facebook", "fb-10", "ana10@fb.example").await;
+    let r = link(&env, &ana, link_with(&tenth)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "too_many_identities"),
+        "{}",
+        r.raw
+    );
+    // Erasing the fully linked user fits one transaction.
+    let deleted = env
+        .admin_send("DELETE", &user_path(&ana["user_id"]), None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.raw);
+
+    // Two full metadata objects are more than a linked identity may bring.
+    let carl = database_user(&env, "carl@example.com", ANA_PASSWORD).await;
+    let full: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("k{i}"), Value::from("x".repeat(2000))))
+        .collect();
+    let heavy = env
+        .create(json!({
+            "connection": "github",
+            "user_id": "gh-1",
+            "user_metadata": full,
+            "app_metadata": full,
+        }))
+        .await;
+    let r = link(&env, &carl, link_with(&heavy)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "profile_too_large"),
+        "{}",
+        r.raw
+    );
+}
+
+#[tokio::test]
+async fn a_secondary_under_a_brute_force_block_is_refused_until_cleared() {
+    let (env, clock) = Env::with_clock().await;
+    let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
+    let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
+    for _ in 0..10 {
+        let r = login(&env, "bob@example.com", "wrong guess").await;
+        assert_eq!(r.code(), "invalid_credentials", "{}", r.raw);
+        clock.advance(16 * 60);
+    }
+    let r = link(&env, &ana, link_with(&bob)).await;
+    assert_eq!((r.status, r.code()), (409, "secondary_locked"), "{}", r.raw);
+    let cleared = env
+        .admin_send(
+            "DELETE",
+            &format!(
+                "/v1/tenants/acme/user-blocks/{}",
+                bob["user_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(cleared.status, 204, "{}", cleared.raw);
+    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
 }

@@ -381,6 +381,12 @@ impl DynamoStore {
         before: &[Guard],
         after: &[Guard],
     ) -> Result<(Vec<TransactWriteItem>, Vec<OnFail>), StoreError> {
+        let mut held = HashSet::new();
+        if before.iter().any(|g| !held.insert(g.key())) {
+            return Err(StoreError::Backend(
+                "two users' guards share a key: the table is inconsistent".into(),
+            ));
+        }
         let mut seen = HashSet::new();
         if let Some(twice) = after.iter().find(|g| !seen.insert(g.key())) {
             return Err(StoreError::Taken(twice.kind));
@@ -443,14 +449,14 @@ impl DynamoStore {
         Ok([delete, self.put(item, None, None)?])
     }
 
-    /// Removes leftovers of a user that is gone (tickets first); what this misses expires
-    /// by TTL.
-    async fn sweep(&self, user_pk: &str, items: &[Item]) {
-        let leftovers = cleanup_order(user_pk, items);
-        if leftovers.is_empty() {
-            return;
-        }
-        if let Err(e) = self.delete_items(&leftovers).await {
+    /// Removes leftovers of a user that is gone (tickets first).
+    async fn sweep(&self, user_pk: &str, items: &[Item]) -> Result<(), StoreError> {
+        self.delete_items(&cleanup_order(user_pk, items)).await
+    }
+
+    /// [`Self::sweep`] once the user is gone for good: what a failure leaves expires by TTL.
+    async fn sweep_or_expire(&self, user_pk: &str, items: &[Item]) {
+        if let Err(e) = self.sweep(user_pk, items).await {
             tracing::warn!(error = ?e, "items of a user that is gone are left to their TTL");
         }
     }
@@ -1151,7 +1157,7 @@ impl UserStore for DynamoStore {
             on_fail.push(OnFail::Inconsistent);
         }
         self.transact(writes, &on_fail).await?;
-        self.sweep(&pk, &later).await;
+        self.sweep_or_expire(&pk, &later).await;
         Ok(Deleted::Yes)
     }
 
@@ -1320,7 +1326,7 @@ impl UserStore for DynamoStore {
             .into_iter()
             .filter(|i| i.get(SK) != Some(&s(PASSWORD)))
             .collect();
-        self.sweep(&gone, &rest).await;
+        self.sweep_or_expire(&gone, &rest).await;
         Ok(())
     }
 
@@ -1328,12 +1334,15 @@ impl UserStore for DynamoStore {
         let tenant = &primary.tenant_id;
         let back = keys::user(tenant, &restored.user_id);
         let leftovers = self.partition(&back).await?;
+        // A user already there is a concurrent unlink of the same identity that won: the
+        // caller reads the primary again and finds the identity gone.
         if leftovers.iter().any(|i| i.get(SK) == Some(&s(PROFILE))) {
-            return Err(StoreError::Backend(
-                "a user already exists under the id an unlinked identity restores".into(),
-            ));
+            return Err(StoreError::ConditionFailed);
         }
-        self.sweep(&back, &leftovers).await;
+        // Whatever is left under the id (a ticket minted while the link committed, counters
+        // of a login in flight) must not come back to life with the user: no restore until
+        // it is gone.
+        self.sweep(&back, &leftovers).await?;
         let held = keys::user(tenant, &primary.user_id);
         let linked_sk = password_sk(&Credential::Linked(restored.identities[0].user_id.clone()));
         // Only a database identity has a password to move back.

@@ -212,6 +212,9 @@ struct ResetTarget<'a> {
     email: Option<&'a str>,
     username: Option<&'a str>,
     last_reset: Option<Timestamp>,
+    /// When a linked identity was linked: a reset asked for before belongs to another life of
+    /// the identity (a link, unlink and link again).
+    linked_at: Option<Timestamp>,
 }
 
 impl ResetTarget<'_> {
@@ -224,6 +227,7 @@ impl ResetTarget<'_> {
             _ => false,
         };
         same && self.last_reset.is_none_or(|at| at < asked)
+            && self.linked_at.is_none_or(|at| at < asked)
     }
 }
 
@@ -233,6 +237,7 @@ fn reset_target<'a>(user: &'a User, identity: Option<&str>) -> Option<ResetTarge
             email: user.email.as_deref(),
             username: user.username.as_deref(),
             last_reset: user.last_password_reset,
+            linked_at: None,
         }),
         None => None,
         Some(identity) => {
@@ -241,6 +246,7 @@ fn reset_target<'a>(user: &'a User, identity: Option<&str>) -> Option<ResetTarge
                 email: linked.email(),
                 username: linked.username(),
                 last_reset: linked.standalone.as_ref()?.last_password_reset,
+                linked_at: Some(linked.linked_at?),
             })
         }
     }

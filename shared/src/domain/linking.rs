@@ -15,11 +15,13 @@
 //! - an unverified email on either side is refused (409 `unverified_email`) unless the body
 //!   says `"allow_unverified": true`: linking on an address nobody proved is how accounts
 //!   are taken over. A side without an email has nothing unverified;
-//! - an admin-blocked secondary (409 `user_blocked`) is refused, since linking would lift the
+//! - an admin-blocked secondary (409 `secondary_blocked`) is refused, since linking would lift the
 //!   block, and so is either side scheduled for deletion (409 `deletion_scheduled`), since
 //!   linking would cancel one deletion or widen the other;
+//! - a secondary under a brute-force block is refused (409 `secondary_locked`): linking would
+//!   reset the lock someone guessing its password is held by; clear the blocks first;
 //! - at most [`MAX_IDENTITIES`] identities per user (409 `too_many_identities`), and the
-//!   linked profile must stay below [`MAX_PROFILE_BYTES`] (409 `profile_too_large`).
+//!   linked identities must stay below [`MAX_LINKED_BYTES`] (409 `profile_too_large`).
 //!
 //! What happens to the secondary's other items: its password moves with its identity (the
 //! linked database identity still signs in, as the primary); its email, username and identity
@@ -49,9 +51,10 @@ use super::user::{Identity, ProfileData, Standalone, User};
 /// transaction, which removes up to three guards per identity).
 pub const MAX_IDENTITIES: usize = 10;
 
-/// Largest linked profile, as compact JSON: DynamoDB items stop at 400 KB, and the primary's
-/// own metadata must still have room to grow.
-pub const MAX_PROFILE_BYTES: usize = 300 * 1024;
+/// Largest size of the identities linked into a user, as compact JSON. DynamoDB items stop at
+/// 400 KB and the user's own fields may grow to about 220 KB (both metadata objects full), so
+/// every write to the user still fits whatever its metadata does later.
+pub const MAX_LINKED_BYTES: usize = 150 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
@@ -141,7 +144,7 @@ fn refusal(primary: &User, secondary: &User, allow_unverified: bool) -> Option<E
     }
     if secondary.blocked {
         return Some(conflict(
-            "user_blocked",
+            "secondary_blocked",
             "The user to link is blocked; linking would lift the block. Unblock it first.",
         ));
     }
@@ -262,7 +265,7 @@ pub fn identities_json(user: &User) -> Value {
 }
 
 fn too_large(user: &User) -> bool {
-    serde_json::to_vec(user).map_or(true, |v| v.len() > MAX_PROFILE_BYTES)
+    serde_json::to_vec(&user.identities[1..]).map_or(true, |v| v.len() > MAX_LINKED_BYTES)
 }
 
 impl Services {
@@ -312,12 +315,29 @@ impl Services {
             if let Some(refused) = refusal(&primary, &secondary, req.allow_unverified) {
                 return Err(refused);
             }
-            let next = linked(&primary, &secondary, self.clock.now());
+            let now = self.clock.now();
+            let locked = self
+                .users
+                .failure_counters(tenant, &secondary.user_id)
+                .await?
+                .iter()
+                .any(|(counter, failures)| {
+                    self.brute_force
+                        .blocked_until(counter, Some(failures), now)
+                        .is_some()
+                });
+            if locked {
+                return Err(conflict(
+                    "secondary_locked",
+                    "The user to link is under a brute-force block; linking would reset it. Clear its blocks first.",
+                ));
+            }
+            let next = linked(&primary, &secondary, now);
             if too_large(&next) {
                 return Err(conflict(
                     "profile_too_large",
                     format!(
-                        "The linked profile would exceed {MAX_PROFILE_BYTES} bytes; trim the metadata of either user first."
+                        "The linked identities would exceed {MAX_LINKED_BYTES} bytes; trim the metadata of the user to link first."
                     ),
                 ));
             }

@@ -10,7 +10,8 @@
 //! - Caps per object, so a profile can never approach DynamoDB's 400 KB item limit: at most
 //!   [`MAX_KEYS`] top-level keys, each key at most [`MAX_KEY_BYTES`] bytes, each value at most
 //!   [`MAX_VALUE_BYTES`] bytes of compact JSON and nested at most [`MAX_DEPTH`] levels. An
-//!   object therefore stays under about 106 KB, both objects under 215 KB.
+//!   object therefore stays under about 106 KB, both objects under 215 KB; identities linked
+//!   into a user are capped apart (see [`super::linking::MAX_LINKED_BYTES`]).
 //!
 //! Key names may not be empty, contain `.` or start with `$`, at any depth (they would be
 //! ambiguous in queries and exports). Numbers must fit DynamoDB's number range.
