@@ -39,7 +39,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 25] = [
+pub const ROUTES: [Route; 26] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -50,6 +50,7 @@ pub const ROUTES: [Route; 25] = [
     route!("unlink-identity", unlink_identity),
     route!("get-me", get_me),
     route!("patch-me", patch_me),
+    route!("delete-me", delete_me),
     route!("authenticate", authenticate),
     route!("change-password", change_password),
     route!("get-user-blocks", get_user_blocks),

@@ -7,6 +7,7 @@ use url::Url;
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::ses::SesMailer;
+use crate::domain::erasure::ErasureSettings;
 use crate::domain::login::BruteForce;
 use crate::domain::mail::{EmailSettings, SendCap, TenantSettings};
 use crate::domain::ops::Services;
@@ -38,6 +39,40 @@ pub mod env {
     pub const TENANT_SETTINGS: &str = "TENANT_SETTINGS";
     /// Local runs only: an SES endpoint other than `LOCAL_ENDPOINT_URL`.
     pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
+    /// The key erasure receipts hash user ids under: at least 32 characters of random text
+    /// (`openssl rand -hex 32`), kept as secret as the data it protects (required).
+    pub const ERASURE_RECEIPT_KEY: &str = "ERASURE_RECEIPT_KEY";
+    /// Days between `DELETE /me` and the erasure (default 30; 0: due at once).
+    pub const DELETION_GRACE_DAYS: &str = "DELETION_GRACE_DAYS";
+    /// Days an erasure receipt is kept (default 1095).
+    pub const ERASURE_RECEIPT_DAYS: &str = "ERASURE_RECEIPT_DAYS";
+}
+
+/// Erasure settings from the environment.
+pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
+    let key = required(env::ERASURE_RECEIPT_KEY)?;
+    let days = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+        match var(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= 36_500)
+                .ok_or_else(|| ConfigError::Invalid(name, "a number of days".into())),
+        }
+    };
+    ErasureSettings::new(
+        key.as_bytes(),
+        days(
+            env::DELETION_GRACE_DAYS,
+            ErasureSettings::DEFAULT_GRACE_DAYS,
+        )?,
+        days(
+            env::ERASURE_RECEIPT_DAYS,
+            ErasureSettings::DEFAULT_RECEIPT_DAYS,
+        )?,
+    )
+    .map_err(|why| ConfigError::Invalid(env::ERASURE_RECEIPT_KEY, why))
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -128,6 +163,7 @@ pub async fn from_env() -> Result<App, ConfigError> {
     let table = table_name_from_env()?;
     let brute_force = brute_force_from_env()?;
     let email = email_from_env()?;
+    let erasure = erasure_from_env()?;
     let from = required(env::EMAIL_FROM)?;
     let config = aws_config().await;
     let ses = SesMailer::client(&config, var(env::SES_ENDPOINT_URL).as_deref());
@@ -139,6 +175,7 @@ pub async fn from_env() -> Result<App, ConfigError> {
         email,
     );
     app.brute_force = brute_force;
+    app.erasure = Arc::new(erasure);
     Ok(app)
 }
 
@@ -158,5 +195,6 @@ pub fn wire(
         clock: Arc::new(SystemClock),
         brute_force: BruteForce::default(),
         email: Arc::new(email),
+        erasure: Arc::new(ErasureSettings::local()),
     }
 }

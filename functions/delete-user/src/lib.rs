@@ -1,7 +1,7 @@
 //! `DELETE /v1/tenants/{tenant_id}/users/{user_id}`
 //!
-//! Erases a user now, with every item it owns: 204; 404 `user_not_found`; 412 on `If-Match`
-//! mismatch.
+//! Erases a user now, with every item it owns, and writes an erasure receipt naming the
+//! caller's `sub` as the actor: 204; 404 `user_not_found`; 412 on `If-Match` mismatch.
 
 use std::convert::Infallible;
 
@@ -15,9 +15,10 @@ pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/users/{user_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::DeleteUsers)?;
+        let (tenant, caller) = call.tenant_with(Scope::DeleteUsers)?;
         let id = call.path_user_id()?;
-        app.delete_user(&tenant, &id, call.if_match()?).await?;
+        app.delete_user(&tenant, &id, call.if_match()?, caller.subject())
+            .await?;
         Ok(Reply::no_content())
     }
     .await;

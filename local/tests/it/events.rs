@@ -93,6 +93,13 @@ async fn every_event_file_runs_through_its_handler() {
                 assert!(body.contains(EVENT_PRIMARY));
             }
             "request-password-reset" => assert!(body.contains("If an account")),
+            "delete-me" => {
+                assert!(body.contains("deletion_scheduled_at"), "{body}");
+                assert!(
+                    body.contains(r#""type":"account_deletion_email""#),
+                    "{body}"
+                );
+            }
             "confirm-password-reset" => assert!(body.is_empty()),
             "cancel-email-change" => assert!(body.contains("<form") && body.contains("s**")),
             other => panic!("no expectation for {other}"),

@@ -4,6 +4,7 @@
 mod access;
 mod credentials;
 mod email;
+mod erasure;
 mod events;
 mod linking;
 mod listing;

@@ -155,6 +155,10 @@ async fn invoke(function: &str, event: String, table: &str) -> (Option<(String, 
         .env("PUBLIC_BASE_URL", crate::support::PUBLIC_BASE)
         .env("EMAIL_FROM", crate::support::SENDER)
         .env("TENANT_SETTINGS", crate::support::TENANT_SETTINGS)
+        .env(
+            "ERASURE_RECEIPT_KEY",
+            "test-only erasure receipt key of 32+ characters",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -198,11 +202,16 @@ async fn every_function_binary_serves_its_event_through_the_lambda_runtime_api()
         let response: Value = serde_json::from_str(&body).unwrap();
         if crate::support::SCHEDULED.contains(&function.as_str()) {
             assert!(response["due"].is_number(), "{function}: {body}");
+            let summary = if function == "purge" {
+                "purge"
+            } else {
+                "delivery"
+            };
             let line: Value = logs
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|l| l["message"] == "delivery")
-                .unwrap_or_else(|| panic!("{function} logged no JSON delivery line: {logs}"));
+                .find(|l| l["message"] == summary)
+                .unwrap_or_else(|| panic!("{function} logged no JSON {summary} line: {logs}"));
             assert_eq!(line["request_id"], REQUEST_ID);
             continue;
         }

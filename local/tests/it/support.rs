@@ -368,7 +368,7 @@ pub const EVENT_RESET_TICKET: &str = "ZXZlbnRzOiBhIHBhc3N3b3JkIHJlc2V0IHRpY2tldC
 pub const EVENT_CANCEL_TICKET: &str = "ZXZlbnRzOiBjYW5jZWwgYW4gZW1haWwgY2hhbmdlISE";
 
 /// Functions run by a schedule rather than a route.
-pub const SCHEDULED: [&str; 1] = ["email-outbox"];
+pub const SCHEDULED: [&str; 2] = ["email-outbox", "purge"];
 
 /// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::mail::EmailSettings::local`]
 /// sets it for the in-process app.
@@ -400,7 +400,7 @@ pub fn expected_status(function: &str) -> u16 {
         | "send-verification-email"
         | "create-email-verification-ticket"
         | "create-password-change-ticket" => 201,
-        "request-password-reset" => 202,
+        "request-password-reset" | "delete-me" => 202,
         "delete-user" | "change-password" | "delete-user-blocks" | "confirm-password-reset" => 204,
         "confirm-email-verification" => 302,
         _ => 200,

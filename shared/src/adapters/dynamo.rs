@@ -36,6 +36,7 @@ use aws_sdk_dynamodb::types::{
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::domain::email::Email;
+use crate::domain::erasure::Receipt;
 use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
@@ -268,6 +269,32 @@ fn guards(user: &User) -> Vec<Guard> {
     out
 }
 
+/// Shards of the due-erasure index (on `gsi2`, beside the outbox's).
+const ERASE_SHARDS: u16 = 16;
+
+fn erase_shard_key(shard: u16) -> String {
+    format!("DUE#ERASE#{shard:02}")
+}
+
+/// An erasure receipt: its own partition, found by its keyed hash.
+fn receipt_item(receipt: &Receipt) -> Result<Item, StoreError> {
+    let mut item: Item =
+        to_item(receipt).map_err(|e| StoreError::Backend(format!("serialize receipt: {e}")))?;
+    item.insert(
+        PK.into(),
+        s(format!(
+            "TENANT#{}#ERASURE#{}",
+            receipt.tenant_id, receipt.subject
+        )),
+    );
+    item.insert(SK.into(), s("RECEIPT"));
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        AttributeValue::N(receipt.expires_at.epoch_secs().to_string()),
+    );
+    Ok(item)
+}
+
 /// Items sorted for a clean-up that may stop halfway: tickets before the references that
 /// find them, so no ticket is ever left unreachable.
 fn cleanup_order(user_pk: &str, items: &[Item]) -> Vec<Item> {
@@ -322,6 +349,15 @@ impl DynamoStore {
             s(keys::list(&user.tenant_id, shard_of(&user.user_id))),
         );
         item.insert(GSI1_SK.into(), s(user.user_id.to_string()));
+        // Only a profile whose erasure is scheduled is in the due index.
+        if let Some(due) = user.deletion_scheduled_at {
+            let shard = shard_of(&user.user_id) % ERASE_SHARDS;
+            item.insert(GSI2_PK.into(), s(erase_shard_key(shard)));
+            item.insert(
+                GSI2_SK.into(),
+                s(format!("{due}#{}#{}", user.tenant_id, user.user_id)),
+            );
+        }
         Ok(item)
     }
 
@@ -770,6 +806,82 @@ impl DynamoStore {
         Ok((ids, out.last_evaluated_key.is_none()))
     }
 
+    /// The items of partition `pk` whose sort key satisfies `condition` against `:bound`,
+    /// read with strong consistency, all pages; and how many items DynamoDB read.
+    async fn range(
+        &self,
+        pk: &str,
+        condition: &str,
+        bound: &str,
+    ) -> Result<(Vec<Item>, u64), StoreError> {
+        let mut items = Vec::new();
+        let mut read = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(format!("pk = :pk AND {condition}"))
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":bound", s(bound))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            read += u64::try_from(out.scanned_count).unwrap_or(0);
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok((items, read));
+            }
+        }
+    }
+
+    /// Erases `user`: `leftovers` (its items no transaction needs) first, so an erasure
+    /// stopped halfway leaves the profile, and with it the way back to everything else; then
+    /// the profile (conditional on the version read), its passwords and guards, with the
+    /// receipt, in one transaction.
+    async fn erase_with(
+        &self,
+        user: &User,
+        leftovers: &[Item],
+        receipt: &Receipt,
+    ) -> Result<(), StoreError> {
+        let pk = keys::user(&user.tenant_id, &user.user_id);
+        self.sweep(&pk, leftovers).await?;
+        let mut writes = vec![self.delete_if(
+            pk.clone(),
+            PROFILE,
+            "version",
+            AttributeValue::N(user.version.to_string()),
+        )?];
+        let mut on_fail = vec![OnFail::Condition];
+        let passwords = std::iter::once(Credential::Own).chain(
+            user.identities[1..]
+                .iter()
+                .filter(|i| i.connection.is_database())
+                .map(|i| Credential::Linked(i.user_id.clone())),
+        );
+        for credential in passwords {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), &password_sk(&credential))))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+            on_fail.push(OnFail::Inconsistent);
+        }
+        for guard in guards(user) {
+            writes.push(self.guard_delete(&guard, &user.user_id)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        writes.push(self.put(receipt_item(receipt)?, None, None)?);
+        on_fail.push(OnFail::Inconsistent);
+        self.transact(writes, &on_fail).await
+    }
+
     /// One item, read with strong consistency.
     async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
@@ -1097,6 +1209,7 @@ impl UserStore for DynamoStore {
         tenant: &TenantId,
         id: &UserId,
         expected: Option<u64>,
+        receipt: &Receipt,
     ) -> Result<Deleted, StoreError> {
         let pk = keys::user(tenant, id);
         let items = self.partition(&pk).await?;
@@ -1111,54 +1224,66 @@ impl UserStore for DynamoStore {
         if expected.is_some_and(|v| v != user.version) {
             return Err(StoreError::ConditionFailed);
         }
-        let mut writes = Vec::new();
-        let mut on_fail = Vec::new();
-        let mut later = Vec::new();
-        for item in &items {
-            let sk = match item.get(SK) {
-                Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => continue,
-            };
-            // Login counters can number in the hundreds (one per attacking address), more
-            // than a transaction holds: they go in batches once the user is gone, with the
-            // user's send counters, queued messages (a message whose user is gone is dropped
-            // by the sender anyway) and tickets (useless without their user).
-            if [LOGIN_PREFIX, mail::SENDS_PREFIX, mail::OUTBOX_PREFIX]
-                .iter()
-                .any(|p| sk.starts_with(p))
-                || mail::referenced_ticket(&pk, &sk).is_some()
-            {
-                later.push(item.clone());
-                continue;
-            }
-            let mut delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(pk.clone(), &sk)));
-            if sk == PROFILE {
-                delete = delete
-                    .condition_expression("#version = :version")
-                    .set_expression_attribute_names(Some(version_name()))
-                    .expression_attribute_values(
-                        ":version",
-                        AttributeValue::N(user.version.to_string()),
-                    );
-                on_fail.push(OnFail::Condition);
-            } else {
-                on_fail.push(OnFail::Inconsistent);
-            }
-            writes.push(
-                TransactWriteItem::builder()
-                    .delete(delete.build().map_err(build_error)?)
-                    .build(),
-            );
-        }
-        for guard in guards(&user) {
-            writes.push(self.guard_delete(&guard, &user.user_id)?);
-            on_fail.push(OnFail::Inconsistent);
-        }
-        self.transact(writes, &on_fail).await?;
-        self.sweep_or_expire(&pk, &later).await;
+        let leftovers: Vec<Item> = items
+            .into_iter()
+            .filter(|i| match i.get(SK) {
+                Some(AttributeValue::S(sk)) => sk != PROFILE && !sk.starts_with(PASSWORD),
+                _ => false,
+            })
+            .collect();
+        self.erase_with(&user, &leftovers, receipt).await?;
         Ok(Deleted::Yes)
+    }
+
+    async fn due_erasures(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<(Vec<User>, u64), StoreError> {
+        let bound = format!("{now}#~");
+        let per_shard = limit.div_ceil(usize::from(ERASE_SHARDS)).max(1);
+        let queries = (0..ERASE_SHARDS).map(|shard| {
+            let bound = bound.clone();
+            async move {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI2)
+                    .key_condition_expression("gsi2pk = :p AND gsi2sk <= :due")
+                    .expression_attribute_values(":p", s(erase_shard_key(shard)))
+                    .expression_attribute_values(":due", s(bound))
+                    .limit(i32::try_from(per_shard).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("Query", e))
+            }
+        });
+        let mut due = Vec::new();
+        let mut read = 0;
+        for out in futures::future::join_all(queries).await {
+            let out = out?;
+            read += u64::try_from(out.scanned_count).unwrap_or(0);
+            for item in out.items.unwrap_or_default() {
+                due.push(user_of(item)?);
+            }
+        }
+        Ok((due, read))
+    }
+
+    async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError> {
+        let pk = keys::user(&user.tenant_id, &user.user_id);
+        // The profile and passwords are known from `user`: only what sorts before the
+        // passwords (LOGIN#, OUTBOX#) and after the profile (SENDS#, TICKET#) is read.
+        let (before, after) = futures::future::join(
+            self.range(&pk, "sk < :bound", PASSWORD),
+            self.range(&pk, "sk > :bound", PROFILE),
+        )
+        .await;
+        let (mut leftovers, read_before) = before?;
+        let (rest, read_after) = after?;
+        leftovers.extend(rest);
+        self.erase_with(user, &leftovers, receipt).await?;
+        Ok(read_before + read_after)
     }
 
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {

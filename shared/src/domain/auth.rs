@@ -52,6 +52,11 @@ impl Caller {
         }
     }
 
+    /// The token's `sub`: who is calling.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(scope.as_str())
     }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod create;
 pub mod email;
+pub mod erasure;
 pub mod error;
 pub mod flows;
 pub mod ids;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Error;
 use super::create::NewUser;
 use super::email::Email;
+use super::erasure::{ErasureSettings, Reason};
 use super::flows::{Job, too_many_emails};
 use super::ids::{Connection, TenantId, UserId};
 use super::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
@@ -52,6 +53,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub brute_force: BruteForce,
     pub email: Arc<EmailSettings>,
+    pub erasure: Arc<ErasureSettings>,
 }
 
 /// A user as a write left it, with the email the write queued.
@@ -570,14 +572,19 @@ impl Services {
         Ok(self.users.clear_failures(tenant, id).await?)
     }
 
+    /// `DELETE /users/{id}`: erasure now, receipted with `actor` (the caller's `sub`).
     pub async fn delete_user(
         &self,
         tenant: &TenantId,
         id: &UserId,
         if_match: Option<u64>,
+        actor: &str,
     ) -> Result<(), Error> {
         for _ in 0..ATTEMPTS {
-            match self.users.delete(tenant, id, if_match).await {
+            let receipt = self
+                .erasure
+                .receipt(tenant, id, self.clock.now(), Reason::Admin, actor);
+            match self.users.delete(tenant, id, if_match, &receipt).await {
                 Ok(Deleted::Yes) => return Ok(()),
                 Ok(Deleted::NotFound) => return Err(Error::user_not_found()),
                 Err(StoreError::ConditionFailed) if if_match.is_some() => {

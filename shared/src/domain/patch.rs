@@ -52,6 +52,8 @@ struct Body {
     password: Tri<Zeroizing<String>>,
     #[serde(default, deserialize_with = "tri")]
     verify_email: Tri<bool>,
+    #[serde(default, deserialize_with = "tri")]
+    deletion_scheduled_at: Tri<Value>,
 }
 
 /// A validated change to a user. `None` leaves a field alone; for optional fields
@@ -76,6 +78,8 @@ pub struct UserPatch {
     /// With a new `email`: whether to send it a verification (default yes, unless the patch
     /// also marks it verified).
     pub verify_email: Option<bool>,
+    /// `"deletion_scheduled_at": null`: cancels a scheduled erasure.
+    pub cancel_deletion: bool,
 }
 
 /// Fields whose value is required: `null` is refused rather than guessed at.
@@ -124,6 +128,15 @@ impl UserPatch {
             blocked: required("blocked", b.blocked)?,
             password: required("password", b.password)?,
             verify_email: required("verify_email", b.verify_email)?,
+            cancel_deletion: match b.deletion_scheduled_at {
+                None => false,
+                Some(None) => true,
+                Some(Some(_)) => {
+                    return Err(Error::body(
+                        "deletion_scheduled_at can only be null, which cancels a scheduled deletion; users schedule their own with DELETE /me.",
+                    ));
+                }
+            },
         })
         .and_then(|patch| {
             if patch.verify_email.is_some() && patch.email.is_none() {
@@ -156,6 +169,7 @@ impl UserPatch {
         add(self.blocked.is_some(), "blocked");
         add(self.password.is_some(), "password");
         add(self.verify_email.is_some(), "verify_email");
+        add(self.cancel_deletion, "deletion_scheduled_at");
         out
     }
 
@@ -182,7 +196,11 @@ impl UserPatch {
     /// True when the change moves a uniqueness guard or writes a password, so it must be
     /// applied to the current user in a transaction.
     pub fn needs_current(&self) -> bool {
-        self.email.is_some() || self.username.is_some() || self.password.is_some()
+        // A cancelled deletion also leaves the due index, which only a whole write moves.
+        self.email.is_some()
+            || self.username.is_some()
+            || self.password.is_some()
+            || self.cancel_deletion
     }
 
     /// The root fields this patch sets and removes, as stored attribute names and JSON
@@ -246,6 +264,9 @@ impl UserPatch {
         }
         if let Some(v) = self.blocked {
             user.blocked = v;
+        }
+        if self.cancel_deletion {
+            user.deletion_scheduled_at = None;
         }
         if let Some(m) = &self.user_metadata {
             m.apply(Kind::User, &mut user.user_metadata)?;

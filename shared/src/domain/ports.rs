@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::Error;
 use super::email::Email;
+use super::erasure::Receipt;
 use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
@@ -132,8 +133,9 @@ pub trait UserStore: Send + Sync {
         effects: Effects<'_>,
     ) -> Result<(), StoreError>;
 
-    /// Removes the user, every other item under its key (credentials, and whatever later
-    /// features keep there) and every guard item it owns, in one transaction. With `expected`,
+    /// Erases the user: first the items under its key that no transaction needs (tickets,
+    /// queued mail, counters), then, in one transaction, the profile, the passwords of every
+    /// identity it holds and every guard item it owns, writing `receipt`. With `expected`,
     /// only if the version matches (`ConditionFailed` otherwise); without it, a concurrent
     /// write also yields `ConditionFailed` and the caller retries.
     async fn delete(
@@ -141,7 +143,22 @@ pub trait UserStore: Send + Sync {
         tenant: &TenantId,
         id: &UserId,
         expected: Option<u64>,
+        receipt: &Receipt,
     ) -> Result<Deleted, StoreError>;
+
+    /// Accounts whose erasure is due at `now`, from the sparse, sharded due index (never a
+    /// scan), about `limit` in all, as the index shows them (eventually consistent). Also
+    /// returns how many items DynamoDB read.
+    async fn due_erasures(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<(Vec<User>, u64), StoreError>;
+
+    /// [`UserStore::delete`] of a user already read (from the due index): conditional on its
+    /// version (`ConditionFailed` if it changed or is gone). Reads only the items it must
+    /// remove besides those `user` names; returns how many it read.
+    async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError>;
 
     /// One page of the tenant's users (see [`super::listing`]).
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError>;

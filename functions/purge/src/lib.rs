@@ -1,0 +1,71 @@
+//! The scheduled purge (EventBridge Scheduler, every 15 minutes): erases the accounts whose
+//! self-service deletion is due, read from the sparse, sharded due index (never a scan),
+//! [`CONCURRENCY`] at a time, in batches while the invocation has time left. Each erasure is
+//! one transaction conditional on the version the index showed, so a rerun or an
+//! overlapping run erases (and receipts) an account once and skips a cancelled one; an
+//! account whose erasure failed stays due for the next run. Logs one JSON summary line.
+
+use std::time::{Duration, SystemTime};
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+use shared::App;
+use shared::domain::erasure::PurgeReport;
+
+/// Due accounts read per batch.
+pub const BATCH: usize = 200;
+/// Erasures in flight at once: each is a few DynamoDB calls, so this bounds the write rate
+/// a purge adds to the table.
+pub const CONCURRENCY: usize = 8;
+/// A batch starts only with at least this much of the invocation left.
+const RESERVE: Duration = Duration::from_secs(30);
+
+/// The invocation's answer (and its log line).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub report: PurgeReport,
+    /// Whether due accounts were left for the next run (a full last batch, or no time).
+    pub remaining: bool,
+    pub duration_ms: f64,
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+    let started = std::time::Instant::now();
+    let deadline = event.context.deadline();
+    let mut total = PurgeReport::default();
+    let remaining = loop {
+        let report = app.purge_due(BATCH, CONCURRENCY).await?;
+        total.add(&report);
+        // A batch that erased nothing new (only failures or skips) would read the same
+        // accounts again: leave them to the next run.
+        let full = report.due >= BATCH && report.purged > 0;
+        let time_left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        if !full {
+            break report.due >= BATCH;
+        }
+        if time_left < RESERVE {
+            break true;
+        }
+    };
+    let summary = Summary {
+        report: total,
+        remaining,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    tracing::info!(
+        request_id = %event.context.request_id,
+        due = total.due,
+        purged = total.purged,
+        failed = total.failed,
+        skipped = total.skipped,
+        items_read = total.items_read,
+        remaining,
+        duration_ms = summary.duration_ms,
+        "purge"
+    );
+    Ok(summary)
+}

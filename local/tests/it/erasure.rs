@@ -1,0 +1,287 @@
+use serde_json::{Value, json};
+use shared::domain::erasure::PurgeReport;
+use shared::domain::ids::{TenantId, UserId};
+
+use crate::support::{Env, Resp, TestClock, address, claims, inbox, s, user_path};
+
+const PASSWORD: &str = "correct horse battery";
+const DAY: i64 = 24 * 3600;
+
+async fn user(env: &Env, email: &str) -> Value {
+    env.create(json!({"email": email, "email_verified": true, "password": PASSWORD}))
+        .await
+}
+
+fn own(user: &Value) -> crate::support::Claims {
+    claims("acme", user["user_id"].as_str().unwrap(), "")
+}
+
+async fn delete_me(env: &Env, user: &Value) -> Resp {
+    env.send("DELETE", "/v1/tenants/acme/me", Some(&own(user)), None, &[])
+        .await
+}
+
+async fn login(env: &Env, email: &str) -> Resp {
+    let service = claims("acme", "login@clients", "authenticate:users");
+    env.send(
+        "POST",
+        "/v1/tenants/acme/authenticate",
+        Some(&service),
+        Some(&json!({"email": email, "password": PASSWORD, "ip": "198.51.100.4"})),
+        &[],
+    )
+    .await
+}
+
+async fn purge(env: &Env) -> PurgeReport {
+    env.app.purge_due(200, 8).await.unwrap()
+}
+
+fn id_of(user: &Value) -> UserId {
+    UserId::parse(user["user_id"].as_str().unwrap()).unwrap()
+}
+
+/// Every stored item that mentions `needle` anywhere, as text.
+async fn mentioning(env: &Env, needle: &str) -> Vec<String> {
+    env.items()
+        .await
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .filter(|text| text.contains(needle))
+        .collect()
+}
+
+async fn receipts(
+    env: &Env,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    env.items()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "pk").starts_with("TENANT#acme#ERASURE#"))
+        .collect()
+}
+
+#[tokio::test]
+async fn delete_me_schedules_the_erasure_and_the_purge_does_it_once_due() {
+    let (env, clock) = Env::with_clock().await;
+    let email = address("leaving");
+    let u = user(&env, &email).await;
+    let id = u["user_id"].as_str().unwrap().to_owned();
+
+    let r = delete_me(&env, &u).await;
+    assert_eq!(r.status, 202, "{}", r.raw);
+    let due = r.body["deletion_scheduled_at"].as_str().unwrap().to_owned();
+    let expected = env.app.clock.now().plus_secs(30 * DAY);
+    assert_eq!(due, expected.to_string());
+    assert_eq!(r.body["emails"][0]["type"], "account_deletion_email");
+    assert_eq!(r.body["emails"][0]["status"], "completed");
+    let mail = inbox(&email).await;
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].html.contains(&due[..10]), "{}", mail[0].html);
+
+    // Scheduled: no sign-in; asking again keeps the date and sends nothing.
+    assert_eq!(login(&env, &email).await.code(), "deletion_scheduled");
+    let again = delete_me(&env, &u).await;
+    assert_eq!(again.body, json!({"deletion_scheduled_at": due}));
+    assert_eq!(inbox(&email).await.len(), 1);
+
+    // Before the due time the purge leaves it alone.
+    clock.advance(30 * DAY - 60);
+    let early = purge(&env).await;
+    assert_eq!((early.due, early.purged), (0, 0));
+    let still = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(still.status, 200);
+
+    clock.advance(61);
+    let report = purge(&env).await;
+    assert_eq!(
+        (report.due, report.purged, report.failed),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    let gone = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    assert_eq!(gone.code(), "user_not_found");
+    // Nothing of the user is left but the receipt, which names nobody.
+    let left = mentioning(&env, &id).await;
+    assert!(left.is_empty(), "{left:?}");
+    assert!(mentioning(&env, &email.to_lowercase()).await.is_empty());
+    let receipts = receipts(&env).await;
+    assert_eq!(receipts.len(), 1);
+    let receipt = &receipts[0];
+    let tenant = TenantId::parse("acme").unwrap();
+    assert_eq!(
+        s(receipt, "subject"),
+        env.app.erasure.subject(&tenant, &id_of(&u))
+    );
+    assert_eq!(s(receipt, "reason"), "self_service");
+    assert_eq!(s(receipt, "actor"), "purge");
+    assert!(s(receipt, "expires_at").parse::<i64>().unwrap() > 0);
+    assert_eq!(env.keys().await.len(), 1, "only the receipt remains");
+
+    // A second pass finds nothing and counts nothing twice.
+    let rerun = purge(&env).await;
+    assert_eq!((rerun.due, rerun.purged), (0, 0));
+    assert_eq!(self::receipts(&env).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_admin_patch_cancels_a_scheduled_deletion() {
+    let (env, clock) = Env::with_clock().await;
+    let email = address("staying");
+    let u = user(&env, &email).await;
+    assert_eq!(delete_me(&env, &u).await.status, 202);
+
+    // Not the user's to cancel, and only null cancels.
+    let by_user = env
+        .send(
+            "PATCH",
+            "/v1/tenants/acme/me",
+            Some(&own(&u)),
+            Some(&json!({"deletion_scheduled_at": null})),
+            &[],
+        )
+        .await;
+    assert_eq!(by_user.status, 403, "{}", by_user.raw);
+    let dated = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"deletion_scheduled_at": "2030-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(dated.code(), "invalid_body", "{}", dated.raw);
+
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&u["user_id"]),
+            Some(&json!({"deletion_scheduled_at": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.body.get("deletion_scheduled_at").is_none(), "{}", r.raw);
+    clock.advance(31 * DAY);
+    let report = purge(&env).await;
+    assert_eq!((report.due, report.purged), (0, 0));
+    assert_eq!(login(&env, &email).await.status, 200);
+    assert!(receipts(&env).await.is_empty());
+}
+
+/// Leaves what a user's partition typically holds besides its profile: a failed login's
+/// counters and, for an unverified address, a ticket and a send counter.
+async fn with_leftovers(env: &Env, clock: &TestClock) -> Value {
+    let email = address("due");
+    let u = env
+        .create(json!({"email": email, "password": PASSWORD}))
+        .await;
+    let service = claims("acme", "login@clients", "authenticate:users");
+    let failed = env
+        .send(
+            "POST",
+            "/v1/tenants/acme/authenticate",
+            Some(&service),
+            Some(&json!({"email": email, "password": "not it", "ip": "203.0.113.9"})),
+            &[],
+        )
+        .await;
+    assert_eq!(failed.code(), "invalid_credentials");
+    clock.advance(1);
+    assert_eq!(delete_me(env, &u).await.status, 202);
+    u
+}
+
+#[tokio::test]
+async fn a_purge_stopped_halfway_and_overlapping_reruns_leave_nothing_behind() {
+    let (env, clock) = Env::with_clock().await;
+    let mut users = Vec::new();
+    for _ in 0..4 {
+        users.push(with_leftovers(&env, &clock).await);
+    }
+    let ids: Vec<String> = users
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &ids {
+        let keys = env.keys().await;
+        let pk = format!("TENANT#acme#USER#{id}");
+        assert!(
+            keys.iter()
+                .any(|(p, sk)| *p == pk && sk.starts_with("LOGIN#"))
+        );
+        assert!(
+            keys.iter()
+                .any(|(p, sk)| *p == pk && sk.starts_with("TICKET#"))
+        );
+    }
+    clock.advance(31 * DAY);
+
+    // A pass that stopped halfway through two erasures: their leftovers went first (tickets,
+    // then what refers to them, as an erasure removes them before the profile), their
+    // profiles are still there.
+    let stopped: Vec<(String, String)> = env
+        .keys()
+        .await
+        .into_iter()
+        .filter(|(pk, sk)| {
+            ids[..2].iter().any(|id| pk.ends_with(id.as_str()))
+                && !sk.starts_with("PROFILE")
+                && !sk.starts_with("PASSWORD")
+        })
+        .flat_map(|(pk, sk)| {
+            let ticket = sk
+                .strip_prefix("TICKET#")
+                .map(|hash| (format!("TENANT#acme#TICKET#{hash}"), "TICKET".to_owned()));
+            ticket.into_iter().chain([(pk, sk)])
+        })
+        .collect();
+    assert!(stopped.len() >= 4, "{stopped:?}");
+    for (pk, sk) in stopped {
+        env.client
+            .delete_item()
+            .table_name(&env.table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // Two passes at once, then another: each account is erased and receipted once.
+    let (a, b) = tokio::join!(purge(&env), purge(&env));
+    let rerun = purge(&env).await;
+    assert_eq!(
+        a.purged + b.purged + rerun.purged,
+        4,
+        "{a:?} {b:?} {rerun:?}"
+    );
+    assert_eq!(a.failed + b.failed + rerun.failed, 0);
+    assert_eq!(receipts(&env).await.len(), 4);
+    for id in &ids {
+        let left = mentioning(&env, id).await;
+        assert!(left.is_empty(), "{left:?}");
+    }
+    let keys = env.keys().await;
+    assert!(
+        keys.iter()
+            .all(|(pk, _)| pk.starts_with("TENANT#acme#ERASURE#")),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_erasure_is_receipted_with_its_caller_and_reason() {
+    let env = Env::new().await;
+    let u = user(&env, "ana@example.com").await;
+    let r = env
+        .admin_send("DELETE", &user_path(&u["user_id"]), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let receipts = receipts(&env).await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(s(&receipts[0], "reason"), "admin");
+    assert_eq!(s(&receipts[0], "actor"), "backoffice@clients");
+    let text = format!("{:?}", receipts[0]);
+    assert!(!text.contains(u["user_id"].as_str().unwrap()), "{text}");
+    assert!(!text.contains("ana@example.com"), "{text}");
+    assert_eq!(env.keys().await.len(), 1);
+}

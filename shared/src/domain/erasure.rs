@@ -1,0 +1,309 @@
+//! Erasure (the right to be forgotten) and what proves it happened.
+//!
+//! Two paths erase a user, removing every item it has (profile, passwords of every identity
+//! it holds, email, username and identity guards, tickets, queued mail, send and brute-force
+//! counters): `DELETE /users/{id}` at once, and the scheduled purge once a self-service
+//! deletion (`DELETE /me`) is due. The grace period ([`ErasureSettings::grace_days`],
+//! `DELETION_GRACE_DAYS`, default 30; 0 makes it due at once) lets the user, or support,
+//! change their mind: an admin `PATCH {"deletion_scheduled_at": null}` cancels it. While
+//! scheduled, the account cannot sign in.
+//!
+//! Each erasure writes, in the transaction that removes the profile, a receipt holding no
+//! personal data: a keyed hash (HMAC-SHA256 under `ERASURE_RECEIPT_KEY`) of the tenant and
+//! user id, the tenant, the time, the reason and the actor, kept for
+//! [`ErasureSettings::receipt_days`] (`ERASURE_RECEIPT_DAYS`, default 1095) by TTL. Whoever
+//! holds the key and a user id can show that user was erased and when; without the key a
+//! receipt says nothing about whom it concerns.
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::Error;
+use super::ids::{TenantId, UserId};
+use super::mail::{Message, MessageKind};
+use super::ops::{ATTEMPTS, Saved, Services};
+use super::ports::StoreError;
+use super::time::Timestamp;
+use super::user::User;
+
+const DAY_SECS: i64 = 24 * 3600;
+
+/// How erasure is configured.
+pub struct ErasureSettings {
+    key: Zeroizing<Vec<u8>>,
+    /// Days between `DELETE /me` and the erasure.
+    pub grace_days: u32,
+    /// Days a receipt is kept.
+    pub receipt_days: u32,
+}
+
+impl std::fmt::Debug for ErasureSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErasureSettings")
+            .field("grace_days", &self.grace_days)
+            .field("receipt_days", &self.receipt_days)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ErasureSettings {
+    pub const DEFAULT_GRACE_DAYS: u32 = 30;
+    pub const DEFAULT_RECEIPT_DAYS: u32 = 1095;
+    /// A key shorter than this is refused: it would make receipts guessable offline.
+    pub const MIN_KEY_BYTES: usize = 32;
+
+    pub fn new(key: &[u8], grace_days: u32, receipt_days: u32) -> Result<Self, String> {
+        if key.len() < Self::MIN_KEY_BYTES {
+            return Err(format!(
+                "at least {} bytes of random key",
+                Self::MIN_KEY_BYTES
+            ));
+        }
+        Ok(ErasureSettings {
+            key: Zeroizing::new(key.to_vec()),
+            grace_days,
+            receipt_days,
+        })
+    }
+
+    /// For local runs and tests: a fixed key, the default periods.
+    pub fn local() -> Self {
+        ErasureSettings {
+            key: Zeroizing::new(b"local-only erasure receipt key, never deployed".to_vec()),
+            grace_days: Self::DEFAULT_GRACE_DAYS,
+            receipt_days: Self::DEFAULT_RECEIPT_DAYS,
+        }
+    }
+
+    /// The keyed hash a receipt names its user by.
+    pub fn subject(&self, tenant: &TenantId, id: &UserId) -> String {
+        // HMAC takes a key of any length; `new` only refuses short ones as a policy.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+        mac.update(format!("{tenant}#{id}").as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn receipt(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        now: Timestamp,
+        reason: Reason,
+        actor: &str,
+    ) -> Receipt {
+        Receipt {
+            subject: self.subject(tenant, id),
+            tenant_id: tenant.clone(),
+            erased_at: now,
+            reason,
+            actor: actor.chars().take(256).collect(),
+            expires_at: now.plus_secs(i64::from(self.receipt_days) * DAY_SECS),
+        }
+    }
+}
+
+/// Why a user was erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// `DELETE /users/{id}` by a management caller.
+    Admin,
+    /// The user's own `DELETE /me`, once its grace period ended.
+    SelfService,
+}
+
+/// Proof of an erasure that holds no personal data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    /// HMAC-SHA256 of `{tenant}#{user_id}` under the receipt key, hex.
+    pub subject: String,
+    pub tenant_id: TenantId,
+    pub erased_at: Timestamp,
+    pub reason: Reason,
+    /// Who erased: the management caller's `sub`, or `purge` for a due self-service deletion.
+    pub actor: String,
+    pub expires_at: Timestamp,
+}
+
+/// What one purge pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    /// Due accounts the pass read from the index.
+    pub due: usize,
+    pub purged: usize,
+    /// Left for the next pass after an error (logged).
+    pub failed: usize,
+    /// Read as due but no longer due, or already erased by an overlapping pass.
+    pub skipped: usize,
+    /// Items DynamoDB read: index entries and leftovers.
+    pub items_read: u64,
+}
+
+impl PurgeReport {
+    pub fn add(&mut self, other: &PurgeReport) {
+        self.due += other.due;
+        self.purged += other.purged;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.items_read += other.items_read;
+    }
+}
+
+/// What erasing one due account came to.
+enum Outcome {
+    Purged(u64),
+    Skipped(u64),
+}
+
+impl Services {
+    /// `DELETE /me`: schedules the caller's erasure after the grace period and mails a
+    /// confirmation. Asking again keeps the date first set (and sends nothing).
+    pub async fn schedule_own_deletion(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<Saved, Error> {
+        for _ in 0..ATTEMPTS {
+            let current = self.get_user(tenant, id).await?;
+            if current.deletion_scheduled_at.is_some() {
+                return Ok(Saved {
+                    user: current,
+                    emails: Vec::new(),
+                });
+            }
+            let now = self.clock.now();
+            let mut next = current.clone();
+            next.deletion_scheduled_at =
+                Some(now.plus_secs(i64::from(self.erasure.grace_days) * DAY_SECS));
+            next.updated_at = now;
+            next.version += 1;
+            let mail = match &next.email {
+                Some(to) => vec![Message::new(
+                    MessageKind::AccountDeletionScheduled,
+                    &next,
+                    to,
+                    0,
+                    now,
+                )],
+                None => Vec::new(),
+            };
+            let prepared = self.prepare(mail)?;
+            let effects = super::ports::Effects {
+                mail: &prepared.queued,
+                // The confirmation of a deletion is not held back by a cap: it is sent once.
+                cap: super::mail::SendCap { per_hour: u32::MAX },
+                redeem: None,
+            };
+            match self.users.replace(&current, &next, None, effects).await {
+                Ok(()) => {
+                    let emails = self.send_now(prepared, &next).await;
+                    return Ok(Saved { user: next, emails });
+                }
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("DELETE /me lost {ATTEMPTS} races to concurrent writers"),
+        })
+    }
+
+    /// One pass of the scheduled purge: reads up to `batch` due accounts from the index and
+    /// erases them, `concurrency` at a time. Safe to run twice at once: each erasure is
+    /// conditional on the version the index showed, so an account is erased (and receipted)
+    /// once, and a cancelled deletion is skipped.
+    pub async fn purge_due(&self, batch: usize, concurrency: usize) -> Result<PurgeReport, Error> {
+        use futures::StreamExt;
+        let now = self.clock.now();
+        let (due, items_read) = self.users.due_erasures(now, batch).await?;
+        let mut report = PurgeReport {
+            due: due.len(),
+            items_read,
+            ..PurgeReport::default()
+        };
+        let outcomes: Vec<Result<Outcome, Error>> = futures::stream::iter(due)
+            .map(|user| self.purge_one(user, now))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome {
+                Ok(Outcome::Purged(read)) => {
+                    report.purged += 1;
+                    report.items_read += read;
+                }
+                Ok(Outcome::Skipped(read)) => {
+                    report.skipped += 1;
+                    report.items_read += read;
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::error!(error = %e, "a due erasure failed; the next pass retries it");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn purge_one(&self, seen: User, now: Timestamp) -> Result<Outcome, Error> {
+        let mut user = seen;
+        let mut read = 0;
+        for _ in 0..ATTEMPTS {
+            if user.deletion_scheduled_at.is_none_or(|due| due > now) {
+                return Ok(Outcome::Skipped(read));
+            }
+            let receipt = self.erasure.receipt(
+                &user.tenant_id,
+                &user.user_id,
+                self.clock.now(),
+                Reason::SelfService,
+                "purge",
+            );
+            match self.users.erase(&user, &receipt).await {
+                Ok(n) => return Ok(Outcome::Purged(read + n)),
+                Err(StoreError::ConditionFailed) => {
+                    // Changed since the index showed it (cancelled, edited) or erased by an
+                    // overlapping pass: decide again on what is stored now.
+                    read += 1;
+                    match self.users.get(&user.tenant_id, &user.user_id).await? {
+                        Some(current) => user = current,
+                        None => return Ok(Outcome::Skipped(read)),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable {
+            cause: format!("an erasure lost {ATTEMPTS} races to concurrent writers"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receipt_names_its_user_only_through_the_key() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let id = UserId::generate();
+        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let a = ErasureSettings::new(&[7; 32], 30, 10).unwrap();
+        let b = ErasureSettings::new(&[8; 32], 30, 10).unwrap();
+        let receipt = a.receipt(&tenant, &id, now, Reason::SelfService, "purge");
+        assert_eq!(receipt.subject, a.subject(&tenant, &id));
+        assert_ne!(receipt.subject, b.subject(&tenant, &id));
+        assert_eq!(receipt.subject.len(), 64);
+        let text = serde_json::to_string(&receipt).unwrap();
+        assert!(!text.contains(&id.to_string()), "{text}");
+        assert_eq!(receipt.expires_at, now.plus_secs(10 * DAY_SECS));
+        assert!(ErasureSettings::new(&[1; 31], 30, 10).is_err());
+    }
+}
