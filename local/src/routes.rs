@@ -39,7 +39,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 26] = [
+pub const ROUTES: [Route; 28] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -51,6 +51,8 @@ pub const ROUTES: [Route; 26] = [
     route!("get-me", get_me),
     route!("patch-me", patch_me),
     route!("delete-me", delete_me),
+    route!("export-user", export_user),
+    route!("export-me", export_me),
     route!("authenticate", authenticate),
     route!("change-password", change_password),
     route!("get-user-blocks", get_user_blocks),

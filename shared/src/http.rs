@@ -136,6 +136,17 @@ impl Reply {
             .with_header(ETAG, etag(user.version))
     }
 
+    /// A data export, offered as a file to save.
+    pub fn export(document: Value, id: &crate::domain::ids::UserId) -> Self {
+        Self::json(StatusCode::OK, document).with_header(
+            http::header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"{}\"",
+                crate::domain::export::file_name(id)
+            ),
+        )
+    }
+
     pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
         self.headers.push((name, value));
         self

@@ -285,3 +285,116 @@ async fn an_admin_erasure_is_receipted_with_its_caller_and_reason() {
     assert!(!text.contains("ana@example.com"), "{text}");
     assert_eq!(env.keys().await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_export_holds_everything_stored_and_no_secret() {
+    let env = Env::new().await;
+    let email = address("export");
+    // Unverified, so a verification ticket and its email exist; one failed sign-in.
+    let u = env
+        .create(json!({
+            "email": email,
+            "password": PASSWORD,
+            "username": "exporter",
+            "user_metadata": {"theme": "dark"},
+            "app_metadata": {"plan": "pro"},
+        }))
+        .await;
+    let google = env
+        .create(json!({"connection": "google-oauth2", "user_id": "g-export", "email": "x@gmail.example", "email_verified": true, "app_metadata": {"tier": "gold"}}))
+        .await;
+    let linked = env
+        .admin_send(
+            "POST",
+            &format!("{}/identities", user_path(&u["user_id"])),
+            Some(&json!({"link_with": google["user_id"], "allow_unverified": true})),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.raw);
+    assert_eq!(
+        login_with(&env, &email, "not it").await.code(),
+        "invalid_credentials"
+    );
+
+    let r = env
+        .admin_send("GET", &format!("{}/export", user_path(&u["user_id"])), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let id = u["user_id"].as_str().unwrap();
+    assert_eq!(
+        r.header("content-disposition"),
+        Some(format!("attachment; filename=\"{id}.json\"").as_str())
+    );
+    let doc = &r.body;
+    assert_eq!(doc["format"], "profiles.export.v1");
+    assert_eq!(doc["user"]["user_id"], u["user_id"]);
+    assert_eq!(doc["user"]["user_metadata"]["theme"], "dark");
+    assert_eq!(doc["user"]["app_metadata"]["plan"], "pro");
+    assert_eq!(doc["user"]["identities"][1]["app_metadata"]["tier"], "gold");
+    assert_eq!(doc["tickets"][0]["type"], "email_verification");
+    assert_eq!(doc["tickets"][0]["email"], email.as_str());
+    assert!(doc["tickets"][0]["expires_at"].is_string());
+    let failures = doc["sign_in_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures.iter().all(|f| f["failures"] == 1));
+    assert!(doc["emails"].is_array());
+
+    // No secret: no hash, no ticket hash, no raw ticket.
+    let stored = env.items().await;
+    for item in &stored {
+        let pk = s(item, "pk");
+        if let Some(hash) = pk.strip_prefix("TENANT#acme#TICKET#") {
+            assert!(!r.raw.contains(hash), "the ticket's hash leaked");
+        }
+    }
+    assert!(!r.raw.contains("$argon2"));
+    assert!(!r.raw.contains("PASSWORD"));
+
+    // The user's own export leaves every app_metadata out.
+    let mine = env
+        .send(
+            "GET",
+            "/v1/tenants/acme/me/export",
+            Some(&own(&u)),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.raw);
+    assert!(!mine.raw.contains("app_metadata"), "{}", mine.raw);
+    assert!(!mine.raw.contains("gold") && !mine.raw.contains("\"pro\""));
+    assert_eq!(mine.body["user"]["user_metadata"]["theme"], "dark");
+
+    // Another tenant's token sees nothing; an unknown user is 404.
+    let foreign = claims("globex", "backoffice@clients", crate::support::ALL_SCOPES);
+    let r = env
+        .send(
+            "GET",
+            &format!("{}/export", user_path(&u["user_id"])),
+            Some(&foreign),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = env
+        .admin_send(
+            "GET",
+            "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9/export",
+            None,
+        )
+        .await;
+    assert_eq!(r.code(), "user_not_found");
+}
+
+async fn login_with(env: &Env, email: &str, password: &str) -> Resp {
+    let service = claims("acme", "login@clients", "authenticate:users");
+    env.send(
+        "POST",
+        "/v1/tenants/acme/authenticate",
+        Some(&service),
+        Some(&json!({"email": email, "password": password, "ip": "198.51.100.5"})),
+        &[],
+    )
+    .await
+}

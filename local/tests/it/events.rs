@@ -93,6 +93,22 @@ async fn every_event_file_runs_through_its_handler() {
                 assert!(body.contains(EVENT_PRIMARY));
             }
             "request-password-reset" => assert!(body.contains("If an account")),
+            "export-user" => {
+                assert!(body.contains(EVENT_USER) && body.contains("profiles.export.v1"));
+                assert!(body.contains(r#""plan":"pro""#), "{body}");
+                assert!(
+                    response.headers()["content-disposition"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("attachment")
+                );
+            }
+            "export-me" => {
+                assert!(
+                    body.contains(EVENT_USER) && !body.contains("app_metadata"),
+                    "{body}"
+                );
+            }
             "delete-me" => {
                 assert!(body.contains("deletion_scheduled_at"), "{body}");
                 assert!(

@@ -46,8 +46,9 @@ use crate::domain::login::{
 use crate::domain::mail::{Queued, SendCap};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
-use crate::domain::ports::{Deleted, Effects, FieldUpdate, StoreError, Unique, UserStore};
+use crate::domain::ports::{Deleted, Effects, FieldUpdate, StoreError, Stored, Unique, UserStore};
 use crate::domain::profile::username_key;
+use crate::domain::ticket::Ticket;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 
@@ -1233,6 +1234,48 @@ impl UserStore for DynamoStore {
             .collect();
         self.erase_with(&user, &leftovers, receipt).await?;
         Ok(Deleted::Yes)
+    }
+
+    async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError> {
+        let pk = keys::user(tenant, id);
+        let mut user = None;
+        let mut messages = Vec::new();
+        let mut counters = Vec::new();
+        let mut ticket_keys = Vec::new();
+        for item in self.partition(&pk).await? {
+            let Some(AttributeValue::S(sk)) = item.get(SK) else {
+                continue;
+            };
+            if sk == PROFILE {
+                user = Some(user_of(item)?);
+            } else if sk.starts_with(mail::OUTBOX_PREFIX) {
+                messages.push(mail::message_of(item)?);
+            } else if let Some(ticket) = mail::referenced_ticket(&pk, sk) {
+                ticket_keys.push(ticket);
+            } else if let Some(counter) = counter_of(&item) {
+                counters.push(counter);
+            }
+        }
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let mut tickets = Vec::new();
+        for chunk in ticket_keys.chunks(100) {
+            for item in self.batch_items(chunk.to_vec(), true).await? {
+                let ticket: Ticket = from_item(item).map_err(|e| {
+                    StoreError::Backend(format!("stored ticket does not parse: {e}"))
+                })?;
+                tickets.push(ticket);
+            }
+        }
+        tickets.sort_by_key(|t| t.created_at);
+        messages.sort_by_key(|m| m.created_at);
+        Ok(Some(Stored {
+            user,
+            tickets,
+            messages,
+            counters,
+        }))
     }
 
     async fn due_erasures(

@@ -47,7 +47,7 @@ pub struct Job {
     pub status: JobStatus,
 }
 
-fn job_type(kind: MessageKind) -> &'static str {
+pub(super) fn job_type(kind: MessageKind) -> &'static str {
     match kind {
         MessageKind::VerifyEmail => "verification_email",
         MessageKind::PasswordReset => "password_reset_email",

@@ -5,6 +5,7 @@ pub mod create;
 pub mod email;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod flows;
 pub mod ids;
 pub mod json;

@@ -10,7 +10,7 @@ use super::ids::Connection;
 use super::ids::{TenantId, UserId};
 use super::listing::{Page, PageRequest};
 use super::login::{
-    BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
+    BruteForce, Counter, CounterRecord, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
 use super::mail::{Message, OutgoingEmail, Queued, SendCap};
 use super::metadata::MetadataPatch;
@@ -70,6 +70,16 @@ pub struct FieldUpdate {
     pub user_metadata: Option<MetadataPatch>,
     pub app_metadata: Option<MetadataPatch>,
     pub updated_at: Timestamp,
+}
+
+/// Everything kept about a user, for an export. Password hashes are left out on purpose:
+/// they are secrets, not data about the person.
+#[derive(Debug)]
+pub struct Stored {
+    pub user: User,
+    pub tickets: Vec<Ticket>,
+    pub messages: Vec<Message>,
+    pub counters: Vec<(Counter, CounterRecord)>,
 }
 
 /// What a user write does besides changing the user, in the same transaction.
@@ -145,6 +155,10 @@ pub trait UserStore: Send + Sync {
         expected: Option<u64>,
         receipt: &Receipt,
     ) -> Result<Deleted, StoreError>;
+
+    /// Everything stored about the user (see [`Stored`]), or `None` if there is no such user:
+    /// one query of its partition and one batch read of its tickets.
+    async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError>;
 
     /// Accounts whose erasure is due at `now`, from the sparse, sharded due index (never a
     /// scan), about `limit` in all, as the index shows them (eventually consistent). Also

@@ -71,7 +71,7 @@ where
     }
 }
 
-fn message_of(item: Item) -> Result<Message, StoreError> {
+pub(super) fn message_of(item: Item) -> Result<Message, StoreError> {
     from_item(item).map_err(|e| StoreError::Backend(format!("stored message does not parse: {e}")))
 }
 

@@ -1,0 +1,24 @@
+//! `GET /v1/tenants/{tenant_id}/me/export`
+//!
+//! The caller's own data export (`shared::domain::export`), without `app_metadata`, offered
+//! as a file (`Content-Disposition: attachment`).
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/me/export";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, caller) = call.tenant()?;
+        let id = caller.own_user_id()?;
+        let document = app.export_user(&tenant, &id, true).await?;
+        Ok(Reply::export(document, &id))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}
