@@ -4,16 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-source scripts/local-env.sh
-moto_port=${MOTO_PORT:-4566}
-port=${PORT:-3000}
-export TABLE_NAME=${TABLE_NAME:-profiles-local}
-export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
-export DEV_JWT_SECRET=${DEV_JWT_SECRET:-local-dev-secret}
-# Email: moto's SES keeps what is sent (see below); links point at this server.
-export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$port}
-export EMAIL_FROM=${EMAIL_FROM:-no-reply@example.com}
-export TENANT_SETTINGS=${TENANT_SETTINGS:-'{"*": {"password_reset_url": "http://127.0.0.1:'$port'/reset-password", "default_result_url": "http://127.0.0.1:'$port'/verified", "result_url_hosts": ["127.0.0.1", "localhost"]}}'}
+source scripts/dev-env.sh
 state="$root/.local"
 mkdir -p "$state"
 
@@ -55,6 +46,8 @@ Emails (verification, reset, ...) are kept by moto, links and all:
   curl -s $AWS_ENDPOINT_URL/moto-api/data.json | python3 -c 'import json,sys; [print(m["destinations"], m["subject"]) for m in json.load(sys.stdin)["ses"]["Message"]]'
 
 Other tokens: target/debug/local-api token --tenant acme --sub <user_id> (an end-user token for /me).
+DELETE /me with such a token schedules that user's erasure, due at once here
+(DELETION_GRACE_DAYS=$DELETION_GRACE_DAYS); \`make purge\` in another shell runs the purge.
 Ctrl-C stops the API and moto.
 
 MSG

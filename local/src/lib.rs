@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod gateway;
+pub mod lambda;
 pub mod moto;
 pub mod routes;
 pub mod server;

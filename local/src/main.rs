@@ -4,6 +4,8 @@
 //! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
 //! local-api setup                      create $TABLE_NAME and the SES identity of $EMAIL_FROM (idempotent)
 //! local-api token --tenant T --sub S [--scope "a b"] [--ttl SECONDS]
+//! local-api invoke FUNCTION EVENT_FILE  run target/debug/FUNCTION once as a Lambda process with
+//!                                      this environment, fed EVENT_FILE; print its answer and logs
 //! ```
 
 use std::net::SocketAddr;
@@ -49,6 +51,31 @@ async fn main() -> ExitCode {
             match server::run(app, auth::secret_from_env(), addr).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("server: {e}")),
+            }
+        }
+        "invoke" => {
+            let (Some(function), Some(event_file)) = (args.get(1), args.get(2)) else {
+                return fail("usage: local-api invoke FUNCTION EVENT_FILE");
+            };
+            let event = match std::fs::read_to_string(event_file) {
+                Ok(text) => text,
+                Err(e) => return fail(&format!("{event_file}: {e}")),
+            };
+            // The functions sit beside this binary (target/debug).
+            let binary = match std::env::current_exe() {
+                Ok(exe) => exe.with_file_name(function),
+                Err(e) => return fail(&e.to_string()),
+            };
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            let run = local_api::lambda::invoke(&binary, event, &env).await;
+            print!("{}", run.logs);
+            match run.outcome {
+                Some((kind, body)) if kind == "response" => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Some((kind, body)) => fail(&format!("{function} answered {kind}: {body}")),
+                None => fail(&format!("{function} exited without answering")),
             }
         }
         "setup" => {

@@ -1,99 +1,12 @@
-//! Each function's compiled binary, run as a real Lambda process: a small Runtime API
-//! emulator hands it its `events/` file and collects the response.
+//! Each function's compiled binary, run as a real Lambda process through the Runtime API
+//! emulator of `local_api::lambda`, fed its `events/` file.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use local_api::lambda::REQUEST_ID;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
-use tokio::sync::Notify;
 
 use crate::support::{Env, event_files, expected_status, moto_endpoint, seed_event_user};
-
-#[derive(Default)]
-struct Emulator {
-    event: Mutex<Option<String>>,
-    outcome: Mutex<Option<(String, String)>>,
-    done: Notify,
-}
-
-const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
-
-async fn next(State(emu): State<Arc<Emulator>>) -> impl IntoResponse {
-    let event = emu.event.lock().unwrap().take();
-    match event {
-        Some(event) => {
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-                + 30_000;
-            let mut headers = HeaderMap::new();
-            headers.insert("lambda-runtime-aws-request-id", REQUEST_ID.parse().unwrap());
-            headers.insert(
-                "lambda-runtime-deadline-ms",
-                deadline.to_string().parse().unwrap(),
-            );
-            headers.insert(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:test"
-                    .parse()
-                    .unwrap(),
-            );
-            headers.insert(
-                "lambda-runtime-trace-id",
-                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
-                    .parse()
-                    .unwrap(),
-            );
-            (headers, event).into_response()
-        }
-        // One invocation per process: later polls wait until the test ends the process.
-        None => std::future::pending::<axum::response::Response>().await,
-    }
-}
-
-async fn record(emu: &Emulator, kind: &str, body: String) -> &'static str {
-    *emu.outcome.lock().unwrap() = Some((kind.to_owned(), body));
-    emu.done.notify_one();
-    r#"{"status":"OK"}"#
-}
-
-async fn response(
-    State(emu): State<Arc<Emulator>>,
-    Path(_id): Path<String>,
-    body: String,
-) -> impl IntoResponse {
-    (
-        axum::http::StatusCode::ACCEPTED,
-        record(&emu, "response", body).await,
-    )
-}
-
-async fn error(
-    State(emu): State<Arc<Emulator>>,
-    Path(_id): Path<String>,
-    body: String,
-) -> impl IntoResponse {
-    (
-        axum::http::StatusCode::ACCEPTED,
-        record(&emu, "error", body).await,
-    )
-}
-
-async fn init_error(State(emu): State<Arc<Emulator>>, body: String) -> impl IntoResponse {
-    (
-        axum::http::StatusCode::ACCEPTED,
-        record(&emu, "init_error", body).await,
-    )
-}
 
 fn binary(function: &str) -> PathBuf {
     let dir = std::env::current_exe()
@@ -112,82 +25,32 @@ fn binary(function: &str) -> PathBuf {
     path
 }
 
-/// Runs `function`'s binary for one invocation of `event`; returns what it posted back to the
-/// Runtime API (none if it exited first) and everything it printed.
+/// Runs `function`'s binary for one invocation of `event` against `table` on moto; returns
+/// what it posted back to the Runtime API (none if it exited first) and everything it printed.
 async fn invoke(function: &str, event: String, table: &str) -> (Option<(String, String)>, String) {
-    let emu = Arc::new(Emulator {
-        event: Mutex::new(Some(event)),
-        ..Default::default()
-    });
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(emu.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let mut child = tokio::process::Command::new(binary(function))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
-        )
-        .env(
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/11/26/[$LATEST]0123456789abcdef",
-        )
-        .env("TABLE_NAME", table)
-        .env("AWS_ENDPOINT_URL", moto_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("PUBLIC_BASE_URL", crate::support::PUBLIC_BASE)
-        .env("EMAIL_FROM", crate::support::SENDER)
-        .env("TENANT_SETTINGS", crate::support::TENANT_SETTINGS)
-        .env(
+    let env: Vec<(String, String)> = [
+        ("TABLE_NAME", table.to_owned()),
+        ("AWS_ENDPOINT_URL", moto_endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("PUBLIC_BASE_URL", crate::support::PUBLIC_BASE.to_owned()),
+        ("EMAIL_FROM", crate::support::SENDER.to_owned()),
+        (
+            "TENANT_SETTINGS",
+            crate::support::TENANT_SETTINGS.to_owned(),
+        ),
+        (
             "ERASURE_RECEIPT_KEY",
-            "test-only erasure receipt key of 32+ characters",
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The process either answers, or exits (a failed start), or, as a safety net for a broken
-    // binary, is given up on; this is not a timing assertion.
-    let answered = tokio::select! {
-        _ = emu.done.notified() => true,
-        _ = child.wait() => false,
-        _ = tokio::time::sleep(Duration::from_secs(120)) => false,
-    };
-    child.start_kill().ok();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut stdout).await.ok();
-    }
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_string(&mut stderr).await.ok();
-    }
-    child.wait().await.ok();
-    server.abort();
-    let outcome = if answered {
-        emu.outcome.lock().unwrap().take()
-    } else {
-        None
-    };
-    (outcome, format!("{stdout}{stderr}"))
+            "test-only erasure receipt key of 32+ characters".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let run = local_api::lambda::invoke(&binary(function), event, &env).await;
+    (run.outcome, run.logs)
 }
 
 #[tokio::test]

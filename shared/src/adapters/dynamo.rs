@@ -883,6 +883,48 @@ impl DynamoStore {
         self.transact(writes, &on_fail).await
     }
 
+    /// Writes users (profile, password, guards) with no condition and no uniqueness check, 25
+    /// items per `BatchWriteItem`. Only for filling a table for a benchmark: anything else
+    /// creates users with [`UserStore::create`].
+    pub async fn seed(&self, users: &[(User, Option<PasswordHash>)]) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        for (user, password) in users {
+            items.push(self.profile_item(user)?);
+            if let Some(hash) = password {
+                let mut item = key(keys::user(&user.tenant_id, &user.user_id), PASSWORD);
+                item.insert("hash".into(), s(hash.as_phc()));
+                items.push(item);
+            }
+            items.extend(guards(user).iter().map(Self::guard_item));
+        }
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map(|p| WriteRequest::builder().put_request(p).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(build_error)?;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
     /// One item, read with strong consistency.
     async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self

@@ -1,0 +1,177 @@
+//! Runs a function's compiled binary as a real Lambda process for one invocation: a small
+//! Runtime API emulator hands it an event and collects its answer. The tests drive every
+//! function through it; `local-api invoke` (and so `make purge`) runs one by hand.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Notify;
+
+/// The request id the emulator gives the invocation.
+pub const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+
+/// How long the invocation may run, as Lambda's deadline.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What an invocation came to.
+#[derive(Debug)]
+pub struct Invocation {
+    /// `("response" | "error" | "init_error", body)`, or `None` if the process exited (or
+    /// hung) without answering.
+    pub outcome: Option<(String, String)>,
+    /// Everything the process printed, stdout then stderr.
+    pub logs: String,
+}
+
+#[derive(Default)]
+struct Emulator {
+    event: Mutex<Option<String>>,
+    outcome: Mutex<Option<(String, String)>>,
+    done: Notify,
+}
+
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn next(State(emu): State<Arc<Emulator>>) -> Response {
+    let event = emu.event.lock().ok().and_then(|mut e| e.take());
+    let Some(event) = event else {
+        // One invocation per process: later polls wait until the process is ended.
+        return std::future::pending::<Response>().await;
+    };
+    let deadline = (SystemTime::now() + TIMEOUT)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let mut headers = HeaderMap::new();
+    headers.insert("lambda-runtime-aws-request-id", header(REQUEST_ID));
+    headers.insert("lambda-runtime-deadline-ms", header(&deadline.to_string()));
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        header("arn:aws:lambda:us-east-1:123456789012:function:local"),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        header("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"),
+    );
+    (headers, event).into_response()
+}
+
+fn record(emu: &Emulator, kind: &str, body: String) -> impl IntoResponse + use<> {
+    if let Ok(mut outcome) = emu.outcome.lock() {
+        *outcome = Some((kind.to_owned(), body));
+    }
+    emu.done.notify_one();
+    (StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+}
+
+/// Runs `binary` for one invocation of `event`, with exactly the environment `env` plus the
+/// variables Lambda sets.
+pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> Invocation {
+    let emu = Arc::new(Emulator {
+        event: Mutex::new(Some(event)),
+        ..Default::default()
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(
+                |State(emu): State<Arc<Emulator>>, body: String| async move {
+                    record(&emu, "response", body)
+                },
+            ),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            post(
+                |State(emu): State<Arc<Emulator>>, body: String| async move {
+                    record(&emu, "error", body)
+                },
+            ),
+        )
+        .route(
+            "/2018-06-01/runtime/init/error",
+            post(
+                |State(emu): State<Arc<Emulator>>, body: String| async move {
+                    record(&emu, "init_error", body)
+                },
+            ),
+        )
+        .with_state(emu.clone());
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            return Invocation {
+                outcome: None,
+                logs: format!("cannot listen for the Runtime API: {e}"),
+            };
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spawned = tokio::process::Command::new(binary)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env(
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/11/26/[$LATEST]0123456789abcdef",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            server.abort();
+            return Invocation {
+                outcome: None,
+                logs: format!("cannot start {}: {e}", binary.display()),
+            };
+        }
+    };
+    // The process answers, or exits (a failed start), or is given up on after the timeout.
+    let answered = tokio::select! {
+        _ = emu.done.notified() => true,
+        _ = child.wait() => false,
+        _ = tokio::time::sleep(TIMEOUT) => false,
+    };
+    child.start_kill().ok();
+    let output = child.wait_with_output().await;
+    server.abort();
+    let logs = match output {
+        Ok(out) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => format!("output unreadable: {e}"),
+    };
+    let outcome = if answered {
+        emu.outcome.lock().ok().and_then(|mut o| o.take())
+    } else {
+        None
+    };
+    Invocation { outcome, logs }
+}
