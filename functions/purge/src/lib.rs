@@ -62,6 +62,8 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Err
         purged = total.purged,
         failed = total.failed,
         skipped = total.skipped,
+        warned = total.warned,
+        rescheduled = total.rescheduled,
         items_read = total.items_read,
         remaining,
         duration_ms = summary.duration_ms,

@@ -398,3 +398,140 @@ async fn login_with(env: &Env, email: &str, password: &str) -> Resp {
     )
     .await
 }
+
+/// `env` with tenant acme under `policies` (fields of its `TENANT_SETTINGS` entry).
+fn with_policies(env: &mut Env, policies: Value) {
+    let mut entry = json!({
+        "password_reset_url": "https://id.example.com/reset-password",
+        "default_result_url": "https://id.example.com/verified",
+        "result_url_hosts": ["id.example.com"],
+    });
+    for (k, v) in policies.as_object().unwrap() {
+        entry[k] = v.clone();
+    }
+    let mut settings = (*env.app.email).clone();
+    settings.tenants =
+        shared::domain::mail::TenantSettings::parse(&json!({ "*": entry }).to_string()).unwrap();
+    env.app.email = std::sync::Arc::new(settings);
+}
+
+#[tokio::test]
+async fn sign_ups_left_unverified_are_erased_under_the_tenant_policy() {
+    let (mut env, clock) = Env::with_clock().await;
+    with_policies(&mut env, json!({"purge_unverified_after_days": 7}));
+    let stale = env
+        .create(json!({"email": address("stale"), "password": PASSWORD}))
+        .await;
+    let late = env
+        .create(json!({"email": address("late"), "password": PASSWORD}))
+        .await;
+    let verified = user(&env, &address("verified")).await;
+    for u in [&stale, &late, &verified] {
+        assert!(
+            u.get("review_at").is_none(),
+            "bookkeeping stays out of the resource"
+        );
+    }
+    clock.advance(3 * DAY);
+    let r = env
+        .admin_send(
+            "PATCH",
+            &user_path(&late["user_id"]),
+            Some(&json!({"email_verified": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+
+    clock.advance(4 * DAY - 60);
+    assert_eq!(purge(&env).await.due, 0, "not yet");
+    clock.advance(61);
+    let report = purge(&env).await;
+    assert_eq!(
+        (report.due, report.purged, report.rescheduled),
+        (2, 1, 1),
+        "{report:?}"
+    );
+    let gone = env
+        .admin_send("GET", &user_path(&stale["user_id"]), None)
+        .await;
+    assert_eq!(gone.code(), "user_not_found");
+    for kept in [&late, &verified] {
+        let r = env
+            .admin_send("GET", &user_path(&kept["user_id"]), None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+    }
+    let receipts = receipts(&env).await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(s(&receipts[0], "reason"), "unverified_signup");
+    assert!(
+        mentioning(&env, stale["user_id"].as_str().unwrap())
+            .await
+            .is_empty()
+    );
+    // The verified user left the index: later passes find nothing.
+    clock.advance(365 * DAY);
+    assert_eq!(purge(&env).await.due, 0);
+}
+
+#[tokio::test]
+async fn inactive_users_are_warned_then_erased_and_a_sign_in_cancels_it() {
+    let (mut env, clock) = Env::with_clock().await;
+    with_policies(
+        &mut env,
+        json!({"inactive_after_days": 30, "inactivity_warning_days": 7}),
+    );
+    let idle_email = address("idle");
+    let back_email = address("back");
+    let idle = user(&env, &idle_email).await;
+    let back = user(&env, &back_email).await;
+
+    clock.advance(23 * DAY);
+    let report = purge(&env).await;
+    assert_eq!(
+        (report.due, report.warned, report.purged),
+        (2, 2, 0),
+        "{report:?}"
+    );
+    let warning = inbox(&idle_email).await;
+    assert_eq!(warning.len(), 1);
+    let due = env.app.clock.now().plus_secs(7 * DAY).to_string();
+    assert!(warning[0].html.contains(&due[..10]), "{}", warning[0].html);
+    let got = env
+        .admin_send("GET", &user_path(&idle["user_id"]), None)
+        .await;
+    assert!(got.body["inactivity_warned_at"].is_string(), "{}", got.raw);
+    assert_eq!(
+        purge(&env).await.due,
+        0,
+        "nothing more until the erasure is due"
+    );
+
+    // One of them signs in during the warning period.
+    clock.advance(DAY);
+    assert_eq!(login(&env, &back_email).await.status, 200);
+    clock.advance(6 * DAY);
+    let report = purge(&env).await;
+    assert_eq!(
+        (report.due, report.purged, report.rescheduled),
+        (2, 1, 1),
+        "{report:?}"
+    );
+    let gone = env
+        .admin_send("GET", &user_path(&idle["user_id"]), None)
+        .await;
+    assert_eq!(gone.code(), "user_not_found");
+    let kept = env
+        .admin_send("GET", &user_path(&back["user_id"]), None)
+        .await;
+    assert_eq!(kept.status, 200);
+    assert_eq!(s(&receipts(&env).await[0], "reason"), "inactivity");
+
+    // The one who came back (day 24) is warned again only after another idle stretch: at
+    // day 24 + 30 - 7.
+    clock.advance(16 * DAY);
+    assert_eq!(purge(&env).await.due, 0);
+    clock.advance(DAY);
+    assert_eq!(purge(&env).await.warned, 1);
+    assert_eq!(inbox(&back_email).await.len(), 2);
+}

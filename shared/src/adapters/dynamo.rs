@@ -351,7 +351,7 @@ impl DynamoStore {
         );
         item.insert(GSI1_SK.into(), s(user.user_id.to_string()));
         // Only a profile whose erasure is scheduled is in the due index.
-        if let Some(due) = user.deletion_scheduled_at {
+        if let Some(due) = user.erasure_due() {
             let shard = shard_of(&user.user_id) % ERASE_SHARDS;
             item.insert(GSI2_PK.into(), s(erase_shard_key(shard)));
             item.insert(

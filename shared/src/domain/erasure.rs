@@ -8,6 +8,21 @@
 //! change their mind: an admin `PATCH {"deletion_scheduled_at": null}` cancels it. While
 //! scheduled, the account cannot sign in.
 //!
+//! Tenant policies (`TENANT_SETTINGS`, per tenant or under `"*"`, all off by default) add
+//! two more reasons, decided by the same purge:
+//! - `purge_unverified_after_days` N: a database sign-up whose email is still unverified N
+//!   days after creation is erased;
+//! - `inactive_after_days` N with `inactivity_warning_days` M (default 14): a user with no
+//!   sign-in for N - M days (counted from creation if never) is mailed a warning, and erased
+//!   once N days have passed and at least M since the warning. A sign-in in between cancels
+//!   it: the next look finds activity after the warning and waits again.
+//!
+//! A user under a policy carries `review_at`, when the purge next looks at it, set at
+//! creation; the due index holds it at the earlier of that and `deletion_scheduled_at`. Each
+//! look decides anew from the user as stored (erase, warn, or look again later), so a user
+//! verified or active since is simply rescheduled. Policies apply to users created while
+//! they are set: turning one on does not reach existing users.
+//!
 //! Each erasure writes, in the transaction that removes the profile, a receipt holding no
 //! personal data: a keyed hash (HMAC-SHA256 under `ERASURE_RECEIPT_KEY`) of the tenant and
 //! user id, the tenant, the time, the reason and the actor, kept for
@@ -22,9 +37,9 @@ use zeroize::Zeroizing;
 
 use super::Error;
 use super::ids::{TenantId, UserId};
-use super::mail::{Message, MessageKind};
+use super::mail::{Message, MessageKind, Policies, SendCap};
 use super::ops::{ATTEMPTS, Saved, Services};
-use super::ports::StoreError;
+use super::ports::{Effects, StoreError};
 use super::time::Timestamp;
 use super::user::User;
 
@@ -117,6 +132,10 @@ pub enum Reason {
     Admin,
     /// The user's own `DELETE /me`, once its grace period ended.
     SelfService,
+    /// The tenant's policy for sign-ups that never verified their email.
+    UnverifiedSignup,
+    /// The tenant's inactivity policy, after its warning.
+    Inactivity,
 }
 
 /// Proof of an erasure that holds no personal data.
@@ -142,6 +161,10 @@ pub struct PurgeReport {
     pub failed: usize,
     /// Read as due but no longer due, or already erased by an overlapping pass.
     pub skipped: usize,
+    /// Warned by email under the inactivity policy.
+    pub warned: usize,
+    /// Looked at under a policy and left for a later look (verified, or active, since).
+    pub rescheduled: usize,
     /// Items DynamoDB read: index entries and leftovers.
     pub items_read: u64,
 }
@@ -152,14 +175,78 @@ impl PurgeReport {
         self.purged += other.purged;
         self.failed += other.failed;
         self.skipped += other.skipped;
+        self.warned += other.warned;
+        self.rescheduled += other.rescheduled;
         self.items_read += other.items_read;
     }
 }
 
-/// What erasing one due account came to.
+/// What looking at one due account came to (with the items it read).
 enum Outcome {
     Purged(u64),
     Skipped(u64),
+    Warned(u64),
+    Rescheduled(u64),
+}
+
+/// What a tenant's policies make of a user at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Erase(Reason),
+    /// Send the inactivity warning; the erasure will be due at this time.
+    Warn(Timestamp),
+    /// Look again then (never, with `None`).
+    Later(Option<Timestamp>),
+}
+
+fn days(n: u32) -> i64 {
+    i64::from(n) * DAY_SECS
+}
+
+/// Decides what `policies` make of `user` at `now`.
+pub fn decide(policies: &Policies, user: &User, now: Timestamp) -> Decision {
+    let mut next: Option<Timestamp> = None;
+    let mut later = |at: Timestamp| next = Some(next.map_or(at, |n| n.min(at)));
+    let unverified_signup =
+        user.connection().is_database() && user.email.is_some() && !user.email_verified;
+    if let (Some(n), true) = (policies.unverified_days, unverified_signup) {
+        let due = user.created_at.plus_secs(days(n));
+        if due <= now {
+            return Decision::Erase(Reason::UnverifiedSignup);
+        }
+        later(due);
+    }
+    if let Some(n) = policies.inactive_days {
+        let m = policies.warning_days.min(n.saturating_sub(1));
+        let active = user.last_login.unwrap_or(user.created_at);
+        match user.inactivity_warned_at.filter(|warned| *warned >= active) {
+            // Warned, and no sign-in since: due after the full period and the full warning.
+            Some(warned) => {
+                let due = active.plus_secs(days(n)).max(warned.plus_secs(days(m)));
+                if due <= now {
+                    return Decision::Erase(Reason::Inactivity);
+                }
+                later(due);
+            }
+            None => {
+                let warn_at = active.plus_secs(days(n - m));
+                if warn_at <= now {
+                    return Decision::Warn(active.plus_secs(days(n)).max(now.plus_secs(days(m))));
+                }
+                later(warn_at);
+            }
+        }
+    }
+    Decision::Later(next)
+}
+
+/// When the purge first looks at a new user under `policies`.
+pub fn first_review(policies: &Policies, user: &User) -> Option<Timestamp> {
+    match decide(policies, user, user.created_at) {
+        Decision::Later(at) => at,
+        // A policy of less than a day: look at once.
+        Decision::Erase(_) | Decision::Warn(_) => Some(user.created_at),
+    }
 }
 
 impl Services {
@@ -195,10 +282,10 @@ impl Services {
                 None => Vec::new(),
             };
             let prepared = self.prepare(mail)?;
-            let effects = super::ports::Effects {
+            let effects = Effects {
                 mail: &prepared.queued,
                 // The confirmation of a deletion is not held back by a cap: it is sent once.
-                cap: super::mail::SendCap { per_hour: u32::MAX },
+                cap: SendCap { per_hour: u32::MAX },
                 redeem: None,
             };
             match self.users.replace(&current, &next, None, effects).await {
@@ -243,6 +330,14 @@ impl Services {
                     report.skipped += 1;
                     report.items_read += read;
                 }
+                Ok(Outcome::Warned(read)) => {
+                    report.warned += 1;
+                    report.items_read += read;
+                }
+                Ok(Outcome::Rescheduled(read)) => {
+                    report.rescheduled += 1;
+                    report.items_read += read;
+                }
                 Err(e) => {
                     report.failed += 1;
                     tracing::error!(error = %e, "a due erasure failed; the next pass retries it");
@@ -256,21 +351,47 @@ impl Services {
         let mut user = seen;
         let mut read = 0;
         for _ in 0..ATTEMPTS {
-            if user.deletion_scheduled_at.is_none_or(|due| due > now) {
+            let policies = self.email.tenants.tenant(&user.tenant_id).policies;
+            let decision = if user.deletion_scheduled_at.is_some_and(|due| due <= now) {
+                Decision::Erase(Reason::SelfService)
+            } else if user.review_at.is_some_and(|at| at <= now) {
+                decide(&policies, &user, now)
+            } else {
                 return Ok(Outcome::Skipped(read));
-            }
-            let receipt = self.erasure.receipt(
-                &user.tenant_id,
-                &user.user_id,
-                self.clock.now(),
-                Reason::SelfService,
-                "purge",
-            );
-            match self.users.erase(&user, &receipt).await {
-                Ok(n) => return Ok(Outcome::Purged(read + n)),
+            };
+            let result = match decision {
+                Decision::Erase(reason) => {
+                    let receipt = self.erasure.receipt(
+                        &user.tenant_id,
+                        &user.user_id,
+                        self.clock.now(),
+                        reason,
+                        "purge",
+                    );
+                    self.users
+                        .erase(&user, &receipt)
+                        .await
+                        .map(|n| Outcome::Purged(read + n))
+                }
+                Decision::Warn(due) => self
+                    .warn_inactive(&user, due, now)
+                    .await
+                    .map(|()| Outcome::Warned(read)),
+                Decision::Later(at) => {
+                    let mut next = user.clone();
+                    next.review_at = at;
+                    next.version += 1;
+                    self.users
+                        .replace(&user, &next, None, Effects::default())
+                        .await
+                        .map(|()| Outcome::Rescheduled(read))
+                }
+            };
+            match result {
+                Ok(outcome) => return Ok(outcome),
                 Err(StoreError::ConditionFailed) => {
-                    // Changed since the index showed it (cancelled, edited) or erased by an
-                    // overlapping pass: decide again on what is stored now.
+                    // Changed since the index showed it (cancelled, edited, signed in) or done
+                    // by an overlapping pass: decide again on what is stored now.
                     read += 1;
                     match self.users.get(&user.tenant_id, &user.user_id).await? {
                         Some(current) => user = current,
@@ -284,11 +405,101 @@ impl Services {
             cause: format!("an erasure lost {ATTEMPTS} races to concurrent writers"),
         })
     }
+
+    /// Records the inactivity warning and queues its email in one write; the purge looks
+    /// again when the erasure is `due`.
+    async fn warn_inactive(
+        &self,
+        user: &User,
+        due: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut next = user.clone();
+        next.inactivity_warned_at = Some(now);
+        next.review_at = Some(due);
+        next.version += 1;
+        let mail = match &next.email {
+            Some(to) => vec![Message::new(
+                MessageKind::InactivityWarning,
+                &next,
+                to,
+                0,
+                now,
+            )],
+            None => Vec::new(),
+        };
+        let prepared = self
+            .prepare(mail)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let effects = Effects {
+            mail: &prepared.queued,
+            cap: SendCap { per_hour: u32::MAX },
+            redeem: None,
+        };
+        self.users.replace(user, &next, None, effects).await?;
+        self.send_now(prepared, &next).await;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(day: i64) -> Timestamp {
+        Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(10_000))
+            .plus_secs(day * DAY_SECS)
+    }
+
+    fn user_created(day: i64) -> User {
+        let mut user = crate::domain::user::fixtures::user();
+        user.created_at = at(day);
+        user.email_verified = true;
+        user
+    }
+
+    fn policies(unverified: Option<u32>, inactive: Option<u32>) -> Policies {
+        Policies {
+            unverified_days: unverified,
+            inactive_days: inactive,
+            warning_days: 7,
+        }
+    }
+
+    #[test]
+    fn an_unverified_sign_up_is_erased_after_its_days_and_a_verified_one_never() {
+        let p = policies(Some(10), None);
+        let mut user = user_created(0);
+        user.email_verified = false;
+        assert_eq!(first_review(&p, &user), Some(at(10)));
+        assert_eq!(decide(&p, &user, at(9)), Decision::Later(Some(at(10))));
+        assert_eq!(
+            decide(&p, &user, at(10)),
+            Decision::Erase(Reason::UnverifiedSignup)
+        );
+        user.email_verified = true;
+        assert_eq!(decide(&p, &user, at(10)), Decision::Later(None));
+        assert_eq!(first_review(&policies(None, None), &user), None);
+    }
+
+    #[test]
+    fn inactivity_warns_first_erases_after_the_full_warning_and_a_sign_in_cancels() {
+        let p = policies(None, Some(30));
+        let mut user = user_created(0);
+        assert_eq!(first_review(&p, &user), Some(at(23)));
+        assert_eq!(decide(&p, &user, at(23)), Decision::Warn(at(30)));
+        // Warned late (the purge ran behind): the full warning period still applies.
+        assert_eq!(decide(&p, &user, at(40)), Decision::Warn(at(47)));
+        user.inactivity_warned_at = Some(at(23));
+        assert_eq!(decide(&p, &user, at(29)), Decision::Later(Some(at(30))));
+        assert_eq!(
+            decide(&p, &user, at(30)),
+            Decision::Erase(Reason::Inactivity)
+        );
+        // A sign-in after the warning starts the count again.
+        user.last_login = Some(at(25));
+        assert_eq!(decide(&p, &user, at(30)), Decision::Later(Some(at(48))));
+    }
 
     #[test]
     fn a_receipt_names_its_user_only_through_the_key() {

@@ -53,6 +53,7 @@ pub(super) fn job_type(kind: MessageKind) -> &'static str {
         MessageKind::PasswordReset => "password_reset_email",
         MessageKind::EmailChangeNotice => "email_change_notice",
         MessageKind::AccountDeletionScheduled => "account_deletion_email",
+        MessageKind::InactivityWarning => "inactivity_warning_email",
     }
 }
 
@@ -491,6 +492,11 @@ impl Services {
                         .is_some_and(|t| t.allows(Some(&message.to), message.created_at))
             }
             MessageKind::AccountDeletionScheduled => user.deletion_scheduled_at.is_some(),
+            // A sign-in since the warning was queued cancels what it warns of.
+            MessageKind::InactivityWarning => {
+                user.last_login.is_none_or(|at| at < message.created_at)
+                    && user.deletion_scheduled_at.is_none()
+            }
         };
         if !applies {
             return Ok(Attempt::Moot);
@@ -527,9 +533,11 @@ impl Services {
             link: link.map(String::from),
             is_change: message.change,
             new_email: message.new_email.as_deref().map(mask),
-            deletion_date: user
-                .deletion_scheduled_at
-                .map(|at| at.to_string().chars().take(10).collect()),
+            deletion_date: match message.kind {
+                MessageKind::InactivityWarning => user.review_at,
+                _ => user.deletion_scheduled_at,
+            }
+            .map(|at| at.to_string().chars().take(10).collect()),
             ..Context::default()
         }
         .with_ttl(message.ttl_secs);

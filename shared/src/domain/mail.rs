@@ -21,14 +21,17 @@ pub enum MessageKind {
     PasswordReset,
     EmailChangeNotice,
     AccountDeletionScheduled,
+    /// The tenant's inactivity policy will erase the account unless the user signs in.
+    InactivityWarning,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 4] = [
+    pub const ALL: [MessageKind; 5] = [
         MessageKind::VerifyEmail,
         MessageKind::PasswordReset,
         MessageKind::EmailChangeNotice,
         MessageKind::AccountDeletionScheduled,
+        MessageKind::InactivityWarning,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl MessageKind {
             MessageKind::PasswordReset => "password_reset",
             MessageKind::EmailChangeNotice => "email_change_notice",
             MessageKind::AccountDeletionScheduled => "account_deletion_scheduled",
+            MessageKind::InactivityWarning => "inactivity_warning",
         }
     }
 }
@@ -169,7 +173,7 @@ impl Message {
             MessageKind::VerifyEmail => Some(TicketKind::EmailVerification),
             MessageKind::PasswordReset => Some(TicketKind::PasswordChange),
             MessageKind::EmailChangeNotice => Some(TicketKind::EmailChangeCancel),
-            MessageKind::AccountDeletionScheduled => None,
+            MessageKind::AccountDeletionScheduled | MessageKind::InactivityWarning => None,
         }
     }
 }
@@ -256,6 +260,24 @@ pub struct TenantEmail {
     /// The tenant's page that takes a reset ticket (`?ticket=`) and POSTs it with the new
     /// password to `/password-reset/confirm`.
     pub password_reset_url: Url,
+    /// De-provisioning rules (see [`super::erasure`]); all off unless set.
+    pub policies: Policies,
+}
+
+/// A tenant's de-provisioning rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policies {
+    /// Erase database sign-ups whose email stayed unverified this many days.
+    pub unverified_days: Option<u32>,
+    /// Erase users with no sign-in for this many days (counted from creation for a user who
+    /// never signed in)...
+    pub inactive_days: Option<u32>,
+    /// ...once they were warned by email at least this many days before (default 14).
+    pub warning_days: u32,
+}
+
+impl Policies {
+    pub const DEFAULT_WARNING_DAYS: u32 = 14;
 }
 
 /// One entry of the `TENANT_SETTINGS` JSON; entries other than `"*"` override its fields.
@@ -267,6 +289,9 @@ struct TenantEmailEntry {
     result_url_hosts: Option<Vec<String>>,
     default_result_url: Option<Url>,
     password_reset_url: Option<Url>,
+    purge_unverified_after_days: Option<u32>,
+    inactive_after_days: Option<u32>,
+    inactivity_warning_days: Option<u32>,
 }
 
 /// Every tenant's email settings: defaults under `"*"`, overrides per tenant id.
@@ -303,6 +328,10 @@ impl TenantSettings {
                 password_reset_url: base
                     .join("/reset-password")
                     .unwrap_or_else(|_| base.clone()),
+                policies: Policies {
+                    warning_days: Policies::DEFAULT_WARNING_DAYS,
+                    ..Policies::default()
+                },
             },
             tenants: HashMap::new(),
         }
@@ -329,6 +358,34 @@ impl TenantEmail {
             .password_reset_url
             .or_else(|| base.map(|b| b.password_reset_url.clone()))
             .ok_or("\"*\" needs a password_reset_url")?;
+        let inherited = base.map(|b| b.policies).unwrap_or_default();
+        let days = |v: Option<u32>, field: &str| -> Result<Option<u32>, String> {
+            match v {
+                Some(0) => Err(format!(
+                    "{field} must be at least 1 (leave it out to turn it off)"
+                )),
+                other => Ok(other),
+            }
+        };
+        let policies = Policies {
+            unverified_days: days(e.purge_unverified_after_days, "purge_unverified_after_days")?
+                .or(inherited.unverified_days),
+            inactive_days: days(e.inactive_after_days, "inactive_after_days")?
+                .or(inherited.inactive_days),
+            warning_days: match e.inactivity_warning_days {
+                Some(d) => d,
+                None if base.is_some() => inherited.warning_days,
+                None => Policies::DEFAULT_WARNING_DAYS,
+            },
+        };
+        if let Some(inactive) = policies.inactive_days
+            && (policies.warning_days == 0 || policies.warning_days >= inactive)
+        {
+            return Err(format!(
+                "inactivity_warning_days ({}) must be at least 1 and less than inactive_after_days ({inactive})",
+                policies.warning_days
+            ));
+        }
         Ok(TenantEmail {
             display_name: e
                 .display_name
@@ -345,6 +402,7 @@ impl TenantEmail {
                 .default_result_url
                 .or_else(|| base.and_then(|b| b.default_result_url.clone())),
             password_reset_url,
+            policies,
         })
     }
 

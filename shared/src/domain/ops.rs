@@ -102,7 +102,9 @@ impl Services {
     /// Creates a user; a database user with an unverified address is sent a verification
     /// email, queued in the same transaction (see [`super::flows`]).
     pub async fn create_user(&self, tenant: &TenantId, body: &[u8]) -> Result<Saved, Error> {
-        let new = NewUser::parse(tenant, body, self.clock.now())?;
+        let mut new = NewUser::parse(tenant, body, self.clock.now())?;
+        let policies = self.email.tenants.tenant(tenant).policies;
+        new.user.review_at = super::erasure::first_review(&policies, &new.user);
         let hash = match &new.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,

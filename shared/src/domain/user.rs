@@ -176,6 +176,13 @@ pub struct User {
     pub last_password_reset: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_scheduled_at: Option<Timestamp>,
+    /// When the tenant's inactivity policy last warned the user by email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactivity_warned_at: Option<Timestamp>,
+    /// When the scheduled purge next looks at the user under the tenant's policies (see
+    /// [`super::erasure`]); bookkeeping, left out of every view of the resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_at: Option<Timestamp>,
     pub version: u64,
 }
 
@@ -216,6 +223,8 @@ impl User {
             logins_count: 0,
             last_password_reset: None,
             deletion_scheduled_at: None,
+            inactivity_warned_at: None,
+            review_at: None,
             version: 1,
         }
     }
@@ -246,7 +255,20 @@ impl User {
 
     /// The resource as a management caller sees it.
     pub fn to_admin_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            map.remove("review_at");
+        }
+        value
+    }
+
+    /// When the user is next due in the erasure index: its scheduled deletion or its next
+    /// policy review, whichever comes first.
+    pub fn erasure_due(&self) -> Option<Timestamp> {
+        match (self.deletion_scheduled_at, self.review_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The resource as the user sees it on /me: without `app_metadata`, which belongs to
