@@ -38,15 +38,14 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Err
     let remaining = loop {
         let report = app.purge_due(BATCH, CONCURRENCY).await?;
         total.add(&report);
-        // A batch that erased nothing new (only failures or skips) would read the same
-        // accounts again: leave them to the next run.
-        let full = report.due >= BATCH && report.purged > 0;
+        // A pass that changed nothing (only failures or skips) would read the same entries
+        // again: they wait for the next run.
+        if !report.more || !report.progressed() {
+            break report.more;
+        }
         let time_left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or_default();
-        if !full {
-            break report.due >= BATCH;
-        }
         if time_left < RESERVE {
             break true;
         }

@@ -46,7 +46,9 @@ use crate::domain::login::{
 use crate::domain::mail::{Queued, SendCap};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
-use crate::domain::ports::{Deleted, Effects, FieldUpdate, StoreError, Stored, Unique, UserStore};
+use crate::domain::ports::{
+    Deleted, Due, Effects, FieldUpdate, StoreError, Stored, Unique, UserStore,
+};
 use crate::domain::profile::username_key;
 use crate::domain::ticket::Ticket;
 use crate::domain::time::Timestamp;
@@ -1320,11 +1322,7 @@ impl UserStore for DynamoStore {
         }))
     }
 
-    async fn due_erasures(
-        &self,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<(Vec<User>, u64), StoreError> {
+    async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError> {
         let bound = format!("{now}#~");
         let per_shard = limit.div_ceil(usize::from(ERASE_SHARDS)).max(1);
         let queries = (0..ERASE_SHARDS).map(|shard| {
@@ -1343,16 +1341,20 @@ impl UserStore for DynamoStore {
                     .map_err(|e| sdk_error("Query", e))
             }
         });
-        let mut due = Vec::new();
-        let mut read = 0;
+        let mut due = Due {
+            users: Vec::new(),
+            items_read: 0,
+            more: false,
+        };
         for out in futures::future::join_all(queries).await {
             let out = out?;
-            read += u64::try_from(out.scanned_count).unwrap_or(0);
+            due.items_read += u64::try_from(out.scanned_count).unwrap_or(0);
+            due.more |= out.last_evaluated_key.is_some();
             for item in out.items.unwrap_or_default() {
-                due.push(user_of(item)?);
+                due.users.push(user_of(item)?);
             }
         }
-        Ok((due, read))
+        Ok(due)
     }
 
     async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError> {

@@ -167,6 +167,9 @@ pub struct PurgeReport {
     pub rescheduled: usize,
     /// Items DynamoDB read: index entries and leftovers.
     pub items_read: u64,
+    /// Whether the index held more due entries than the pass read.
+    #[serde(skip)]
+    pub more: bool,
 }
 
 impl PurgeReport {
@@ -178,6 +181,13 @@ impl PurgeReport {
         self.warned += other.warned;
         self.rescheduled += other.rescheduled;
         self.items_read += other.items_read;
+        self.more = other.more;
+    }
+
+    /// Whether the pass changed anything: a pass that did not would read the same entries
+    /// again.
+    pub fn progressed(&self) -> bool {
+        self.purged + self.warned + self.rescheduled > 0
     }
 }
 
@@ -309,13 +319,14 @@ impl Services {
     pub async fn purge_due(&self, batch: usize, concurrency: usize) -> Result<PurgeReport, Error> {
         use futures::StreamExt;
         let now = self.clock.now();
-        let (due, items_read) = self.users.due_erasures(now, batch).await?;
+        let due = self.users.due_erasures(now, batch).await?;
         let mut report = PurgeReport {
-            due: due.len(),
-            items_read,
+            due: due.users.len(),
+            items_read: due.items_read,
+            more: due.more,
             ..PurgeReport::default()
         };
-        let outcomes: Vec<Result<Outcome, Error>> = futures::stream::iter(due)
+        let outcomes: Vec<Result<Outcome, Error>> = futures::stream::iter(due.users)
             .map(|user| self.purge_one(user, now))
             .buffer_unordered(concurrency.max(1))
             .collect()

@@ -82,6 +82,16 @@ pub struct Stored {
     pub counters: Vec<(Counter, CounterRecord)>,
 }
 
+/// A read of the erasure index.
+#[derive(Debug)]
+pub struct Due {
+    pub users: Vec<User>,
+    /// Items DynamoDB read.
+    pub items_read: u64,
+    /// Whether a shard had more due entries than the read took.
+    pub more: bool,
+}
+
 /// What a user write does besides changing the user, in the same transaction.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Effects<'a> {
@@ -160,14 +170,9 @@ pub trait UserStore: Send + Sync {
     /// one query of its partition and one batch read of its tickets.
     async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError>;
 
-    /// Accounts whose erasure is due at `now`, from the sparse, sharded due index (never a
-    /// scan), about `limit` in all, as the index shows them (eventually consistent). Also
-    /// returns how many items DynamoDB read.
-    async fn due_erasures(
-        &self,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<(Vec<User>, u64), StoreError>;
+    /// Accounts due at `now` in the sparse, sharded erasure index (never a scan), about
+    /// `limit` in all, as the index shows them (eventually consistent).
+    async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError>;
 
     /// [`UserStore::delete`] of a user already read (from the due index): conditional on its
     /// version (`ConditionFailed` if it changed or is gone). Reads only the items it must
