@@ -1,4 +1,4 @@
-"""moto in server mode, with two changes.
+"""moto in server mode, with three changes.
 
 1. Requests reach its backends one at a time. moto's backends do not lock, so two
    concurrent conditional writes to one item can both pass their condition check; DynamoDB

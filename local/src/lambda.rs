@@ -151,6 +151,29 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
             };
         }
     };
+    // Drained as the process writes, so a chatty function never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+        tokio::spawn(async move {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                use tokio::io::AsyncReadExt;
+                pipe.read_to_end(&mut text).await.ok();
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    );
     // The process answers, or exits (a failed start), or is given up on after the timeout.
     let answered = tokio::select! {
         _ = emu.done.notified() => true,
@@ -158,16 +181,13 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         _ = tokio::time::sleep(TIMEOUT) => false,
     };
     child.start_kill().ok();
-    let output = child.wait_with_output().await;
+    child.wait().await.ok();
     server.abort();
-    let logs = match output {
-        Ok(out) => format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => format!("output unreadable: {e}"),
-    };
+    let logs = format!(
+        "{}{}",
+        stdout.await.unwrap_or_default(),
+        stderr.await.unwrap_or_default()
+    );
     let outcome = if answered {
         emu.outcome.lock().ok().and_then(|mut o| o.take())
     } else {

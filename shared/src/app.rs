@@ -40,7 +40,8 @@ pub mod env {
     /// Local runs only: an SES endpoint other than `LOCAL_ENDPOINT_URL`.
     pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
     /// The key erasure receipts hash user ids under: at least 32 characters of random text
-    /// (`openssl rand -hex 32`), kept as secret as the data it protects (required).
+    /// (`openssl rand -hex 32`), kept as secret as the data it protects. Only the functions
+    /// that erase get it, and they refuse to start without it ([`from_env_erasing`]).
     pub const ERASURE_RECEIPT_KEY: &str = "ERASURE_RECEIPT_KEY";
     /// Days between `DELETE /me` and the erasure (default 30; 0: due at once).
     pub const DELETION_GRACE_DAYS: &str = "DELETION_GRACE_DAYS";
@@ -50,7 +51,7 @@ pub mod env {
 
 /// Erasure settings from the environment.
 pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
-    let key = required(env::ERASURE_RECEIPT_KEY)?;
+    let key = var(env::ERASURE_RECEIPT_KEY);
     let days = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
         match var(name) {
             None => Ok(default),
@@ -62,7 +63,7 @@ pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
         }
     };
     ErasureSettings::new(
-        key.as_bytes(),
+        key.as_deref().map(str::as_bytes),
         days(
             env::DELETION_GRACE_DAYS,
             ErasureSettings::DEFAULT_GRACE_DAYS,
@@ -176,6 +177,16 @@ pub async fn from_env() -> Result<App, ConfigError> {
     );
     app.brute_force = brute_force;
     app.erasure = Arc::new(erasure);
+    Ok(app)
+}
+
+/// [`from_env`] for a function that erases users: it refuses to start without the receipt
+/// key, rather than fail at its first erasure.
+pub async fn from_env_erasing() -> Result<App, ConfigError> {
+    let app = from_env().await?;
+    if !app.erasure.has_key() {
+        return Err(ConfigError::Missing(env::ERASURE_RECEIPT_KEY));
+    }
     Ok(app)
 }
 

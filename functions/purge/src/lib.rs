@@ -36,7 +36,21 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Err
     let deadline = event.context.deadline();
     let mut total = PurgeReport::default();
     let remaining = loop {
-        let report = app.purge_due(BATCH, CONCURRENCY).await?;
+        let report = match app.purge_due(BATCH, CONCURRENCY).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(
+                    request_id = %event.context.request_id,
+                    error = %e,
+                    due = total.due,
+                    purged = total.purged,
+                    failed = total.failed,
+                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "purge stopped"
+                );
+                return Err(e.into());
+            }
+        };
         total.add(&report);
         // A pass that changed nothing (only failures or skips) would read the same entries
         // again: they wait for the next run.

@@ -111,7 +111,7 @@ async fn delete_me_schedules_the_erasure_and_the_purge_does_it_once_due() {
     let tenant = TenantId::parse("acme").unwrap();
     assert_eq!(
         s(receipt, "subject"),
-        env.app.erasure.subject(&tenant, &id_of(&u))
+        env.app.erasure.subject(&tenant, &id_of(&u)).unwrap()
     );
     assert_eq!(s(receipt, "reason"), "self_service");
     assert_eq!(s(receipt, "actor"), "purge");

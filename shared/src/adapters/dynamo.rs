@@ -1351,7 +1351,11 @@ impl UserStore for DynamoStore {
             due.items_read += u64::try_from(out.scanned_count).unwrap_or(0);
             due.more |= out.last_evaluated_key.is_some();
             for item in out.items.unwrap_or_default() {
-                due.users.push(user_of(item)?);
+                // One profile that does not parse must not stop every tenant's purge.
+                match user_of(item) {
+                    Ok(user) => due.users.push(user),
+                    Err(e) => tracing::error!(error = ?e, "a due profile does not parse; skipped"),
+                }
             }
         }
         Ok(due)
@@ -1359,6 +1363,36 @@ impl UserStore for DynamoStore {
 
     async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError> {
         let pk = keys::user(&user.tenant_id, &user.user_id);
+        // `user` comes from the index, which may lag: claim the profile (a write conditional
+        // on the version read) before removing anything, so a deletion cancelled or a user
+        // changed since loses nothing.
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), PROFILE)))
+            .update_expression("SET #version = :next")
+            .condition_expression("#version = :seen")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":seen", AttributeValue::N(user.version.to_string()))
+            .expression_attribute_values(":next", AttributeValue::N((user.version + 1).to_string()))
+            .send()
+            .await;
+        if let Err(err) = claimed {
+            return Err(
+                if err
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+                {
+                    StoreError::ConditionFailed
+                } else {
+                    sdk_error("UpdateItem", err)
+                },
+            );
+        }
+        let mut user = user.clone();
+        user.version += 1;
+        let user = &user;
         // The profile and passwords are known from `user`: only what sorts before the
         // passwords (LOGIN#, OUTBOX#) and after the profile (SENDS#, TICKET#) is read.
         let (before, after) = futures::future::join(

@@ -11,11 +11,13 @@
 //! Tenant policies (`TENANT_SETTINGS`, per tenant or under `"*"`, all off by default) add
 //! two more reasons, decided by the same purge:
 //! - `purge_unverified_after_days` N: a database sign-up whose email is still unverified N
-//!   days after creation is erased;
-//! - `inactive_after_days` N with `inactivity_warning_days` M (default 14): a user with no
-//!   sign-in for N - M days (counted from creation if never) is mailed a warning, and erased
-//!   once N days have passed and at least M since the warning. A sign-in in between cancels
-//!   it: the next look finds activity after the warning and waits again.
+//!   days after creation, and that never signed in, is erased;
+//! - `inactive_after_days` N with `inactivity_warning_days` M (default 14): a database user
+//!   with no sign-in for N - M days (counted from creation if never) is mailed a warning,
+//!   and erased once N days have passed and at least M since the warning. A sign-in in
+//!   between cancels it: the next look finds activity after the warning and waits again.
+//!   Users of other connections sign in at their provider, unseen here, so the policy
+//!   leaves them alone.
 //!
 //! A user under a policy carries `review_at`, when the purge next looks at it, set at
 //! creation; the due index holds it at the earlier of that and `deletion_scheduled_at`. Each
@@ -47,7 +49,8 @@ const DAY_SECS: i64 = 24 * 3600;
 
 /// How erasure is configured.
 pub struct ErasureSettings {
-    key: Zeroizing<Vec<u8>>,
+    /// Only the functions that erase hold it (`delete-user`, `purge`).
+    key: Option<Zeroizing<Vec<u8>>>,
     /// Days between `DELETE /me` and the erasure.
     pub grace_days: u32,
     /// Days a receipt is kept.
@@ -69,15 +72,15 @@ impl ErasureSettings {
     /// A key shorter than this is refused: it would make receipts guessable offline.
     pub const MIN_KEY_BYTES: usize = 32;
 
-    pub fn new(key: &[u8], grace_days: u32, receipt_days: u32) -> Result<Self, String> {
-        if key.len() < Self::MIN_KEY_BYTES {
+    pub fn new(key: Option<&[u8]>, grace_days: u32, receipt_days: u32) -> Result<Self, String> {
+        if key.is_some_and(|k| k.len() < Self::MIN_KEY_BYTES) {
             return Err(format!(
                 "at least {} bytes of random key",
                 Self::MIN_KEY_BYTES
             ));
         }
         Ok(ErasureSettings {
-            key: Zeroizing::new(key.to_vec()),
+            key: key.map(|k| Zeroizing::new(k.to_vec())),
             grace_days,
             receipt_days,
         })
@@ -86,23 +89,34 @@ impl ErasureSettings {
     /// For local runs and tests: a fixed key, the default periods.
     pub fn local() -> Self {
         ErasureSettings {
-            key: Zeroizing::new(b"local-only erasure receipt key, never deployed".to_vec()),
+            key: Some(Zeroizing::new(
+                b"local-only erasure receipt key, never deployed".to_vec(),
+            )),
             grace_days: Self::DEFAULT_GRACE_DAYS,
             receipt_days: Self::DEFAULT_RECEIPT_DAYS,
         }
     }
 
+    /// Whether this function can write receipts.
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The keyed hash a receipt names its user by.
-    pub fn subject(&self, tenant: &TenantId, id: &UserId) -> String {
-        // HMAC takes a key of any length; `new` only refuses short ones as a policy.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    pub fn subject(&self, tenant: &TenantId, id: &UserId) -> Result<String, Error> {
+        let key = self
+            .key
+            .as_ref()
+            .ok_or_else(|| Error::internal("ERASURE_RECEIPT_KEY is not set for this function"))?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .map_err(|e| Error::internal(format!("HMAC key: {e}")))?;
         mac.update(format!("{tenant}#{id}").as_bytes());
-        mac.finalize()
+        Ok(mac
+            .finalize()
             .into_bytes()
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect()
+            .collect())
     }
 
     pub fn receipt(
@@ -112,15 +126,15 @@ impl ErasureSettings {
         now: Timestamp,
         reason: Reason,
         actor: &str,
-    ) -> Receipt {
-        Receipt {
-            subject: self.subject(tenant, id),
+    ) -> Result<Receipt, Error> {
+        Ok(Receipt {
+            subject: self.subject(tenant, id)?,
             tenant_id: tenant.clone(),
             erased_at: now,
             reason,
             actor: actor.chars().take(256).collect(),
             expires_at: now.plus_secs(i64::from(self.receipt_days) * DAY_SECS),
-        }
+        })
     }
 }
 
@@ -217,8 +231,12 @@ fn days(n: u32) -> i64 {
 pub fn decide(policies: &Policies, user: &User, now: Timestamp) -> Decision {
     let mut next: Option<Timestamp> = None;
     let mut later = |at: Timestamp| next = Some(next.map_or(at, |n| n.min(at)));
-    let unverified_signup =
-        user.connection().is_database() && user.email.is_some() && !user.email_verified;
+    // A sign-up that never signed in: an address an admin later changed (and so unverified)
+    // on an account in use is not one.
+    let unverified_signup = user.connection().is_database()
+        && user.email.is_some()
+        && !user.email_verified
+        && user.last_login.is_none();
     if let (Some(n), true) = (policies.unverified_days, unverified_signup) {
         let due = user.created_at.plus_secs(days(n));
         if due <= now {
@@ -226,7 +244,10 @@ pub fn decide(policies: &Policies, user: &User, now: Timestamp) -> Decision {
         }
         later(due);
     }
-    if let Some(n) = policies.inactive_days {
+    // Only sign-ins through this service (database passwords) are seen; a user who signs in
+    // elsewhere would look idle. And a user without an address could not be warned.
+    let watched = user.connection().is_database() && user.email.is_some();
+    if let (Some(n), true) = (policies.inactive_days, watched) {
         let m = policies.warning_days.min(n.saturating_sub(1));
         let active = user.last_login.unwrap_or(user.created_at);
         match user.inactivity_warned_at.filter(|warned| *warned >= active) {
@@ -378,7 +399,7 @@ impl Services {
                         self.clock.now(),
                         reason,
                         "purge",
-                    );
+                    )?;
                     self.users
                         .erase(&user, &receipt)
                         .await
@@ -488,6 +509,10 @@ mod tests {
             decide(&p, &user, at(10)),
             Decision::Erase(Reason::UnverifiedSignup)
         );
+        // Signed in once: an account in use whose address changed, not a stale sign-up.
+        user.last_login = Some(at(1));
+        assert_eq!(decide(&p, &user, at(10)), Decision::Later(None));
+        user.last_login = None;
         user.email_verified = true;
         assert_eq!(decide(&p, &user, at(10)), Decision::Later(None));
         assert_eq!(first_review(&policies(None, None), &user), None);
@@ -510,6 +535,12 @@ mod tests {
         // A sign-in after the warning starts the count again.
         user.last_login = Some(at(25));
         assert_eq!(decide(&p, &user, at(30)), Decision::Later(Some(at(48))));
+        // Sign-ins elsewhere are unseen: users of other connections are left alone.
+        user.identities = vec![crate::domain::user::Identity::social(
+            crate::domain::ids::Connection::parse("google-oauth2").unwrap(),
+            "1".into(),
+        )];
+        assert_eq!(decide(&p, &user, at(400)), Decision::Later(None));
     }
 
     #[test]
@@ -517,15 +548,23 @@ mod tests {
         let tenant = TenantId::parse("acme").unwrap();
         let id = UserId::generate();
         let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-        let a = ErasureSettings::new(&[7; 32], 30, 10).unwrap();
-        let b = ErasureSettings::new(&[8; 32], 30, 10).unwrap();
-        let receipt = a.receipt(&tenant, &id, now, Reason::SelfService, "purge");
-        assert_eq!(receipt.subject, a.subject(&tenant, &id));
-        assert_ne!(receipt.subject, b.subject(&tenant, &id));
+        let a = ErasureSettings::new(Some(&[7; 32]), 30, 10).unwrap();
+        let b = ErasureSettings::new(Some(&[8; 32]), 30, 10).unwrap();
+        let receipt = a
+            .receipt(&tenant, &id, now, Reason::SelfService, "purge")
+            .unwrap();
+        assert_eq!(receipt.subject, a.subject(&tenant, &id).unwrap());
+        assert_ne!(receipt.subject, b.subject(&tenant, &id).unwrap());
         assert_eq!(receipt.subject.len(), 64);
         let text = serde_json::to_string(&receipt).unwrap();
         assert!(!text.contains(&id.to_string()), "{text}");
         assert_eq!(receipt.expires_at, now.plus_secs(10 * DAY_SECS));
-        assert!(ErasureSettings::new(&[1; 31], 30, 10).is_err());
+        assert!(ErasureSettings::new(Some(&[1; 31]), 30, 10).is_err());
+        let keyless = ErasureSettings::new(None, 30, 10).unwrap();
+        assert!(
+            keyless
+                .receipt(&tenant, &id, now, Reason::Admin, "x")
+                .is_err()
+        );
     }
 }

@@ -583,9 +583,9 @@ impl Services {
         actor: &str,
     ) -> Result<(), Error> {
         for _ in 0..ATTEMPTS {
-            let receipt = self
-                .erasure
-                .receipt(tenant, id, self.clock.now(), Reason::Admin, actor);
+            let receipt =
+                self.erasure
+                    .receipt(tenant, id, self.clock.now(), Reason::Admin, actor)?;
             match self.users.delete(tenant, id, if_match, &receipt).await {
                 Ok(Deleted::Yes) => return Ok(()),
                 Ok(Deleted::NotFound) => return Err(Error::user_not_found()),

@@ -174,9 +174,10 @@ pub trait UserStore: Send + Sync {
     /// `limit` in all, as the index shows them (eventually consistent).
     async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError>;
 
-    /// [`UserStore::delete`] of a user already read (from the due index): conditional on its
-    /// version (`ConditionFailed` if it changed or is gone). Reads only the items it must
-    /// remove besides those `user` names; returns how many it read.
+    /// [`UserStore::delete`] of a user already read (from the due index): first claims the
+    /// profile with a write conditional on `user.version` (`ConditionFailed`, with nothing
+    /// removed, if it changed or is gone). Reads only the items it must remove besides those
+    /// `user` names; returns how many it read.
     async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError>;
 
     /// One page of the tenant's users (see [`super::listing`]).
