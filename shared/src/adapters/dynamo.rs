@@ -671,39 +671,45 @@ impl DynamoStore {
 
     /// Deletes items (by their keys) in batches of 25, retrying what DynamoDB leaves unprocessed.
     async fn delete_items(&self, items: &[Item]) -> Result<(), StoreError> {
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    let k: Item = [PK, SK]
-                        .iter()
-                        .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
-                        .collect();
-                    DeleteRequest::builder()
-                        .set_key(Some(k))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                })
-                .collect::<Result<_, _>>()
-                .map_err(build_error)?;
+        let requests = items
+            .iter()
+            .map(|item| {
+                let k: Item = [PK, SK]
+                    .iter()
+                    .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+                    .collect();
+                DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(build_error)?;
+        self.write_batches(requests).await
+    }
+
+    /// Sends writes in batches of 25, retrying what DynamoDB leaves unprocessed.
+    async fn write_batches(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
             let mut rounds = 0;
-            while !requests.is_empty() {
+            while !pending.is_empty() {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(&self.table, requests)
+                    .request_items(&self.table, pending)
                     .send()
                     .await
                     .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                requests = out
+                pending = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.table))
                     .unwrap_or_default();
-                if !requests.is_empty() {
+                if !pending.is_empty() {
                     rounds += 1;
                     if rounds > 8 {
                         return Err(StoreError::Throttled(
-                            "BatchWriteItem left deletes unprocessed".into(),
+                            "BatchWriteItem left writes unprocessed".into(),
                         ));
                     }
                     tokio::time::sleep(Duration::from_millis(20 * rounds)).await;
@@ -899,32 +905,17 @@ impl DynamoStore {
             }
             items.extend(guards(user).iter().map(Self::guard_item));
         }
-        for chunk in items.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item.clone()))
-                        .build()
-                        .map(|p| WriteRequest::builder().put_request(p).build())
-                })
-                .collect::<Result<_, _>>()
-                .map_err(build_error)?;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
-        Ok(())
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(build_error)?;
+        self.write_batches(requests).await
     }
 
     /// One item, read with strong consistency.
