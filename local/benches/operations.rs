@@ -3,6 +3,9 @@
 //! against moto (indicative only: moto is far slower than DynamoDB), plus the cost of one
 //! argon2id hash. Prints a Markdown table.
 
+#[path = "calls.rs"]
+mod calls;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -79,27 +82,6 @@ fn percentile(times: &mut [Duration], p: f64) -> f64 {
     times[i].as_secs_f64() * 1000.0
 }
 
-fn summarize(calls: &[String]) -> String {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for c in calls {
-        match counts.iter_mut().find(|(n, _)| n == c) {
-            Some((_, k)) => *k += 1,
-            None => counts.push((c.clone(), 1)),
-        }
-    }
-    counts
-        .iter()
-        .map(|(n, k)| {
-            if *k == 1 {
-                n.clone()
-            } else {
-                format!("{k}× {n}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" + ")
-}
-
 #[tokio::main]
 async fn main() {
     let endpoint =
@@ -141,7 +123,7 @@ async fn main() {
     let mut record = |name: &str, (calls, mut times): (Vec<String>, Vec<Duration>)| {
         rows.push((
             name.to_owned(),
-            summarize(&calls),
+            calls::summarize(&calls),
             percentile(&mut times, 0.5),
             percentile(&mut times, 0.95),
         ));

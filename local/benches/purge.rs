@@ -6,6 +6,9 @@
 //! purged, the accounts purged per minute, and every DynamoDB call made; then checks that the
 //! due accounts are gone, nothing failed, and a page of the others is intact.
 
+#[path = "calls.rs"]
+mod calls;
+
 use std::time::Instant;
 
 use local_api::moto::CallLog;
@@ -20,21 +23,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn summarize(calls: &[String]) -> String {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for c in calls {
-        match counts.iter_mut().find(|(n, _)| n == c) {
-            Some((_, k)) => *k += 1,
-            None => counts.push((c.clone(), 1)),
-        }
-    }
-    counts
-        .iter()
-        .map(|(n, k)| format!("{k}× {n}"))
-        .collect::<Vec<_>>()
-        .join(" + ")
 }
 
 #[tokio::main]
@@ -155,7 +143,7 @@ async fn main() {
     println!("| items read per account purged | {per_account:.3} |");
     println!("| purge time (moto) | {:.1} s |", purging.as_secs_f64());
     println!("| accounts purged per minute (moto) | {per_minute:.0} |");
-    println!("| DynamoDB calls | {} |", summarize(&made));
+    println!("| DynamoDB calls | {} |", calls::summarize(&made));
 }
 
 /// The purge sends no mail; seeded users never get any.

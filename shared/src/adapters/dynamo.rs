@@ -918,6 +918,27 @@ impl DynamoStore {
         self.write_batches(requests).await
     }
 
+    /// Up to `limit` entries of one shard of the sparse due index (`gsi2`) whose due time has
+    /// come at `now`, oldest first.
+    pub(super) async fn due_shard(
+        &self,
+        shard: String,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("gsi2pk = :p AND gsi2sk <= :due")
+            .expression_attribute_values(":p", s(shard))
+            .expression_attribute_values(":due", s(format!("{now}#~")))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))
+    }
+
     /// One item, read with strong consistency.
     async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
@@ -1314,24 +1335,9 @@ impl UserStore for DynamoStore {
     }
 
     async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError> {
-        let bound = format!("{now}#~");
         let per_shard = limit.div_ceil(usize::from(ERASE_SHARDS)).max(1);
-        let queries = (0..ERASE_SHARDS).map(|shard| {
-            let bound = bound.clone();
-            async move {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI2)
-                    .key_condition_expression("gsi2pk = :p AND gsi2sk <= :due")
-                    .expression_attribute_values(":p", s(erase_shard_key(shard)))
-                    .expression_attribute_values(":due", s(bound))
-                    .limit(i32::try_from(per_shard).unwrap_or(i32::MAX))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("Query", e))
-            }
-        });
+        let queries =
+            (0..ERASE_SHARDS).map(|shard| self.due_shard(erase_shard_key(shard), now, per_shard));
         let mut due = Due {
             users: Vec::new(),
             items_read: 0,

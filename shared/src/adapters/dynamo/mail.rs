@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
-use super::{DynamoStore, GSI2, GSI2_PK, GSI2_SK, Item, OnFail, TTL_ATTRIBUTE, keys};
+use super::{DynamoStore, GSI2_PK, GSI2_SK, Item, OnFail, TTL_ATTRIBUTE, keys};
 use super::{build_error, key, s, sdk_error};
 use crate::domain::ids::TenantId;
 use crate::domain::mail::{Message, Queued, SendCap, Status};
@@ -269,23 +269,8 @@ impl MailStore for DynamoStore {
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError> {
-        let bound = format!("{now}#~");
-        let queries = (0..DUE_SHARDS).map(|shard| {
-            let bound = bound.clone();
-            async move {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI2)
-                    .key_condition_expression("gsi2pk = :p AND gsi2sk <= :due")
-                    .expression_attribute_values(":p", s(format!("DUE#OUTBOX#{shard:02}")))
-                    .expression_attribute_values(":due", s(bound))
-                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("Query", e))
-            }
-        });
+        let queries = (0..DUE_SHARDS)
+            .map(|shard| self.due_shard(format!("DUE#OUTBOX#{shard:02}"), now, limit));
         let mut due = Vec::new();
         for out in futures::future::join_all(queries).await {
             for item in out?.items.unwrap_or_default() {
