@@ -22,15 +22,7 @@ async fn delete_me(env: &Env, user: &Value) -> Resp {
 }
 
 async fn login(env: &Env, email: &str) -> Resp {
-    let service = claims("acme", "login@clients", "authenticate:users");
-    env.send(
-        "POST",
-        "/v1/tenants/acme/authenticate",
-        Some(&service),
-        Some(&json!({"email": email, "password": PASSWORD, "ip": "198.51.100.4"})),
-        &[],
-    )
-    .await
+    login_with(env, email, PASSWORD).await
 }
 
 async fn purge(env: &Env) -> PurgeReport {

@@ -38,6 +38,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::Error;
+use super::flows::Job;
 use super::ids::{TenantId, UserId};
 use super::mail::{Message, MessageKind, Policies, SendCap};
 use super::ops::{ATTEMPTS, Saved, Services};
@@ -302,28 +303,11 @@ impl Services {
                 Some(now.plus_secs(i64::from(self.erasure.grace_days) * DAY_SECS));
             next.updated_at = now;
             next.version += 1;
-            let mail = match &next.email {
-                Some(to) => vec![Message::new(
-                    MessageKind::AccountDeletionScheduled,
-                    &next,
-                    to,
-                    0,
-                    now,
-                )],
-                None => Vec::new(),
-            };
-            let prepared = self.prepare(mail)?;
-            let effects = Effects {
-                mail: &prepared.queued,
-                // The confirmation of a deletion is not held back by a cap: it is sent once.
-                cap: SendCap { per_hour: u32::MAX },
-                redeem: None,
-            };
-            match self.users.replace(&current, &next, None, effects).await {
-                Ok(()) => {
-                    let emails = self.send_now(prepared, &next).await;
-                    return Ok(Saved { user: next, emails });
-                }
+            match self
+                .replace_with_notice(&current, &next, MessageKind::AccountDeletionScheduled, now)
+                .await
+            {
+                Ok(emails) => return Ok(Saved { user: next, emails }),
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -450,14 +434,23 @@ impl Services {
         next.inactivity_warned_at = Some(now);
         next.review_at = Some(due);
         next.version += 1;
+        self.replace_with_notice(user, &next, MessageKind::InactivityWarning, now)
+            .await
+            .map(drop)
+    }
+
+    /// Replaces `current` with `next` and, in the same write, queues a linkless notice of
+    /// `kind` to the user's address, then tries it once. Such a notice is sent once per event,
+    /// so the send cap does not hold it back.
+    async fn replace_with_notice(
+        &self,
+        current: &User,
+        next: &User,
+        kind: MessageKind,
+        now: Timestamp,
+    ) -> Result<Vec<Job>, StoreError> {
         let mail = match &next.email {
-            Some(to) => vec![Message::new(
-                MessageKind::InactivityWarning,
-                &next,
-                to,
-                0,
-                now,
-            )],
+            Some(to) => vec![Message::new(kind, next, to, 0, now)],
             None => Vec::new(),
         };
         let prepared = self
@@ -468,9 +461,8 @@ impl Services {
             cap: SendCap { per_hour: u32::MAX },
             redeem: None,
         };
-        self.users.replace(user, &next, None, effects).await?;
-        self.send_now(prepared, &next).await;
-        Ok(())
+        self.users.replace(current, next, None, effects).await?;
+        Ok(self.send_now(prepared, next).await)
     }
 }
 
