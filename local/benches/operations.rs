@@ -92,7 +92,7 @@ async fn main() {
         "bench-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    shared::table::create(&client, &table)
+    shared::adapters::dynamo::table::create(&client, &table)
         .await
         .expect("create the table on moto");
     let ses = local_api::moto::ses_client(&endpoint);
@@ -107,7 +107,7 @@ async fn main() {
             "no-reply@example.com".into(),
             None,
         )),
-        shared::domain::mail::EmailSettings::local(
+        shared::domain::tenant::EmailSettings::local(
             url::Url::parse("https://id.example.com").expect("a URL"),
         ),
     );
@@ -434,7 +434,7 @@ async fn main() {
     let mut hashes = Vec::new();
     for _ in 0..20 {
         let start = Instant::now();
-        shared::domain::ports::PasswordHasher::hash(&hasher, &password)
+        shared::ports::PasswordHasher::hash(&hasher, &password)
             .await
             .unwrap();
         hashes.push(start.elapsed());

@@ -17,6 +17,7 @@ use shared::domain::erasure::PurgeReport;
 use shared::domain::ids::{TenantId, UserId};
 use shared::domain::time::Timestamp;
 use shared::domain::user::{Identity, User};
+use shared::schedule::Pass;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -37,7 +38,7 @@ async fn main() {
         "purge-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    shared::table::create(&client, &table)
+    shared::adapters::dynamo::table::create(&client, &table)
         .await
         .expect("create the table on moto");
     let store = DynamoStore::new(client.clone(), table.clone());
@@ -45,13 +46,13 @@ async fn main() {
         client,
         table,
         std::sync::Arc::new(NoMail),
-        shared::domain::mail::EmailSettings::local(
+        shared::domain::tenant::EmailSettings::local(
             url::Url::parse("https://id.example.com").expect("a URL"),
         ),
     );
     let tenant = TenantId::parse("acme").expect("a tenant");
     let now = app.clock.now();
-    let hash = shared::domain::ports::PasswordHasher::hash(
+    let hash = shared::ports::PasswordHasher::hash(
         app.hasher.as_ref(),
         &shared::domain::password::Password::parse(
             zeroize::Zeroizing::new("correct horse battery".into()),
@@ -150,11 +151,11 @@ async fn main() {
 struct NoMail;
 
 #[async_trait::async_trait]
-impl shared::domain::ports::Mailer for NoMail {
+impl shared::ports::Mailer for NoMail {
     async fn send(
         &self,
-        _email: &shared::domain::mail::OutgoingEmail,
-    ) -> Result<(), shared::domain::ports::SendError> {
+        _email: &shared::domain::message::OutgoingEmail,
+    ) -> Result<(), shared::ports::SendError> {
         Ok(())
     }
 }

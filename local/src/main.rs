@@ -79,16 +79,16 @@ async fn main() -> ExitCode {
             }
         }
         "setup" => {
-            let table = match shared::app::table_name_from_env() {
+            let table = match shared::config::table_name_from_env() {
                 Ok(t) => t,
                 Err(e) => return fail(&e.to_string()),
             };
-            let config = shared::app::aws_config().await;
+            let config = shared::config::aws_config().await;
             let client = aws_sdk_dynamodb::Client::new(&config);
-            if let Err(e) = shared::table::create(&client, &table).await {
+            if let Err(e) = shared::adapters::dynamo::table::create(&client, &table).await {
                 return fail(&e);
             }
-            let from = std::env::var(shared::app::env::EMAIL_FROM).unwrap_or_default();
+            let from = std::env::var(shared::config::env::EMAIL_FROM).unwrap_or_default();
             let Some(domain) = local_api::moto::sender_domain(&from) else {
                 return fail("EMAIL_FROM must name a sender address");
             };

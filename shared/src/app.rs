@@ -1,163 +1,20 @@
-//! Wiring, once per cold start: configuration from the environment, AWS clients, adapters.
+//! Wiring, once per cold start: configuration, AWS clients, adapters.
 
 use std::sync::Arc;
 
-use url::Url;
-
+use crate::adapters::SystemClock;
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::ses::SesMailer;
+use crate::config::{
+    ConfigError, aws_config, brute_force_from_env, email_from_env, env, erasure_from_env, required,
+    table_name_from_env, var,
+};
 use crate::domain::erasure::ErasureSettings;
 use crate::domain::login::BruteForce;
-use crate::domain::mail::{EmailSettings, SendCap, TenantSettings};
-use crate::domain::ops::Services;
-use crate::domain::ports::{Mailer, SystemClock};
-
-/// Everything a handler needs. Cheap to clone (shared pointers).
-pub type App = Services;
-
-/// Environment variables every function reads.
-pub mod env {
-    /// The DynamoDB table (required).
-    pub const TABLE_NAME: &str = "TABLE_NAME";
-    /// Empty in AWS. `sam local invoke --env-vars env.local.json` sets it to a local AWS
-    /// endpoint: SAM only passes variables the template declares, and the SDK's own
-    /// `AWS_ENDPOINT_URL` would warn on every cold start if declared empty.
-    pub const LOCAL_ENDPOINT_URL: &str = "LOCAL_ENDPOINT_URL";
-    /// Failed logins from one address before it is blocked for the user (default 10).
-    pub const BRUTE_FORCE_THRESHOLD: &str = "BRUTE_FORCE_THRESHOLD";
-    /// The API's public URL (custom domain or stage URL): emailed links point at it (required).
-    pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
-    /// The sender, `no-reply@example.com` or `Example <no-reply@example.com>` (required); its
-    /// domain must be a verified SES identity.
-    pub const EMAIL_FROM: &str = "EMAIL_FROM";
-    /// An SES configuration set for every message (optional).
-    pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
-    /// Messages of one kind a user may be sent per hour (default 5).
-    pub const EMAIL_SEND_CAP: &str = "EMAIL_SEND_CAP";
-    /// JSON: email settings per tenant, defaults under `"*"` (required; see the README).
-    pub const TENANT_SETTINGS: &str = "TENANT_SETTINGS";
-    /// Local runs only: an SES endpoint other than `LOCAL_ENDPOINT_URL`.
-    pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
-    /// The key erasure receipts hash user ids under: at least 32 characters of random text
-    /// (`openssl rand -hex 32`), kept as secret as the data it protects. Only the functions
-    /// that erase get it, and they refuse to start without it ([`from_env_erasing`]).
-    pub const ERASURE_RECEIPT_KEY: &str = "ERASURE_RECEIPT_KEY";
-    /// Days between `DELETE /me` and the erasure (default 30; 0: due at once).
-    pub const DELETION_GRACE_DAYS: &str = "DELETION_GRACE_DAYS";
-    /// Days an erasure receipt is kept (default 1095).
-    pub const ERASURE_RECEIPT_DAYS: &str = "ERASURE_RECEIPT_DAYS";
-}
-
-/// Erasure settings from the environment.
-pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
-    let key = var(env::ERASURE_RECEIPT_KEY);
-    let days = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-        match var(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|d| *d <= 36_500)
-                .ok_or_else(|| ConfigError::Invalid(name, "a number of days".into())),
-        }
-    };
-    ErasureSettings::new(
-        key.as_deref().map(str::as_bytes),
-        days(
-            env::DELETION_GRACE_DAYS,
-            ErasureSettings::DEFAULT_GRACE_DAYS,
-        )?,
-        days(
-            env::ERASURE_RECEIPT_DAYS,
-            ErasureSettings::DEFAULT_RECEIPT_DAYS,
-        )?,
-    )
-    .map_err(|why| ConfigError::Invalid(env::ERASURE_RECEIPT_KEY, why))
-}
-
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    var(name).ok_or(ConfigError::Missing(name))
-}
-
-/// Email settings from the environment.
-pub fn email_from_env() -> Result<EmailSettings, ConfigError> {
-    let base = required(env::PUBLIC_BASE_URL)?;
-    let public_base_url = Url::parse(&base)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
-        .ok_or_else(|| ConfigError::Invalid(env::PUBLIC_BASE_URL, "an absolute URL".into()))?;
-    let tenants = TenantSettings::parse(&required(env::TENANT_SETTINGS)?)
-        .map_err(|e| ConfigError::Invalid(env::TENANT_SETTINGS, e))?;
-    let mut send_cap = SendCap::default();
-    if let Some(raw) = var(env::EMAIL_SEND_CAP) {
-        send_cap.per_hour = raw
-            .parse()
-            .ok()
-            .filter(|n: &u32| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ConfigError::Invalid(env::EMAIL_SEND_CAP, "a whole number from 1 to 1000".into())
-            })?;
-    }
-    Ok(EmailSettings {
-        public_base_url,
-        send_cap,
-        tenants,
-    })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {0} is not valid: {1}")]
-    Invalid(&'static str, String),
-}
-
-/// The brute-force rules, with the threshold from the environment.
-pub fn brute_force_from_env() -> Result<BruteForce, ConfigError> {
-    let mut rules = BruteForce::default();
-    if let Some(raw) = std::env::var(env::BRUTE_FORCE_THRESHOLD)
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        rules.pair_threshold = raw
-            .parse()
-            .ok()
-            .filter(|n: &u32| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ConfigError::Invalid(
-                    env::BRUTE_FORCE_THRESHOLD,
-                    "a whole number from 1 to 1000".into(),
-                )
-            })?;
-    }
-    Ok(rules)
-}
-
-pub fn table_name_from_env() -> Result<String, ConfigError> {
-    std::env::var(env::TABLE_NAME)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(env::TABLE_NAME))
-}
-
-/// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
-/// `LOCAL_ENDPOINT_URL`) points it at a local DynamoDB (moto) without code changes.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(url) = std::env::var(env::LOCAL_ENDPOINT_URL)
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
-}
+use crate::domain::tenant::EmailSettings;
+use crate::operations::App;
+use crate::ports::Mailer;
 
 /// Builds the production wiring: DynamoDB store, SES mailer, argon2id hasher, system clock.
 pub async fn from_env() -> Result<App, ConfigError> {
@@ -198,9 +55,13 @@ pub fn wire(
     email: EmailSettings,
 ) -> App {
     let store = Arc::new(DynamoStore::new(client, table));
-    Services {
+    App {
         users: store.clone(),
-        mail: store,
+        logins: store.clone(),
+        links: store.clone(),
+        erasures: store.clone(),
+        tickets: store.clone(),
+        outbox: store,
         mailer,
         hasher: Arc::new(Argon2Hasher::new()),
         clock: Arc::new(SystemClock),

@@ -15,10 +15,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use crate::domain::Error;
-use crate::domain::auth::{Caller, Scope};
+use crate::domain::caller::{Caller, Scope};
 use crate::domain::ids::{TenantId, UserId};
-use crate::domain::ops::Saved;
+use crate::domain::login::{BlocksOf, Identifier};
 use crate::domain::user::User;
+use crate::operations::Saved;
 
 /// Largest request body accepted. Metadata caps bound a useful body well below this.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -280,16 +281,12 @@ impl Call {
         self.source_ip.as_deref()
     }
 
-    /// The user a `/user-blocks` route names: `{user_id}` in the path, or `?identifier=` (an
-    /// email or username of a database user; `None` when no account has it).
-    pub async fn blocks_user(
-        &self,
-        app: &crate::App,
-        tenant: &TenantId,
-    ) -> Result<Option<UserId>, Error> {
+    /// Whom a `/user-blocks` route names: `{user_id}` in the path, or `?identifier=` (an
+    /// email or username of a database user).
+    pub fn blocks_of(&self) -> Result<BlocksOf, Error> {
         if self.path.contains_key("user_id") {
             self.only_query(&[])?;
-            return self.path_user_id().map(Some);
+            return self.path_user_id().map(BlocksOf::User);
         }
         self.only_query(&["identifier"])?;
         let raw = self.query("identifier").ok_or_else(|| {
@@ -298,7 +295,7 @@ impl Call {
                 "The identifier query parameter is required.",
             )
         })?;
-        app.user_by_identifier(tenant, raw).await
+        Identifier::parse(raw).map(BlocksOf::Identifier)
     }
 
     pub fn path_user_id(&self) -> Result<UserId, Error> {

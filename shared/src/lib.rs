@@ -1,15 +1,17 @@
-//! The domain crate every function links.
-//!
-//! `domain` holds the model, the validation and merge rules, the ports and the operations; it
-//! knows nothing about HTTP or AWS. `adapters` implements the ports (DynamoDB, argon2id),
-//! `http` turns an API Gateway request into a domain call and a domain error into the JSON
-//! error shape, and `app` wires them together once per cold start.
+//! The crate every function links. Layers, each importing only those before it:
+//! `domain` (pure types and rules) ← `ports` (traits) ← `operations` (use cases) ←
+//! {`adapters` (DynamoDB, SES, argon2id), `http` (API Gateway in, JSON out)} ← `config` and
+//! `app` (wiring, once per cold start). `schedule` is the drain loop of the scheduled
+//! functions. See the README's layout section.
 
 pub mod adapters;
 pub mod app;
+pub mod config;
 pub mod domain;
 pub mod http;
-pub mod table;
+pub mod operations;
+pub mod ports;
+pub mod schedule;
 pub mod telemetry;
 
-pub use app::App;
+pub use operations::App;

@@ -13,12 +13,12 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::App;
 use shared::domain::Error;
-use shared::domain::flows::CancelPage;
 use shared::domain::ids::TenantId;
-use shared::domain::mail::Locale;
-use shared::domain::ops::Services;
+use shared::domain::locale::Locale;
 use shared::domain::render;
+use shared::domain::ticket::ticket_of;
 use shared::http::{Call, Reply};
+use shared::operations::email::CancelPage;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-change/cancel";
 pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/email-change/cancel";
@@ -89,7 +89,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 Err(e) => Err(e),
             };
         }
-        let ticket = Services::ticket_of(call.body()?)?;
+        let ticket = ticket_of(call.body()?)?;
         app.cancel_email_change(&tenant, &ticket).await?;
         Ok(Reply::no_content())
     }

@@ -16,10 +16,10 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::App;
-use shared::domain::flows::{Confirmation, Via};
-use shared::domain::ops::Services;
 use shared::domain::render;
+use shared::domain::ticket::ticket_of;
 use shared::http::{Call, Reply};
+use shared::operations::email::{Confirmation, Via};
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-verification/confirm";
 pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/email-verification/confirm";
@@ -43,7 +43,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         } else if call.is_form() {
             (call.form_field("ticket")?, Via::Form)
         } else {
-            (Some(Services::ticket_of(call.body()?)?), Via::Api)
+            (Some(ticket_of(call.body()?)?), Via::Api)
         };
         match app.confirm_email(&tenant, ticket.as_deref(), via).await {
             Confirmation::Redirect(url) => Ok(Reply::redirect(&url)),

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 use shared::App;
+use shared::domain::ticket::ResetConfirmation;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/password-reset/confirm";
@@ -18,7 +19,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let tenant = call.public_tenant()?;
-        app.confirm_password_reset(&tenant, call.body()?).await?;
+        let confirmation = ResetConfirmation::parse(call.body()?)?;
+        app.confirm_password_reset(&tenant, confirmation).await?;
         Ok(Reply::no_content())
     }
     .await;

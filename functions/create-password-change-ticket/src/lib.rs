@@ -9,7 +9,8 @@ use std::convert::Infallible;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
+use shared::domain::ticket::PasswordTicketRequest;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/tickets/password-change";
@@ -18,7 +19,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::CreateUserTickets)?;
-        let url = app.password_change_ticket(&tenant, call.body()?).await?;
+        let req = PasswordTicketRequest::parse(call.body()?)?;
+        let url = app.password_change_ticket(&tenant, &req).await?;
         Ok(Reply::json(
             StatusCode::CREATED,
             serde_json::json!({ "ticket": url.as_str() }),

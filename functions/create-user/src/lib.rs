@@ -10,7 +10,8 @@ use http::StatusCode;
 use http::header::LOCATION;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
+use shared::domain::new_user::NewUser;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users";
@@ -19,7 +20,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::CreateUsers)?;
-        let saved = app.create_user(&tenant, call.body()?).await?;
+        let new = NewUser::parse(&tenant, call.body()?, app.clock.now())?;
+        let saved = app.create_user(new).await?;
         let location = format!("/v1/tenants/{tenant}/users/{}", saved.user.user_id);
         Ok(Reply::saved(StatusCode::CREATED, &saved, false).with_header(LOCATION, location))
     }

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}";
@@ -18,7 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        let id = call.blocks_user(app, &tenant).await?;
+        let id = app.blocks_subject(&tenant, &call.blocks_of()?).await?;
         if let Some(id) = id {
             app.clear_user_blocks(&tenant, &id).await?;
         }

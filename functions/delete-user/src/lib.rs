@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/users/{user_id}";

@@ -1,14 +1,15 @@
 //! The scheduled sender (EventBridge, every minute): retries the messages whose inline attempt
-//! failed, with backoff, until each is sent or abandoned (see `shared::domain::mail::Delivery`).
+//! failed, with backoff, until each is sent or abandoned (see `shared::domain::message::Delivery`).
 //! It works through due messages in batches while the invocation has time left, so a backlog
 //! after an SES outage drains at the pace SES allows rather than one batch a minute.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::App;
-use shared::domain::flows::DeliveryReport;
+use shared::operations::email::DeliveryReport;
+use shared::schedule::drain;
 
 /// Messages taken per batch.
 pub const BATCH: usize = 200;
@@ -17,23 +18,10 @@ const RESERVE: Duration = Duration::from_secs(20);
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<DeliveryReport, Error> {
     let started = std::time::Instant::now();
-    let deadline = event.context.deadline();
-    let mut total = DeliveryReport::default();
-    loop {
-        let report = app.deliver_due(BATCH).await?;
-        total.due += report.due;
-        total.sent += report.sent;
-        total.retrying += report.retrying;
-        total.abandoned += report.abandoned;
-        total.dropped += report.dropped;
-        total.skipped += report.skipped;
-        let time_left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        if report.due < BATCH || time_left < RESERVE {
-            break;
-        }
-    }
+    let run = drain(event.context.deadline(), RESERVE, || app.deliver_due(BATCH))
+        .await
+        .map_err(|(_, e)| e)?;
+    let total = run.total;
     tracing::info!(
         request_id = %event.context.request_id,
         due = total.due,
@@ -42,6 +30,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<DeliveryRepo
         abandoned = total.abandoned,
         dropped = total.dropped,
         skipped = total.skipped,
+        remaining = run.remaining,
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "delivery"
     );

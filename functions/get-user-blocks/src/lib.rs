@@ -10,7 +10,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/user-blocks/{user_id}";
@@ -21,7 +21,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
-        let id = call.blocks_user(app, &tenant).await?;
+        let id = app.blocks_subject(&tenant, &call.blocks_of()?).await?;
         let blocks = match id {
             Some(id) => app.user_blocks(&tenant, &id).await?,
             None => Vec::new(),

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
 use shared::domain::linking::LinkRequest;
 use shared::http::{Call, Reply};
 

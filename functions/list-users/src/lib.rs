@@ -9,7 +9,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
 use shared::domain::email::Email;
 use shared::domain::listing::PageRequest;
 use shared::domain::user::User;

@@ -4,15 +4,15 @@
 //! `family_name`, `nickname`, `picture` and `username`; naming another field of the resource is
 //! 403 `insufficient_scope` (it exists, but is the tenant's to change), an unknown field 400.
 //! A new `email` becomes `pending_email` until the new address is verified (see
-//! `Services::patch_own`).
+//! `App::patch_own`).
 
 use std::convert::Infallible;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::ops::SELF_SERVICE_FIELDS;
-use shared::domain::patch::UserPatch;
+use shared::domain::user_patch::SELF_SERVICE_FIELDS;
+use shared::domain::user_patch::UserPatch;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/me";

@@ -9,9 +9,9 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::Error;
-use shared::domain::auth::Scope;
-use shared::domain::ops::METADATA_FIELDS;
-use shared::domain::patch::UserPatch;
+use shared::domain::caller::Scope;
+use shared::domain::user_patch::METADATA_FIELDS;
+use shared::domain::user_patch::UserPatch;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/users/{user_id}";

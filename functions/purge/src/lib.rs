@@ -1,17 +1,18 @@
 //! The scheduled purge (EventBridge Scheduler, every 15 minutes): erases the accounts whose
 //! self-service deletion is due, read from the sparse, sharded due index (never a scan),
-//! [`CONCURRENCY`] at a time, in batches while the invocation has time left. Each erasure is
+//! [`CONCURRENCY`] at a time, in batches while the invocation has time left ([`shared::schedule::drain`]). Each erasure is
 //! one transaction conditional on the version the index showed, so a rerun or an
 //! overlapping run erases (and receipts) an account once and skips a cancelled one; an
 //! account whose erasure failed stays due for the next run. Logs one JSON summary line.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 use shared::App;
 use shared::domain::erasure::PurgeReport;
+use shared::schedule::drain;
 
 /// Due accounts read per batch.
 pub const BATCH: usize = 200;
@@ -33,40 +34,29 @@ pub struct Summary {
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Error> {
     let started = std::time::Instant::now();
-    let deadline = event.context.deadline();
-    let mut total = PurgeReport::default();
-    let remaining = loop {
-        let report = match app.purge_due(BATCH, CONCURRENCY).await {
-            Ok(report) => report,
-            Err(e) => {
-                tracing::error!(
-                    request_id = %event.context.request_id,
-                    error = %e,
-                    due = total.due,
-                    purged = total.purged,
-                    failed = total.failed,
-                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "purge stopped"
-                );
-                return Err(e.into());
-            }
-        };
-        total.add(&report);
-        // A pass that changed nothing (only failures or skips) would read the same entries
-        // again: they wait for the next run.
-        if !report.more || !report.progressed() {
-            break report.more;
-        }
-        let time_left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        if time_left < RESERVE {
-            break true;
+    let run = drain(event.context.deadline(), RESERVE, || {
+        app.purge_due(BATCH, CONCURRENCY)
+    })
+    .await;
+    let run = match run {
+        Ok(run) => run,
+        Err((done, e)) => {
+            tracing::error!(
+                request_id = %event.context.request_id,
+                error = %e,
+                due = done.total.due,
+                purged = done.total.purged,
+                failed = done.total.failed,
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "purge stopped"
+            );
+            return Err(e.into());
         }
     };
+    let total = run.total;
     let summary = Summary {
         report: total,
-        remaining,
+        remaining: run.remaining,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
     tracing::info!(
@@ -78,7 +68,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Err
         warned = total.warned,
         rescheduled = total.rescheduled,
         items_read = total.items_read,
-        remaining,
+        remaining = run.remaining,
         duration_ms = summary.duration_ms,
         "purge"
     );

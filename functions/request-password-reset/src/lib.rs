@@ -15,6 +15,7 @@ use std::time::Duration;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
+use shared::domain::ticket::ResetRequest;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/password-reset";
@@ -28,7 +29,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let tenant = call.public_tenant()?;
-        app.request_password_reset(&tenant, call.body()?).await?;
+        let req = ResetRequest::parse(call.body()?)?;
+        app.request_password_reset(&tenant, &req).await?;
         Ok(Reply::json(
             StatusCode::ACCEPTED,
             serde_json::json!({

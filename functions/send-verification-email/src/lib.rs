@@ -9,7 +9,8 @@ use std::convert::Infallible;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
+use shared::domain::message::VerificationJob;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
@@ -18,7 +19,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        let job = app.send_verification_email(&tenant, call.body()?).await?;
+        let job = VerificationJob::parse(call.body()?)?;
+        let job = app.send_verification_email(&tenant, &job).await?;
         Ok(Reply::json(StatusCode::CREATED, serde_json::json!(job)))
     }
     .await;

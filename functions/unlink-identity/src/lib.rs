@@ -10,7 +10,9 @@ use std::convert::Infallible;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
+use shared::domain::ids::ProviderUserId;
+use shared::domain::linking::parse_provider;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str =
@@ -21,14 +23,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
         let id = call.path_user_id()?;
+        let provider = parse_provider(call.path("provider"))?;
+        let identity_id = ProviderUserId::parse(call.path("identity_id"))?;
         let user = app
-            .unlink_identity(
-                &tenant,
-                &id,
-                call.path("provider"),
-                call.path("identity_id"),
-                call.if_match()?,
-            )
+            .unlink_identity(&tenant, &id, &provider, &identity_id, call.if_match()?)
             .await?;
         Ok(Reply::identities(StatusCode::OK, &user))
     }

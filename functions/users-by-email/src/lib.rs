@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::App;
 use shared::domain::Error;
-use shared::domain::auth::Scope;
+use shared::domain::caller::Scope;
 use shared::domain::email::Email;
 use shared::domain::user::User;
 use shared::http::{Call, Reply};

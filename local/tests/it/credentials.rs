@@ -471,7 +471,7 @@ async fn a_hash_made_with_older_parameters_is_upgraded_at_the_next_login() {
     let password =
         shared::domain::password::Password::offered(zeroize::Zeroizing::new(PASSWORD.into()))
             .unwrap();
-    let old = shared::domain::ports::PasswordHasher::hash(
+    let old = shared::ports::PasswordHasher::hash(
         &shared::adapters::argon::Argon2Hasher::with_params(8192, 1, 1),
         &password,
     )

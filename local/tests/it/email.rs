@@ -667,7 +667,7 @@ async fn the_locale_comes_from_user_metadata_then_the_tenant_then_english() {
     let acme = shared::domain::ids::TenantId::parse("acme").unwrap();
     let mut settings = (*env.app.email).clone();
     let mut tenant = settings.tenants.tenant(&acme).clone();
-    tenant.locale = shared::domain::mail::Locale::Es;
+    tenant.locale = shared::domain::locale::Locale::Es;
     tenant.display_name = Some("Acme Tienda".into());
     settings.tenants.set_tenant(acme, tenant);
     env.app.email = Arc::new(settings);

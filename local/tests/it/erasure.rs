@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 use shared::domain::erasure::PurgeReport;
 use shared::domain::ids::{TenantId, UserId};
+use shared::schedule::Pass;
 
 use crate::support::{Env, Resp, TestClock, address, claims, inbox, s, user_path};
 
@@ -403,7 +404,7 @@ fn with_policies(env: &mut Env, policies: Value) {
     }
     let mut settings = (*env.app.email).clone();
     settings.tenants =
-        shared::domain::mail::TenantSettings::parse(&json!({ "*": entry }).to_string()).unwrap();
+        shared::domain::tenant::TenantSettings::parse(&json!({ "*": entry }).to_string()).unwrap();
     env.app.email = std::sync::Arc::new(settings);
 }
 

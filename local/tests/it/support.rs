@@ -31,7 +31,7 @@ pub const PUBLIC_BASE: &str = "https://id.example.com";
 pub const SENDER: &str = "no-reply@example.com";
 
 /// A mailer that sends through SES at `endpoint` (moto, or a port where nothing listens).
-pub async fn mailer(endpoint: &str) -> std::sync::Arc<dyn shared::domain::ports::Mailer> {
+pub async fn mailer(endpoint: &str) -> std::sync::Arc<dyn shared::ports::Mailer> {
     let ses = local_api::moto::ses_client(endpoint);
     if endpoint == moto_endpoint() {
         local_api::moto::create_identity(&ses, "example.com")
@@ -84,7 +84,7 @@ impl Env {
         let calls = CallLog::default();
         let client = client(&calls);
         let table = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
-        shared::table::create(&client, &table)
+        shared::adapters::dynamo::table::create(&client, &table)
             .await
             .unwrap_or_else(|e| {
                 panic!("cannot create a table on moto at {}: {e}", moto_endpoint())
@@ -94,7 +94,7 @@ impl Env {
             client.clone(),
             table.clone(),
             mailer(&moto_endpoint()).await,
-            shared::domain::mail::EmailSettings::local(url::Url::parse(PUBLIC_BASE).unwrap()),
+            shared::domain::tenant::EmailSettings::local(url::Url::parse(PUBLIC_BASE).unwrap()),
         );
         Env {
             app,
@@ -313,7 +313,7 @@ pub async fn seed_event_user(env: &Env) {
             expires: now.plus_secs(3600),
         };
         env.app
-            .mail
+            .tickets
             .put_ticket(&TicketHash::parse(raw).unwrap(), &ticket)
             .await
             .unwrap();
@@ -370,7 +370,7 @@ pub const EVENT_CANCEL_TICKET: &str = "ZXZlbnRzOiBjYW5jZWwgYW4gZW1haWwgY2hhbmdlI
 /// Functions run by a schedule rather than a route.
 pub const SCHEDULED: [&str; 2] = ["email-outbox", "purge"];
 
-/// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::mail::EmailSettings::local`]
+/// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::tenant::EmailSettings::local`]
 /// sets it for the in-process app.
 pub const TENANT_SETTINGS: &str = r#"{"*": {"password_reset_url": "https://id.example.com/reset-password", "default_result_url": "https://id.example.com/verified", "result_url_hosts": ["id.example.com"]}}"#;
 
@@ -417,7 +417,7 @@ impl TestClock {
     }
 }
 
-impl shared::domain::ports::Clock for TestClock {
+impl shared::ports::Clock for TestClock {
     fn now(&self) -> shared::domain::time::Timestamp {
         *self.0.lock().unwrap()
     }

@@ -1,4 +1,4 @@
-//! template.yaml is held to the code: the table to `shared::table::spec`, the routes to the
+//! template.yaml is held to the code: the table to `shared::adapters::dynamo::table::spec`, the routes to the
 //! handlers the local server serves.
 
 use std::collections::BTreeSet;
@@ -28,7 +28,7 @@ fn list(v: &Value) -> &Vec<Value> {
 
 #[test]
 fn the_table_matches_the_definition_the_code_creates() {
-    let spec = shared::table::spec();
+    let spec = shared::adapters::dynamo::table::spec();
     let t = template();
     let table = &t["Resources"]["UsersTable"];
     assert_eq!(text(&table["Type"]), "AWS::DynamoDB::Table");

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::domain::Error;
 use crate::domain::password::{Password, PasswordHash};
-use crate::domain::ports::PasswordHasher;
+use crate::ports::PasswordHasher;
 
 /// The parameters every new hash is made with, in one place: OWASP's argon2id baseline
 /// (19 MiB of memory, 2 passes, 1 lane). Stored hashes carry their own parameters in the PHC

@@ -9,8 +9,8 @@ use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
-use crate::domain::mail::OutgoingEmail;
-use crate::domain::ports::{Mailer, SendError};
+use crate::domain::message::OutgoingEmail;
+use crate::ports::{Mailer, SendError};
 
 pub struct SesMailer {
     client: Client,

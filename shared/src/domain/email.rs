@@ -78,6 +78,11 @@ impl<'de> Deserialize<'de> for Email {
     }
 }
 
+/// Whether a stored address (if any) is `b`, compared as addresses compare: case-insensitively.
+pub fn same_address(a: Option<&str>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,15 +38,12 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::Error;
-use super::flows::Job;
 use super::ids::{TenantId, UserId};
-use super::mail::{Message, MessageKind, Policies, SendCap};
-use super::ops::{ATTEMPTS, Saved, Services};
-use super::ports::{Effects, StoreError};
+use super::tenant::Policies;
 use super::time::Timestamp;
 use super::user::User;
 
-const DAY_SECS: i64 = 24 * 3600;
+pub const DAY_SECS: i64 = 24 * 3600;
 
 /// How erasure is configured.
 pub struct ErasureSettings {
@@ -187,33 +184,6 @@ pub struct PurgeReport {
     pub more: bool,
 }
 
-impl PurgeReport {
-    pub fn add(&mut self, other: &PurgeReport) {
-        self.due += other.due;
-        self.purged += other.purged;
-        self.failed += other.failed;
-        self.skipped += other.skipped;
-        self.warned += other.warned;
-        self.rescheduled += other.rescheduled;
-        self.items_read += other.items_read;
-        self.more = other.more;
-    }
-
-    /// Whether the pass changed anything: a pass that did not would read the same entries
-    /// again.
-    pub fn progressed(&self) -> bool {
-        self.purged + self.warned + self.rescheduled > 0
-    }
-}
-
-/// What looking at one due account came to (with the items it read).
-enum Outcome {
-    Purged(u64),
-    Skipped(u64),
-    Warned(u64),
-    Rescheduled(u64),
-}
-
 /// What a tenant's policies make of a user at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -278,191 +248,6 @@ pub fn first_review(policies: &Policies, user: &User) -> Option<Timestamp> {
         Decision::Later(at) => at,
         // A policy of less than a day: look at once.
         Decision::Erase(_) | Decision::Warn(_) => Some(user.created_at),
-    }
-}
-
-impl Services {
-    /// `DELETE /me`: schedules the caller's erasure after the grace period and mails a
-    /// confirmation. Asking again keeps the date first set (and sends nothing).
-    pub async fn schedule_own_deletion(
-        &self,
-        tenant: &TenantId,
-        id: &UserId,
-    ) -> Result<Saved, Error> {
-        for _ in 0..ATTEMPTS {
-            let current = self.get_user(tenant, id).await?;
-            if current.deletion_scheduled_at.is_some() {
-                return Ok(Saved {
-                    user: current,
-                    emails: Vec::new(),
-                });
-            }
-            let now = self.clock.now();
-            let mut next = current.clone();
-            next.deletion_scheduled_at =
-                Some(now.plus_secs(i64::from(self.erasure.grace_days) * DAY_SECS));
-            next.updated_at = now;
-            next.version += 1;
-            match self
-                .replace_with_notice(&current, &next, MessageKind::AccountDeletionScheduled, now)
-                .await
-            {
-                Ok(emails) => return Ok(Saved { user: next, emails }),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable {
-            cause: format!("DELETE /me lost {ATTEMPTS} races to concurrent writers"),
-        })
-    }
-
-    /// One pass of the scheduled purge: reads up to `batch` due accounts from the index and
-    /// erases them, `concurrency` at a time. Safe to run twice at once: each erasure is
-    /// conditional on the version the index showed, so an account is erased (and receipted)
-    /// once, and a cancelled deletion is skipped.
-    pub async fn purge_due(&self, batch: usize, concurrency: usize) -> Result<PurgeReport, Error> {
-        use futures::StreamExt;
-        let now = self.clock.now();
-        let due = self.users.due_erasures(now, batch).await?;
-        let mut report = PurgeReport {
-            due: due.users.len(),
-            items_read: due.items_read,
-            more: due.more,
-            ..PurgeReport::default()
-        };
-        let outcomes: Vec<Result<Outcome, Error>> = futures::stream::iter(due.users)
-            .map(|user| self.purge_one(user, now))
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        for outcome in outcomes {
-            match outcome {
-                Ok(Outcome::Purged(read)) => {
-                    report.purged += 1;
-                    report.items_read += read;
-                }
-                Ok(Outcome::Skipped(read)) => {
-                    report.skipped += 1;
-                    report.items_read += read;
-                }
-                Ok(Outcome::Warned(read)) => {
-                    report.warned += 1;
-                    report.items_read += read;
-                }
-                Ok(Outcome::Rescheduled(read)) => {
-                    report.rescheduled += 1;
-                    report.items_read += read;
-                }
-                Err(e) => {
-                    report.failed += 1;
-                    tracing::error!(error = %e, "a due erasure failed; the next pass retries it");
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    async fn purge_one(&self, seen: User, now: Timestamp) -> Result<Outcome, Error> {
-        let mut user = seen;
-        let mut read = 0;
-        for _ in 0..ATTEMPTS {
-            let policies = self.email.tenants.tenant(&user.tenant_id).policies;
-            let decision = if user.deletion_scheduled_at.is_some_and(|due| due <= now) {
-                Decision::Erase(Reason::SelfService)
-            } else if user.review_at.is_some_and(|at| at <= now) {
-                decide(&policies, &user, now)
-            } else {
-                return Ok(Outcome::Skipped(read));
-            };
-            let result = match decision {
-                Decision::Erase(reason) => {
-                    let receipt = self.erasure.receipt(
-                        &user.tenant_id,
-                        &user.user_id,
-                        self.clock.now(),
-                        reason,
-                        "purge",
-                    )?;
-                    self.users
-                        .erase(&user, &receipt)
-                        .await
-                        .map(|n| Outcome::Purged(read + n))
-                }
-                Decision::Warn(due) => self
-                    .warn_inactive(&user, due, now)
-                    .await
-                    .map(|()| Outcome::Warned(read)),
-                Decision::Later(at) => {
-                    let mut next = user.clone();
-                    next.review_at = at;
-                    next.version += 1;
-                    self.users
-                        .replace(&user, &next, None, Effects::default())
-                        .await
-                        .map(|()| Outcome::Rescheduled(read))
-                }
-            };
-            match result {
-                Ok(outcome) => return Ok(outcome),
-                Err(StoreError::ConditionFailed) => {
-                    // Changed since the index showed it (cancelled, edited, signed in) or done
-                    // by an overlapping pass: decide again on what is stored now.
-                    read += 1;
-                    match self.users.get(&user.tenant_id, &user.user_id).await? {
-                        Some(current) => user = current,
-                        None => return Ok(Outcome::Skipped(read)),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable {
-            cause: format!("an erasure lost {ATTEMPTS} races to concurrent writers"),
-        })
-    }
-
-    /// Records the inactivity warning and queues its email in one write; the purge looks
-    /// again when the erasure is `due`.
-    async fn warn_inactive(
-        &self,
-        user: &User,
-        due: Timestamp,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut next = user.clone();
-        next.inactivity_warned_at = Some(now);
-        next.review_at = Some(due);
-        next.version += 1;
-        self.replace_with_notice(user, &next, MessageKind::InactivityWarning, now)
-            .await
-            .map(drop)
-    }
-
-    /// Replaces `current` with `next` and, in the same write, queues a linkless notice of
-    /// `kind` to the user's address, then tries it once. Such a notice is sent once per event,
-    /// so the send cap does not hold it back.
-    async fn replace_with_notice(
-        &self,
-        current: &User,
-        next: &User,
-        kind: MessageKind,
-        now: Timestamp,
-    ) -> Result<Vec<Job>, StoreError> {
-        let mail = match &next.email {
-            Some(to) => vec![Message::new(kind, next, to, 0, now)],
-            None => Vec::new(),
-        };
-        let prepared = self
-            .prepare(mail)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let effects = Effects {
-            mail: &prepared.queued,
-            cap: SendCap { per_hour: u32::MAX },
-            redeem: None,
-        };
-        self.users.replace(current, next, None, effects).await?;
-        Ok(self.send_now(prepared, next).await)
     }
 }
 

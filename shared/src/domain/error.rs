@@ -76,10 +76,21 @@ impl Error {
         }
     }
 
+    pub fn no_email() -> Self {
+        Error::invalid("no_email", "The user has no email address to verify.")
+    }
+
     pub fn user_exists(message: impl Into<String>) -> Self {
         Error::Conflict {
             code: "user_exists",
             message: message.into(),
+        }
+    }
+
+    /// 503, retry shortly: the store throttled, or a write kept losing races.
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        Error::Unavailable {
+            cause: cause.to_string(),
         }
     }
 

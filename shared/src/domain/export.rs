@@ -13,12 +13,22 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Error;
-use super::ids::{TenantId, UserId};
-use super::login::Counter;
-use super::mail::Status;
-use super::ops::Services;
-use super::ticket::TicketKind;
+use super::ids::UserId;
+use super::login::{BruteForce, Counter, CounterRecord};
+use super::message::{Message, Status};
+use super::ticket::{Ticket, TicketKind};
 use super::time::Timestamp;
+use super::user::User;
+
+/// Everything kept about a user, for an export. Password hashes are left out on purpose:
+/// they are secrets, not data about the person.
+#[derive(Debug)]
+pub struct Stored {
+    pub user: User,
+    pub tickets: Vec<Ticket>,
+    pub messages: Vec<Message>,
+    pub counters: Vec<(Counter, CounterRecord)>,
+}
 
 /// Bumped when the document's shape changes in a way a reader must know of.
 pub const FORMAT: &str = "profiles.export.v1";
@@ -64,81 +74,69 @@ struct QueuedEmail {
     next_attempt: Timestamp,
 }
 
-impl Services {
-    /// The export of user `id`; `own` for the user's own (`/me/export`), without
-    /// `app_metadata`.
-    pub async fn export_user(
-        &self,
-        tenant: &TenantId,
-        id: &UserId,
-        own: bool,
-    ) -> Result<Value, Error> {
-        let stored = self
-            .users
-            .stored(tenant, id)
-            .await?
-            .ok_or_else(Error::user_not_found)?;
-        let now = self.clock.now();
-        let user = if own {
-            stored.user.to_self_json()
-        } else {
-            stored.user.to_admin_json()
-        };
-        let sign_in_failures = stored
-            .counters
-            .iter()
-            .map(|(counter, record)| Failures {
-                ip: match counter {
-                    Counter::Ip(ip) => Some(ip.clone()),
-                    Counter::User => None,
-                },
-                failures: record.count,
-                last_failure: record.last_failure,
-                last_success: record.last_success,
-                blocked_until: self.brute_force.blocked_until(
-                    counter,
-                    record.failures().as_ref(),
-                    now,
-                ),
-            })
-            .collect();
-        let tickets = stored
-            .tickets
-            .iter()
-            .filter(|t| t.is_live(now))
-            .map(|t| PendingTicket {
-                kind: t.kind,
-                email: t.email.clone(),
-                created_at: t.created_at,
-                expires_at: t.expires,
-            })
-            .collect();
-        let emails = stored
-            .messages
-            .iter()
-            .map(|m| QueuedEmail {
-                id: m.id.clone(),
-                kind: super::flows::job_type(m.kind),
-                to: m.to.clone(),
-                status: match m.status {
-                    Status::Pending => "pending",
-                    Status::Abandoned => "failed",
-                },
-                attempts: m.attempts,
-                created_at: m.created_at,
-                next_attempt: m.next_attempt,
-            })
-            .collect();
-        let document = Document {
-            format: FORMAT,
-            exported_at: now,
-            user,
-            sign_in_failures,
-            tickets,
-            emails,
-        };
-        serde_json::to_value(document).map_err(Error::internal)
-    }
+/// The export document of what `stored` holds, at `now`; `own` for the user's own
+/// (`/me/export`), without `app_metadata`.
+pub fn document(
+    stored: &Stored,
+    own: bool,
+    brute_force: &BruteForce,
+    now: Timestamp,
+) -> Result<Value, Error> {
+    let user = if own {
+        stored.user.to_self_json()
+    } else {
+        stored.user.to_admin_json()
+    };
+    let sign_in_failures = stored
+        .counters
+        .iter()
+        .map(|(counter, record)| Failures {
+            ip: match counter {
+                Counter::Ip(ip) => Some(ip.clone()),
+                Counter::User => None,
+            },
+            failures: record.count,
+            last_failure: record.last_failure,
+            last_success: record.last_success,
+            blocked_until: brute_force.blocked_until(counter, record.failures().as_ref(), now),
+        })
+        .collect();
+    let tickets = stored
+        .tickets
+        .iter()
+        .filter(|t| t.is_live(now))
+        .map(|t| PendingTicket {
+            kind: t.kind,
+            email: t.email.clone(),
+            created_at: t.created_at,
+            expires_at: t.expires,
+        })
+        .collect();
+    let emails = stored
+        .messages
+        .iter()
+        .map(|m| QueuedEmail {
+            id: m.id.clone(),
+            kind: m.kind.job_type(),
+            to: m.to.clone(),
+            status: match m.status {
+                Status::Pending => "pending",
+                Status::Abandoned => "failed",
+            },
+            attempts: m.attempts,
+            created_at: m.created_at,
+            next_attempt: m.next_attempt,
+        })
+        .collect();
+    let document = Document {
+        format: FORMAT,
+        exported_at: now,
+        user,
+        sign_in_failures,
+        tickets,
+        emails,
+    };
+    serde_json::to_value(document).map_err(Error::internal)
 }
 
 /// The file name an export is offered under.

@@ -40,10 +40,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Error;
-use super::ids::{Connection, ProviderUserId, TenantId, UserId};
+use super::ids::{Connection, ProviderUserId, UserId};
 use super::json;
-use super::ops::{ATTEMPTS, Services, precondition_failed};
-use super::ports::StoreError;
 use super::time::Timestamp;
 use super::user::{Identity, ProfileData, Standalone, User};
 
@@ -114,14 +112,14 @@ pub fn parse_provider(raw: &str) -> Result<Connection, Error> {
     })
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
     }
 }
 
-fn identity_not_found() -> Error {
+pub fn identity_not_found() -> Error {
     Error::NotFound {
         code: "identity_not_found",
         message: "No user has this identity.".into(),
@@ -129,7 +127,7 @@ fn identity_not_found() -> Error {
 }
 
 /// Why `secondary` cannot be linked into `primary`, if it cannot.
-fn refusal(primary: &User, secondary: &User, allow_unverified: bool) -> Option<Error> {
+pub fn refusal(primary: &User, secondary: &User, allow_unverified: bool) -> Option<Error> {
     if primary.user_id == secondary.user_id {
         return Some(Error::invalid(
             "cannot_link_self",
@@ -264,136 +262,9 @@ pub fn identities_json(user: &User) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn too_large(user: &User) -> bool {
+/// Whether the identities linked into `user` exceed [`MAX_LINKED_BYTES`].
+pub fn too_large(user: &User) -> bool {
     serde_json::to_vec(&user.identities[1..]).map_or(true, |v| v.len() > MAX_LINKED_BYTES)
-}
-
-impl Services {
-    /// The user `secondary` names, read in `tenant` only.
-    async fn secondary(&self, tenant: &TenantId, named: &Secondary) -> Result<User, Error> {
-        match named {
-            Secondary::User(id) => self.users.get(tenant, id).await?.ok_or(Error::NotFound {
-                code: "user_not_found",
-                message: "The user to link does not exist.".into(),
-            }),
-            Secondary::Identity { provider, user_id } => {
-                let owner = self
-                    .users
-                    .identity_owner(tenant, provider.as_str(), user_id.as_str())
-                    .await?
-                    .ok_or_else(identity_not_found)?;
-                let user = self
-                    .users
-                    .get(tenant, &owner)
-                    .await?
-                    .ok_or_else(identity_not_found)?;
-                if !user.identities[0].is(provider.as_str(), user_id.as_str()) {
-                    return Err(conflict(
-                        "identity_already_linked",
-                        "This identity is already linked into a user; unlink it first.",
-                    ));
-                }
-                Ok(user)
-            }
-        }
-    }
-
-    /// `POST /users/{primary}/identities`: returns the primary as linked.
-    pub async fn link_user(
-        &self,
-        tenant: &TenantId,
-        primary_id: &UserId,
-        req: &LinkRequest,
-        if_match: Option<u64>,
-    ) -> Result<User, Error> {
-        for _ in 0..ATTEMPTS {
-            let primary = self.get_user(tenant, primary_id).await?;
-            if if_match.is_some_and(|v| v != primary.version) {
-                return Err(precondition_failed(primary.version));
-            }
-            let secondary = self.secondary(tenant, &req.secondary).await?;
-            if let Some(refused) = refusal(&primary, &secondary, req.allow_unverified) {
-                return Err(refused);
-            }
-            let now = self.clock.now();
-            let locked = self
-                .users
-                .failure_counters(tenant, &secondary.user_id)
-                .await?
-                .iter()
-                .any(|(counter, failures)| {
-                    self.brute_force
-                        .blocked_until(counter, Some(failures), now)
-                        .is_some()
-                });
-            if locked {
-                return Err(conflict(
-                    "secondary_locked",
-                    "The user to link is under a brute-force block; linking would reset it. Clear its blocks first.",
-                ));
-            }
-            let next = linked(&primary, &secondary, now);
-            if too_large(&next) {
-                return Err(conflict(
-                    "profile_too_large",
-                    format!(
-                        "The linked identities would exceed {MAX_LINKED_BYTES} bytes; trim the metadata of the user to link first."
-                    ),
-                ));
-            }
-            match self.users.link(&primary, &next, &secondary).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable {
-            cause: format!("link lost {ATTEMPTS} races to concurrent writers"),
-        })
-    }
-
-    /// `DELETE /users/{primary}/identities/{provider}/{identity_id}`: returns the primary as
-    /// it is left.
-    pub async fn unlink_identity(
-        &self,
-        tenant: &TenantId,
-        primary_id: &UserId,
-        provider: &str,
-        identity_id: &str,
-        if_match: Option<u64>,
-    ) -> Result<User, Error> {
-        let provider = parse_provider(provider)?;
-        let identity_id = ProviderUserId::parse(identity_id)?;
-        for _ in 0..ATTEMPTS {
-            let primary = self.get_user(tenant, primary_id).await?;
-            if if_match.is_some_and(|v| v != primary.version) {
-                return Err(precondition_failed(primary.version));
-            }
-            let index = primary
-                .identities
-                .iter()
-                .position(|i| i.is(provider.as_str(), identity_id.as_str()))
-                .ok_or(Error::NotFound {
-                    code: "identity_not_found",
-                    message: "The user has no such identity.".into(),
-                })?;
-            if index == 0 {
-                return Err(Error::invalid(
-                    "primary_identity",
-                    "A user's own identity cannot be unlinked; delete the user instead.",
-                ));
-            }
-            let (next, restored) = unlinked(&primary, index, self.clock.now())?;
-            match self.users.unlink(&primary, &next, &restored).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable {
-            cause: format!("unlink lost {ATTEMPTS} races to concurrent writers"),
-        })
-    }
 }
 
 #[cfg(test)]

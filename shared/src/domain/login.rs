@@ -196,6 +196,13 @@ pub enum Identifier {
     Username(String),
 }
 
+/// Whom a `/user-blocks` route names: a user, or the email or username of a database user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlocksOf {
+    User(UserId),
+    Identifier(Identifier),
+}
+
 impl Identifier {
     /// An email if it has an `@` (usernames never do), else a username.
     pub fn parse(raw: &str) -> Result<Self, Error> {

@@ -8,7 +8,8 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use super::Error;
-use super::mail::{Locale, MessageKind};
+use super::locale::Locale;
+use super::message::MessageKind;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/email_templates.rs"));

@@ -10,9 +10,12 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::Error;
-use super::ids::{TenantId, UserId};
+use super::email::Email;
+use super::ids::{Connection, TenantId, UserId};
+use super::json;
 use super::time::Timestamp;
+use super::user::User;
+use super::{Error, login::Identifier};
 
 /// What a ticket lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +135,229 @@ impl Ticket {
     pub fn is_live(&self, now: Timestamp) -> bool {
         now < self.expires
     }
+}
+
+/// `POST /tickets/email-verification`.
+#[derive(Debug)]
+pub struct VerificationTicketRequest {
+    pub user_id: UserId,
+    /// Checked against the tenant's allowed hosts by the operation, which holds its settings.
+    pub result_url: Option<String>,
+    pub ttl_secs: u64,
+}
+
+/// Whose password a password-change ticket changes.
+#[derive(Debug)]
+pub enum PasswordTicketFor {
+    User(UserId),
+    /// The account (or linked identity) that signs in with this address in this connection.
+    Login(Identifier, Connection),
+}
+
+/// `POST /tickets/password-change`.
+#[derive(Debug)]
+pub struct PasswordTicketRequest {
+    pub target: PasswordTicketFor,
+    pub result_url: Option<String>,
+    pub ttl_secs: u64,
+    pub mark_email_verified: bool,
+}
+
+/// `POST /password-reset`: the address that asks, in a database connection.
+#[derive(Debug)]
+pub struct ResetRequest {
+    pub email: Email,
+    pub connection: Connection,
+}
+
+/// `POST /password-reset/confirm`.
+pub struct ResetConfirmation {
+    pub ticket: String,
+    pub new_password: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct VerificationTicketBody {
+    user_id: String,
+    result_url: Option<String>,
+    ttl_sec: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct PasswordTicketBody {
+    user_id: Option<String>,
+    email: Option<String>,
+    connection: Option<String>,
+    result_url: Option<String>,
+    ttl_sec: Option<u64>,
+    mark_email_as_verified: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ResetBody {
+    email: String,
+    connection: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ResetConfirmBody {
+    ticket: String,
+    #[serde(default, deserialize_with = "json::secret")]
+    new_password: Option<Zeroizing<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct TicketOnlyBody {
+    ticket: String,
+}
+
+fn ttl(kind: TicketKind, asked: Option<u64>) -> Result<u64, Error> {
+    let (default, max) = kind.ttl_secs();
+    match asked {
+        None => Ok(default),
+        Some(secs) if (60..=max).contains(&secs) => Ok(secs),
+        Some(_) => Err(Error::body(format!(
+            "ttl_sec must be from 60 to {max} seconds for this ticket."
+        ))),
+    }
+}
+
+fn connection_or_database(raw: Option<&str>) -> Result<Connection, Error> {
+    raw.map_or_else(|| Ok(Connection::database()), Connection::parse)
+}
+
+impl VerificationTicketRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let b: VerificationTicketBody = json::parse_body(body)?;
+        Ok(VerificationTicketRequest {
+            user_id: UserId::parse(&b.user_id)?,
+            result_url: b.result_url,
+            ttl_secs: ttl(TicketKind::EmailVerification, b.ttl_sec)?,
+        })
+    }
+}
+
+impl PasswordTicketRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let b: PasswordTicketBody = json::parse_body(body)?;
+        let ttl_secs = ttl(TicketKind::PasswordChange, b.ttl_sec)?;
+        let target = match (&b.user_id, &b.email) {
+            (Some(id), None) => {
+                if b.connection.is_some() {
+                    return Err(Error::body("connection goes with email, not with user_id."));
+                }
+                PasswordTicketFor::User(UserId::parse(id)?)
+            }
+            (None, Some(email)) => PasswordTicketFor::Login(
+                Identifier::Email(Email::parse(email)?),
+                connection_or_database(b.connection.as_deref())?,
+            ),
+            _ => {
+                return Err(Error::body(
+                    "Name the user by user_id, or by email (and connection), not both.",
+                ));
+            }
+        };
+        Ok(PasswordTicketRequest {
+            target,
+            result_url: b.result_url,
+            ttl_secs,
+            mark_email_verified: b.mark_email_as_verified.unwrap_or(false),
+        })
+    }
+}
+
+impl ResetRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let b: ResetBody = json::parse_body(body)?;
+        let email = Email::parse(&b.email)?;
+        let connection = connection_or_database(b.connection.as_deref())?;
+        if !connection.is_database() {
+            return Err(Error::body(format!(
+                "{connection} has no passwords to reset; only the database connection has."
+            )));
+        }
+        Ok(ResetRequest { email, connection })
+    }
+}
+
+impl ResetConfirmation {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let b: ResetConfirmBody = json::parse_body(body)?;
+        Ok(ResetConfirmation {
+            ticket: b.ticket,
+            new_password: b
+                .new_password
+                .ok_or_else(|| Error::body("new_password is required."))?,
+        })
+    }
+}
+
+/// The ticket of a JSON body `{"ticket"}`.
+pub fn ticket_of(body: &[u8]) -> Result<String, Error> {
+    let b: TicketOnlyBody = json::parse_body(body)?;
+    Ok(b.ticket)
+}
+
+/// The password a reset names: the user's own (a database user's), or that of a linked
+/// database identity.
+pub struct ResetTarget<'a> {
+    pub email: Option<&'a str>,
+    pub username: Option<&'a str>,
+    last_reset: Option<Timestamp>,
+    /// When a linked identity was linked: a reset asked for before belongs to another life of
+    /// the identity (a link, unlink and link again).
+    linked_at: Option<Timestamp>,
+}
+
+impl ResetTarget<'_> {
+    /// Whether a reset asked for at `asked`, mailed to `address`, still applies: the address
+    /// is still this password's, and the password has not been reset since. A link mailed to
+    /// an address the account has since left, or no newer than its last password change,
+    /// does not.
+    pub fn allows(&self, address: Option<&str>, asked: Timestamp) -> bool {
+        let same = match (address, self.email) {
+            (Some(to), Some(now)) => to.eq_ignore_ascii_case(now),
+            (None, None) => true,
+            _ => false,
+        };
+        same && self.last_reset.is_none_or(|at| at < asked)
+            && self.linked_at.is_none_or(|at| at < asked)
+    }
+}
+
+/// The password of `user` a reset resets: its own (`identity` `None`, database users only),
+/// or the linked database identity `identity`'s.
+pub fn reset_target<'a>(user: &'a User, identity: Option<&str>) -> Option<ResetTarget<'a>> {
+    match identity {
+        None if user.connection().is_database() => Some(ResetTarget {
+            email: user.email.as_deref(),
+            username: user.username.as_deref(),
+            last_reset: user.last_password_reset,
+            linked_at: None,
+        }),
+        None => None,
+        Some(identity) => {
+            let linked = user.linked_database(identity)?;
+            Some(ResetTarget {
+                email: linked.email(),
+                username: linked.username(),
+                last_reset: linked.standalone.as_ref()?.last_password_reset,
+                linked_at: Some(linked.linked_at?),
+            })
+        }
+    }
+}
+
+/// What a reset ticket resets, if it still may.
+pub fn ticket_target<'a>(ticket: &Ticket, user: &'a User) -> Option<ResetTarget<'a>> {
+    reset_target(user, ticket.identity.as_deref())
+        .filter(|t| t.allows(ticket.email.as_deref(), ticket.created_at))
 }
 
 #[cfg(test)]

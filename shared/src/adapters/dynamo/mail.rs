@@ -18,10 +18,10 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use super::{DynamoStore, GSI2_PK, GSI2_SK, Item, OnFail, TTL_ATTRIBUTE, keys};
 use super::{build_error, key, s, sdk_error};
 use crate::domain::ids::TenantId;
-use crate::domain::mail::{Message, Queued, SendCap, Status};
-use crate::domain::ports::{MailStore, StoreError};
+use crate::domain::message::{Message, Queued, SendCap, Status};
 use crate::domain::ticket::{Ticket, TicketHash};
 use crate::domain::time::Timestamp;
+use crate::ports::{OutboxStore, StoreError, TicketStore};
 
 const TICKET: &str = "TICKET";
 pub(super) const OUTBOX_PREFIX: &str = "OUTBOX#";
@@ -191,7 +191,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl MailStore for DynamoStore {
+impl TicketStore for DynamoStore {
     async fn put_ticket(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), StoreError> {
         let writes = self.ticket_puts(hash, ticket)?.to_vec();
         self.transact(writes, &[OnFail::Inconsistent, OnFail::Inconsistent])
@@ -221,7 +221,10 @@ impl MailStore for DynamoStore {
         // refuses an item that contradicts its own key.
         Ok(Some(ticket).filter(|t| &t.tenant_id == tenant))
     }
+}
 
+#[async_trait]
+impl OutboxStore for DynamoStore {
     async fn enqueue(
         &self,
         mail: &[Queued],

@@ -43,16 +43,17 @@ use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
 use crate::domain::login::{
     BruteForce, Counter, CounterRecord, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
-use crate::domain::mail::{Queued, SendCap};
+use crate::domain::message::{Queued, SendCap};
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::domain::password::PasswordHash;
-use crate::domain::ports::{
-    Deleted, Due, Effects, FieldUpdate, StoreError, Stored, Unique, UserStore,
-};
 use crate::domain::profile::username_key;
 use crate::domain::ticket::Ticket;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
+use crate::ports::{
+    Deleted, Due, Effects, ErasureStore, FieldUpdate, LinkStore, LoginStore, StoreError, Stored,
+    Unique, UserStore,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -69,6 +70,7 @@ pub const GSI2_SK: &str = "gsi2sk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 mod mail;
+pub mod table;
 
 const PROFILE: &str = "PROFILE";
 const PASSWORD: &str = "PASSWORD";
@@ -1261,37 +1263,6 @@ impl UserStore for DynamoStore {
         self.transact(items, &on_fail).await
     }
 
-    async fn delete(
-        &self,
-        tenant: &TenantId,
-        id: &UserId,
-        expected: Option<u64>,
-        receipt: &Receipt,
-    ) -> Result<Deleted, StoreError> {
-        let pk = keys::user(tenant, id);
-        let items = self.partition(&pk).await?;
-        let Some(profile) = items
-            .iter()
-            .find(|i| i.get(SK) == Some(&s(PROFILE)))
-            .cloned()
-        else {
-            return Ok(Deleted::NotFound);
-        };
-        let user = user_of(profile)?;
-        if expected.is_some_and(|v| v != user.version) {
-            return Err(StoreError::ConditionFailed);
-        }
-        let leftovers: Vec<Item> = items
-            .into_iter()
-            .filter(|i| match i.get(SK) {
-                Some(AttributeValue::S(sk)) => sk != PROFILE && !sk.starts_with(PASSWORD),
-                _ => false,
-            })
-            .collect();
-        self.erase_with(&user, &leftovers, receipt).await?;
-        Ok(Deleted::Yes)
-    }
-
     async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError> {
         let pk = keys::user(tenant, id);
         let mut user = None;
@@ -1332,76 +1303,6 @@ impl UserStore for DynamoStore {
             messages,
             counters,
         }))
-    }
-
-    async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError> {
-        let per_shard = limit.div_ceil(usize::from(ERASE_SHARDS)).max(1);
-        let queries =
-            (0..ERASE_SHARDS).map(|shard| self.due_shard(erase_shard_key(shard), now, per_shard));
-        let mut due = Due {
-            users: Vec::new(),
-            items_read: 0,
-            more: false,
-        };
-        for out in futures::future::join_all(queries).await {
-            let out = out?;
-            due.items_read += u64::try_from(out.scanned_count).unwrap_or(0);
-            due.more |= out.last_evaluated_key.is_some();
-            for item in out.items.unwrap_or_default() {
-                // One profile that does not parse must not stop every tenant's purge.
-                match user_of(item) {
-                    Ok(user) => due.users.push(user),
-                    Err(e) => tracing::error!(error = ?e, "a due profile does not parse; skipped"),
-                }
-            }
-        }
-        Ok(due)
-    }
-
-    async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError> {
-        let pk = keys::user(&user.tenant_id, &user.user_id);
-        // `user` comes from the index, which may lag: claim the profile (a write conditional
-        // on the version read) before removing anything, so a deletion cancelled or a user
-        // changed since loses nothing.
-        let claimed = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk.clone(), PROFILE)))
-            .update_expression("SET #version = :next")
-            .condition_expression("#version = :seen")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":seen", AttributeValue::N(user.version.to_string()))
-            .expression_attribute_values(":next", AttributeValue::N((user.version + 1).to_string()))
-            .send()
-            .await;
-        if let Err(err) = claimed {
-            return Err(
-                if err
-                    .as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    StoreError::ConditionFailed
-                } else {
-                    sdk_error("UpdateItem", err)
-                },
-            );
-        }
-        let mut user = user.clone();
-        user.version += 1;
-        let user = &user;
-        // The profile and passwords are known from `user`: only what sorts before the
-        // passwords (LOGIN#, OUTBOX#) and after the profile (SENDS#, TICKET#) is read.
-        let (before, after) = futures::future::join(
-            self.range(&pk, "sk < :bound", PASSWORD),
-            self.range(&pk, "sk > :bound", PROFILE),
-        )
-        .await;
-        let (mut leftovers, read_before) = before?;
-        let (rest, read_after) = after?;
-        leftovers.extend(rest);
-        self.erase_with(user, &leftovers, receipt).await?;
-        Ok(read_before + read_after)
     }
 
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
@@ -1517,7 +1418,10 @@ impl UserStore for DynamoStore {
             _ => None,
         })
     }
+}
 
+#[async_trait]
+impl LinkStore for DynamoStore {
     async fn link(&self, primary: &User, next: &User, secondary: &User) -> Result<(), StoreError> {
         let tenant = &primary.tenant_id;
         let gone = keys::user(tenant, &secondary.user_id);
@@ -1630,7 +1534,114 @@ impl UserStore for DynamoStore {
         on_fail.extend(fails);
         self.transact(writes, &on_fail).await
     }
+}
 
+#[async_trait]
+impl ErasureStore for DynamoStore {
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        expected: Option<u64>,
+        receipt: &Receipt,
+    ) -> Result<Deleted, StoreError> {
+        let pk = keys::user(tenant, id);
+        let items = self.partition(&pk).await?;
+        let Some(profile) = items
+            .iter()
+            .find(|i| i.get(SK) == Some(&s(PROFILE)))
+            .cloned()
+        else {
+            return Ok(Deleted::NotFound);
+        };
+        let user = user_of(profile)?;
+        if expected.is_some_and(|v| v != user.version) {
+            return Err(StoreError::ConditionFailed);
+        }
+        let leftovers: Vec<Item> = items
+            .into_iter()
+            .filter(|i| match i.get(SK) {
+                Some(AttributeValue::S(sk)) => sk != PROFILE && !sk.starts_with(PASSWORD),
+                _ => false,
+            })
+            .collect();
+        self.erase_with(&user, &leftovers, receipt).await?;
+        Ok(Deleted::Yes)
+    }
+
+    async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError> {
+        let per_shard = limit.div_ceil(usize::from(ERASE_SHARDS)).max(1);
+        let queries =
+            (0..ERASE_SHARDS).map(|shard| self.due_shard(erase_shard_key(shard), now, per_shard));
+        let mut due = Due {
+            users: Vec::new(),
+            items_read: 0,
+            more: false,
+        };
+        for out in futures::future::join_all(queries).await {
+            let out = out?;
+            due.items_read += u64::try_from(out.scanned_count).unwrap_or(0);
+            due.more |= out.last_evaluated_key.is_some();
+            for item in out.items.unwrap_or_default() {
+                // One profile that does not parse must not stop every tenant's purge.
+                match user_of(item) {
+                    Ok(user) => due.users.push(user),
+                    Err(e) => tracing::error!(error = ?e, "a due profile does not parse; skipped"),
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError> {
+        let pk = keys::user(&user.tenant_id, &user.user_id);
+        // `user` comes from the index, which may lag: claim the profile (a write conditional
+        // on the version read) before removing anything, so a deletion cancelled or a user
+        // changed since loses nothing.
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), PROFILE)))
+            .update_expression("SET #version = :next")
+            .condition_expression("#version = :seen")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":seen", AttributeValue::N(user.version.to_string()))
+            .expression_attribute_values(":next", AttributeValue::N((user.version + 1).to_string()))
+            .send()
+            .await;
+        if let Err(err) = claimed {
+            return Err(
+                if err
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+                {
+                    StoreError::ConditionFailed
+                } else {
+                    sdk_error("UpdateItem", err)
+                },
+            );
+        }
+        let mut user = user.clone();
+        user.version += 1;
+        let user = &user;
+        // The profile and passwords are known from `user`: only what sorts before the
+        // passwords (LOGIN#, OUTBOX#) and after the profile (SENDS#, TICKET#) is read.
+        let (before, after) = futures::future::join(
+            self.range(&pk, "sk < :bound", PASSWORD),
+            self.range(&pk, "sk > :bound", PROFILE),
+        )
+        .await;
+        let (mut leftovers, read_before) = before?;
+        let (rest, read_after) = after?;
+        leftovers.extend(rest);
+        self.erase_with(user, &leftovers, receipt).await?;
+        Ok(read_before + read_after)
+    }
+}
+
+#[async_trait]
+impl LoginStore for DynamoStore {
     async fn login_state(
         &self,
         subject: &LoginSubject,

@@ -1,23 +1,25 @@
-//! The ports the operations run over. Adapters implement them (`crate::adapters`).
+//! The ports the operations run over, one small trait per concern. Adapters implement them
+//! (`crate::adapters`); every store implementation passes the contract suite in
+//! `local/tests/it/store_contract.rs`.
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::Error;
-use super::email::Email;
-use super::erasure::Receipt;
-use super::ids::Connection;
-use super::ids::{TenantId, UserId};
-use super::listing::{Page, PageRequest};
-use super::login::{
-    BruteForce, Counter, CounterRecord, Credential, Failures, Identifier, LoginState, LoginSubject,
+use crate::domain::Error;
+use crate::domain::email::Email;
+use crate::domain::erasure::Receipt;
+pub use crate::domain::export::Stored;
+use crate::domain::ids::{Connection, TenantId, UserId};
+use crate::domain::listing::{Page, PageRequest};
+use crate::domain::login::{
+    BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
-use super::mail::{Message, OutgoingEmail, Queued, SendCap};
-use super::metadata::MetadataPatch;
-use super::password::{Password, PasswordHash};
-use super::ticket::{Ticket, TicketHash};
-use super::time::Timestamp;
-use super::user::User;
+use crate::domain::message::{Message, OutgoingEmail, Queued, SendCap};
+use crate::domain::metadata::MetadataPatch;
+use crate::domain::password::{Password, PasswordHash};
+use crate::domain::ticket::{Ticket, TicketHash, invalid_ticket};
+use crate::domain::time::Timestamp;
+use crate::domain::user::User;
 
 /// Which unique value another user already owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +50,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::ConditionFailed => Error::internal("unhandled conditional check failure"),
-            StoreError::Consumed => super::ticket::invalid_ticket(),
+            StoreError::Consumed => invalid_ticket(),
             StoreError::Capped => Error::internal("unhandled send cap"),
             StoreError::Taken(what) => Error::user_exists(match what {
                 Unique::Email => "A user with this email already exists in this connection.",
@@ -70,16 +72,6 @@ pub struct FieldUpdate {
     pub user_metadata: Option<MetadataPatch>,
     pub app_metadata: Option<MetadataPatch>,
     pub updated_at: Timestamp,
-}
-
-/// Everything kept about a user, for an export. Password hashes are left out on purpose:
-/// they are secrets, not data about the person.
-#[derive(Debug)]
-pub struct Stored {
-    pub user: User,
-    pub tickets: Vec<Ticket>,
-    pub messages: Vec<Message>,
-    pub counters: Vec<(Counter, CounterRecord)>,
 }
 
 /// A read of the erasure index.
@@ -128,7 +120,7 @@ pub trait UserStore: Send + Sync {
 
     /// Applies `update` in one conditional write: only if the user exists, its version is
     /// `expected` (when given), and each metadata merge cannot leave more than
-    /// [`super::metadata::MAX_KEYS`] keys. That last check is conservative (a merge that only
+    /// [`crate::domain::metadata::MAX_KEYS`] keys. That last check is conservative (a merge that only
     /// replaces keys of a nearly full object may fail it); on `ConditionFailed` the caller reads
     /// the user and applies the change exactly. Bumps `version`, returns the new user.
     async fn update(
@@ -153,34 +145,11 @@ pub trait UserStore: Send + Sync {
         effects: Effects<'_>,
     ) -> Result<(), StoreError>;
 
-    /// Erases the user: first the items under its key that no transaction needs (tickets,
-    /// queued mail, counters), then, in one transaction, the profile, the passwords of every
-    /// identity it holds and every guard item it owns, writing `receipt`. With `expected`,
-    /// only if the version matches (`ConditionFailed` otherwise); without it, a concurrent
-    /// write also yields `ConditionFailed` and the caller retries.
-    async fn delete(
-        &self,
-        tenant: &TenantId,
-        id: &UserId,
-        expected: Option<u64>,
-        receipt: &Receipt,
-    ) -> Result<Deleted, StoreError>;
-
     /// Everything stored about the user (see [`Stored`]), or `None` if there is no such user:
     /// one query of its partition and one batch read of its tickets.
     async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError>;
 
-    /// Accounts due at `now` in the sparse, sharded erasure index (never a scan), about
-    /// `limit` in all, as the index shows them (eventually consistent).
-    async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError>;
-
-    /// [`UserStore::delete`] of a user already read (from the due index): first claims the
-    /// profile with a write conditional on `user.version` (`ConditionFailed`, with nothing
-    /// removed, if it changed or is gone). Reads only the items it must remove besides those
-    /// `user` names; returns how many it read.
-    async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError>;
-
-    /// One page of the tenant's users (see [`super::listing`]).
+    /// One page of the tenant's users (see [`crate::domain::listing`]).
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError>;
 
     /// Every user of the tenant whose email is `email` (case-insensitively), any connection.
@@ -206,7 +175,12 @@ pub trait UserStore: Send + Sync {
         provider: &str,
         provider_user_id: &str,
     ) -> Result<Option<UserId>, StoreError>;
+}
 
+/// Account linking: one transaction moves an identity, its password and its guards between
+/// two users.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
     /// Links `secondary` into `primary`, which becomes `next` (holding the secondary's identity
     /// last), in one transaction conditional on both users' versions: removes the secondary's
     /// profile, moves its password beside the primary's, and re-points each of its guard items
@@ -215,13 +189,46 @@ pub trait UserStore: Send + Sync {
     /// items expire by TTL. `ConditionFailed` if either user changed; nothing is written then.
     async fn link(&self, primary: &User, next: &User, secondary: &User) -> Result<(), StoreError>;
 
-    /// The reverse of [`UserStore::link`]: `primary` becomes `next` and the identity it drops
+    /// The reverse of [`LinkStore::link`]: `primary` becomes `next` and the identity it drops
     /// becomes the standalone user `restored`, in one transaction conditional on the primary's
     /// version and on no user existing under the restored id; its password and guard items
     /// move back. Items left under the restored id by an earlier failed clean-up are removed
     /// first. `ConditionFailed` if the primary changed.
     async fn unlink(&self, primary: &User, next: &User, restored: &User) -> Result<(), StoreError>;
+}
 
+/// Erasure: a user and every item it has, removed with a receipt; the due index the purge
+/// reads.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Erases the user: first the items under its key that no transaction needs (tickets,
+    /// queued mail, counters), then, in one transaction, the profile, the passwords of every
+    /// identity it holds and every guard item it owns, writing `receipt`. With `expected`,
+    /// only if the version matches (`ConditionFailed` otherwise); without it, a concurrent
+    /// write also yields `ConditionFailed` and the caller retries.
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        expected: Option<u64>,
+        receipt: &Receipt,
+    ) -> Result<Deleted, StoreError>;
+
+    /// Accounts due at `now` in the sparse, sharded erasure index (never a scan), about
+    /// `limit` in all, as the index shows them (eventually consistent).
+    async fn due_erasures(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError>;
+
+    /// [`ErasureStore::delete`] of a user already read (from the due index): first claims the
+    /// profile with a write conditional on `user.version` (`ConditionFailed`, with nothing
+    /// removed, if it changed or is gone). Reads only the items it must remove besides those
+    /// `user` names; returns how many it read.
+    async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError>;
+}
+
+/// Sign-in bookkeeping: failure counters and their brute-force blocks, and successful
+/// logins.
+#[async_trait]
+pub trait LoginStore: Send + Sync {
     /// What a login from `ip` reads, in one call: for a user, the profile, the password hash
     /// and both counters; for an unknown identifier, its two counters.
     async fn login_state(&self, subject: &LoginSubject, ip: &str)
@@ -273,9 +280,9 @@ pub trait UserStore: Send + Sync {
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError>;
 }
 
-/// Tickets and the email outbox.
+/// Tickets, stored only under their hash.
 #[async_trait]
-pub trait MailStore: Send + Sync {
+pub trait TicketStore: Send + Sync {
     /// Stores a ticket under its hash, with a TTL at its expiry.
     async fn put_ticket(&self, hash: &TicketHash, ticket: &Ticket) -> Result<(), StoreError>;
 
@@ -285,7 +292,11 @@ pub trait MailStore: Send + Sync {
         tenant: &TenantId,
         hash: &TicketHash,
     ) -> Result<Option<Ticket>, StoreError>;
+}
 
+/// The email outbox: messages queued with the writes that cause them, and the send caps.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Queues messages (and stores their tickets) in one transaction, each counted against
     /// `cap` for its user and kind in the current hour; `Capped` (and nothing queued) if any
     /// would exceed it.
@@ -339,14 +350,7 @@ pub trait PasswordHasher: Send + Sync {
     fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }
 
+/// The time operations run at; tests move it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_datetime(time::OffsetDateTime::now_utc())
-    }
 }

@@ -1,251 +1,15 @@
-//! Email: what is sent, to whom, in which language, how often, and what happens when the
-//! provider fails. Messages are durable: each is an outbox item until it is sent or given up.
+//! A tenant's settings: how its mail reads and where its links lead, and its
+//! de-provisioning policies. Deployment-wide email settings live here too.
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
 use url::Url;
 
 use super::Error;
-use super::ids::{TenantId, UserId};
-use super::ticket::{Ticket, TicketHash, TicketKind};
-use super::time::Timestamp;
-use super::user::User;
-
-/// The kinds of message, each with its templates (`shared/templates/email/<locale>/<kind>.*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    VerifyEmail,
-    PasswordReset,
-    EmailChangeNotice,
-    AccountDeletionScheduled,
-    /// The tenant's inactivity policy will erase the account unless the user signs in.
-    InactivityWarning,
-}
-
-impl MessageKind {
-    pub const ALL: [MessageKind; 5] = [
-        MessageKind::VerifyEmail,
-        MessageKind::PasswordReset,
-        MessageKind::EmailChangeNotice,
-        MessageKind::AccountDeletionScheduled,
-        MessageKind::InactivityWarning,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MessageKind::VerifyEmail => "verify_email",
-            MessageKind::PasswordReset => "password_reset",
-            MessageKind::EmailChangeNotice => "email_change_notice",
-            MessageKind::AccountDeletionScheduled => "account_deletion_scheduled",
-            MessageKind::InactivityWarning => "inactivity_warning",
-        }
-    }
-}
-
-/// The languages templates ship in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Locale {
-    #[serde(rename = "en")]
-    En,
-    #[serde(rename = "es")]
-    Es,
-    #[serde(rename = "fr")]
-    Fr,
-    #[serde(rename = "de")]
-    De,
-    #[serde(rename = "pt-BR")]
-    PtBr,
-}
-
-impl Locale {
-    pub const ALL: [Locale; 5] = [Locale::En, Locale::Es, Locale::Fr, Locale::De, Locale::PtBr];
-
-    pub fn tag(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::Es => "es",
-            Locale::Fr => "fr",
-            Locale::De => "de",
-            Locale::PtBr => "pt-BR",
-        }
-    }
-
-    /// The shipped locale a BCP 47-ish tag falls back to: its primary language (`es-MX` is
-    /// `es`, `pt`, `pt-PT` and `pt_BR` are `pt-BR`, the only Portuguese shipped). `None` for
-    /// a language not shipped.
-    pub fn from_tag(raw: &str) -> Option<Locale> {
-        let primary = raw
-            .trim()
-            .split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        match primary.as_str() {
-            "en" => Some(Locale::En),
-            "es" => Some(Locale::Es),
-            "fr" => Some(Locale::Fr),
-            "de" => Some(Locale::De),
-            "pt" => Some(Locale::PtBr),
-            _ => None,
-        }
-    }
-
-    /// `user_metadata.locale`, else `user_metadata.language`, else the tenant's default.
-    pub fn for_user(user: &User, tenant_default: Locale) -> Locale {
-        ["locale", "language"]
-            .iter()
-            .filter_map(|key| user.user_metadata.get(*key).and_then(Value::as_str))
-            .find_map(Locale::from_tag)
-            .unwrap_or(tenant_default)
-    }
-}
-
-/// Where a message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Waiting for its first or next attempt.
-    Pending,
-    /// Given up after [`Delivery::MAX_ATTEMPTS`] failures, or refused by the provider.
-    Abandoned,
-}
-
-/// An outbox item: the intent to send one message. It holds no secret; the ticket a link
-/// carries is minted when the message is rendered, so a retried message gets a fresh,
-/// full-lifetime link and the store never sees a raw ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    pub id: String,
-    pub tenant_id: TenantId,
-    pub user_id: UserId,
-    pub kind: MessageKind,
-    pub to: String,
-    /// A verification of the new address of a pending email change.
-    #[serde(default)]
-    pub change: bool,
-    /// For an email-change notice: the address being switched to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_email: Option<String>,
-    /// For a password reset of a linked database identity: that identity's `user_id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result_url: Option<Url>,
-    pub ttl_secs: u64,
-    pub status: Status,
-    pub attempts: u32,
-    pub next_attempt: Timestamp,
-    pub created_at: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-}
-
-impl Message {
-    pub fn new(kind: MessageKind, user: &User, to: &str, ttl_secs: u64, now: Timestamp) -> Message {
-        Message {
-            id: format!("job_{}", ulid::Ulid::generate()),
-            tenant_id: user.tenant_id.clone(),
-            user_id: user.user_id,
-            kind,
-            to: to.to_owned(),
-            change: false,
-            new_email: None,
-            identity: None,
-            result_url: None,
-            ttl_secs,
-            status: Status::Pending,
-            attempts: 0,
-            // Picked up by the scheduled sender only if the inline attempt never reports back
-            // (a crash or timeout between the write and the send).
-            next_attempt: now.plus_secs(Delivery::LEASE_SECS),
-            created_at: now,
-            last_error: None,
-        }
-    }
-
-    /// The ticket the message's link carries, if it has one.
-    pub fn ticket_kind(&self) -> Option<TicketKind> {
-        match self.kind {
-            MessageKind::VerifyEmail if self.change => Some(TicketKind::EmailChange),
-            MessageKind::VerifyEmail => Some(TicketKind::EmailVerification),
-            MessageKind::PasswordReset => Some(TicketKind::PasswordChange),
-            MessageKind::EmailChangeNotice => Some(TicketKind::EmailChangeCancel),
-            MessageKind::AccountDeletionScheduled | MessageKind::InactivityWarning => None,
-        }
-    }
-}
-
-/// A message as it is queued: with the ticket its first attempt's link will carry, stored in
-/// the same write (only as its hash), so that attempt needs no write of its own.
-#[derive(Debug, Clone)]
-pub struct Queued {
-    pub message: Message,
-    pub ticket: Option<(TicketHash, Ticket)>,
-}
-
-/// Retry policy of the outbox.
-pub struct Delivery;
-
-impl Delivery {
-    /// Attempts (the inline one included) before a message is abandoned: with the backoff
-    /// below, the last one is about two hours after the first.
-    pub const MAX_ATTEMPTS: u32 = 8;
-    /// How long an attempt in progress owns its message before another sender may take it.
-    pub const LEASE_SECS: i64 = 120;
-
-    /// The wait after failed attempt `attempts` (1-based): 1, 2, 4, ... minutes, at most an hour.
-    pub fn backoff_secs(attempts: u32) -> i64 {
-        let exp = attempts.saturating_sub(1).min(6);
-        (60_i64 << exp).min(3600)
-    }
-}
-
-/// How many messages of one kind a user may be sent per clock hour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendCap {
-    pub per_hour: u32,
-}
-
-impl Default for SendCap {
-    fn default() -> Self {
-        SendCap { per_hour: 5 }
-    }
-}
-
-impl SendCap {
-    /// The hour `now` falls in, as whole hours since the epoch: the window a send counts in.
-    pub fn window(now: Timestamp) -> i64 {
-        now.epoch_secs().div_euclid(3600)
-    }
-
-    /// Seconds from `now` until the next window opens.
-    pub fn retry_after(now: Timestamp) -> u64 {
-        let next = (Self::window(now) + 1) * 3600;
-        (next - now.epoch_secs()).max(1) as u64
-    }
-}
-
-/// A rendered message, ready for the provider.
-#[derive(Debug, Clone)]
-pub struct OutgoingEmail {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-/// Hides most of an address for a message to someone else's mailbox (`ana@x.com` → `a**@x.com`).
-pub fn mask(address: &str) -> String {
-    let Some((local, domain)) = address.rsplit_once('@') else {
-        return "***".into();
-    };
-    let first: String = local.chars().take(1).collect();
-    let hidden = local.chars().count().saturating_sub(1).clamp(2, 8);
-    format!("{first}{}@{domain}", "*".repeat(hidden))
-}
+use super::ids::TenantId;
+use super::locale::Locale;
+use super::message::SendCap;
 
 /// Email settings of one tenant.
 #[derive(Debug, Clone, PartialEq)]
@@ -475,17 +239,9 @@ impl EmailSettings {
     }
 }
 
-/// A page of the tenant's with `ticket` added to its query.
-pub fn with_ticket(page: &Url, ticket: &str) -> Url {
-    let mut url = page.clone();
-    url.query_pairs_mut().append_pair("ticket", ticket);
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::user::fixtures;
     use serde_json::json;
 
     fn settings() -> TenantSettings {
@@ -541,34 +297,6 @@ mod tests {
         ] {
             assert!(t.result_url(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_locale_comes_from_user_metadata_then_the_tenant() {
-        let mut user = fixtures::user();
-        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Fr);
-        user.user_metadata.insert("language".into(), json!("es-MX"));
-        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Es);
-        user.user_metadata.insert("locale".into(), json!("pt_BR"));
-        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::PtBr);
-        user.user_metadata.insert("locale".into(), json!("ja"));
-        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Es);
-        user.user_metadata.insert("locale".into(), json!(7));
-        user.user_metadata.remove("language");
-        assert_eq!(Locale::for_user(&user, Locale::Fr), Locale::Fr);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_an_hour() {
-        let waits: Vec<i64> = (1..=8).map(Delivery::backoff_secs).collect();
-        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
-    }
-
-    #[test]
-    fn masking_keeps_the_first_letter_and_the_domain() {
-        assert_eq!(mask("ana@example.com"), "a**@example.com");
-        assert_eq!(mask("jonathan.smith@x.org"), "j********@x.org");
-        assert_eq!(mask("a@x.org"), "a**@x.org");
     }
 
     #[test]

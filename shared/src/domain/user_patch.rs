@@ -12,6 +12,23 @@ use super::time::Timestamp;
 use super::user::User;
 use super::{Error, json};
 
+/// The fields an end user may change on their own profile (`PATCH /me`). Everything else on
+/// the resource is the tenant's to manage, so naming it is 403 rather than 400: the field
+/// exists, this token may not touch it.
+pub const SELF_SERVICE_FIELDS: [&str; 8] = [
+    "email",
+    "user_metadata",
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "picture",
+    "username",
+];
+
+/// What `update:users_app_metadata` alone may change.
+pub const METADATA_FIELDS: [&str; 2] = ["user_metadata", "app_metadata"];
+
 /// Absent (`None`), `null` (`Some(None)`) or a value (`Some(Some(v))`).
 type Tri<T> = Option<Option<T>>;
 

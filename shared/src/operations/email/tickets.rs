@@ -1,0 +1,230 @@
+//! Tickets: minted for links, issued by the tickets API, looked up and redeemed.
+
+use url::Url;
+
+use super::Unusable;
+use crate::domain::Error;
+use crate::domain::ids::TenantId;
+use crate::domain::login::Credential;
+use crate::domain::message::Message;
+use crate::domain::password::PasswordHash;
+use crate::domain::ticket::{
+    PasswordTicketFor, PasswordTicketRequest, RawTicket, Ticket, TicketHash, TicketKind,
+    VerificationTicketRequest, invalid_ticket,
+};
+use crate::domain::user::User;
+use crate::operations::{App, Races};
+use crate::ports::{Effects, StoreError};
+
+impl App {
+    /// The ticket a message's link carries: dated from the request that caused the message
+    /// (a retried reset link still dies with a password changed since), living its full
+    /// lifetime from now.
+    pub(super) fn ticket_for(&self, message: &Message, kind: TicketKind) -> Ticket {
+        let now = self.clock.now();
+        Ticket {
+            tenant_id: message.tenant_id.clone(),
+            kind,
+            user_id: message.user_id,
+            email: match kind {
+                TicketKind::EmailChangeCancel => message.new_email.clone(),
+                _ => Some(message.to.clone()),
+            },
+            identity: message.identity.clone(),
+            result_url: message.result_url.clone(),
+            mark_email_verified: false,
+            created_at: message.created_at,
+            expires: now.plus_secs(i64::try_from(message.ttl_secs).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// The link a ticket travels in.
+    pub(super) fn link(&self, ticket: &Ticket, raw: &RawTicket) -> Url {
+        let t = &ticket.tenant_id;
+        match ticket.kind {
+            TicketKind::EmailVerification | TicketKind::EmailChange => self.email.api_link(
+                &format!("/v1/tenants/{t}/email-verification/confirm"),
+                raw.as_str(),
+            ),
+            TicketKind::EmailChangeCancel => self.email.api_link(
+                &format!("/v1/tenants/{t}/email-change/cancel"),
+                raw.as_str(),
+            ),
+            TicketKind::PasswordChange => {
+                let mut url = self.email.tenants.tenant(t).password_reset_url.clone();
+                {
+                    let mut query = url.query_pairs_mut();
+                    query.append_pair("ticket", raw.as_str());
+                    if let Some(result) = &ticket.result_url {
+                        query.append_pair("result_url", result.as_str());
+                    }
+                }
+                url
+            }
+        }
+    }
+
+    /// `POST /tickets/email-verification`: a verification link for the caller to deliver.
+    pub async fn email_verification_ticket(
+        &self,
+        tenant: &TenantId,
+        req: &VerificationTicketRequest,
+    ) -> Result<Url, Error> {
+        let settings = self.email.tenants.tenant(tenant);
+        let result_url = req
+            .result_url
+            .as_deref()
+            .map(|raw| settings.result_url(raw))
+            .transpose()?;
+        let user = self.get_user(tenant, &req.user_id).await?;
+        let email = user.email.clone().ok_or_else(Error::no_email)?;
+        let mut ticket = self.ticket(
+            &user,
+            TicketKind::EmailVerification,
+            Some(email),
+            req.ttl_secs,
+        );
+        ticket.result_url = result_url;
+        self.issue(ticket).await
+    }
+
+    /// `POST /tickets/password-change`: a link to the tenant's reset page.
+    pub async fn password_change_ticket(
+        &self,
+        tenant: &TenantId,
+        req: &PasswordTicketRequest,
+    ) -> Result<Url, Error> {
+        let settings = self.email.tenants.tenant(tenant);
+        let result_url = req
+            .result_url
+            .as_deref()
+            .map(|raw| settings.result_url(raw))
+            .transpose()?;
+        let (id, credential) = match &req.target {
+            PasswordTicketFor::User(id) => (*id, Credential::Own),
+            PasswordTicketFor::Login(identifier, connection) => self
+                .users
+                .find_login(tenant, identifier, connection)
+                .await?
+                .ok_or_else(Error::user_not_found)?,
+        };
+        let user = self.get_user(tenant, &id).await?;
+        // The ticket changes the password the address signs in with: a linked database
+        // identity's own, when the address is that identity's.
+        let (email, identity) = match credential {
+            Credential::Own if user.connection().is_database() => (user.email.clone(), None),
+            Credential::Own => {
+                return Err(Error::body(format!(
+                    "The user signs in with {}; there is no password to change.",
+                    user.connection()
+                )));
+            }
+            Credential::Linked(identity) => {
+                let linked = user
+                    .linked_database(&identity)
+                    .ok_or_else(Error::user_not_found)?;
+                (linked.email().map(str::to_owned), Some(identity))
+            }
+        };
+        let mut ticket = self.ticket(&user, TicketKind::PasswordChange, email, req.ttl_secs);
+        ticket.identity = identity;
+        ticket.result_url = result_url;
+        ticket.mark_email_verified = req.mark_email_verified;
+        self.issue(ticket).await
+    }
+
+    /// A ticket of `kind` for `user`, about `email`, living `ttl_secs` from now.
+    pub(super) fn ticket(
+        &self,
+        user: &User,
+        kind: TicketKind,
+        email: Option<String>,
+        ttl_secs: u64,
+    ) -> Ticket {
+        let now = self.clock.now();
+        Ticket {
+            tenant_id: user.tenant_id.clone(),
+            kind,
+            user_id: user.user_id,
+            email,
+            identity: None,
+            result_url: None,
+            mark_email_verified: false,
+            created_at: now,
+            expires: now.plus_secs(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// Stores `ticket` and returns the link that carries it.
+    pub(super) async fn issue(&self, ticket: Ticket) -> Result<Url, Error> {
+        let raw = RawTicket::generate()?;
+        self.tickets.put_ticket(&raw.hash(), &ticket).await?;
+        Ok(self.link(&ticket, &raw))
+    }
+
+    /// A live ticket of one of `kinds`.
+    pub(super) async fn live_ticket(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+        kinds: &[TicketKind],
+    ) -> Result<(TicketHash, Ticket), Unusable> {
+        let Ok(hash) = TicketHash::parse(raw) else {
+            return Err(Unusable::Unknown);
+        };
+        let ticket = match self.tickets.ticket(tenant, &hash).await {
+            Ok(Some(ticket)) if kinds.contains(&ticket.kind) => ticket,
+            Ok(_) => return Err(Unusable::Unknown),
+            Err(e) => return Err(Unusable::Store(e.into())),
+        };
+        if !ticket.is_live(self.clock.now()) {
+            return Err(Unusable::Expired(ticket));
+        }
+        Ok((hash, ticket))
+    }
+
+    /// Consumes the ticket and applies `change` to its user in one transaction, conditional
+    /// on the user's version; re-reads and retries when another write got there first. A
+    /// `change` that finds the ticket no longer applies answers `invalid_ticket`. `first` is
+    /// the user when the caller has just read it.
+    pub(super) async fn redeem(
+        &self,
+        hash: &TicketHash,
+        ticket: &Ticket,
+        password: Option<(&Credential, &PasswordHash)>,
+        mut first: Option<User>,
+        change: impl Fn(&mut User) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut races = Races::new("a ticket redemption");
+        loop {
+            races.next()?;
+            let current = match first.take() {
+                Some(user) => user,
+                None => self
+                    .users
+                    .get(&ticket.tenant_id, &ticket.user_id)
+                    .await?
+                    .ok_or_else(invalid_ticket)?,
+            };
+            let mut next = current.clone();
+            change(&mut next)?;
+            next.updated_at = self.clock.now();
+            next.version += 1;
+            let effects = Effects {
+                redeem: Some((&ticket.tenant_id, hash)),
+                ..Effects::default()
+            };
+            match self.users.replace(&current, &next, password, effects).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(StoreError::Taken(_)) => {
+                    return Err(Error::Conflict {
+                        code: "email_taken",
+                        message: "Another user has this email address now.".into(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Email verification: the message, its link (or a JSON POST) redeemed, and resends.
+
+use url::Url;
+
+use super::Unusable;
+use crate::domain::Error;
+use crate::domain::email::same_address;
+use crate::domain::ids::TenantId;
+use crate::domain::locale::Locale;
+use crate::domain::message::{Job, Message, MessageKind, SendCap, VerificationJob};
+use crate::domain::ticket::{Ticket, TicketHash, TicketKind, invalid_ticket};
+use crate::domain::user::User;
+use crate::operations::App;
+
+/// How a verification ticket arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The emailed link, opened (GET): possibly by a mail scanner.
+    Link,
+    /// The confirmation page's form (POST): a person pressed its button.
+    Form,
+    /// A JSON POST from an app: answered with the outcome, never redirected.
+    Api,
+}
+
+/// What `/email-verification/confirm` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    Redirect(Url),
+    /// An email change's link was opened: show the page that confirms it.
+    Page {
+        email: String,
+        locale: Locale,
+    },
+    /// Verified, and the tenant names no page to go to.
+    Verified,
+    /// No URL to send an error to: the caller answers 400 with this error.
+    Refused(Error),
+}
+
+impl App {
+    /// The verification message for `to`: the user's address, or (`change`) the one it asked
+    /// to switch to.
+    pub(crate) fn verification(&self, user: &User, to: &str, change: bool) -> Message {
+        let kind = if change {
+            TicketKind::EmailChange
+        } else {
+            TicketKind::EmailVerification
+        };
+        let mut message = Message::new(
+            MessageKind::VerifyEmail,
+            user,
+            to,
+            kind.ttl_secs().0,
+            self.clock.now(),
+        );
+        message.change = change;
+        message
+    }
+
+    /// `/email-verification/confirm`: verifies the address (or completes an email change) and
+    /// consumes the ticket. A browser is sent to the ticket's `result_url` or the tenant's
+    /// default with `success=true`, or `success=false&error=<code>`; an API caller gets the
+    /// outcome itself. Opening the link of an email change only shows a page whose form
+    /// confirms it: a scanner fetching links in the new mailbox must not be able to move an
+    /// account onto that address.
+    pub async fn confirm_email(
+        &self,
+        tenant: &TenantId,
+        raw: Option<&str>,
+        via: Via,
+    ) -> Confirmation {
+        let settings = self.email.tenants.tenant(tenant);
+        let to = |ticket: Option<&Ticket>, error: Option<&str>| -> Confirmation {
+            let target = ticket
+                .and_then(|t| t.result_url.clone())
+                .or_else(|| settings.default_result_url.clone())
+                .filter(|_| via != Via::Api);
+            match target {
+                Some(mut url) => {
+                    {
+                        let mut q = url.query_pairs_mut();
+                        match error {
+                            None => q.append_pair("success", "true"),
+                            Some(code) => {
+                                q.append_pair("success", "false").append_pair("error", code)
+                            }
+                        };
+                    }
+                    Confirmation::Redirect(url)
+                }
+                None => match error {
+                    None => Confirmation::Verified,
+                    Some("expired_ticket") => Confirmation::Refused(Error::invalid(
+                        "expired_ticket",
+                        "The verification link has expired.",
+                    )),
+                    Some("email_taken") => Confirmation::Refused(Error::Conflict {
+                        code: "email_taken",
+                        message: "Another user has this email address now.".into(),
+                    }),
+                    Some("server_error") => Confirmation::Refused(Error::Unavailable {
+                        cause: "email verification failed".into(),
+                    }),
+                    Some(_) => Confirmation::Refused(invalid_ticket()),
+                },
+            }
+        };
+        let kinds = [TicketKind::EmailVerification, TicketKind::EmailChange];
+        let (hash, ticket) = match self.live_ticket(tenant, raw.unwrap_or(""), &kinds).await {
+            Ok(found) => found,
+            Err(Unusable::Expired(expired)) => return to(Some(&expired), Some("expired_ticket")),
+            Err(Unusable::Unknown) => return to(None, Some("invalid_ticket")),
+            Err(Unusable::Store(e)) => {
+                tracing::error!(error = %e, "reading a verification ticket failed");
+                return to(None, Some("server_error"));
+            }
+        };
+        if via == Via::Link && ticket.kind == TicketKind::EmailChange {
+            let address = ticket.email.clone().unwrap_or_default();
+            return match self.users.get(tenant, &ticket.user_id).await {
+                Ok(Some(user)) if same_address(user.pending_email.as_deref(), &address) => {
+                    Confirmation::Page {
+                        email: address,
+                        locale: Locale::for_user(&user, settings.locale),
+                    }
+                }
+                Ok(_) => to(Some(&ticket), Some("invalid_ticket")),
+                Err(e) => {
+                    tracing::error!(error = ?e, "reading the user of an email change failed");
+                    to(Some(&ticket), Some("server_error"))
+                }
+            };
+        }
+        match self.redeem_email(&hash, &ticket).await {
+            Ok(()) => to(Some(&ticket), None),
+            Err(Error::Conflict { .. }) => to(Some(&ticket), Some("email_taken")),
+            Err(Error::Invalid { .. } | Error::NotFound { .. }) => {
+                to(Some(&ticket), Some("invalid_ticket"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "email verification failed");
+                to(Some(&ticket), Some("server_error"))
+            }
+        }
+    }
+
+    pub(super) async fn redeem_email(
+        &self,
+        hash: &TicketHash,
+        ticket: &Ticket,
+    ) -> Result<(), Error> {
+        let address = ticket.email.as_deref().unwrap_or("");
+        self.redeem(hash, ticket, None, None, |user| {
+            if ticket.kind == TicketKind::EmailChange {
+                if !same_address(user.pending_email.as_deref(), address) {
+                    return Err(invalid_ticket());
+                }
+                user.email = user.pending_email.take();
+            } else if !same_address(user.email.as_deref(), address) {
+                return Err(invalid_ticket());
+            }
+            user.email_verified = true;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `POST /jobs/verification-email`.
+    pub async fn send_verification_email(
+        &self,
+        tenant: &TenantId,
+        job: &VerificationJob,
+    ) -> Result<Job, Error> {
+        let user = self.get_user(tenant, &job.user_id).await?;
+        let email = user.email.clone().ok_or_else(Error::no_email)?;
+        if user.email_verified {
+            return Err(Error::invalid(
+                "email_already_verified",
+                "The user's email address is already verified.",
+            ));
+        }
+        let prepared = self.prepare(vec![self.verification(&user, &email, false)])?;
+        if !self.queue(&prepared).await? {
+            return Err(SendCap::exceeded(self.clock.now()));
+        }
+        self.send_now(prepared, &user)
+            .await
+            .pop()
+            .ok_or_else(|| Error::internal("a queued message has no job"))
+    }
+}

@@ -1,0 +1,142 @@
+//! Managing users: create, read, update, list and find by email.
+
+use super::{App, Races, Saved};
+use crate::domain::Error;
+use crate::domain::email::Email;
+use crate::domain::erasure::first_review;
+use crate::domain::ids::{TenantId, UserId};
+use crate::domain::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
+use crate::domain::login::Credential;
+use crate::domain::message::SendCap;
+use crate::domain::new_user::NewUser;
+use crate::domain::password::PasswordHash;
+use crate::domain::user::User;
+use crate::domain::user_patch::UserPatch;
+use crate::ports::{Effects, FieldUpdate, StoreError};
+
+impl App {
+    /// Creates a user; a database user with an unverified address is sent a verification
+    /// email, queued in the same transaction (see [`super::email`]).
+    pub async fn create_user(&self, mut new: NewUser) -> Result<Saved, Error> {
+        let tenant = &new.user.tenant_id;
+        let policies = self.email.tenants.tenant(tenant).policies;
+        new.user.review_at = first_review(&policies, &new.user);
+        let hash = match &new.password {
+            Some(password) => Some(self.hasher.hash(password).await?),
+            None => None,
+        };
+        let mail = match (&new.user.email, new.verify_email) {
+            (Some(email), true) => vec![self.verification(&new.user, email, false)],
+            _ => Vec::new(),
+        };
+        let prepared = self.prepare(mail)?;
+        self.users
+            .create(&new.user, hash.as_ref(), &prepared.queued)
+            .await?;
+        let emails = self.send_now(prepared, &new.user).await;
+        Ok(Saved {
+            user: new.user,
+            emails,
+        })
+    }
+
+    /// Applies `patch`. A change that only sets root fields without a guard and merges
+    /// metadata is one conditional write; anything else (email, username, password) and any
+    /// blind write whose condition failed is applied to the current user in a transaction
+    /// conditional on its version.
+    pub async fn patch_user(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        patch: &UserPatch,
+        if_match: Option<u64>,
+    ) -> Result<Saved, Error> {
+        let mut must_read = patch.needs_current() || patch.is_noop();
+        let mut hash: Option<PasswordHash> = None;
+        let mut races = Races::new("a PATCH");
+        loop {
+            races.next()?;
+            if !must_read {
+                let (set, remove) = patch.root_changes();
+                let update = FieldUpdate {
+                    set,
+                    remove,
+                    user_metadata: patch.user_metadata.clone(),
+                    app_metadata: patch.app_metadata.clone(),
+                    updated_at: self.clock.now(),
+                };
+                match self.users.update(tenant, id, &update, if_match).await {
+                    Ok(user) => return Ok(Saved::quiet(user)),
+                    Err(StoreError::ConditionFailed) => {
+                        must_read = true;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let current = self.get_matching(tenant, id, if_match).await?;
+            if patch.is_noop() {
+                return Ok(Saved::quiet(current));
+            }
+            let mut next = current.clone();
+            let password = patch.apply(&mut next, self.clock.now())?;
+            if let (Some(password), None) = (&password, &hash) {
+                hash = Some(self.hasher.hash(password).await?);
+            }
+            // A new address that is not marked verified is sent a verification, unless the
+            // patch says not to.
+            let mail = match &next.email {
+                Some(email)
+                    if patch.email.is_some()
+                        && current.email_key() != next.email_key()
+                        && !next.email_verified
+                        && patch.verify_email != Some(false) =>
+                {
+                    vec![self.verification(&next, email, false)]
+                }
+                _ => Vec::new(),
+            };
+            let prepared = self.prepare(mail)?;
+            let effects = Effects {
+                mail: &prepared.queued,
+                cap: self.email.send_cap,
+                redeem: None,
+            };
+            match self
+                .users
+                .replace(
+                    &current,
+                    &next,
+                    hash.as_ref().map(|h| (&Credential::Own, h)),
+                    effects,
+                )
+                .await
+            {
+                Ok(()) => {
+                    if hash.is_some() {
+                        self.clear_blocks_after_password(tenant, id).await;
+                    }
+                    let emails = self.send_now(prepared, &next).await;
+                    return Ok(Saved { user: next, emails });
+                }
+                Err(StoreError::ConditionFailed) => continue,
+                Err(StoreError::Capped) => return Err(SendCap::exceeded(self.clock.now())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    pub async fn list_users(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, Error> {
+        let mut page = self.users.list(tenant, page).await?;
+        page.fit(PAGE_BUDGET_BYTES);
+        Ok(page)
+    }
+
+    pub async fn users_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<User>, Error> {
+        Ok(self.users.find_by_email(tenant, email).await?)
+    }
+}
