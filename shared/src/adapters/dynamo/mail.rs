@@ -1,79 +1,17 @@
-//! Tickets, the outbox and send caps in the single table.
-//!
-//! | item | pk | sk | notes |
-//! |---|---|---|---|
-//! | ticket | `TENANT#{t}#TICKET#{sha256(ticket)}` | `TICKET` | kind, user, address, expiry; TTL |
-//! | the user's ticket | `TENANT#{t}#USER#{user_id}` | `TICKET#{sha256(ticket)}` | so erasing the user finds its tickets; TTL |
-//! | outbox message | `TENANT#{t}#USER#{user_id}` | `OUTBOX#{job_id}` | while pending, `gsi2pk`/`gsi2sk` make it due |
-//! | send counter | `TENANT#{t}#USER#{user_id}` | `SENDS#{kind}#{hour}` | `count` in that hour; TTL |
-//!
-//! Index `gsi2` (all attributes, sparse): `gsi2pk = DUE#OUTBOX#{shard}`, `gsi2sk =
-//! {next_attempt}#{job_id}`. Only pending messages carry the keys, so the scheduled sender
-//! reads exactly the due ones, sixteen shards at once, and never scans.
+//! Tickets, the outbox and send caps: queued in the writes that cause them, claimed and
+//! retried by the scheduled sender through the sparse due index.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
-use super::{DynamoStore, GSI2_PK, GSI2_SK, Item, OnFail, TTL_ATTRIBUTE, keys};
-use super::{build_error, key, s, sdk_error};
+use super::items::*;
+use super::{DynamoStore, OnFail, build_error, conditional, sdk_error};
 use crate::domain::ids::TenantId;
 use crate::domain::message::{Message, Queued, SendCap, Status};
 use crate::domain::ticket::{Ticket, TicketHash};
 use crate::domain::time::Timestamp;
 use crate::ports::{OutboxStore, StoreError, TicketStore};
-
-const TICKET: &str = "TICKET";
-pub(super) const OUTBOX_PREFIX: &str = "OUTBOX#";
-pub(super) const SENDS_PREFIX: &str = "SENDS#";
-pub(super) const TICKET_REF_PREFIX: &str = "TICKET#";
-/// Shards of the due index: sixteen partitions take any realistic outbox without a hot key.
-const DUE_SHARDS: u32 = 16;
-/// An abandoned message stays this long for inspection, then its TTL removes it.
-const ABANDONED_KEEP_SECS: i64 = 30 * 86_400;
-
-fn ticket_pk(tenant: &TenantId, hash: &TicketHash) -> String {
-    format!("TENANT#{tenant}#TICKET#{}", hash.as_str())
-}
-
-/// The ticket item a reference in a user's partition (sort key `TICKET#{hash}`) points at.
-pub(super) fn referenced_ticket(user_pk: &str, ref_sk: &str) -> Option<Item> {
-    let hash = ref_sk.strip_prefix(TICKET_REF_PREFIX)?;
-    let tenant_prefix = user_pk.split("#USER#").next()?;
-    Some(key(format!("{tenant_prefix}#TICKET#{hash}"), TICKET))
-}
-
-fn due_shard(id: &str) -> String {
-    let sum = id
-        .bytes()
-        .fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b.into()));
-    format!("DUE#OUTBOX#{:02}", sum % DUE_SHARDS)
-}
-
-fn due_sk(message: &Message) -> String {
-    format!("{}#{}", message.next_attempt, message.id)
-}
-
-/// A single-item write's error: `ConditionFailed` when its condition did not hold.
-fn conditional<E, R>(
-    operation: &str,
-    err: aws_sdk_dynamodb::error::SdkError<E, R>,
-    failed: impl Fn(&E) -> bool,
-) -> StoreError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    if err.as_service_error().is_some_and(failed) {
-        StoreError::ConditionFailed
-    } else {
-        sdk_error(operation, err)
-    }
-}
-
-pub(super) fn message_of(item: Item) -> Result<Message, StoreError> {
-    from_item(item).map_err(|e| StoreError::Backend(format!("stored message does not parse: {e}")))
-}
 
 impl DynamoStore {
     fn message_item(&self, message: &Message) -> Result<Item, StoreError> {

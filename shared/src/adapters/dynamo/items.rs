@@ -1,0 +1,346 @@
+//! The key schema and the codec: how each item family is keyed and how domain values become
+//! items and back. The schema is documented once, in docs/data-model.md.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+
+use crate::domain::erasure::Receipt;
+use crate::domain::ids::{Connection, TenantId, UserId};
+use crate::domain::login::{Counter, CounterRecord, Credential, Identifier, LoginSubject};
+use crate::domain::message::Message;
+use crate::domain::profile::username_key;
+use crate::domain::ticket::TicketHash;
+use crate::domain::time::Timestamp;
+use crate::domain::user::User;
+use crate::ports::{StoreError, Unique};
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+
+pub const SK: &str = "sk";
+
+pub const GSI1: &str = "gsi1";
+
+pub const GSI1_PK: &str = "gsi1pk";
+
+pub const GSI1_SK: &str = "gsi1sk";
+
+pub const GSI2: &str = "gsi2";
+
+pub const GSI2_PK: &str = "gsi2pk";
+
+pub const GSI2_SK: &str = "gsi2sk";
+
+/// Epoch seconds after which DynamoDB may delete an item (tickets, counters, receipts).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+pub(super) const PROFILE: &str = "PROFILE";
+
+pub(super) const PASSWORD: &str = "PASSWORD";
+
+pub(super) const LINKED_PASSWORD_PREFIX: &str = "PASSWORD#";
+
+pub(super) const IDENTITY: &str = "IDENTITY";
+
+pub(super) const LOGIN_PREFIX: &str = "LOGIN#";
+
+pub(super) const LOGIN_USER: &str = "LOGIN#USER";
+
+pub(super) const LOGIN_IP_PREFIX: &str = "LOGIN#IP#";
+
+pub(super) fn password_sk(credential: &Credential) -> String {
+    match credential {
+        Credential::Own => PASSWORD.to_owned(),
+        Credential::Linked(identity) => format!("{LINKED_PASSWORD_PREFIX}{identity}"),
+    }
+}
+
+pub(super) fn counter_sk(counter: &Counter) -> String {
+    match counter {
+        Counter::Ip(ip) => format!("{LOGIN_IP_PREFIX}{ip}"),
+        Counter::User => LOGIN_USER.to_owned(),
+    }
+}
+
+pub(super) fn timestamp_attr(item: &Item, name: &str) -> Option<Timestamp> {
+    match item.get(name) {
+        Some(AttributeValue::S(t)) => {
+            serde_json::from_value(serde_json::Value::from(t.as_str())).ok()
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn counter_of(item: &Item) -> Option<(Counter, CounterRecord)> {
+    let sk = match item.get(SK) {
+        Some(AttributeValue::S(sk)) => sk,
+        _ => return None,
+    };
+    let counter = match sk.strip_prefix(LOGIN_IP_PREFIX) {
+        Some(ip) => Counter::Ip(ip.to_owned()),
+        None if sk == LOGIN_USER => Counter::User,
+        None => return None,
+    };
+    let count = match item.get("count") {
+        Some(AttributeValue::N(n)) => n.parse().ok()?,
+        _ => 0,
+    };
+    let record = CounterRecord {
+        count,
+        last_failure: timestamp_attr(item, "last"),
+        last_success: timestamp_attr(item, "last_success"),
+    };
+    Some((counter, record))
+}
+
+/// The partition an unknown identifier's counters live in: a digest, so the identifier
+/// itself (an address that has no account) is not stored.
+pub(super) fn unknown_login_pk(
+    tenant: &TenantId,
+    connection: &Connection,
+    identifier: &Identifier,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let name = match identifier {
+        Identifier::Email(email) => format!("email:{}", email.normalized()),
+        Identifier::Username(name) => format!("username:{}", username_key(name)),
+    };
+    let digest = Sha256::digest(format!("{connection}#{name}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("TENANT#{tenant}#LOGINID#{hex}")
+}
+
+pub(super) fn subject_pk(subject: &LoginSubject) -> String {
+    match subject {
+        LoginSubject::User(tenant, id, _) => keys::user(tenant, id),
+        LoginSubject::Unknown {
+            tenant,
+            connection,
+            identifier,
+        } => unknown_login_pk(tenant, connection, identifier),
+    }
+}
+
+pub mod keys {
+    use crate::domain::ids::{TenantId, UserId};
+
+    pub fn user(tenant: &TenantId, id: &UserId) -> String {
+        format!("TENANT#{tenant}#USER#{id}")
+    }
+
+    pub fn list(tenant: &TenantId, shard: u16) -> String {
+        format!("TENANT#{tenant}#LIST#{shard:02}")
+    }
+
+    pub fn email(tenant: &TenantId, email_key: &str) -> String {
+        format!("TENANT#{tenant}#EMAIL#{email_key}")
+    }
+
+    pub fn username(tenant: &TenantId, key: &str) -> String {
+        format!("TENANT#{tenant}#USERNAME#{key}")
+    }
+
+    pub fn identity(tenant: &TenantId, provider: &str, provider_user_id: &str) -> String {
+        format!("TENANT#{tenant}#IDENTITY#{provider}#{provider_user_id}")
+    }
+
+    pub fn connection(connection: &str) -> String {
+        format!("CONN#{connection}")
+    }
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+/// An item that makes one value unique, as its owner should hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Guard {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) kind: Unique,
+    pub(super) owner: UserId,
+    /// The linked identity the value came with; `None` for the owner's own values.
+    pub(super) identity: Option<String>,
+}
+
+impl Guard {
+    pub(super) fn key(&self) -> (&str, &str) {
+        (&self.pk, &self.sk)
+    }
+}
+
+/// Every guard a user owns: its own email, username and identity, and those of each identity
+/// linked into it, each in that identity's connection.
+pub(super) fn guards(user: &User) -> Vec<Guard> {
+    let t = &user.tenant_id;
+    let mut out = Vec::new();
+    for (i, identity) in user.identities.iter().enumerate() {
+        let (email, username, linked) = if i == 0 {
+            (user.email_key(), user.username.as_deref(), None)
+        } else {
+            (
+                identity.email().map(str::to_lowercase),
+                identity.username(),
+                Some(identity.user_id.clone()),
+            )
+        };
+        let conn = keys::connection(identity.connection.as_str());
+        let guard = |pk: String, sk: String, kind| Guard {
+            pk,
+            sk,
+            kind,
+            owner: user.user_id,
+            identity: linked.clone(),
+        };
+        if let Some(email) = email {
+            out.push(guard(keys::email(t, &email), conn.clone(), Unique::Email));
+        }
+        if let Some(name) = username {
+            out.push(guard(
+                keys::username(t, &username_key(name)),
+                conn,
+                Unique::Username,
+            ));
+        }
+        out.push(guard(
+            keys::identity(t, &identity.provider, &identity.user_id),
+            IDENTITY.to_owned(),
+            Unique::Identity,
+        ));
+    }
+    out
+}
+
+/// Shards of the due-erasure index (on `gsi2`, beside the outbox's).
+pub(super) const ERASE_SHARDS: u16 = 16;
+
+pub(super) fn erase_shard_key(shard: u16) -> String {
+    format!("DUE#ERASE#{shard:02}")
+}
+
+/// An erasure receipt: its own partition, found by its keyed hash.
+pub(super) fn receipt_item(receipt: &Receipt) -> Result<Item, StoreError> {
+    let mut item: Item =
+        to_item(receipt).map_err(|e| StoreError::Backend(format!("serialize receipt: {e}")))?;
+    item.insert(
+        PK.into(),
+        s(format!(
+            "TENANT#{}#ERASURE#{}",
+            receipt.tenant_id, receipt.subject
+        )),
+    );
+    item.insert(SK.into(), s("RECEIPT"));
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        AttributeValue::N(receipt.expires_at.epoch_secs().to_string()),
+    );
+    Ok(item)
+}
+
+/// Items sorted for a clean-up that may stop halfway: tickets before the references that
+/// find them, so no ticket is ever left unreachable.
+pub(super) fn cleanup_order(user_pk: &str, items: &[Item]) -> Vec<Item> {
+    let mut tickets = Vec::new();
+    let mut rest = Vec::new();
+    for item in items {
+        let Some(AttributeValue::S(sk)) = item.get(SK) else {
+            continue;
+        };
+        if sk == PROFILE {
+            continue;
+        }
+        if let Some(ticket) = referenced_ticket(user_pk, sk) {
+            tickets.push(ticket);
+        }
+        rest.push(item.clone());
+    }
+    tickets.extend(rest);
+    tickets
+}
+
+/// Conditions with values in this adapter all compare `version`, a name kept behind a
+/// placeholder like every attribute name in an expression.
+pub(super) fn version_name() -> HashMap<String, String> {
+    HashMap::from([("#version".to_owned(), "version".to_owned())])
+}
+
+pub(super) fn user_of(item: Item) -> Result<User, StoreError> {
+    from_item(item).map_err(|e| StoreError::Backend(format!("stored profile does not parse: {e}")))
+}
+
+pub(super) const TICKET: &str = "TICKET";
+
+pub(super) const OUTBOX_PREFIX: &str = "OUTBOX#";
+
+pub(super) const SENDS_PREFIX: &str = "SENDS#";
+
+pub(super) const TICKET_REF_PREFIX: &str = "TICKET#";
+
+/// Shards of the due index: sixteen partitions take any realistic outbox without a hot key.
+pub(super) const DUE_SHARDS: u32 = 16;
+
+/// An abandoned message stays this long for inspection, then its TTL removes it.
+pub(super) const ABANDONED_KEEP_SECS: i64 = 30 * 86_400;
+
+pub(super) fn ticket_pk(tenant: &TenantId, hash: &TicketHash) -> String {
+    format!("TENANT#{tenant}#TICKET#{}", hash.as_str())
+}
+
+/// The ticket item a reference in a user's partition (sort key `TICKET#{hash}`) points at.
+pub(super) fn referenced_ticket(user_pk: &str, ref_sk: &str) -> Option<Item> {
+    let hash = ref_sk.strip_prefix(TICKET_REF_PREFIX)?;
+    let tenant_prefix = user_pk.split("#USER#").next()?;
+    Some(key(format!("{tenant_prefix}#TICKET#{hash}"), TICKET))
+}
+
+pub(super) fn due_shard(id: &str) -> String {
+    let sum = id
+        .bytes()
+        .fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b.into()));
+    format!("DUE#OUTBOX#{:02}", sum % DUE_SHARDS)
+}
+
+pub(super) fn due_sk(message: &Message) -> String {
+    format!("{}#{}", message.next_attempt, message.id)
+}
+
+pub(super) fn message_of(item: Item) -> Result<Message, StoreError> {
+    from_item(item).map_err(|e| StoreError::Backend(format!("stored message does not parse: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::fixtures;
+
+    #[test]
+    fn every_key_of_a_user_begins_with_its_tenant() {
+        let mut user = fixtures::user();
+        user.username = Some("Ana".into());
+        let t = format!("TENANT#{}#", user.tenant_id);
+        for g in guards(&user) {
+            assert!(g.pk.starts_with(&t), "{}", g.pk);
+        }
+        assert!(keys::user(&user.tenant_id, &user.user_id).starts_with(&t));
+        assert!(keys::list(&user.tenant_id, 3).starts_with(&t));
+    }
+
+    #[test]
+    fn guards_are_case_insensitive_and_scoped_to_the_connection() {
+        let mut user = fixtures::user();
+        user.username = Some("AnaS".into());
+        let g = guards(&user);
+        assert_eq!(g[0].pk, format!("TENANT#acme#EMAIL#ana@example.com"));
+        assert_eq!(g[0].sk, "CONN#database");
+        assert_eq!(g[1].pk, format!("TENANT#acme#USERNAME#anas"));
+        assert_eq!(g[2].kind, Unique::Identity);
+    }
+}

@@ -1,0 +1,562 @@
+//! Users: profiles, their passwords, the guard items that make emails, usernames and
+//! identities unique, and the listing index.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, WriteRequest,
+};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+use super::expr::Expr;
+use super::items::*;
+use super::{DynamoStore, OnFail, build_error, sdk_error};
+use crate::domain::email::Email;
+use crate::domain::ids::Connection;
+use crate::domain::ids::{TenantId, UserId};
+use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
+use crate::domain::login::Credential;
+use crate::domain::login::Identifier;
+use crate::domain::message::{Queued, SendCap};
+use crate::domain::password::PasswordHash;
+use crate::domain::profile::username_key;
+use crate::domain::ticket::Ticket;
+use crate::domain::time::Timestamp;
+use crate::domain::user::User;
+use crate::ports::StoreError;
+use crate::ports::{Effects, FieldUpdate, Stored, UserStore};
+
+impl DynamoStore {
+    pub(super) fn profile_item(&self, user: &User) -> Result<Item, StoreError> {
+        let mut item: Item =
+            to_item(user).map_err(|e| StoreError::Backend(format!("serialize user: {e}")))?;
+        item.insert(PK.into(), s(keys::user(&user.tenant_id, &user.user_id)));
+        item.insert(SK.into(), s(PROFILE));
+        item.insert(
+            GSI1_PK.into(),
+            s(keys::list(&user.tenant_id, shard_of(&user.user_id))),
+        );
+        item.insert(GSI1_SK.into(), s(user.user_id.to_string()));
+        // Only a profile whose erasure is scheduled is in the due index.
+        if let Some(due) = user.erasure_due() {
+            let shard = shard_of(&user.user_id) % ERASE_SHARDS;
+            item.insert(GSI2_PK.into(), s(erase_shard_key(shard)));
+            item.insert(
+                GSI2_SK.into(),
+                s(format!("{due}#{}#{}", user.tenant_id, user.user_id)),
+            );
+        }
+        Ok(item)
+    }
+
+    pub(super) fn guard_item(guard: &Guard) -> Item {
+        let mut item = key(guard.pk.clone(), &guard.sk);
+        item.insert("user_id".into(), s(guard.owner.to_string()));
+        if let Some(identity) = &guard.identity {
+            item.insert("identity".into(), s(identity.clone()));
+        }
+        item
+    }
+
+    pub(super) fn guard_put(&self, guard: &Guard) -> Result<TransactWriteItem, StoreError> {
+        self.put(
+            Self::guard_item(guard),
+            Some("attribute_not_exists(pk)"),
+            None,
+        )
+    }
+
+    /// A guard that changes hands (or identity), only from the owner it is known to have.
+    pub(super) fn guard_repoint(
+        &self,
+        guard: &Guard,
+        from: &UserId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::guard_item(guard)))
+            .condition_expression("user_id = :owner")
+            .expression_attribute_values(":owner", s(from.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The writes that turn the guards `before` into the guards `after`: new values are taken
+    /// (`Taken` if someone has them), values that stay but change owner or identity are
+    /// re-pointed (conditional on the old owner), dropped values are released. Two values of
+    /// `after` on one guard (a user's own address equal to one a linked identity holds in the
+    /// same connection) are `Taken`: a login by it could not tell which password to check.
+    pub(super) fn guard_writes(
+        &self,
+        before: &[Guard],
+        after: &[Guard],
+    ) -> Result<(Vec<TransactWriteItem>, Vec<OnFail>), StoreError> {
+        let mut held = HashSet::new();
+        if before.iter().any(|g| !held.insert(g.key())) {
+            return Err(StoreError::Backend(
+                "two users' guards share a key: the table is inconsistent".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        if let Some(twice) = after.iter().find(|g| !seen.insert(g.key())) {
+            return Err(StoreError::Taken(twice.kind));
+        }
+        let old: HashMap<(&str, &str), &Guard> = before.iter().map(|g| (g.key(), g)).collect();
+        let mut items = Vec::new();
+        let mut on_fail = Vec::new();
+        for guard in after {
+            match old.get(&guard.key()) {
+                None => {
+                    items.push(self.guard_put(guard)?);
+                    on_fail.push(OnFail::Taken(guard.kind));
+                }
+                Some(held) if *held == guard => {}
+                Some(held) => {
+                    items.push(self.guard_repoint(guard, &held.owner)?);
+                    on_fail.push(OnFail::Condition);
+                }
+            }
+        }
+        for guard in before.iter().filter(|g| !seen.contains(&g.key())) {
+            items.push(self.guard_delete(guard, &guard.owner)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        Ok((items, on_fail))
+    }
+
+    pub(super) fn guard_delete(
+        &self,
+        guard: &Guard,
+        owner: &UserId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(guard.pk.clone(), &guard.sk)))
+            // Refuses to remove a guard another user owns, tolerates one already gone.
+            .condition_expression("attribute_not_exists(pk) OR user_id = :owner")
+            .expression_attribute_values(":owner", s(owner.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    pub(super) fn password_put(
+        &self,
+        user: &User,
+        credential: &Credential,
+        hash: &PasswordHash,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(
+            keys::user(&user.tenant_id, &user.user_id),
+            &password_sk(credential),
+        );
+        item.insert("hash".into(), s(hash.as_phc()));
+        item.insert("updated_at".into(), s(user.updated_at.to_string()));
+        self.put(item, None, None)
+    }
+
+    /// A password hash moved to another item: removed where it was (only if still that hash)
+    /// and written at `to`.
+    pub(super) fn password_move(
+        &self,
+        from: (String, &str),
+        to: (String, &str),
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let delete = self.delete_if(from.0, from.1, "hash", s(hash))?;
+        let mut item = key(to.0, to.1);
+        item.insert("hash".into(), s(hash));
+        item.insert("updated_at".into(), s(at.to_string()));
+        Ok([delete, self.put(item, None, None)?])
+    }
+
+    /// Reads profiles by id, in the order given, skipping ids that no longer exist.
+    pub(super) async fn batch_get(
+        &self,
+        tenant: &TenantId,
+        ids: &[UserId],
+        consistent: bool,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut found: HashMap<String, User> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| key(keys::user(tenant, id), PROFILE))
+                .collect();
+            for item in self.batch_items(keys, consistent).await? {
+                let user = user_of(item)?;
+                found.insert(user.user_id.to_string(), user);
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(&id.to_string()))
+            .collect())
+    }
+
+    /// Up to `limit` user ids of one listing shard after `after`, and whether the shard has
+    /// no more.
+    pub(super) async fn shard_page(
+        &self,
+        tenant: &TenantId,
+        shard: u16,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, bool), StoreError> {
+        let start = after.map(|after| {
+            let mut k = key(keys::user(tenant, &after), PROFILE);
+            k.insert(GSI1_PK.into(), s(keys::list(tenant, shard)));
+            k.insert(GSI1_SK.into(), s(after.to_string()));
+            k
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(keys::list(tenant, shard)))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let mut ids = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if let Some(AttributeValue::S(raw)) = item.get(GSI1_SK) {
+                ids.push(UserId::parse(raw).map_err(|_| {
+                    StoreError::Backend("listing index holds a bad user id".into())
+                })?);
+            }
+        }
+        Ok((ids, out.last_evaluated_key.is_none()))
+    }
+
+    /// Writes users (profile, password, guards) with no condition and no uniqueness check, 25
+    /// items per `BatchWriteItem`. Only for filling a table for a benchmark: anything else
+    /// creates users with [`UserStore::create`].
+    pub async fn seed(&self, users: &[(User, Option<PasswordHash>)]) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        for (user, password) in users {
+            items.push(self.profile_item(user)?);
+            if let Some(hash) = password {
+                let mut item = key(keys::user(&user.tenant_id, &user.user_id), PASSWORD);
+                item.insert("hash".into(), s(hash.as_phc()));
+                items.push(item);
+            }
+            items.extend(guards(user).iter().map(Self::guard_item));
+        }
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(build_error)?;
+        self.write_batches(requests).await
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create(
+        &self,
+        user: &User,
+        password: Option<&PasswordHash>,
+        mail: &[Queued],
+    ) -> Result<(), StoreError> {
+        let mut items = vec![self.put(
+            self.profile_item(user)?,
+            Some("attribute_not_exists(pk)"),
+            None,
+        )?];
+        let mut on_fail = vec![OnFail::Inconsistent];
+        if let Some(hash) = password {
+            items.push(self.password_put(user, &Credential::Own, hash)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        let (writes, fails) = self.guard_writes(&[], &guards(user))?;
+        items.extend(writes);
+        on_fail.extend(fails);
+        // A new user has sent nothing yet: the counters start, they cannot be over the cap.
+        let (writes, fails) = self.mail_writes(mail, SendCap { per_hour: u32::MAX })?;
+        items.extend(writes);
+        on_fail.extend(fails);
+        self.transact(items, &on_fail).await
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &UserId) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(tenant, id), PROFILE)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item.map(user_of).transpose()
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        update: &FieldUpdate,
+        expected: Option<u64>,
+    ) -> Result<User, StoreError> {
+        let mut e = Expr::default();
+        for (field, value) in &update.set {
+            let n = e.name(field);
+            let v = e.value(
+                to_attribute_value(value)
+                    .map_err(|err| StoreError::Backend(format!("serialize {field}: {err}")))?,
+            );
+            e.set.push(format!("{n} = {v}"));
+        }
+        for field in &update.remove {
+            let n = e.name(field);
+            e.remove.push(n);
+        }
+        if let Some(m) = &update.user_metadata {
+            e.metadata("user_metadata", m)?;
+        }
+        if let Some(m) = &update.app_metadata {
+            e.metadata("app_metadata", m)?;
+        }
+        let updated_at = e.name("updated_at");
+        let at = e.value(s(update.updated_at.to_string()));
+        e.set.push(format!("{updated_at} = {at}"));
+        let version = e.name("version");
+        let one = e.value(AttributeValue::N("1".into()));
+        e.set.push(format!("{version} = {version} + {one}"));
+        e.conditions.insert(0, "attribute_exists(pk)".into());
+        if let Some(v) = expected {
+            let expected = e.value(AttributeValue::N(v.to_string()));
+            e.conditions.push(format!("{version} = {expected}"));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(tenant, id), PROFILE)))
+            .update_expression(e.update_expression())
+            .condition_expression(e.conditions.join(" AND "))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => user_of(out.attributes.unwrap_or_default()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::ConditionFailed)
+            }
+            Err(err) => Err(sdk_error("UpdateItem", err)),
+        }
+    }
+
+    async fn replace(
+        &self,
+        current: &User,
+        next: &User,
+        password: Option<(&Credential, &PasswordHash)>,
+        effects: Effects<'_>,
+    ) -> Result<(), StoreError> {
+        let values = HashMap::from([(
+            ":version".to_owned(),
+            AttributeValue::N(current.version.to_string()),
+        )]);
+        let mut items = Vec::new();
+        let mut on_fail = Vec::new();
+        // First, so a ticket used by a concurrent redemption is the failure reported.
+        if let Some((tenant, hash)) = effects.redeem {
+            let [ticket, reference] = self.ticket_delete(tenant, &current.user_id, hash)?;
+            items.extend([ticket, reference]);
+            on_fail.extend([OnFail::Consumed, OnFail::Inconsistent]);
+        }
+        items.push(self.put(
+            self.profile_item(next)?,
+            Some("#version = :version"),
+            Some(values),
+        )?);
+        on_fail.push(OnFail::Condition);
+        if let Some((credential, hash)) = password {
+            items.push(self.password_put(next, credential, hash)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
+        let (writes, fails) = self.guard_writes(&guards(current), &guards(next))?;
+        items.extend(writes);
+        on_fail.extend(fails);
+        let (writes, fails) = self.mail_writes(effects.mail, effects.cap)?;
+        items.extend(writes);
+        on_fail.extend(fails);
+        self.transact(items, &on_fail).await
+    }
+
+    async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError> {
+        let pk = keys::user(tenant, id);
+        let mut user = None;
+        let mut messages = Vec::new();
+        let mut counters = Vec::new();
+        let mut ticket_keys = Vec::new();
+        for item in self.partition(&pk).await? {
+            let Some(AttributeValue::S(sk)) = item.get(SK) else {
+                continue;
+            };
+            if sk == PROFILE {
+                user = Some(user_of(item)?);
+            } else if sk.starts_with(OUTBOX_PREFIX) {
+                messages.push(message_of(item)?);
+            } else if let Some(ticket) = referenced_ticket(&pk, sk) {
+                ticket_keys.push(ticket);
+            } else if let Some(counter) = counter_of(&item) {
+                counters.push(counter);
+            }
+        }
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let mut tickets = Vec::new();
+        for chunk in ticket_keys.chunks(100) {
+            for item in self.batch_items(chunk.to_vec(), true).await? {
+                let ticket: Ticket = from_item(item).map_err(|e| {
+                    StoreError::Backend(format!("stored ticket does not parse: {e}"))
+                })?;
+                tickets.push(ticket);
+            }
+        }
+        tickets.sort_by_key(|t| t.created_at);
+        messages.sort_by_key(|m| m.created_at);
+        Ok(Some(Stored {
+            user,
+            tickets,
+            messages,
+            counters,
+        }))
+    }
+
+    async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
+        let mut pos = page.start;
+        let mut ids: Vec<UserId> = Vec::with_capacity(page.limit);
+        let mut wave = 1;
+        let next = 'page: loop {
+            let remaining = page.limit - ids.len();
+            let last = (pos.shard + wave).min(SHARDS);
+            let queries = (pos.shard..last).map(|shard| {
+                let after = if shard == pos.shard { pos.after } else { None };
+                self.shard_page(tenant, shard, after, remaining)
+            });
+            let results = futures::future::join_all(queries).await;
+            for (shard, result) in (pos.shard..last).zip(results) {
+                let (found, exhausted) = result?;
+                for id in found {
+                    if ids.len() == page.limit {
+                        break 'page Some(pos);
+                    }
+                    ids.push(id);
+                    pos = Position {
+                        shard,
+                        after: Some(id),
+                    };
+                }
+                if !exhausted {
+                    // The shard holds more than it returned: the page is full, or DynamoDB
+                    // cut the response at 1 MB and this shard is read again from here.
+                    if ids.len() == page.limit {
+                        break 'page Some(pos);
+                    }
+                    wave = 1;
+                    continue 'page;
+                }
+                pos = Position {
+                    shard: shard + 1,
+                    after: None,
+                };
+                if pos.shard == SHARDS {
+                    break 'page None;
+                }
+                if ids.len() == page.limit {
+                    break 'page Some(pos);
+                }
+            }
+            wave *= 2;
+        };
+        let users = self.batch_get(tenant, &ids, false).await?;
+        Ok(Page { users, next })
+    }
+
+    async fn find_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Vec<User>, StoreError> {
+        let guards = self
+            .partition(&keys::email(tenant, email.normalized()))
+            .await?;
+        let mut ids: Vec<UserId> = guards
+            .iter()
+            .filter_map(|g| match g.get("user_id") {
+                Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+                _ => None,
+            })
+            .collect();
+        // A user holding the address in several connections (its own and a linked identity's)
+        // is one user.
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(*id));
+        self.batch_get(tenant, &ids, true).await
+    }
+
+    async fn find_login(
+        &self,
+        tenant: &TenantId,
+        identifier: &Identifier,
+        connection: &Connection,
+    ) -> Result<Option<(UserId, Credential)>, StoreError> {
+        let pk = match identifier {
+            Identifier::Email(email) => keys::email(tenant, email.normalized()),
+            Identifier::Username(name) => keys::username(tenant, &username_key(name)),
+        };
+        let Some(guard) = self
+            .item(pk, &keys::connection(connection.as_str()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let owner = match guard.get("user_id") {
+            Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+            _ => None,
+        };
+        let credential = match guard.get("identity") {
+            Some(AttributeValue::S(identity)) => Credential::Linked(identity.clone()),
+            _ => Credential::Own,
+        };
+        Ok(owner.map(|id| (id, credential)))
+    }
+
+    async fn identity_owner(
+        &self,
+        tenant: &TenantId,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let guard = self
+            .item(keys::identity(tenant, provider, provider_user_id), IDENTITY)
+            .await?;
+        Ok(match guard.as_ref().and_then(|g| g.get("user_id")) {
+            Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+            _ => None,
+        })
+    }
+}
