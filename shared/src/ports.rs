@@ -57,7 +57,7 @@ impl From<StoreError> for Error {
                 Unique::Username => "A user with this username already exists in this connection.",
                 Unique::Identity => "A user with this identity already exists.",
             }),
-            StoreError::Throttled(cause) => Error::Unavailable { cause },
+            StoreError::Throttled(cause) => Error::unavailable(cause),
             StoreError::Backend(cause) => Error::Internal { cause },
         }
     }

@@ -64,18 +64,19 @@ impl App {
         }
     }
 
+    /// A ticket request's `result_url`, if the tenant allows its host.
+    fn result_url(&self, tenant: &TenantId, raw: Option<&str>) -> Result<Option<Url>, Error> {
+        let settings = self.email.tenants.tenant(tenant);
+        raw.map(|raw| settings.result_url(raw)).transpose()
+    }
+
     /// `POST /tickets/email-verification`: a verification link for the caller to deliver.
     pub async fn email_verification_ticket(
         &self,
         tenant: &TenantId,
         req: &VerificationTicketRequest,
     ) -> Result<Url, Error> {
-        let settings = self.email.tenants.tenant(tenant);
-        let result_url = req
-            .result_url
-            .as_deref()
-            .map(|raw| settings.result_url(raw))
-            .transpose()?;
+        let result_url = self.result_url(tenant, req.result_url.as_deref())?;
         let user = self.get_user(tenant, &req.user_id).await?;
         let email = user.email.clone().ok_or_else(Error::no_email)?;
         let mut ticket = self.ticket(
@@ -94,12 +95,7 @@ impl App {
         tenant: &TenantId,
         req: &PasswordTicketRequest,
     ) -> Result<Url, Error> {
-        let settings = self.email.tenants.tenant(tenant);
-        let result_url = req
-            .result_url
-            .as_deref()
-            .map(|raw| settings.result_url(raw))
-            .transpose()?;
+        let result_url = self.result_url(tenant, req.result_url.as_deref())?;
         let (id, credential) = match &req.target {
             PasswordTicketFor::User(id) => (*id, Credential::Own),
             PasswordTicketFor::Login(identifier, connection) => self

@@ -99,9 +99,9 @@ impl App {
                         code: "email_taken",
                         message: "Another user has this email address now.".into(),
                     }),
-                    Some("server_error") => Confirmation::Refused(Error::Unavailable {
-                        cause: "email verification failed".into(),
-                    }),
+                    Some("server_error") => {
+                        Confirmation::Refused(Error::unavailable("email verification failed"))
+                    }
                     Some(_) => Confirmation::Refused(invalid_ticket()),
                 },
             }
