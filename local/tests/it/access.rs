@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::support::{ALL_SCOPES, Env, claims, user_path};
+use crate::support::{ALL_SCOPES, Env, claims};
 
 /// One request per route of the template, against tenant acme and an existing user.
 fn every_route(user: &str) -> Vec<(&'static str, String, Option<Value>)> {
@@ -53,12 +53,7 @@ async fn every_route_answers_a_foreign_tenants_token_with_404_and_changes_nothin
         assert!(!r.raw.contains("ana@example.com"));
     }
     assert_eq!(env.items().await.len(), before);
-    assert_eq!(
-        env.admin_send("GET", &user_path(&u["user_id"]), None)
-            .await
-            .body["version"],
-        1
-    );
+    assert_eq!(env.get_user(&u).await.body["version"], 1);
 }
 
 #[tokio::test]
@@ -102,7 +97,7 @@ async fn management_routes_without_their_scope_are_403() {
             r.raw
         );
     }
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["version"], 1);
 }
 
@@ -119,10 +114,7 @@ async fn requests_without_verified_claims_are_401() {
 async fn me_shows_the_own_profile_without_app_metadata() {
     let env = Env::new().await;
     let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "app_metadata": {"plan": "pro"}, "user_metadata": {"theme": "dark"}})).await;
-    let me = claims("acme", u["user_id"].as_str().unwrap(), "openid profile");
-    let r = env
-        .send("GET", "/v1/tenants/acme/me", Some(&me), None, &[])
-        .await;
+    let r = env.get_me(&u).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert!(r.body.get("app_metadata").is_none());
     assert!(!r.raw.contains("plan"));
@@ -130,12 +122,9 @@ async fn me_shows_the_own_profile_without_app_metadata() {
     assert_eq!(r.header("etag"), Some("\"1\""));
 
     let r = env
-        .send(
-            "PATCH",
-            "/v1/tenants/acme/me",
-            Some(&me),
-            Some(&json!({"nickname": "ana", "user_metadata": {"theme": null}})),
-            &[],
+        .patch_me(
+            &u,
+            json!({"nickname": "ana", "user_metadata": {"theme": null}}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
@@ -150,7 +139,6 @@ async fn me_shows_the_own_profile_without_app_metadata() {
 async fn me_may_not_change_fields_that_belong_to_the_tenant() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let me = claims("acme", u["user_id"].as_str().unwrap(), "");
     for body in [
         json!({"app_metadata": {"plan": "free"}}),
         json!({"blocked": false}),
@@ -160,22 +148,12 @@ async fn me_may_not_change_fields_that_belong_to_the_tenant() {
         json!({"phone_number": "+14155550123"}),
         json!({"name": "ok", "email_verified": true}),
     ] {
-        let r = env
-            .send("PATCH", "/v1/tenants/acme/me", Some(&me), Some(&body), &[])
-            .await;
+        let r = env.patch_me(&u, body.clone()).await;
         assert_eq!((r.status, r.code()), (403, "insufficient_scope"), "{body}");
     }
-    let unknown = env
-        .send(
-            "PATCH",
-            "/v1/tenants/acme/me",
-            Some(&me),
-            Some(&json!({"role": "admin"})),
-            &[],
-        )
-        .await;
+    let unknown = env.patch_me(&u, json!({"role": "admin"})).await;
     assert_eq!((unknown.status, unknown.code()), (400, "invalid_body"));
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["version"], 1);
 }
 
@@ -193,16 +171,7 @@ async fn me_needs_a_token_whose_subject_is_a_user() {
 async fn a_user_can_change_their_username_and_its_guard_moves() {
     let env = Env::new().await;
     let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "username": "ana"})).await;
-    let me = claims("acme", u["user_id"].as_str().unwrap(), "");
-    let r = env
-        .send(
-            "PATCH",
-            "/v1/tenants/acme/me",
-            Some(&me),
-            Some(&json!({"username": "ana.silva"})),
-            &[],
-        )
-        .await;
+    let r = env.patch_me(&u, json!({"username": "ana.silva"})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let keys = env.keys().await;
     assert!(

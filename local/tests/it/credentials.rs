@@ -1,29 +1,13 @@
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{ALL_SCOPES, Env, claims, s, user_path};
+use crate::support::{ALL_SCOPES, Env, claims, s};
 
 const PASSWORD: &str = "correct horse battery";
-
-async fn login(env: &Env, body: Value) -> crate::support::Resp {
-    let service = claims("acme", "login@clients", "authenticate:users");
-    env.send(
-        "POST",
-        "/v1/tenants/acme/authenticate",
-        Some(&service),
-        Some(&body),
-        &[],
-    )
-    .await
-}
-
-fn attempt(email: &str, password: &str, ip: &str) -> Value {
-    json!({"email": email, "password": password, "ip": ip})
-}
 
 /// Ten failures from `ip`, each past the per-user lock, so the address's block is reached.
 async fn block_address(env: &Env, clock: &crate::support::TestClock, email: &str, ip: &str) {
     for _ in 0..10 {
-        let r = login(env, attempt(email, "wrong guess", ip)).await;
+        let r = env.login(email, "wrong guess", ip).await;
         assert_eq!(r.code(), "invalid_credentials", "{}", r.raw);
         clock.advance(16 * 60);
     }
@@ -36,7 +20,7 @@ async fn the_right_password_signs_in_and_counts_the_login() {
         .create(json!({"email": "ana@example.com", "password": PASSWORD, "username": "ana"}))
         .await;
     env.calls.take();
-    let r = login(&env, attempt("ANA@example.com", PASSWORD, "198.51.100.1")).await;
+    let r = env.login("ANA@example.com", PASSWORD, "198.51.100.1").await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(
         env.calls.take(),
@@ -47,12 +31,14 @@ async fn the_right_password_signs_in_and_counts_the_login() {
     assert_eq!(r.body["logins_count"], 1);
     assert!(r.body["last_login"].is_string());
     assert_eq!(r.header("etag"), Some("\"2\""));
-    let by_username = login(&env, json!({"username": "Ana", "password": PASSWORD})).await;
+    let by_username = env
+        .authenticate(json!({"username": "Ana", "password": PASSWORD}))
+        .await;
     assert_eq!(
         (by_username.status, by_username.body["logins_count"].clone()),
         (200, json!(2))
     );
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["logins_count"], 2);
 }
 
@@ -62,17 +48,13 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_after_the_same
     env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     env.calls.take();
-    let wrong = login(
-        &env,
-        attempt("ana@example.com", "not the password", "198.51.100.1"),
-    )
-    .await;
+    let wrong = env
+        .login("ana@example.com", "not the password", "198.51.100.1")
+        .await;
     let wrong_calls = env.calls.take();
-    let unknown = login(
-        &env,
-        attempt("nobody@example.com", "not the password", "198.51.100.1"),
-    )
-    .await;
+    let unknown = env
+        .login("nobody@example.com", "not the password", "198.51.100.1")
+        .await;
     let unknown_calls = env.calls.take();
     assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
     assert_eq!(wrong.status, unknown.status);
@@ -95,12 +77,12 @@ async fn unknown_accounts_are_throttled_like_real_ones() {
     for i in 0..7 {
         let ip = format!("198.51.100.{i}");
         real.push(
-            login(&env, attempt("ana@example.com", "wrong guess", &ip))
+            env.login("ana@example.com", "wrong guess", &ip)
                 .await
                 .status,
         );
         unknown.push(
-            login(&env, attempt("nobody@example.com", "wrong guess", &ip))
+            env.login("nobody@example.com", "wrong guess", &ip)
                 .await
                 .status,
         );
@@ -115,11 +97,8 @@ async fn a_failed_attempt_costs_one_read_and_one_write_besides_the_lookup() {
     env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     env.calls.take();
-    login(
-        &env,
-        attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-    )
-    .await;
+    env.login("ana@example.com", "wrong guess", "198.51.100.1")
+        .await;
     assert_eq!(
         env.calls.take(),
         vec!["GetItem", "BatchGetItem", "TransactWriteItems"]
@@ -133,7 +112,7 @@ async fn an_address_is_blocked_after_ten_failures_while_another_still_works() {
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
-    let blocked = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    let blocked = env.login("ana@example.com", PASSWORD, "198.51.100.1").await;
     assert_eq!(
         (blocked.status, blocked.code()),
         (429, "too_many_attempts"),
@@ -141,19 +120,10 @@ async fn an_address_is_blocked_after_ten_failures_while_another_still_works() {
     );
     let retry: u64 = blocked.header("retry-after").unwrap().parse().unwrap();
     assert!(retry > 20 * 3600 && retry <= 24 * 3600, "{retry}");
-    let other = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.9")).await;
+    let other = env.login("ana@example.com", PASSWORD, "203.0.113.9").await;
     assert_eq!(other.status, 200, "{}", other.raw);
 
-    let blocks = env
-        .admin_send(
-            "GET",
-            &format!(
-                "/v1/tenants/acme/user-blocks/{}",
-                u["user_id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let blocks = env.blocks(&u).await;
     assert_eq!(blocks.status, 200, "{}", blocks.raw);
     let list = blocks.body["blocked_for"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{}", blocks.raw);
@@ -164,7 +134,7 @@ async fn an_address_is_blocked_after_ten_failures_while_another_still_works() {
 
     clock.advance(24 * 3600);
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.1")
             .await
             .status,
         200,
@@ -178,29 +148,29 @@ async fn the_per_user_lock_backs_off_exponentially_across_addresses_and_is_cappe
     env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     for i in 0..5 {
-        let r = login(
-            &env,
-            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
-        )
-        .await;
+        let r = env
+            .login("ana@example.com", "wrong guess", &format!("198.51.100.{i}"))
+            .await;
         assert_eq!(r.code(), "invalid_credentials");
     }
     let mut waits = Vec::new();
     for i in 5..16 {
-        let r = login(
-            &env,
-            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
-        )
-        .await;
+        let r = env
+            .login("ana@example.com", "wrong guess", &format!("198.51.100.{i}"))
+            .await;
         assert_eq!(r.code(), "invalid_credentials", "attempt {i}: {}", r.raw);
-        let locked = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.200")).await;
+        let locked = env
+            .login("ana@example.com", PASSWORD, "203.0.113.200")
+            .await;
         assert_eq!(locked.status, 429, "attempt {i}");
         let wait: i64 = locked.header("retry-after").unwrap().parse().unwrap();
         waits.push(wait);
         clock.advance(wait);
     }
     assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900]);
-    let ok = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.200")).await;
+    let ok = env
+        .login("ana@example.com", PASSWORD, "203.0.113.200")
+        .await;
     assert_eq!(
         ok.status, 200,
         "the lock never outlasts 15 minutes: {}",
@@ -214,12 +184,7 @@ async fn racing_failures_are_all_counted() {
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
-    let attempts = (0..12).map(|_| {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-        )
-    });
+    let attempts = (0..12).map(|_| env.login("ana@example.com", "wrong guess", "198.51.100.1"));
     let results = futures::future::join_all(attempts).await;
     let checked = results.iter().filter(|r| r.status == 401).count();
     let refused = results.iter().filter(|r| r.status == 429).count();
@@ -253,26 +218,23 @@ async fn an_address_the_owner_signed_in_from_is_exempt_from_the_user_lock() {
     env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.5"))
+        env.login("ana@example.com", PASSWORD, "203.0.113.5")
             .await
             .status,
         200
     );
     for i in 0..8 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
-        )
-        .await;
+        env.login("ana@example.com", "wrong guess", &format!("198.51.100.{i}"))
+            .await;
     }
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "192.0.2.77"))
+        env.login("ana@example.com", PASSWORD, "192.0.2.77")
             .await
             .status,
         429,
         "a new address waits"
     );
-    let owner = login(&env, attempt("ana@example.com", PASSWORD, "203.0.113.5")).await;
+    let owner = env.login("ana@example.com", PASSWORD, "203.0.113.5").await;
     assert_eq!(
         owner.status, 200,
         "the owner's usual address does not: {}",
@@ -286,14 +248,8 @@ async fn blocks_are_listed_and_cleared_by_identifier_too() {
     env.create(json!({"email": "ana@example.com", "password": PASSWORD, "username": "ana"}))
         .await;
     block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
-    for identifier in ["ana%40example.com", "ana"] {
-        let r = env
-            .admin_send(
-                "GET",
-                &format!("/v1/tenants/acme/user-blocks?identifier={identifier}"),
-                None,
-            )
-            .await;
+    for identifier in ["ana@example.com", "ana"] {
+        let r = env.blocks_of(identifier).await;
         assert_eq!(
             r.body["blocked_for"].as_array().unwrap().len(),
             1,
@@ -301,25 +257,11 @@ async fn blocks_are_listed_and_cleared_by_identifier_too() {
             r.raw
         );
     }
-    let r = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/user-blocks?identifier=nobody%40example.com",
-            None,
-        )
-        .await;
+    let r = env.blocks_of("nobody@example.com").await;
     assert_eq!(r.body, json!({"blocked_for": []}));
-    let r = env
-        .admin_send(
-            "DELETE",
-            "/v1/tenants/acme/user-blocks?identifier=ana%40example.com",
-            None,
-        )
-        .await;
+    let r = env.clear_blocks_of("ana@example.com").await;
     assert_eq!(r.status, 204, "{}", r.raw);
-    let r = env
-        .admin_send("GET", "/v1/tenants/acme/user-blocks?identifier=ana", None)
-        .await;
+    let r = env.blocks_of("ana").await;
     assert_eq!(r.body, json!({"blocked_for": []}));
     assert!(
         !env.keys()
@@ -329,7 +271,7 @@ async fn blocks_are_listed_and_cleared_by_identifier_too() {
         "every counter is gone"
     );
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.1")
             .await
             .status,
         200
@@ -342,20 +284,17 @@ async fn clearing_blocks_by_id_works_and_unknown_users_are_404() {
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
+    block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
+    assert_eq!(env.clear_blocks(&u).await.status, 204);
+    assert_eq!(env.blocks(&u).await.body, json!({"blocked_for": []}));
+    let ghost = "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+    assert_eq!(env.blocks(ghost).await.status, 404);
+    assert_eq!(env.clear_blocks(ghost).await.status, 404);
+    let reader = claims("acme", "x@clients", "read:users");
     let path = format!(
         "/v1/tenants/acme/user-blocks/{}",
         u["user_id"].as_str().unwrap()
     );
-    block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
-    assert_eq!(env.admin_send("DELETE", &path, None).await.status, 204);
-    assert_eq!(
-        env.admin_send("GET", &path, None).await.body,
-        json!({"blocked_for": []})
-    );
-    let ghost = "/v1/tenants/acme/user-blocks/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
-    assert_eq!(env.admin_send("GET", ghost, None).await.status, 404);
-    assert_eq!(env.admin_send("DELETE", ghost, None).await.status, 404);
-    let reader = claims("acme", "x@clients", "read:users");
     assert_eq!(
         env.send("DELETE", &path, Some(&reader), None, &[])
             .await
@@ -370,16 +309,12 @@ async fn the_admin_block_and_brute_force_blocks_are_independent() {
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
-    let path = user_path(&u["user_id"]);
-    env.admin_send("PATCH", &path, Some(&json!({"blocked": true})))
-        .await;
-    let r = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    env.patch_user(&u, json!({"blocked": true})).await;
+    let r = env.login("ana@example.com", PASSWORD, "198.51.100.1").await;
     assert_eq!((r.status, r.code()), (401, "user_blocked"));
-    let wrong = login(
-        &env,
-        attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-    )
-    .await;
+    let wrong = env
+        .login("ana@example.com", "wrong guess", "198.51.100.1")
+        .await;
     assert_eq!(
         wrong.code(),
         "invalid_credentials",
@@ -387,34 +322,29 @@ async fn the_admin_block_and_brute_force_blocks_are_independent() {
     );
 
     block_address(&env, &clock, "ana@example.com", "198.51.100.2").await;
-    let blocks = format!(
-        "/v1/tenants/acme/user-blocks/{}",
-        u["user_id"].as_str().unwrap()
-    );
-    env.admin_send("DELETE", &blocks, None).await;
-    let got = env.admin_send("GET", &path, None).await;
+    env.clear_blocks(&u).await;
+    let got = env.get_user(&u).await;
     assert_eq!(
         got.body["blocked"], true,
         "clearing brute-force blocks leaves the admin block"
     );
 
     block_address(&env, &clock, "ana@example.com", "198.51.100.2").await;
-    env.admin_send("PATCH", &path, Some(&json!({"blocked": false})))
-        .await;
-    let r = env.admin_send("GET", &blocks, None).await;
+    env.patch_user(&u, json!({"blocked": false})).await;
+    let r = env.blocks(&u).await;
     assert_eq!(
         r.body["blocked_for"].as_array().unwrap().len(),
         1,
         "unblocking leaves brute-force blocks"
     );
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.2"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.2")
             .await
             .status,
         429
     );
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.3"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.3")
             .await
             .status,
         200
@@ -429,11 +359,7 @@ async fn an_admin_password_set_clears_every_block() {
         .await;
     block_address(&env, &clock, "ana@example.com", "198.51.100.1").await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"password": "fresh Lantern 42 quartz"})),
-        )
+        .patch_user(&u, json!({"password": "fresh Lantern 42 quartz"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert!(r.body["last_password_reset"].is_string());
@@ -444,16 +370,13 @@ async fn an_admin_password_set_clears_every_block() {
             .any(|(_, sk)| sk.starts_with("LOGIN#"))
     );
     assert_eq!(
-        login(
-            &env,
-            attempt("ana@example.com", "fresh Lantern 42 quartz", "198.51.100.1")
-        )
-        .await
-        .status,
+        env.login("ana@example.com", "fresh Lantern 42 quartz", "198.51.100.1")
+            .await
+            .status,
         200
     );
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.9"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.9")
             .await
             .status,
         401,
@@ -496,7 +419,7 @@ async fn a_hash_made_with_older_parameters_is_upgraded_at_the_next_login() {
         .await
         .unwrap();
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.1")
             .await
             .status,
         200
@@ -513,7 +436,7 @@ async fn a_hash_made_with_older_parameters_is_upgraded_at_the_next_login() {
         "{stored}"
     );
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.1")
             .await
             .status,
         200,
@@ -547,13 +470,11 @@ async fn an_account_scheduled_for_deletion_cannot_sign_in() {
         .send()
         .await
         .unwrap();
-    let r = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    let r = env.login("ana@example.com", PASSWORD, "198.51.100.1").await;
     assert_eq!((r.status, r.code()), (401, "deletion_scheduled"));
-    let wrong = login(
-        &env,
-        attempt("ana@example.com", "wrong guess", "198.51.100.1"),
-    )
-    .await;
+    let wrong = env
+        .login("ana@example.com", "wrong guess", "198.51.100.1")
+        .await;
     assert_eq!(wrong.code(), "invalid_credentials");
 }
 
@@ -566,7 +487,7 @@ async fn authenticate_needs_its_scope_and_refuses_bad_bodies() {
             "POST",
             "/v1/tenants/acme/authenticate",
             Some(&admin),
-            Some(&attempt("a@example.com", "x", "1.2.3.4")),
+            Some(&json!({"email": "a@example.com", "password": "x", "ip": "1.2.3.4"})),
             &[],
         )
         .await;
@@ -590,7 +511,7 @@ async fn authenticate_needs_its_scope_and_refuses_bad_bodies() {
             "invalid_body",
         ),
     ] {
-        let r = login(&env, body.clone()).await;
+        let r = env.authenticate(body.clone()).await;
         assert_eq!((r.status, r.code()), (400, code), "{body}");
     }
     let foreign = claims("globex", "login@clients", ALL_SCOPES);
@@ -599,7 +520,7 @@ async fn authenticate_needs_its_scope_and_refuses_bad_bodies() {
             "POST",
             "/v1/tenants/acme/authenticate",
             Some(&foreign),
-            Some(&attempt("a@example.com", "x", "1.2.3.4")),
+            Some(&json!({"email": "a@example.com", "password": "x", "ip": "1.2.3.4"})),
             &[],
         )
         .await;
@@ -612,41 +533,18 @@ async fn a_user_changes_their_password_with_the_current_one() {
     let u = env
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
-    let me = claims("acme", u["user_id"].as_str().unwrap(), "");
-    let change =
-        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
     let wrong = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/me/password",
-            Some(&me),
-            Some(&change("wrong guess", "fresh Lantern 42 quartz")),
-            &[],
-        )
+        .change_password(&u, "wrong guess", "fresh Lantern 42 quartz")
         .await;
     assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
     assert!(
         env.keys().await.iter().any(|(_, sk)| sk == "LOGIN#USER"),
         "a wrong current password counts as a failed attempt"
     );
-    let weak = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/me/password",
-            Some(&me),
-            Some(&change(PASSWORD, "password123")),
-            &[],
-        )
-        .await;
+    let weak = env.change_password(&u, PASSWORD, "password123").await;
     assert_eq!((weak.status, weak.code()), (400, "password_too_weak"));
     let ok = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/me/password",
-            Some(&me),
-            Some(&change(PASSWORD, "fresh Lantern 42 quartz")),
-            &[],
-        )
+        .change_password(&u, PASSWORD, "fresh Lantern 42 quartz")
         .await;
     assert_eq!(ok.status, 204, "{}", ok.raw);
     assert!(
@@ -657,21 +555,18 @@ async fn a_user_changes_their_password_with_the_current_one() {
         "blocks and counters are cleared"
     );
     assert_eq!(
-        login(
-            &env,
-            attempt("ana@example.com", "fresh Lantern 42 quartz", "198.51.100.1")
-        )
-        .await
-        .status,
+        env.login("ana@example.com", "fresh Lantern 42 quartz", "198.51.100.1")
+            .await
+            .status,
         200
     );
     assert_eq!(
-        login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.2"))
+        env.login("ana@example.com", PASSWORD, "198.51.100.2")
             .await
             .status,
         401
     );
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert!(got.body["last_password_reset"].is_string());
 }
 
@@ -683,18 +578,11 @@ async fn a_social_user_has_no_password_to_change_or_check() {
             json!({"connection": "google-oauth2", "user_id": "g-1", "email": "ana@example.com"}),
         )
         .await;
-    let me = claims("acme", u["user_id"].as_str().unwrap(), "");
     let r = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/me/password",
-            Some(&me),
-            Some(&json!({"current_password": "x", "new_password": "fresh Lantern 42 quartz"})),
-            &[],
-        )
+        .change_password(&u, "x", "fresh Lantern 42 quartz")
         .await;
     assert_eq!(r.status, 400, "{}", r.raw);
-    let r = login(&env, attempt("ana@example.com", PASSWORD, "198.51.100.1")).await;
+    let r = env.login("ana@example.com", PASSWORD, "198.51.100.1").await;
     assert_eq!(
         r.code(),
         "invalid_credentials",
@@ -709,18 +597,15 @@ async fn the_login_services_own_address_never_becomes_trusted() {
         .await;
     let without_ip = json!({"email": "ana@example.com", "password": PASSWORD});
     assert_eq!(
-        login(&env, without_ip.clone()).await.status,
+        env.authenticate(without_ip.clone()).await.status,
         200,
         "the caller's address counts when no ip is named"
     );
     for i in 0..8 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", &format!("192.0.2.{i}")),
-        )
-        .await;
+        env.login("ana@example.com", "wrong guess", &format!("192.0.2.{i}"))
+            .await;
     }
-    let r = login(&env, without_ip).await;
+    let r = env.authenticate(without_ip).await;
     assert_eq!(
         r.status, 429,
         "a success from the service's own address exempts nobody: {}",
@@ -735,19 +620,11 @@ async fn deleting_a_user_removes_its_login_counters_too() {
         .create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
     for i in 0..4 {
-        login(
-            &env,
-            attempt("ana@example.com", "wrong guess", &format!("198.51.100.{i}")),
-        )
-        .await;
+        env.login("ana@example.com", "wrong guess", &format!("198.51.100.{i}"))
+            .await;
     }
     env.calls.take();
-    assert_eq!(
-        env.admin_send("DELETE", &user_path(&u["user_id"]), None)
-            .await
-            .status,
-        204
-    );
+    assert_eq!(env.delete_user(&u).await.status, 204);
     // The counters go first: an erasure that stops halfway keeps the profile that leads to
     // them.
     assert_eq!(

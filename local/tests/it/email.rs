@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::support::{
-    ALL_SCOPES, Env, PUBLIC_BASE, Resp, address, claims, closed_endpoint, inbox, link, mailer,
-    param, s, user_path,
+    ALL_SCOPES, Env, PUBLIC_BASE, Resp, address, claims, closed_endpoint, inbox, link,
+    mailed_reset_ticket, mailer, param, s,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -18,66 +18,6 @@ const CANCEL: &str = "https://id.example.com/v1/tenants/acme/email-change/cancel
 async fn sign_up(env: &Env, email: &str) -> Value {
     env.create(json!({"email": email, "password": PASSWORD, "name": "Ana"}))
         .await
-}
-
-async fn public(env: &Env, method: &str, path: &str, body: Value) -> Resp {
-    env.send(method, path, None, Some(&body), &[]).await
-}
-
-async fn reset(env: &Env, email: &str) -> Resp {
-    public(
-        env,
-        "POST",
-        "/v1/tenants/acme/password-reset",
-        json!({"email": email}),
-    )
-    .await
-}
-
-async fn confirm_reset(env: &Env, ticket: &str, password: &str) -> Resp {
-    public(
-        env,
-        "POST",
-        "/v1/tenants/acme/password-reset/confirm",
-        json!({"ticket": ticket, "new_password": password}),
-    )
-    .await
-}
-
-async fn login(env: &Env, email: &str, password: &str, ip: &str) -> Resp {
-    let service = claims("acme", "login@clients", "authenticate:users");
-    let body = json!({"email": email, "password": password, "ip": ip});
-    env.send(
-        "POST",
-        "/v1/tenants/acme/authenticate",
-        Some(&service),
-        Some(&body),
-        &[],
-    )
-    .await
-}
-
-/// The one reset link in `email`'s inbox, newest first, and its ticket.
-async fn reset_ticket(email: &str) -> String {
-    let mail = inbox(email).await;
-    let last = mail.last().expect("a reset email");
-    param(&link(&last.html, RESET_PAGE), "ticket").unwrap()
-}
-
-fn me(user: &Value) -> crate::support::Claims {
-    claims("acme", user["user_id"].as_str().unwrap(), "openid")
-}
-
-/// `PATCH /me` as `user`.
-async fn patch_me(env: &Env, user: &Value, body: Value) -> Resp {
-    env.send(
-        "PATCH",
-        "/v1/tenants/acme/me",
-        Some(&me(user)),
-        Some(&body),
-        &[],
-    )
-    .await
 }
 
 #[tokio::test]
@@ -107,7 +47,7 @@ async fn sign_up_sends_a_verification_email_whose_link_verifies_the_address_once
         r.header("location"),
         Some("https://id.example.com/verified?success=true")
     );
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["email_verified"], true);
     assert_eq!(got.body["version"], 2);
 
@@ -149,15 +89,8 @@ async fn an_unknown_or_malformed_verification_ticket_redirects_with_an_error_and
         "?ticket=nope",
         &format!("?ticket={}", "A".repeat(43)),
     ] {
-        let r = env
-            .send(
-                "GET",
-                &format!("/v1/tenants/acme/email-verification/confirm{query}"),
-                None,
-                None,
-                &[],
-            )
-            .await;
+        let url = format!("{PUBLIC_BASE}/v1/tenants/acme/email-verification/confirm{query}");
+        let r = env.follow(&url).await;
         assert_eq!(r.status, 302, "{query}: {}", r.raw);
         assert_eq!(
             r.header("location"),
@@ -180,15 +113,7 @@ async fn without_anywhere_to_redirect_a_bad_ticket_is_400_json() {
         .tenants
         .set_tenant(shared::domain::ids::TenantId::parse("acme").unwrap(), acme);
     env.app.email = Arc::new(settings);
-    let r = env
-        .send(
-            "GET",
-            "/v1/tenants/acme/email-verification/confirm?ticket=x",
-            None,
-            None,
-            &[],
-        )
-        .await;
+    let r = env.follow(&format!("{VERIFY}x")).await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
 }
 
@@ -197,14 +122,7 @@ async fn the_verification_job_resends_and_refuses_verified_addresses() {
     let env = Env::new().await;
     let email = address("ana");
     let u = sign_up(&env, &email).await;
-    let body = json!({"user_id": u["user_id"]});
-    let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/jobs/verification-email",
-            Some(&body),
-        )
-        .await;
+    let r = env.send_verification_email(&u).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(r.body["type"], "verification_email");
     assert_eq!(r.body["status"], "completed");
@@ -223,21 +141,10 @@ async fn the_verification_job_resends_and_refuses_verified_addresses() {
             .ends_with("success=true")
     );
 
-    let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/jobs/verification-email",
-            Some(&body),
-        )
-        .await;
+    let r = env.send_verification_email(&u).await;
     assert_eq!((r.status, r.code()), (400, "email_already_verified"));
-    let missing = json!({"user_id": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9"});
     let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/jobs/verification-email",
-            Some(&missing),
-        )
+        .send_verification_email("usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9")
         .await;
     assert_eq!(r.status, 404);
     let reader = claims("acme", "x@clients", "read:users");
@@ -246,7 +153,7 @@ async fn the_verification_job_resends_and_refuses_verified_addresses() {
             "POST",
             "/v1/tenants/acme/jobs/verification-email",
             Some(&reader),
-            Some(&body),
+            Some(&json!({"user_id": u["user_id"]})),
             &[],
         )
         .await;
@@ -259,8 +166,8 @@ async fn a_password_reset_for_an_unknown_email_answers_like_a_known_one_and_send
     let known = address("known");
     let unknown = address("unknown");
     sign_up(&env, &known).await;
-    let a = reset(&env, &known).await;
-    let b = reset(&env, &unknown).await;
+    let a = env.request_reset(&known).await;
+    let b = env.request_reset(&unknown).await;
     assert_eq!(a.status, 202);
     assert_eq!((a.status, &a.raw), (b.status, &b.raw));
     let headers = |r: &Resp| {
@@ -271,7 +178,7 @@ async fn a_password_reset_for_an_unknown_email_answers_like_a_known_one_and_send
     assert_eq!(headers(&a), headers(&b));
     assert!(inbox(&unknown).await.is_empty());
     assert_eq!(inbox(&known).await.len(), 2, "verification, then the reset");
-    let r = reset(&env, "not an email").await;
+    let r = env.request_reset("not an email").await;
     assert_eq!((r.status, r.code()), (400, "invalid_email"), "{}", r.raw);
 }
 
@@ -281,44 +188,31 @@ async fn a_reset_link_sets_the_password_once_and_clears_brute_force_blocks() {
     let email = address("ana");
     let u = sign_up(&env, &email).await;
     for _ in 0..10 {
-        let r = login(&env, &email, "wrong guess", "203.0.113.9").await;
+        let r = env.login(&email, "wrong guess", "203.0.113.9").await;
         assert_eq!(r.code(), "invalid_credentials");
         clock.advance(16 * 60);
     }
-    assert_eq!(
-        login(&env, &email, PASSWORD, "203.0.113.9").await.status,
-        429
-    );
+    assert_eq!(env.login(&email, PASSWORD, "203.0.113.9").await.status, 429);
 
-    assert_eq!(reset(&env, &email).await.status, 202);
-    let ticket = reset_ticket(&email).await;
+    assert_eq!(env.request_reset(&email).await.status, 202);
+    let ticket = mailed_reset_ticket(&email).await;
     // A weak password is refused and leaves the ticket usable.
-    let weak = confirm_reset(&env, &ticket, "password").await;
+    let weak = env.confirm_reset(&ticket, "password").await;
     assert_eq!((weak.status, weak.code()), (400, "password_too_weak"));
     let new = "reset-Passphrase-Harbor-93";
-    let r = confirm_reset(&env, &ticket, new).await;
+    let r = env.confirm_reset(&ticket, new).await;
     assert_eq!(r.status, 204, "{}", r.raw);
-    let again = confirm_reset(&env, &ticket, "another-Passphrase-Cedar-58").await;
+    let again = env
+        .confirm_reset(&ticket, "another-Passphrase-Cedar-58")
+        .await;
     assert_eq!((again.status, again.code()), (400, "invalid_ticket"));
 
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert!(got.body["last_password_reset"].is_string());
-    let blocks = env
-        .admin_send(
-            "GET",
-            &format!(
-                "/v1/tenants/acme/user-blocks/{}",
-                u["user_id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let blocks = env.blocks(&u).await;
     assert_eq!(blocks.body["blocked_for"], json!([]));
-    assert_eq!(login(&env, &email, new, "203.0.113.9").await.status, 200);
-    assert_eq!(
-        login(&env, &email, PASSWORD, "203.0.113.8").await.status,
-        401
-    );
+    assert_eq!(env.login(&email, new, "203.0.113.9").await.status, 200);
+    assert_eq!(env.login(&email, PASSWORD, "203.0.113.8").await.status, 401);
 }
 
 #[tokio::test]
@@ -326,11 +220,11 @@ async fn two_concurrent_redemptions_of_one_reset_ticket_succeed_once() {
     let env = Env::new().await;
     let email = address("ana");
     sign_up(&env, &email).await;
-    reset(&env, &email).await;
-    let ticket = reset_ticket(&email).await;
+    env.request_reset(&email).await;
+    let ticket = mailed_reset_ticket(&email).await;
     let (a, b) = tokio::join!(
-        confirm_reset(&env, &ticket, "first-Passphrase-Willow-31"),
-        confirm_reset(&env, &ticket, "second-Passphrase-Meadow-47"),
+        env.confirm_reset(&ticket, "first-Passphrase-Willow-31"),
+        env.confirm_reset(&ticket, "second-Passphrase-Meadow-47"),
     );
     let mut outcomes = vec![
         (a.status, a.code().to_owned()),
@@ -346,7 +240,7 @@ async fn two_concurrent_redemptions_of_one_reset_ticket_succeed_once() {
     } else {
         "second-Passphrase-Meadow-47"
     };
-    assert_eq!(login(&env, &email, winner, "203.0.113.9").await.status, 200);
+    assert_eq!(env.login(&email, winner, "203.0.113.9").await.status, 200);
 }
 
 #[tokio::test]
@@ -354,11 +248,13 @@ async fn expired_tickets_fail() {
     let (env, clock) = Env::with_clock().await;
     let email = address("ana");
     sign_up(&env, &email).await;
-    reset(&env, &email).await;
+    env.request_reset(&email).await;
     let verify = link(&inbox(&email).await[0].html, VERIFY);
-    let ticket = reset_ticket(&email).await;
+    let ticket = mailed_reset_ticket(&email).await;
     clock.advance(3601);
-    let r = confirm_reset(&env, &ticket, "late-Passphrase-Orchid-64").await;
+    let r = env
+        .confirm_reset(&ticket, "late-Passphrase-Orchid-64")
+        .await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
     clock.advance(5 * 86_400);
     let r = env.follow(&verify).await;
@@ -375,12 +271,7 @@ async fn an_email_outage_keeps_the_user_and_the_outbox_sends_later() {
     let email = address("ana");
     let u = sign_up(&env, &email).await;
     assert_eq!(u["emails"][0]["status"], "pending");
-    assert_eq!(
-        env.admin_send("GET", &user_path(&u["user_id"]), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(env.get_user(&u).await.status, 200);
     assert!(inbox(&email).await.is_empty());
     let queued = env.outbox().await;
     assert_eq!(queued.len(), 1);
@@ -436,8 +327,7 @@ async fn a_message_for_a_user_erased_meanwhile_is_dropped() {
     let u = sign_up(&env, &email).await;
     env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
     // Erasing the user erases the queued message with it.
-    env.admin_send("DELETE", &user_path(&u["user_id"]), None)
-        .await;
+    env.delete_user(&u).await;
     let keys = env.keys().await;
     assert!(
         keys.iter().all(|(pk, _)| pk.contains("#ERASURE#")),
@@ -453,32 +343,19 @@ async fn sends_are_capped_per_user_and_kind_and_resets_stay_silent_beyond_the_ca
     let env = Env::new().await;
     let email = address("ana");
     let u = sign_up(&env, &email).await;
-    let body = json!({"user_id": u["user_id"]});
     for _ in 0..4 {
-        let r = env
-            .admin_send(
-                "POST",
-                "/v1/tenants/acme/jobs/verification-email",
-                Some(&body),
-            )
-            .await;
+        let r = env.send_verification_email(&u).await;
         assert_eq!(r.status, 201, "{}", r.raw);
     }
-    let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/jobs/verification-email",
-            Some(&body),
-        )
-        .await;
+    let r = env.send_verification_email(&u).await;
     assert_eq!((r.status, r.code()), (429, "too_many_requests"));
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=3600).contains(&wait));
     assert_eq!(inbox(&email).await.len(), 5);
 
-    let first = reset(&env, &email).await;
+    let first = env.request_reset(&email).await;
     for _ in 0..5 {
-        let r = reset(&env, &email).await;
+        let r = env.request_reset(&email).await;
         assert_eq!((r.status, &r.raw), (first.status, &first.raw));
     }
     assert_eq!(
@@ -493,18 +370,28 @@ async fn result_urls_outside_the_allow_list_are_refused() {
     let env = Env::new().await;
     let u = sign_up(&env, &address("ana")).await;
     let before = env.keys().await;
-    for (path, body) in [
+    let answers = [
         (
-            "/v1/tenants/acme/tickets/email-verification",
-            json!({"user_id": u["user_id"], "result_url": "https://evil.example.net/"}),
+            "email-verification",
+            env.verification_ticket(
+                json!({"user_id": u["user_id"], "result_url": "https://evil.example.net/"}),
+            )
+            .await,
         ),
         (
-            "/v1/tenants/acme/tickets/password-change",
-            json!({"user_id": u["user_id"], "result_url": "http://id.example.com/done"}),
+            "password-change",
+            env.password_change_ticket(
+                json!({"user_id": u["user_id"], "result_url": "http://id.example.com/done"}),
+            )
+            .await,
         ),
-    ] {
-        let r = env.admin_send("POST", path, Some(&body)).await;
-        assert_eq!((r.status, r.code()), (400, "invalid_result_url"), "{path}");
+    ];
+    for (ticket, r) in answers {
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_result_url"),
+            "{ticket}"
+        );
     }
     assert_eq!(env.keys().await, before, "nothing stored");
 }
@@ -514,13 +401,7 @@ async fn a_verification_ticket_redirects_to_its_result_url() {
     let env = Env::new().await;
     let u = sign_up(&env, &address("ana")).await;
     let body = json!({"user_id": u["user_id"], "result_url": "https://id.example.com/welcome?from=mail", "ttl_sec": 600});
-    let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/email-verification",
-            Some(&body),
-        )
-        .await;
+    let r = env.verification_ticket(body.clone()).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     let url = r.body["ticket"].as_str().unwrap();
     assert!(url.starts_with(VERIFY));
@@ -529,17 +410,11 @@ async fn a_verification_ticket_redirects_to_its_result_url() {
         r.header("location"),
         Some("https://id.example.com/welcome?from=mail&success=true")
     );
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["email_verified"], true);
 
     let long = json!({"user_id": u["user_id"], "ttl_sec": 31 * 86_400});
-    let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/email-verification",
-            Some(&long),
-        )
-        .await;
+    let r = env.verification_ticket(long).await;
     assert_eq!((r.status, r.code()), (400, "invalid_body"));
     let issuer = claims("acme", "x@clients", "read:users update:users");
     let r = env
@@ -560,13 +435,7 @@ async fn a_password_change_ticket_by_email_sets_the_password_and_may_verify_the_
     let email = address("ana");
     let u = sign_up(&env, &email).await;
     let body = json!({"email": email, "connection": "database", "mark_email_as_verified": true, "result_url": "https://id.example.com/signed-in"});
-    let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/password-change",
-            Some(&body),
-        )
-        .await;
+    let r = env.password_change_ticket(body).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     let url = r.body["ticket"].as_str().unwrap();
     assert!(url.starts_with(RESET_PAGE), "{url}");
@@ -575,38 +444,26 @@ async fn a_password_change_ticket_by_email_sets_the_password_and_may_verify_the_
         Some("https://id.example.com/signed-in")
     );
     let ticket = param(url, "ticket").unwrap();
-    let r = confirm_reset(&env, &ticket, "ticket-Passphrase-Falcon-22").await;
+    let r = env
+        .confirm_reset(&ticket, "ticket-Passphrase-Falcon-22")
+        .await;
     assert_eq!(r.status, 204, "{}", r.raw);
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["email_verified"], true);
 
-    let nobody = json!({"email": address("nobody")});
     let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/password-change",
-            Some(&nobody),
-        )
+        .password_change_ticket(json!({"email": address("nobody")}))
         .await;
     assert_eq!(r.status, 404);
-    let both = json!({"email": email, "user_id": u["user_id"]});
     let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/password-change",
-            Some(&both),
-        )
+        .password_change_ticket(json!({"email": email, "user_id": u["user_id"]}))
         .await;
     assert_eq!(r.status, 400);
     let social = env
         .create(json!({"connection": "google-oauth2", "user_id": "g-1", "email": address("g")}))
         .await;
     let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/password-change",
-            Some(&json!({"user_id": social["user_id"]})),
-        )
+        .password_change_ticket(json!({"user_id": social["user_id"]}))
         .await;
     assert_eq!(r.status, 400);
 }
@@ -616,8 +473,8 @@ async fn a_ticket_works_only_in_its_own_tenant() {
     let env = Env::new().await;
     let email = address("ana");
     sign_up(&env, &email).await;
-    reset(&env, &email).await;
-    let ticket = reset_ticket(&email).await;
+    env.request_reset(&email).await;
+    let ticket = mailed_reset_ticket(&email).await;
     let r = env
         .send(
             "POST",
@@ -637,7 +494,7 @@ async fn a_ticket_works_only_in_its_own_tenant() {
             .ends_with("error=invalid_ticket")
     );
     assert_eq!(
-        confirm_reset(&env, &ticket, "own-Passphrase-Juniper-75")
+        env.confirm_reset(&ticket, "own-Passphrase-Juniper-75")
             .await
             .status,
         204
@@ -706,29 +563,20 @@ async fn an_admin_email_change_unverifies_and_sends_to_the_new_address_unless_to
     let u = env
         .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
         .await;
-    let path = user_path(&u["user_id"]);
     let new = address("new");
-    let r = env
-        .admin_send("PATCH", &path, Some(&json!({"email": new})))
-        .await;
+    let r = env.patch_user(&u, json!({"email": new})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["email_verified"], false);
     assert_eq!(r.body["emails"][0]["type"], "verification_email");
     assert_eq!(inbox(&new).await.len(), 1);
     let quiet = address("quiet");
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"email": quiet, "verify_email": false})),
-        )
+        .patch_user(&u, json!({"email": quiet, "verify_email": false}))
         .await;
     assert_eq!(r.status, 200);
     assert!(r.body.get("emails").is_none());
     assert!(inbox(&quiet).await.is_empty());
-    let r = env
-        .admin_send("PATCH", &path, Some(&json!({"verify_email": false})))
-        .await;
+    let r = env.patch_user(&u, json!({"verify_email": false})).await;
     assert_eq!((r.status, r.code()), (400, "invalid_body"));
     // The link sent to the replaced address no longer verifies anything.
     let stale = link(&inbox(&new).await[0].html, VERIFY);
@@ -748,9 +596,10 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
     let u = env
         .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
         .await;
-    let caller = me(&u);
     let new = address("new");
-    let r = patch_me(&env, &u, json!({"email": new, "name": "Ana B"})).await;
+    let r = env
+        .patch_me(&u, json!({"email": new, "name": "Ana B"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["email"], old.as_str());
     assert_eq!(r.body["email_verified"], true);
@@ -763,9 +612,7 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
         .map(|j| j["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["verification_email", "email_change_notice"]);
-    let got = env
-        .send("GET", "/v1/tenants/acme/me", Some(&caller), None, &[])
-        .await;
+    let got = env.get_me(&u).await;
     assert_eq!(got.body["pending_email"], new.as_str());
 
     // The old address is told, without the new one spelled out, and can cancel.
@@ -773,7 +620,7 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
     assert!(!notice.html.contains(&new));
     link(&notice.html, CANCEL);
     // Signing in still takes the old address.
-    assert_eq!(login(&env, &old, PASSWORD, "203.0.113.5").await.status, 200);
+    assert_eq!(env.login(&old, PASSWORD, "203.0.113.5").await.status, 200);
 
     let sent = &inbox(&new).await[0];
     assert!(
@@ -788,34 +635,21 @@ async fn a_self_service_email_change_waits_for_the_new_address_to_be_verified() 
     // Its form is answered with a redirect to the tenant's page, which `form-action` would block.
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("form-action"));
-    let still = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let still = env.get_user(&u).await;
     assert_eq!(still.body["email"], old.as_str());
-    let form = format!("ticket={}", param(&verify, "ticket").unwrap());
-    let r = env
-        .send_raw(
-            "POST",
-            "/v1/tenants/acme/email-verification/confirm",
-            None,
-            form.as_bytes(),
-            &[("content-type", "application/x-www-form-urlencoded")],
-        )
-        .await;
+    let r = env.submit_form(&verify).await;
     assert_eq!(r.status, 302, "{}", r.raw);
     assert!(r.header("location").unwrap().ends_with("success=true"));
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["email"], new.as_str());
     assert_eq!(got.body["email_verified"], true);
     assert!(got.body.get("pending_email").is_none());
     // The guard moved with the address.
-    assert_eq!(login(&env, &new, PASSWORD, "203.0.113.5").await.status, 200);
+    assert_eq!(env.login(&new, PASSWORD, "203.0.113.5").await.status, 200);
     env.create(json!({"email": old, "password": PASSWORD}))
         .await;
     let taken = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/users",
-            Some(&json!({"email": new, "password": PASSWORD})),
-        )
+        .post_user(json!({"email": new, "password": PASSWORD}))
         .await;
     assert_eq!(taken.status, 409);
 }
@@ -828,7 +662,7 @@ async fn the_cancel_link_shows_a_page_and_only_its_form_cancels_the_change() {
         .create(json!({"email": old, "password": PASSWORD, "email_verified": true}))
         .await;
     let new = address("new");
-    patch_me(&env, &u, json!({"email": new})).await;
+    env.patch_me(&u, json!({"email": new})).await;
     let cancel = link(&inbox(&old).await[0].html, CANCEL);
     let page = env.follow(&cancel).await;
     assert_eq!(page.status, 200);
@@ -843,27 +677,16 @@ async fn the_cancel_link_shows_a_page_and_only_its_form_cancels_the_change() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    let path = user_path(&u["user_id"]);
-    let still = env.admin_send("GET", &path, None).await;
+    let still = env.get_user(&u).await;
     assert_eq!(
         still.body["pending_email"],
         new.as_str(),
         "a GET changes nothing"
     );
 
-    let ticket = param(&cancel, "ticket").unwrap();
-    let form = format!("ticket={ticket}");
-    let r = env
-        .send_raw(
-            "POST",
-            "/v1/tenants/acme/email-change/cancel",
-            None,
-            form.as_bytes(),
-            &[("content-type", "application/x-www-form-urlencoded")],
-        )
-        .await;
+    let r = env.submit_form(&cancel).await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    let after = env.admin_send("GET", &path, None).await;
+    let after = env.get_user(&u).await;
     assert!(after.body.get("pending_email").is_none());
     assert_eq!(after.body["email"], old.as_str());
     // The verification sent to the new address is void now, and the cancel link used.
@@ -875,15 +698,8 @@ async fn the_cancel_link_shows_a_page_and_only_its_form_cancels_the_change() {
             .unwrap()
             .ends_with("error=invalid_ticket")
     );
-    let r = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/email-change/cancel",
-            None,
-            Some(&json!({"ticket": ticket})),
-            &[],
-        )
-        .await;
+    let ticket = param(&cancel, "ticket").unwrap();
+    let r = env.cancel_email_change(&ticket).await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
     assert_eq!(env.follow(&cancel).await.status, 400);
 }
@@ -895,12 +711,16 @@ async fn self_service_email_changes_are_capped_too() {
         .create(json!({"email": address("old"), "password": PASSWORD, "email_verified": true}))
         .await;
     for i in 0..5 {
-        let r = patch_me(&env, &u, json!({"email": address(&format!("n{i}"))})).await;
+        let r = env
+            .patch_me(&u, json!({"email": address(&format!("n{i}"))}))
+            .await;
         assert_eq!(r.status, 200, "{}", r.raw);
     }
-    let r = patch_me(&env, &u, json!({"email": address("n6"), "name": "Changed"})).await;
+    let r = env
+        .patch_me(&u, json!({"email": address("n6"), "name": "Changed"}))
+        .await;
     assert_eq!((r.status, r.code()), (429, "too_many_requests"));
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert!(
         got.body.get("name").is_none(),
         "a refused change changes nothing"
@@ -932,21 +752,17 @@ async fn public_routes_need_no_token_and_management_routes_still_do() {
         )
         .await;
     assert_eq!((r.status, r.code()), (404, "not_found"));
-    let r = public(
-        &env,
-        "POST",
-        "/v1/tenants/acme/password-reset/confirm",
-        json!({"ticket": "x", "new_password": "whatever-Passphrase-Aspen-11"}),
-    )
-    .await;
+    let r = env.confirm_reset("x", "whatever-Passphrase-Aspen-11").await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
-    let r = public(
-        &env,
-        "POST",
-        "/v1/tenants/Not_A_Tenant/password-reset",
-        json!({"email": "a@example.com"}),
-    )
-    .await;
+    let r = env
+        .send(
+            "POST",
+            "/v1/tenants/Not_A_Tenant/password-reset",
+            None,
+            Some(&json!({"email": "a@example.com"})),
+            &[],
+        )
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (400, "invalid_tenant_id"),
@@ -965,12 +781,11 @@ async fn an_app_may_confirm_a_verification_ticket_with_a_json_post() {
         "ticket",
     )
     .unwrap();
-    let path = "/v1/tenants/acme/email-verification/confirm";
-    let r = public(&env, "POST", path, json!({"ticket": ticket})).await;
+    let r = env.confirm_verification(&ticket).await;
     assert_eq!(r.status, 204, "{}", r.raw);
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["email_verified"], true);
-    let again = public(&env, "POST", path, json!({"ticket": ticket})).await;
+    let again = env.confirm_verification(&ticket).await;
     assert_eq!((again.status, again.code()), (400, "invalid_ticket"));
 }
 
@@ -979,29 +794,29 @@ async fn a_reset_link_is_void_once_the_address_moved_or_a_newer_password_was_set
     let env = Env::new().await;
     let email = address("ana");
     let u = sign_up(&env, &email).await;
-    reset(&env, &email).await;
-    let old_ticket = reset_ticket(&email).await;
-    reset(&env, &email).await;
-    let newer = reset_ticket(&email).await;
+    env.request_reset(&email).await;
+    let old_ticket = mailed_reset_ticket(&email).await;
+    env.request_reset(&email).await;
+    let newer = mailed_reset_ticket(&email).await;
     assert_eq!(
-        confirm_reset(&env, &newer, "newer-Passphrase-Birch-27")
+        env.confirm_reset(&newer, "newer-Passphrase-Birch-27")
             .await
             .status,
         204
     );
-    let r = confirm_reset(&env, &old_ticket, "older-Passphrase-Maple-81").await;
+    let r = env
+        .confirm_reset(&old_ticket, "older-Passphrase-Maple-81")
+        .await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"), "superseded");
 
-    reset(&env, &email).await;
-    let mailed = reset_ticket(&email).await;
+    env.request_reset(&email).await;
+    let mailed = mailed_reset_ticket(&email).await;
     let moved = address("moved");
-    env.admin_send(
-        "PATCH",
-        &user_path(&u["user_id"]),
-        Some(&json!({"email": moved, "verify_email": false})),
-    )
-    .await;
-    let r = confirm_reset(&env, &mailed, "moved-Passphrase-Cedar-39").await;
+    env.patch_user(&u, json!({"email": moved, "verify_email": false}))
+        .await;
+    let r = env
+        .confirm_reset(&mailed, "moved-Passphrase-Cedar-39")
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (400, "invalid_ticket"),
@@ -1016,14 +831,10 @@ async fn a_delayed_reset_email_is_dropped_once_the_password_changed() {
     let u = sign_up(&env, &email).await;
     env.app.mailer = mailer(&closed_endpoint()).await;
     clock.advance(1);
-    assert_eq!(reset(&env, &email).await.status, 202);
+    assert_eq!(env.request_reset(&email).await.status, 202);
     clock.advance(1);
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"password": "admin-Passphrase-Poplar-52"})),
-        )
+        .patch_user(&u, json!({"password": "admin-Passphrase-Poplar-52"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     env.app.mailer = mailer(&crate::support::moto_endpoint()).await;

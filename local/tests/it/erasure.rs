@@ -3,27 +3,16 @@ use shared::domain::erasure::PurgeReport;
 use shared::domain::ids::{TenantId, UserId};
 use shared::schedule::Pass;
 
-use crate::support::{Env, Resp, TestClock, address, claims, inbox, s, user_path};
+use crate::support::{Env, TestClock, address, claims, inbox, s, user_path};
 
 const PASSWORD: &str = "correct horse battery";
 const DAY: i64 = 24 * 3600;
+/// Where the sign-ins of these tests come from.
+const IP: &str = "198.51.100.5";
 
 async fn user(env: &Env, email: &str) -> Value {
     env.create(json!({"email": email, "email_verified": true, "password": PASSWORD}))
         .await
-}
-
-fn own(user: &Value) -> crate::support::Claims {
-    claims("acme", user["user_id"].as_str().unwrap(), "")
-}
-
-async fn delete_me(env: &Env, user: &Value) -> Resp {
-    env.send("DELETE", "/v1/tenants/acme/me", Some(&own(user)), None, &[])
-        .await
-}
-
-async fn login(env: &Env, email: &str) -> Resp {
-    login_with(env, email, PASSWORD).await
 }
 
 async fn purge(env: &Env) -> PurgeReport {
@@ -61,7 +50,7 @@ async fn delete_me_schedules_the_erasure_and_the_purge_does_it_once_due() {
     let u = user(&env, &email).await;
     let id = u["user_id"].as_str().unwrap().to_owned();
 
-    let r = delete_me(&env, &u).await;
+    let r = env.delete_me(&u).await;
     assert_eq!(r.status, 202, "{}", r.raw);
     let due = r.body["deletion_scheduled_at"].as_str().unwrap().to_owned();
     let expected = env.app.clock.now().plus_secs(30 * DAY);
@@ -73,8 +62,11 @@ async fn delete_me_schedules_the_erasure_and_the_purge_does_it_once_due() {
     assert!(mail[0].html.contains(&due[..10]), "{}", mail[0].html);
 
     // Scheduled: no sign-in; asking again keeps the date and sends nothing.
-    assert_eq!(login(&env, &email).await.code(), "deletion_scheduled");
-    let again = delete_me(&env, &u).await;
+    assert_eq!(
+        env.login(&email, PASSWORD, IP).await.code(),
+        "deletion_scheduled"
+    );
+    let again = env.delete_me(&u).await;
     assert_eq!(again.body, json!({"deletion_scheduled_at": due}));
     assert_eq!(inbox(&email).await.len(), 1);
 
@@ -82,7 +74,7 @@ async fn delete_me_schedules_the_erasure_and_the_purge_does_it_once_due() {
     clock.advance(30 * DAY - 60);
     let early = purge(&env).await;
     assert_eq!((early.due, early.purged), (0, 0));
-    let still = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let still = env.get_user(&u).await;
     assert_eq!(still.status, 200);
 
     clock.advance(61);
@@ -92,7 +84,7 @@ async fn delete_me_schedules_the_erasure_and_the_purge_does_it_once_due() {
         (1, 1, 0),
         "{report:?}"
     );
-    let gone = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let gone = env.get_user(&u).await;
     assert_eq!(gone.code(), "user_not_found");
     // Nothing of the user is left but the receipt, which names nobody.
     let left = mentioning(&env, &id).await;
@@ -122,41 +114,27 @@ async fn an_admin_patch_cancels_a_scheduled_deletion() {
     let (env, clock) = Env::with_clock().await;
     let email = address("staying");
     let u = user(&env, &email).await;
-    assert_eq!(delete_me(&env, &u).await.status, 202);
+    assert_eq!(env.delete_me(&u).await.status, 202);
 
     // Not the user's to cancel, and only null cancels.
     let by_user = env
-        .send(
-            "PATCH",
-            "/v1/tenants/acme/me",
-            Some(&own(&u)),
-            Some(&json!({"deletion_scheduled_at": null})),
-            &[],
-        )
+        .patch_me(&u, json!({"deletion_scheduled_at": null}))
         .await;
     assert_eq!(by_user.status, 403, "{}", by_user.raw);
     let dated = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"deletion_scheduled_at": "2030-01-01T00:00:00Z"})),
-        )
+        .patch_user(&u, json!({"deletion_scheduled_at": "2030-01-01T00:00:00Z"}))
         .await;
     assert_eq!(dated.code(), "invalid_body", "{}", dated.raw);
 
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"deletion_scheduled_at": null})),
-        )
+        .patch_user(&u, json!({"deletion_scheduled_at": null}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert!(r.body.get("deletion_scheduled_at").is_none(), "{}", r.raw);
     clock.advance(31 * DAY);
     let report = purge(&env).await;
     assert_eq!((report.due, report.purged), (0, 0));
-    assert_eq!(login(&env, &email).await.status, 200);
+    assert_eq!(env.login(&email, PASSWORD, IP).await.status, 200);
     assert!(receipts(&env).await.is_empty());
 }
 
@@ -167,19 +145,10 @@ async fn with_leftovers(env: &Env, clock: &TestClock) -> Value {
     let u = env
         .create(json!({"email": email, "password": PASSWORD}))
         .await;
-    let service = claims("acme", "login@clients", "authenticate:users");
-    let failed = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/authenticate",
-            Some(&service),
-            Some(&json!({"email": email, "password": "not it", "ip": "203.0.113.9"})),
-            &[],
-        )
-        .await;
+    let failed = env.login(&email, "not it", "203.0.113.9").await;
     assert_eq!(failed.code(), "invalid_credentials");
     clock.advance(1);
-    assert_eq!(delete_me(env, &u).await.status, 202);
+    assert_eq!(env.delete_me(&u).await.status, 202);
     u
 }
 
@@ -265,9 +234,7 @@ async fn a_purge_stopped_halfway_and_overlapping_reruns_leave_nothing_behind() {
 async fn an_admin_erasure_is_receipted_with_its_caller_and_reason() {
     let env = Env::new().await;
     let u = user(&env, "ana@example.com").await;
-    let r = env
-        .admin_send("DELETE", &user_path(&u["user_id"]), None)
-        .await;
+    let r = env.delete_user(&u).await;
     assert_eq!(r.status, 204, "{}", r.raw);
     let receipts = receipts(&env).await;
     assert_eq!(receipts.len(), 1);
@@ -297,21 +264,18 @@ async fn an_export_holds_everything_stored_and_no_secret() {
         .create(json!({"connection": "google-oauth2", "user_id": "g-export", "email": "x@gmail.example", "email_verified": true, "app_metadata": {"tier": "gold"}}))
         .await;
     let linked = env
-        .admin_send(
-            "POST",
-            &format!("{}/identities", user_path(&u["user_id"])),
-            Some(&json!({"link_with": google["user_id"], "allow_unverified": true})),
+        .link(
+            &u,
+            json!({"link_with": google["user_id"], "allow_unverified": true}),
         )
         .await;
     assert_eq!(linked.status, 201, "{}", linked.raw);
     assert_eq!(
-        login_with(&env, &email, "not it").await.code(),
+        env.login(&email, "not it", IP).await.code(),
         "invalid_credentials"
     );
 
-    let r = env
-        .admin_send("GET", &format!("{}/export", user_path(&u["user_id"])), None)
-        .await;
+    let r = env.export_user(&u).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let id = u["user_id"].as_str().unwrap();
     assert_eq!(
@@ -344,15 +308,7 @@ async fn an_export_holds_everything_stored_and_no_secret() {
     assert!(!r.raw.contains("PASSWORD"));
 
     // The user's own export leaves every app_metadata out.
-    let mine = env
-        .send(
-            "GET",
-            "/v1/tenants/acme/me/export",
-            Some(&own(&u)),
-            None,
-            &[],
-        )
-        .await;
+    let mine = env.export_me(&u).await;
     assert_eq!(mine.status, 200, "{}", mine.raw);
     assert!(!mine.raw.contains("app_metadata"), "{}", mine.raw);
     assert!(!mine.raw.contains("gold") && !mine.raw.contains("\"pro\""));
@@ -370,26 +326,8 @@ async fn an_export_holds_everything_stored_and_no_secret() {
         )
         .await;
     assert_eq!(r.status, 404);
-    let r = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9/export",
-            None,
-        )
-        .await;
+    let r = env.export_user("usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9").await;
     assert_eq!(r.code(), "user_not_found");
-}
-
-async fn login_with(env: &Env, email: &str, password: &str) -> Resp {
-    let service = claims("acme", "login@clients", "authenticate:users");
-    env.send(
-        "POST",
-        "/v1/tenants/acme/authenticate",
-        Some(&service),
-        Some(&json!({"email": email, "password": password, "ip": "198.51.100.5"})),
-        &[],
-    )
-    .await
 }
 
 /// `env` with tenant acme under `policies` (fields of its `TENANT_SETTINGS` entry).
@@ -426,13 +364,7 @@ async fn sign_ups_left_unverified_are_erased_under_the_tenant_policy() {
         );
     }
     clock.advance(3 * DAY);
-    let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&late["user_id"]),
-            Some(&json!({"email_verified": true})),
-        )
-        .await;
+    let r = env.patch_user(&late, json!({"email_verified": true})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
 
     clock.advance(4 * DAY - 60);
@@ -444,14 +376,10 @@ async fn sign_ups_left_unverified_are_erased_under_the_tenant_policy() {
         (2, 1, 1),
         "{report:?}"
     );
-    let gone = env
-        .admin_send("GET", &user_path(&stale["user_id"]), None)
-        .await;
+    let gone = env.get_user(&stale).await;
     assert_eq!(gone.code(), "user_not_found");
     for kept in [&late, &verified] {
-        let r = env
-            .admin_send("GET", &user_path(&kept["user_id"]), None)
-            .await;
+        let r = env.get_user(kept).await;
         assert_eq!(r.status, 200, "{}", r.raw);
     }
     let receipts = receipts(&env).await;
@@ -490,9 +418,7 @@ async fn inactive_users_are_warned_then_erased_and_a_sign_in_cancels_it() {
     assert_eq!(warning.len(), 1);
     let due = env.app.clock.now().plus_secs(7 * DAY).to_string();
     assert!(warning[0].html.contains(&due[..10]), "{}", warning[0].html);
-    let got = env
-        .admin_send("GET", &user_path(&idle["user_id"]), None)
-        .await;
+    let got = env.get_user(&idle).await;
     assert!(got.body["inactivity_warned_at"].is_string(), "{}", got.raw);
     assert_eq!(
         purge(&env).await.due,
@@ -502,7 +428,7 @@ async fn inactive_users_are_warned_then_erased_and_a_sign_in_cancels_it() {
 
     // One of them signs in during the warning period.
     clock.advance(DAY);
-    assert_eq!(login(&env, &back_email).await.status, 200);
+    assert_eq!(env.login(&back_email, PASSWORD, IP).await.status, 200);
     clock.advance(6 * DAY);
     let report = purge(&env).await;
     assert_eq!(
@@ -510,13 +436,9 @@ async fn inactive_users_are_warned_then_erased_and_a_sign_in_cancels_it() {
         (2, 1, 1),
         "{report:?}"
     );
-    let gone = env
-        .admin_send("GET", &user_path(&idle["user_id"]), None)
-        .await;
+    let gone = env.get_user(&idle).await;
     assert_eq!(gone.code(), "user_not_found");
-    let kept = env
-        .admin_send("GET", &user_path(&back["user_id"]), None)
-        .await;
+    let kept = env.get_user(&back).await;
     assert_eq!(kept.status, 200);
     assert_eq!(s(&receipts(&env).await[0], "reason"), "inactivity");
 
@@ -534,7 +456,7 @@ async fn small_passes_say_when_more_is_due_until_none_is() {
     let (env, clock) = Env::with_clock().await;
     for i in 0..20 {
         let u = user(&env, &format!("many{i}@example.com")).await;
-        assert_eq!(delete_me(&env, &u).await.status, 202);
+        assert_eq!(env.delete_me(&u).await.status, 202);
     }
     clock.advance(31 * DAY);
     // One entry per shard per pass: a shard holding two or more says so.

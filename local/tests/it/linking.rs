@@ -1,9 +1,11 @@
 use serde_json::{Value, json};
 
-use crate::support::{ALL_SCOPES, Env, Resp, address, claims, inbox, s, user_path};
+use crate::support::{ALL_SCOPES, Env, address, claims, inbox, s, user_path};
 
 const ANA_PASSWORD: &str = "correct horse battery";
 const BOB_PASSWORD: &str = "lantern Harbor quartz 93";
+/// Where the sign-ins of these tests come from.
+const IP: &str = "198.51.100.9";
 
 /// A verified database user.
 async fn database_user(env: &Env, email: &str, password: &str) -> Value {
@@ -30,51 +32,12 @@ async fn social_user(env: &Env, connection: &str, provider_id: &str, email: &str
     .await
 }
 
-async fn link(env: &Env, primary: &Value, body: Value) -> Resp {
-    env.admin_send(
-        "POST",
-        &format!("{}/identities", user_path(&primary["user_id"])),
-        Some(&body),
-    )
-    .await
-}
-
 fn link_with(secondary: &Value) -> Value {
     json!({"link_with": secondary["user_id"]})
 }
 
-async fn unlink(env: &Env, primary: &Value, provider: &str, identity_id: &str) -> Resp {
-    env.admin_send(
-        "DELETE",
-        &format!(
-            "{}/identities/{provider}/{identity_id}",
-            user_path(&primary["user_id"])
-        ),
-        None,
-    )
-    .await
-}
-
-async fn login(env: &Env, email: &str, password: &str) -> Resp {
-    let service = claims("acme", "login@clients", "authenticate:users");
-    env.send(
-        "POST",
-        "/v1/tenants/acme/authenticate",
-        Some(&service),
-        Some(&json!({"email": email, "password": password, "ip": "198.51.100.9"})),
-        &[],
-    )
-    .await
-}
-
 async fn by_email(env: &Env, email: &str) -> Vec<String> {
-    let r = env
-        .admin_send(
-            "GET",
-            &format!("/v1/tenants/acme/users-by-email?email={email}"),
-            None,
-        )
-        .await;
+    let r = env.users_by_email(email).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     r.body
         .as_array()
@@ -92,12 +55,12 @@ async fn a_linked_social_identity_joins_the_primary_with_its_own_profile_and_met
     let google = social_user(&env, "google-oauth2", "g-123", "ana@example.com").await;
     assert_eq!(by_email(&env, "ana@example.com").await.len(), 2);
 
-    let r = link(
-        &env,
-        &ana,
-        json!({"provider": "google-oauth2", "user_id": "g-123"}),
-    )
-    .await;
+    let r = env
+        .link(
+            &ana,
+            json!({"provider": "google-oauth2", "user_id": "g-123"}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(r.header("etag"), Some("\"2\""));
     let identities = r.body.as_array().unwrap();
@@ -120,28 +83,21 @@ async fn a_linked_social_identity_joins_the_primary_with_its_own_profile_and_met
     assert_eq!(linked["standalone"]["user_id"], google["user_id"]);
 
     // The primary's own metadata is not merged with the secondary's.
-    let got = env
-        .admin_send("GET", &user_path(&ana["user_id"]), None)
-        .await;
+    let got = env.get_user(&ana).await;
     assert_eq!(got.body["identities"], r.body);
     assert_eq!(got.body["user_metadata"], json!({"theme": "light"}));
     assert_eq!(got.body["email"], "ana@example.com");
-    let gone = env
-        .admin_send("GET", &user_path(&google["user_id"]), None)
-        .await;
+    let gone = env.get_user(&google).await;
     assert_eq!(gone.code(), "user_not_found");
 
     // Found by the address through both connections, once.
     let ana_id = ana["user_id"].as_str().unwrap().to_owned();
     assert_eq!(by_email(&env, "ana@example.com").await, [ana_id.as_str()]);
-    let listed = env.admin_send("GET", "/v1/tenants/acme/users", None).await;
+    let listed = env.list_users(&[]).await;
     assert_eq!(listed.body["users"].as_array().unwrap().len(), 1);
 
     // The user's own view of a linked identity leaves out its app_metadata too.
-    let own = claims("acme", &ana_id, "");
-    let me = env
-        .send("GET", "/v1/tenants/acme/me", Some(&own), None, &[])
-        .await;
+    let me = env.get_me(&ana).await;
     assert_eq!(me.status, 200, "{}", me.raw);
     assert_eq!(me.body["identities"][1]["user_metadata"]["locale"], "es");
     assert!(!me.raw.contains("gold"), "{}", me.raw);
@@ -152,25 +108,21 @@ async fn a_linked_database_identity_signs_in_with_its_own_password_as_the_primar
     let env = Env::new().await;
     let google = social_user(&env, "google-oauth2", "g-456", "bob@gmail.example").await;
     let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
-    let r = link(&env, &google, link_with(&bob)).await;
+    let r = env.link(&google, link_with(&bob)).await;
     assert_eq!(r.status, 201, "{}", r.raw);
 
-    let signed_in = login(&env, "BOB@example.com", BOB_PASSWORD).await;
+    let signed_in = env.login("BOB@example.com", BOB_PASSWORD, IP).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.raw);
     assert_eq!(signed_in.body["user_id"], google["user_id"]);
     assert_eq!(signed_in.body["logins_count"], 1);
-    let wrong = login(&env, "bob@example.com", ANA_PASSWORD).await;
+    let wrong = env.login("bob@example.com", ANA_PASSWORD, IP).await;
     assert_eq!(wrong.code(), "invalid_credentials");
 
     // The address stays taken in the database connection, now by the primary.
     let google_id = google["user_id"].as_str().unwrap().to_owned();
     assert_eq!(by_email(&env, "bob@example.com").await, [google_id]);
     let again = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/users",
-            Some(&json!({"email": "bob@example.com", "password": BOB_PASSWORD})),
-        )
+        .post_user(json!({"email": "bob@example.com", "password": BOB_PASSWORD}))
         .await;
     assert_eq!(again.code(), "user_exists");
     // The password moved beside the primary's profile; the secondary's partition is empty.
@@ -183,25 +135,6 @@ async fn a_linked_database_identity_signs_in_with_its_own_password_as_the_primar
     )));
 }
 
-async fn confirm_reset(env: &Env, ticket: &str, password: &str) -> Resp {
-    env.send(
-        "POST",
-        "/v1/tenants/acme/password-reset/confirm",
-        None,
-        Some(&json!({"ticket": ticket, "new_password": password})),
-        &[],
-    )
-    .await
-}
-
-/// The ticket of the newest reset link mailed to `to`.
-async fn mailed_reset_ticket(to: &str) -> String {
-    let mail = inbox(to).await;
-    let newest = mail.last().expect("a reset email");
-    let url = crate::support::link(&newest.html, "https://id.example.com/reset-password");
-    crate::support::param(&url, "ticket").unwrap()
-}
-
 #[tokio::test]
 async fn a_linked_database_identity_resets_its_own_password_by_its_own_address() {
     let env = Env::new().await;
@@ -209,70 +142,54 @@ async fn a_linked_database_identity_resets_its_own_password_by_its_own_address()
     let linked_address = address("linked");
     let primary = database_user(&env, &primary_address, ANA_PASSWORD).await;
     let linked = database_user(&env, &linked_address, BOB_PASSWORD).await;
-    assert_eq!(link(&env, &primary, link_with(&linked)).await.status, 201);
+    assert_eq!(env.link(&primary, link_with(&linked)).await.status, 201);
 
-    let r = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/password-reset",
-            None,
-            Some(&json!({"email": linked_address})),
-            &[],
-        )
-        .await;
+    let r = env.request_reset(&linked_address).await;
     assert_eq!(r.status, 202, "{}", r.raw);
     assert!(inbox(&primary_address).await.is_empty());
-    let ticket = mailed_reset_ticket(&linked_address).await;
+    let ticket = crate::support::mailed_reset_ticket(&linked_address).await;
     let new_password = "reset Passphrase Harbor 93";
-    let done = confirm_reset(&env, &ticket, new_password).await;
+    let done = env.confirm_reset(&ticket, new_password).await;
     assert_eq!(done.status, 204, "{}", done.raw);
     assert_eq!(
-        confirm_reset(&env, &ticket, "another Passphrase 77")
+        env.confirm_reset(&ticket, "another Passphrase 77")
             .await
             .code(),
         "invalid_ticket"
     );
 
     // The linked identity's password changed; the primary's own did not.
-    let signed_in = login(&env, &linked_address, new_password).await;
+    let signed_in = env.login(&linked_address, new_password, IP).await;
     assert_eq!(
         signed_in.body["user_id"], primary["user_id"],
         "{}",
         signed_in.raw
     );
     assert_eq!(
-        login(&env, &linked_address, BOB_PASSWORD).await.code(),
+        env.login(&linked_address, BOB_PASSWORD, IP).await.code(),
         "invalid_credentials"
     );
-    let own = login(&env, &primary_address, ANA_PASSWORD).await;
+    let own = env.login(&primary_address, ANA_PASSWORD, IP).await;
     assert_eq!(own.body["user_id"], primary["user_id"], "{}", own.raw);
     assert!(own.body.get("last_password_reset").is_none());
     assert!(own.body["identities"][1]["standalone"]["last_password_reset"].is_string());
 
     // The tickets API reaches the same password through the same address.
     let issued = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/password-change",
-            Some(&json!({"email": linked_address})),
-        )
+        .password_change_ticket(json!({"email": linked_address}))
         .await;
     assert_eq!(issued.status, 201, "{}", issued.raw);
     let url = issued.body["ticket"].as_str().unwrap();
     let ticket = crate::support::param(url, "ticket").unwrap();
     let newer = "ticket Passphrase Meadow 58";
-    assert_eq!(confirm_reset(&env, &ticket, newer).await.status, 204);
+    assert_eq!(env.confirm_reset(&ticket, newer).await.status, 204);
 
     // Unlinked, the user it was signs in with the password it was given meanwhile.
-    let r = unlink(
-        &env,
-        &primary,
-        "database",
-        linked["user_id"].as_str().unwrap(),
-    )
-    .await;
+    let r = env
+        .unlink(&primary, "database", linked["user_id"].as_str().unwrap())
+        .await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    let back = login(&env, &linked_address, newer).await;
+    let back = env.login(&linked_address, newer, IP).await;
     assert_eq!(back.body["user_id"], linked["user_id"], "{}", back.raw);
     assert!(back.body["last_password_reset"].is_string());
 }
@@ -293,11 +210,11 @@ async fn unlinking_gives_back_the_standalone_user_with_its_metadata_and_password
         .await;
     let google = social_user(&env, "google-oauth2", "g-789", "ana@gmail.example").await;
     let before = env.keys().await;
-    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
-    assert_eq!(link(&env, &ana, link_with(&google)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&bob)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&google)).await.status, 201);
 
     let bob_id = bob["user_id"].as_str().unwrap();
-    let r = unlink(&env, &ana, "database", bob_id).await;
+    let r = env.unlink(&ana, "database", bob_id).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let left: Vec<&str> = r
         .body
@@ -307,14 +224,12 @@ async fn unlinking_gives_back_the_standalone_user_with_its_metadata_and_password
         .map(|i| i["provider"].as_str().unwrap())
         .collect();
     assert_eq!(left, ["database", "google-oauth2"]);
-    let r = unlink(&env, &ana, "google-oauth2", "g-789").await;
+    let r = env.unlink(&ana, "google-oauth2", "g-789").await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body.as_array().unwrap().len(), 1);
     assert_eq!(r.header("etag"), Some("\"5\""));
 
-    let back = env
-        .admin_send("GET", &user_path(&bob["user_id"]), None)
-        .await;
+    let back = env.get_user(&bob).await;
     assert_eq!(back.status, 200, "{}", back.raw);
     for field in [
         "user_id",
@@ -330,27 +245,23 @@ async fn unlinking_gives_back_the_standalone_user_with_its_metadata_and_password
         assert_eq!(back.body[field], bob[field], "{field}");
     }
     assert!(back.body["version"].as_u64() > bob["version"].as_u64());
-    let google_back = env
-        .admin_send("GET", &user_path(&google["user_id"]), None)
-        .await;
+    let google_back = env.get_user(&google).await;
     assert_eq!(google_back.body["app_metadata"], json!({"tier": "gold"}));
     assert_eq!(google_back.body["identities"], google["identities"]);
 
     // Every item is where it was: the guards point home again, the password went back, and
     // the restored users are listed again.
     assert_eq!(env.keys().await, before);
-    let listed = env.admin_send("GET", "/v1/tenants/acme/users", None).await;
+    let listed = env.list_users(&[]).await;
     assert_eq!(listed.body["users"].as_array().unwrap().len(), 3);
-    let signed_in = login(&env, "bob@example.com", BOB_PASSWORD).await;
+    let signed_in = env.login("bob@example.com", BOB_PASSWORD, IP).await;
     assert_eq!(
         signed_in.body["user_id"], bob["user_id"],
         "{}",
         signed_in.raw
     );
     assert_eq!(by_email(&env, "bob@example.com").await, [bob_id.to_owned()]);
-    let ana_view = env
-        .admin_send("GET", &user_path(&ana["user_id"]), None)
-        .await;
+    let ana_view = env.get_user(&ana).await;
     assert_eq!(ana_view.body["identities"], ana["identities"]);
 }
 
@@ -369,7 +280,7 @@ async fn the_refusals_are_clear_and_change_nothing() {
         .create(json!({"connection": "facebook", "user_id": "fb-1", "blocked": true}))
         .await;
     // bob already holds an identity of its own.
-    assert_eq!(link(&env, &bob, link_with(&google)).await.status, 201);
+    assert_eq!(env.link(&bob, link_with(&google)).await.status, 201);
     let other_tenant = claims("globex", "backoffice@clients", ALL_SCOPES);
     let foreign = env
         .send(
@@ -414,7 +325,7 @@ async fn the_refusals_are_clear_and_change_nothing() {
         ),
     ];
     for (body, status, code) in cases {
-        let r = link(&env, &ana, body.clone()).await;
+        let r = env.link(&ana, body.clone()).await;
         assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.raw);
     }
     let stale = env
@@ -438,14 +349,16 @@ async fn the_refusals_are_clear_and_change_nothing() {
         )
         .await;
     assert_eq!(forbidden.status, 403, "{}", forbidden.raw);
-    let own = unlink(&env, &ana, "database", ana["user_id"].as_str().unwrap()).await;
+    let own = env
+        .unlink(&ana, "database", ana["user_id"].as_str().unwrap())
+        .await;
     assert_eq!((own.status, own.code()), (400, "primary_identity"));
-    let missing = unlink(&env, &ana, "google-oauth2", "g-1").await;
+    let missing = env.unlink(&ana, "google-oauth2", "g-1").await;
     assert_eq!(
         (missing.status, missing.code()),
         (404, "identity_not_found")
     );
-    let bad = unlink(&env, &ana, "Google", "g-1").await;
+    let bad = env.unlink(&ana, "Google", "g-1").await;
     assert_eq!((bad.status, bad.code()), (400, "invalid_provider"));
     assert_eq!(env.items().await, before, "a refusal changed nothing");
     let still = env
@@ -460,16 +373,16 @@ async fn the_refusals_are_clear_and_change_nothing() {
     assert_eq!(still.status, 200, "{}", still.raw);
 
     // An unverified primary is refused as well.
-    let r = link(&env, &unverified, link_with(&ana)).await;
+    let r = env.link(&unverified, link_with(&ana)).await;
     assert_eq!(r.code(), "unverified_email", "{}", r.raw);
 
     // The unverified side links only when the caller says so.
-    let allowed = link(
-        &env,
-        &ana,
-        json!({"link_with": unverified["user_id"], "allow_unverified": true}),
-    )
-    .await;
+    let allowed = env
+        .link(
+            &ana,
+            json!({"link_with": unverified["user_id"], "allow_unverified": true}),
+        )
+        .await;
     assert_eq!(allowed.status, 201, "{}", allowed.raw);
 }
 
@@ -478,21 +391,15 @@ async fn a_primarys_own_address_cannot_collide_with_a_linked_identitys() {
     let env = Env::new().await;
     let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
     let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
-    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&bob)).await.status, 201);
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&ana["user_id"]),
-            Some(&json!({"email": "Bob@example.com"})),
-        )
+        .patch_user(&ana, json!({"email": "Bob@example.com"}))
         .await;
     assert_eq!(r.code(), "user_exists", "{}", r.raw);
-    let got = env
-        .admin_send("GET", &user_path(&ana["user_id"]), None)
-        .await;
+    let got = env.get_user(&ana).await;
     assert_eq!(got.body["email"], "ana@example.com");
     assert_eq!(
-        login(&env, "bob@example.com", BOB_PASSWORD).await.body["user_id"],
+        env.login("bob@example.com", BOB_PASSWORD, IP).await.body["user_id"],
         ana["user_id"]
     );
 }
@@ -505,8 +412,8 @@ async fn two_concurrent_links_of_one_secondary_let_exactly_one_through() {
     let secondary = social_user(&env, "google-oauth2", "g-race", "carl@gmail.example").await;
     let body = json!({"provider": "google-oauth2", "user_id": "g-race"});
     let (a, b) = tokio::join!(
-        link(&env, &first, body.clone()),
-        link(&env, &second, body.clone())
+        env.link(&first, body.clone()),
+        env.link(&second, body.clone())
     );
     let mut statuses = [a.status, b.status];
     statuses.sort();
@@ -514,13 +421,9 @@ async fn two_concurrent_links_of_one_secondary_let_exactly_one_through() {
     assert!([404, 409].contains(&statuses[1]), "{} / {}", a.raw, b.raw);
     let winner = if a.status == 201 { &first } else { &second };
     let loser = if a.status == 201 { &second } else { &first };
-    let won = env
-        .admin_send("GET", &user_path(&winner["user_id"]), None)
-        .await;
+    let won = env.get_user(winner).await;
     assert_eq!(won.body["identities"].as_array().unwrap().len(), 2);
-    let lost = env
-        .admin_send("GET", &user_path(&loser["user_id"]), None)
-        .await;
+    let lost = env.get_user(loser).await;
     assert_eq!(lost.body["identities"], loser["identities"]);
     // Each guard the secondary had names the winner.
     let owners: Vec<String> = env
@@ -535,12 +438,7 @@ async fn two_concurrent_links_of_one_secondary_let_exactly_one_through() {
         .collect();
     assert_eq!(owners.len(), 2);
     assert!(owners.iter().all(|o| *o == winner["user_id"]), "{owners:?}");
-    assert_eq!(
-        env.admin_send("GET", &user_path(&secondary["user_id"]), None)
-            .await
-            .status,
-        404
-    );
+    assert_eq!(env.get_user(&secondary).await.status, 404);
 }
 
 #[tokio::test]
@@ -555,7 +453,7 @@ async fn deleting_a_primary_erases_the_items_of_every_identity_it_holds() {
     // A failed login leaves counters in the secondary's partition.
     let bob_email = bob["email"].as_str().unwrap().to_owned();
     assert_eq!(
-        login(&env, &bob_email, "not the password").await.code(),
+        env.login(&bob_email, "not the password", IP).await.code(),
         "invalid_credentials"
     );
     let keys = env.keys().await;
@@ -569,14 +467,14 @@ async fn deleting_a_primary_erases_the_items_of_every_identity_it_holds() {
             .any(|(pk, sk)| *pk == bob_pk && sk.starts_with("LOGIN#"))
     );
 
-    let r = link(
-        &env,
-        &ana,
-        json!({"link_with": bob["user_id"], "allow_unverified": true}),
-    )
-    .await;
+    let r = env
+        .link(
+            &ana,
+            json!({"link_with": bob["user_id"], "allow_unverified": true}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.raw);
-    assert_eq!(link(&env, &ana, link_with(&google)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&google)).await.status, 201);
     // The secondary's tickets, mail and counters went with it.
     let keys = env.keys().await;
     assert!(keys.iter().all(|(pk, _)| *pk != bob_pk), "{keys:?}");
@@ -585,9 +483,7 @@ async fn deleting_a_primary_erases_the_items_of_every_identity_it_holds() {
         "{keys:?}"
     );
 
-    let deleted = env
-        .admin_send("DELETE", &user_path(&ana["user_id"]), None)
-        .await;
+    let deleted = env.delete_user(&ana).await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw);
     let keys = env.keys().await;
     assert!(
@@ -595,11 +491,7 @@ async fn deleting_a_primary_erases_the_items_of_every_identity_it_holds() {
         "only the erasure receipt is left: {keys:?}"
     );
     let again = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/users",
-            Some(&json!({"email": bob_email, "password": BOB_PASSWORD, "username": "bob"})),
-        )
+        .post_user(json!({"email": bob_email, "password": BOB_PASSWORD, "username": "bob"}))
         .await;
     assert_eq!(
         again.status, 201,
@@ -615,24 +507,11 @@ async fn a_username_a_linked_identity_holds_stays_its_own() {
     let bob = env
         .create(json!({"email": "bob@example.com", "email_verified": true, "password": BOB_PASSWORD, "username": "bob"}))
         .await;
-    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
-    let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&ana["user_id"]),
-            Some(&json!({"username": "BOB"})),
-        )
-        .await;
+    assert_eq!(env.link(&ana, link_with(&bob)).await.status, 201);
+    let r = env.patch_user(&ana, json!({"username": "BOB"})).await;
     assert_eq!(r.code(), "user_exists", "{}", r.raw);
-    let service = claims("acme", "login@clients", "authenticate:users");
     let by_name = env
-        .send(
-            "POST",
-            "/v1/tenants/acme/authenticate",
-            Some(&service),
-            Some(&json!({"username": "bob", "password": BOB_PASSWORD})),
-            &[],
-        )
+        .authenticate(json!({"username": "bob", "password": BOB_PASSWORD}))
         .await;
     assert_eq!(by_name.body["user_id"], ana["user_id"], "{}", by_name.raw);
 }
@@ -642,10 +521,10 @@ async fn two_concurrent_unlinks_of_one_identity_restore_it_once() {
     let env = Env::new().await;
     let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
     let google = social_user(&env, "google-oauth2", "g-twice", "ana@gmail.example").await;
-    assert_eq!(link(&env, &ana, link_with(&google)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&google)).await.status, 201);
     let (a, b) = tokio::join!(
-        unlink(&env, &ana, "google-oauth2", "g-twice"),
-        unlink(&env, &ana, "google-oauth2", "g-twice")
+        env.unlink(&ana, "google-oauth2", "g-twice"),
+        env.unlink(&ana, "google-oauth2", "g-twice")
     );
     let mut outcomes = [
         (a.status, a.code().to_owned()),
@@ -659,9 +538,7 @@ async fn two_concurrent_unlinks_of_one_identity_restore_it_once() {
         a.raw,
         b.raw
     );
-    let back = env
-        .admin_send("GET", &user_path(&google["user_id"]), None)
-        .await;
+    let back = env.get_user(&google).await;
     assert_eq!(back.body["identities"], google["identities"]);
 }
 
@@ -671,25 +548,25 @@ async fn a_reset_ticket_of_a_linked_identity_dies_with_the_link() {
     let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
     let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
     let bob_id = bob["user_id"].as_str().unwrap();
-    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&bob)).await.status, 201);
     let issued = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/tickets/password-change",
-            Some(&json!({"email": "bob@example.com"})),
-        )
+        .password_change_ticket(json!({"email": "bob@example.com"}))
         .await;
     assert_eq!(issued.status, 201, "{}", issued.raw);
     let ticket = crate::support::param(issued.body["ticket"].as_str().unwrap(), "ticket").unwrap();
-    assert_eq!(unlink(&env, &ana, "database", bob_id).await.status, 200);
-    let r = confirm_reset(&env, &ticket, "late Passphrase Orchard 61").await;
+    assert_eq!(env.unlink(&ana, "database", bob_id).await.status, 200);
+    let r = env
+        .confirm_reset(&ticket, "late Passphrase Orchard 61")
+        .await;
     assert_eq!(r.code(), "invalid_ticket", "{}", r.raw);
     // Linked again, the identity does not take the old ticket back.
-    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
-    let r = confirm_reset(&env, &ticket, "late Passphrase Orchard 61").await;
+    assert_eq!(env.link(&ana, link_with(&bob)).await.status, 201);
+    let r = env
+        .confirm_reset(&ticket, "late Passphrase Orchard 61")
+        .await;
     assert_eq!(r.code(), "invalid_ticket", "{}", r.raw);
     assert_eq!(
-        login(&env, "bob@example.com", BOB_PASSWORD).await.body["user_id"],
+        env.login("bob@example.com", BOB_PASSWORD, IP).await.body["user_id"],
         ana["user_id"]
     );
 }
@@ -717,7 +594,7 @@ async fn a_user_scheduled_for_deletion_is_neither_linked_nor_linked_into() {
     let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
     let google = social_user(&env, "google-oauth2", "g-gone", "ana@gmail.example").await;
     schedule_deletion(&env, &google).await;
-    let r = link(&env, &ana, link_with(&google)).await;
+    let r = env.link(&ana, link_with(&google)).await;
     assert_eq!(
         (r.status, r.code()),
         (409, "deletion_scheduled"),
@@ -725,7 +602,7 @@ async fn a_user_scheduled_for_deletion_is_neither_linked_nor_linked_into() {
         r.raw
     );
     schedule_deletion(&env, &ana).await;
-    let r = link(&env, &ana, link_with(&bob)).await;
+    let r = env.link(&ana, link_with(&bob)).await;
     assert_eq!(
         (r.status, r.code()),
         (409, "deletion_scheduled"),
@@ -746,11 +623,11 @@ async fn a_user_holds_at_most_ten_identities_and_linked_ones_are_size_capped() {
             &format!("ana{i}@fb.example"),
         )
         .await;
-        let r = link(&env, &ana, link_with(&social)).await;
+        let r = env.link(&ana, link_with(&social)).await;
         assert_eq!(r.status, 201, "{}", r.raw);
     }
     let tenth = social_user(&env, "facebook", "fb-10", "ana10@fb.example").await;
-    let r = link(&env, &ana, link_with(&tenth)).await;
+    let r = env.link(&ana, link_with(&tenth)).await;
     assert_eq!(
         (r.status, r.code()),
         (409, "too_many_identities"),
@@ -758,9 +635,7 @@ async fn a_user_holds_at_most_ten_identities_and_linked_ones_are_size_capped() {
         r.raw
     );
     // Erasing the fully linked user fits one transaction.
-    let deleted = env
-        .admin_send("DELETE", &user_path(&ana["user_id"]), None)
-        .await;
+    let deleted = env.delete_user(&ana).await;
     assert_eq!(deleted.status, 204, "{}", deleted.raw);
 
     // Two full metadata objects are more than a linked identity may bring.
@@ -776,7 +651,7 @@ async fn a_user_holds_at_most_ten_identities_and_linked_ones_are_size_capped() {
             "app_metadata": full,
         }))
         .await;
-    let r = link(&env, &carl, link_with(&heavy)).await;
+    let r = env.link(&carl, link_with(&heavy)).await;
     assert_eq!(
         (r.status, r.code()),
         (409, "profile_too_large"),
@@ -791,22 +666,13 @@ async fn a_secondary_under_a_brute_force_block_is_refused_until_cleared() {
     let ana = database_user(&env, "ana@example.com", ANA_PASSWORD).await;
     let bob = database_user(&env, "bob@example.com", BOB_PASSWORD).await;
     for _ in 0..10 {
-        let r = login(&env, "bob@example.com", "wrong guess").await;
+        let r = env.login("bob@example.com", "wrong guess", IP).await;
         assert_eq!(r.code(), "invalid_credentials", "{}", r.raw);
         clock.advance(16 * 60);
     }
-    let r = link(&env, &ana, link_with(&bob)).await;
+    let r = env.link(&ana, link_with(&bob)).await;
     assert_eq!((r.status, r.code()), (409, "secondary_locked"), "{}", r.raw);
-    let cleared = env
-        .admin_send(
-            "DELETE",
-            &format!(
-                "/v1/tenants/acme/user-blocks/{}",
-                bob["user_id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let cleared = env.clear_blocks(&bob).await;
     assert_eq!(cleared.status, 204, "{}", cleared.raw);
-    assert_eq!(link(&env, &ana, link_with(&bob)).await.status, 201);
+    assert_eq!(env.link(&ana, link_with(&bob)).await.status, 201);
 }

@@ -41,11 +41,10 @@ async fn paging_returns_every_user_exactly_once() {
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/tenants/acme/users?limit=5&cursor={c}"),
-            None => "/v1/tenants/acme/users?limit=5".to_owned(),
+        let r = match &cursor {
+            Some(c) => env.list_users(&[("limit", "5"), ("cursor", c)]).await,
+            None => env.list_users(&[("limit", "5")]).await,
         };
-        let r = env.admin_send("GET", &path, None).await;
         assert_eq!(r.status, 200, "{}", r.raw);
         let page = ids(&r.body);
         assert!(page.len() <= 5);
@@ -65,7 +64,7 @@ async fn paging_returns_every_user_exactly_once() {
 async fn the_default_page_holds_up_to_50_and_users_are_spread_over_shards() {
     let env = Env::new().await;
     create_in(&env, "acme", 12).await;
-    let r = env.admin_send("GET", "/v1/tenants/acme/users", None).await;
+    let r = env.list_users(&[]).await;
     assert_eq!(ids(&r.body).len(), 12);
     assert_eq!(r.body["next_cursor"], Value::Null);
     let shards: BTreeSet<String> = env
@@ -87,9 +86,7 @@ async fn a_cursor_cannot_reach_another_tenant() {
     let env = Env::new().await;
     let acme = create_in(&env, "acme", 4).await;
     let globex = create_in(&env, "globex", 3).await;
-    let r = env
-        .admin_send("GET", "/v1/tenants/acme/users?limit=2", None)
-        .await;
+    let r = env.list_users(&[("limit", "2")]).await;
     let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
     assert!(ids(&r.body).iter().all(|id| acme.contains(id)));
     let globex_admin = claims("globex", "backoffice@clients", ALL_SCOPES);
@@ -108,9 +105,7 @@ async fn a_cursor_cannot_reach_another_tenant() {
         "only globex's users"
     );
     // And acme's listing never shows globex.
-    let all = env
-        .admin_send("GET", "/v1/tenants/acme/users?limit=100", None)
-        .await;
+    let all = env.list_users(&[("limit", "100")]).await;
     assert_eq!(ids(&all.body).into_iter().collect::<BTreeSet<_>>(), acme);
 }
 
@@ -118,31 +113,19 @@ async fn a_cursor_cannot_reach_another_tenant() {
 async fn the_email_filter_matches_exactly_and_case_insensitively() {
     let env = Env::new().await;
     create_in(&env, "acme", 3).await;
-    let r = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/users?email=U1%40ACME.example.com",
-            None,
-        )
-        .await;
+    let r = env.list_users(&[("email", "U1@ACME.example.com")]).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let users = r.body["users"].as_array().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["email"], "u1@acme.example.com");
     assert_eq!(r.body["next_cursor"], Value::Null);
-    let r = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/users?email=u1%40acme.example",
-            None,
-        )
-        .await;
+    let r = env.list_users(&[("email", "u1@acme.example")]).await;
     assert_eq!(r.body["users"], json!([]), "no prefix matching");
 }
 
 #[tokio::test]
 async fn an_empty_tenant_lists_nothing() {
     let env = Env::new().await;
-    let r = env.admin_send("GET", "/v1/tenants/acme/users", None).await;
+    let r = env.list_users(&[]).await;
     assert_eq!(r.body, json!({"users": [], "next_cursor": null}));
 }

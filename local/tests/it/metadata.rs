@@ -3,27 +3,24 @@ use shared::domain::metadata::{MAX_KEYS, MAX_VALUE_BYTES};
 
 use crate::support::{Env, user_path};
 
-async fn with_metadata(env: &Env, user_metadata: Value, app_metadata: Value) -> String {
-    let u = env
-        .create(json!({"email": "ana@example.com", "password": "correct horse battery", "user_metadata": user_metadata, "app_metadata": app_metadata}))
-        .await;
-    user_path(&u["user_id"])
+async fn with_metadata(env: &Env, user_metadata: Value, app_metadata: Value) -> Value {
+    env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "user_metadata": user_metadata, "app_metadata": app_metadata}))
+        .await
 }
 
 #[tokio::test]
 async fn patch_merges_metadata_at_the_top_level() {
     let env = Env::new().await;
-    let path = with_metadata(
+    let u = with_metadata(
         &env,
         json!({"a": 1, "b": "two"}),
         json!({"plan": "free", "roles": ["x"]}),
     )
     .await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"a": 10, "c": true}, "app_metadata": {"plan": "pro"}})),
+        .patch_user(
+            &u,
+            json!({"user_metadata": {"a": 10, "c": true}, "app_metadata": {"plan": "pro"}}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
@@ -35,15 +32,15 @@ async fn patch_merges_metadata_at_the_top_level() {
         r.body["app_metadata"],
         json!({"plan": "pro", "roles": ["x"]})
     );
-    assert_eq!(env.admin_send("GET", &path, None).await.body, r.body);
+    assert_eq!(env.get_user(&u).await.body, r.body);
 }
 
 #[tokio::test]
 async fn patch_with_null_removes_a_metadata_key() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({"a": 1, "b": 2}), json!({})).await;
+    let u = with_metadata(&env, json!({"a": 1, "b": 2}), json!({})).await;
     let r = env
-        .admin_send("PATCH", &path, Some(&json!({"user_metadata": {"a": null}})))
+        .patch_user(&u, json!({"user_metadata": {"a": null}}))
         .await;
     assert_eq!(r.body["user_metadata"], json!({"b": 2}));
 }
@@ -51,18 +48,14 @@ async fn patch_with_null_removes_a_metadata_key() {
 #[tokio::test]
 async fn nested_objects_are_replaced_not_merged() {
     let env = Env::new().await;
-    let path = with_metadata(
+    let u = with_metadata(
         &env,
         json!({"prefs": {"theme": "dark", "lang": "en"}}),
         json!({}),
     )
     .await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"prefs": {"theme": "light"}}})),
-        )
+        .patch_user(&u, json!({"user_metadata": {"prefs": {"theme": "light"}}}))
         .await;
     assert_eq!(
         r.body["user_metadata"],
@@ -73,13 +66,9 @@ async fn nested_objects_are_replaced_not_merged() {
 #[tokio::test]
 async fn an_empty_object_changes_nothing_and_null_clears_the_object() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({"a": 1}), json!({"plan": "pro"})).await;
+    let u = with_metadata(&env, json!({"a": 1}), json!({"plan": "pro"})).await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {}, "app_metadata": {}})),
-        )
+        .patch_user(&u, json!({"user_metadata": {}, "app_metadata": {}}))
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -87,9 +76,7 @@ async fn an_empty_object_changes_nothing_and_null_clears_the_object() {
         (json!({"a": 1}), json!(1)),
         "no write happened"
     );
-    let r = env
-        .admin_send("PATCH", &path, Some(&json!({"user_metadata": null})))
-        .await;
+    let r = env.patch_user(&u, json!({"user_metadata": null})).await;
     assert_eq!(r.body["user_metadata"], json!({}));
     assert_eq!(r.body["app_metadata"], json!({"plan": "pro"}));
 }
@@ -98,29 +85,24 @@ async fn an_empty_object_changes_nothing_and_null_clears_the_object() {
 async fn numbers_strings_lists_and_booleans_round_trip_exactly() {
     let env = Env::new().await;
     let value = json!({"int": 42, "neg": -7, "float": 1.5, "big": 9007199254740993u64, "s": "", "list": [1, "x", null, {"k": false}], "obj": {}});
-    let path = with_metadata(&env, json!({}), json!({})).await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": value.clone()})),
-        )
+        .patch_user(&u, json!({"user_metadata": value.clone()}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    let got = env.admin_send("GET", &path, None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["user_metadata"], value);
 }
 
 #[tokio::test]
 async fn a_metadata_only_patch_is_one_conditional_update_item() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({"a": 1}), json!({})).await;
+    let u = with_metadata(&env, json!({"a": 1}), json!({})).await;
     env.calls.take();
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"b": 2, "a": null}, "app_metadata": {"tier": 3}})),
+        .patch_user(
+            &u,
+            json!({"user_metadata": {"b": 2, "a": null}, "app_metadata": {"tier": 3}}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
@@ -131,7 +113,7 @@ async fn a_metadata_only_patch_is_one_conditional_update_item() {
 #[tokio::test]
 async fn reserved_app_metadata_keys_are_refused_and_change_nothing() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({}), json!({"plan": "pro"})).await;
+    let u = with_metadata(&env, json!({}), json!({"plan": "pro"})).await;
     for key in [
         "blocked",
         "clientID",
@@ -147,18 +129,16 @@ async fn reserved_app_metadata_keys_are_refused_and_change_nothing() {
         "user_id",
         "loginsCount",
     ] {
-        let r = env
-            .admin_send("PATCH", &path, Some(&json!({"app_metadata": {key: 1}})))
-            .await;
+        let r = env.patch_user(&u, json!({"app_metadata": {key: 1}})).await;
         assert_eq!(
             (r.status, r.code()),
             (400, "reserved_metadata_key"),
             "{key}"
         );
     }
-    let r = env.admin_send("POST", "/v1/tenants/acme/users", Some(&json!({"email": "b@example.com", "password": "correct horse battery", "app_metadata": {"email": "x"}}))).await;
+    let r = env.post_user(json!({"email": "b@example.com", "password": "correct horse battery", "app_metadata": {"email": "x"}})).await;
     assert_eq!(r.code(), "reserved_metadata_key");
-    let got = env.admin_send("GET", &path, None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(
         (
             got.body["app_metadata"].clone(),
@@ -171,7 +151,7 @@ async fn reserved_app_metadata_keys_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn bad_key_names_are_refused() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({}), json!({})).await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
     for body in [
         json!({"user_metadata": {"a.b": 1}}),
         json!({"user_metadata": {"$where": 1}}),
@@ -179,37 +159,33 @@ async fn bad_key_names_are_refused() {
         json!({"app_metadata": {"x": {"nested.key": 1}}}),
         json!({"user_metadata": {"k".repeat(65): 1}}),
     ] {
-        let r = env.admin_send("PATCH", &path, Some(&body)).await;
+        let r = env.patch_user(&u, body.clone()).await;
         assert_eq!(
             (r.status, r.code()),
             (400, "invalid_metadata_key"),
             "{body}"
         );
     }
-    let r = env
-        .admin_send("PATCH", &path, Some(&json!({"user_metadata": [1]})))
-        .await;
+    let r = env.patch_user(&u, json!({"user_metadata": [1]})).await;
     assert_eq!((r.status, r.code()), (400, "invalid_metadata"));
-    assert_eq!(env.admin_send("GET", &path, None).await.body["version"], 1);
+    assert_eq!(env.get_user(&u).await.body["version"], 1);
 }
 
 #[tokio::test]
 async fn a_value_over_the_size_cap_is_refused() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({}), json!({})).await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES)}})),
+        .patch_user(
+            &u,
+            json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES)}}),
         )
         .await;
     assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES - 2)}})),
+        .patch_user(
+            &u,
+            json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES - 2)}}),
         )
         .await;
     assert_eq!(r.status, 200, "a value right at the cap fits");
@@ -220,13 +196,9 @@ async fn the_key_cap_holds_for_blind_merges_and_replacing_keys_of_a_full_object_
     let env = Env::new().await;
     let full: serde_json::Map<String, Value> =
         (0..MAX_KEYS).map(|i| (format!("k{i}"), json!(i))).collect();
-    let path = with_metadata(&env, Value::Object(full), json!({})).await;
+    let u = with_metadata(&env, Value::Object(full), json!({})).await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"one_more": 1}})),
-        )
+        .patch_user(&u, json!({"user_metadata": {"one_more": 1}}))
         .await;
     assert_eq!(
         (r.status, r.code()),
@@ -234,7 +206,7 @@ async fn the_key_cap_holds_for_blind_merges_and_replacing_keys_of_a_full_object_
         "{}",
         r.raw
     );
-    let got = env.admin_send("GET", &path, None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(
         got.body["user_metadata"].as_object().unwrap().len(),
         MAX_KEYS
@@ -242,19 +214,11 @@ async fn the_key_cap_holds_for_blind_merges_and_replacing_keys_of_a_full_object_
     assert_eq!(got.body["version"], 1);
 
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"k0": "replaced", "k1": null}})),
-        )
+        .patch_user(&u, json!({"user_metadata": {"k0": "replaced", "k1": null}}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {"k2": null, "new": 1}})),
-        )
+        .patch_user(&u, json!({"user_metadata": {"k2": null, "new": 1}}))
         .await;
     assert_eq!(
         r.status, 200,
@@ -270,7 +234,8 @@ async fn the_key_cap_holds_for_blind_merges_and_replacing_keys_of_a_full_object_
 #[tokio::test]
 async fn only_the_metadata_scope_may_change_only_metadata() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({}), json!({})).await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
+    let path = user_path(&u);
     let scoped = crate::support::claims("acme", "crm@clients", "update:users_app_metadata");
     let ok = env
         .send(
@@ -295,7 +260,7 @@ async fn only_the_metadata_scope_may_change_only_metadata() {
         (refused.status, refused.code()),
         (403, "insufficient_scope")
     );
-    let got = env.admin_send("GET", &path, None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(
         (
             got.body["app_metadata"]["crm_id"].clone(),
@@ -308,13 +273,9 @@ async fn only_the_metadata_scope_may_change_only_metadata() {
 #[tokio::test]
 async fn an_empty_metadata_object_beside_other_fields_is_ignored() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({"a": 1}), json!({})).await;
+    let u = with_metadata(&env, json!({"a": 1}), json!({})).await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": {}, "name": "Ana"})),
-        )
+        .patch_user(&u, json!({"user_metadata": {}, "name": "Ana"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(
@@ -326,28 +287,23 @@ async fn an_empty_metadata_object_beside_other_fields_is_ignored() {
 #[tokio::test]
 async fn a_patch_naming_more_keys_than_the_cap_is_refused_even_on_an_empty_object() {
     let env = Env::new().await;
-    let path = with_metadata(&env, json!({}), json!({})).await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
     let too_many: serde_json::Map<String, Value> = (0..=MAX_KEYS)
         .map(|i| (format!("k{i}"), json!(i)))
         .collect();
-    let r = env
-        .admin_send("PATCH", &path, Some(&json!({"user_metadata": too_many})))
-        .await;
+    let r = env.patch_user(&u, json!({"user_metadata": too_many})).await;
     assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
     let nulls: serde_json::Map<String, Value> =
         (0..500).map(|i| (format!("k{i}"), Value::Null)).collect();
-    let r = env
-        .admin_send("PATCH", &path, Some(&json!({"user_metadata": nulls})))
-        .await;
+    let r = env.patch_user(&u, json!({"user_metadata": nulls})).await;
     assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
     let exactly: serde_json::Map<String, Value> = (0..MAX_KEYS)
         .map(|i| (format!("k{i}"), json!("v".repeat(100))))
         .collect();
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"user_metadata": exactly.clone(), "app_metadata": exactly})),
+        .patch_user(
+            &u,
+            json!({"user_metadata": exactly.clone(), "app_metadata": exactly}),
         )
         .await;
     assert_eq!(

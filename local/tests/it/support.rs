@@ -190,9 +190,7 @@ impl Env {
 
     /// Creates a database user in tenant acme and returns the response body.
     pub async fn create(&self, body: Value) -> Value {
-        let r = self
-            .admin_send("POST", "/v1/tenants/acme/users", Some(&body))
-            .await;
+        let r = self.post_user(body).await;
         assert_eq!(r.status, 201, "create failed: {}", r.raw);
         r.body
     }
@@ -239,16 +237,265 @@ impl Env {
     }
 }
 
+/// Names a user to a helper: its id, or a user resource as the API returned it.
+pub trait UserRef {
+    fn user_id(&self) -> &str;
+}
+
+impl UserRef for str {
+    fn user_id(&self) -> &str {
+        self
+    }
+}
+
+impl UserRef for Value {
+    fn user_id(&self) -> &str {
+        match self {
+            Value::String(id) => id,
+            user => user["user_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("neither a user nor a user id: {user}")),
+        }
+    }
+}
+
+/// The end-user token of `user`. It carries no scope: the /me routes go by `sub` alone.
+pub fn own(user: &(impl UserRef + ?Sized)) -> Claims {
+    claims("acme", user.user_id(), "")
+}
+
+/// The token of the service behind the tenant's sign-in page, the one caller of /authenticate.
+fn login_service() -> Claims {
+    claims("acme", "login@clients", "authenticate:users")
+}
+
+const ACME: &str = "/v1/tenants/acme";
+
+pub fn user_path(user: &(impl UserRef + ?Sized)) -> String {
+    format!("{ACME}/users/{}", user.user_id())
+}
+
+/// `pairs` as a query string, `?` included; encoded as a client would (`@` as `%40`), so tests
+/// name addresses as they are.
+fn query(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs(pairs);
+    format!("?{}", q.finish())
+}
+
+// Each route of tenant acme, sent by the caller a well-behaved client would be: the admin for
+// the management routes, the user for /me, the login service for /authenticate, nobody for the
+// public routes. Tests of other callers, tenants, headers or bodies use `send` and `send_raw`.
+impl Env {
+    async fn public(&self, method: &str, path: &str, body: Value) -> Resp {
+        self.send(method, &format!("{ACME}{path}"), None, Some(&body), &[])
+            .await
+    }
+
+    async fn as_admin(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.admin_send(method, &format!("{ACME}{path}"), body.as_ref())
+            .await
+    }
+
+    async fn as_user(
+        &self,
+        user: &(impl UserRef + ?Sized),
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        let path = format!("{ACME}/me{path}");
+        self.send(method, &path, Some(&own(user)), body.as_ref(), &[])
+            .await
+    }
+
+    pub async fn post_user(&self, body: Value) -> Resp {
+        self.as_admin("POST", "/users", Some(body)).await
+    }
+
+    pub async fn get_user(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.admin_send("GET", &user_path(user), None).await
+    }
+
+    pub async fn patch_user(&self, user: &(impl UserRef + ?Sized), body: Value) -> Resp {
+        self.admin_send("PATCH", &user_path(user), Some(&body))
+            .await
+    }
+
+    /// `tag` goes out verbatim, so malformed tags can be sent too.
+    pub async fn patch_user_if_match(
+        &self,
+        user: &(impl UserRef + ?Sized),
+        tag: &str,
+        body: Value,
+    ) -> Resp {
+        let admin = self.admin();
+        self.send(
+            "PATCH",
+            &user_path(user),
+            Some(&admin),
+            Some(&body),
+            &[("if-match", tag)],
+        )
+        .await
+    }
+
+    pub async fn delete_user(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.admin_send("DELETE", &user_path(user), None).await
+    }
+
+    pub async fn export_user(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        let path = format!("{}/export", user_path(user));
+        self.admin_send("GET", &path, None).await
+    }
+
+    pub async fn list_users(&self, pairs: &[(&str, &str)]) -> Resp {
+        self.as_admin("GET", &format!("/users{}", query(pairs)), None)
+            .await
+    }
+
+    pub async fn users_by_email(&self, email: &str) -> Resp {
+        let path = format!("/users-by-email{}", query(&[("email", email)]));
+        self.as_admin("GET", &path, None).await
+    }
+
+    pub async fn link(&self, primary: &(impl UserRef + ?Sized), body: Value) -> Resp {
+        let path = format!("{}/identities", user_path(primary));
+        self.admin_send("POST", &path, Some(&body)).await
+    }
+
+    pub async fn unlink(
+        &self,
+        primary: &(impl UserRef + ?Sized),
+        provider: &str,
+        identity_id: &str,
+    ) -> Resp {
+        let path = format!("{}/identities/{provider}/{identity_id}", user_path(primary));
+        self.admin_send("DELETE", &path, None).await
+    }
+
+    /// The brute-force blocks in force against `user`.
+    pub async fn blocks(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.as_admin("GET", &format!("/user-blocks/{}", user.user_id()), None)
+            .await
+    }
+
+    pub async fn clear_blocks(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.as_admin("DELETE", &format!("/user-blocks/{}", user.user_id()), None)
+            .await
+    }
+
+    /// The brute-force blocks in force against an email address or username.
+    pub async fn blocks_of(&self, identifier: &str) -> Resp {
+        let path = format!("/user-blocks{}", query(&[("identifier", identifier)]));
+        self.as_admin("GET", &path, None).await
+    }
+
+    pub async fn clear_blocks_of(&self, identifier: &str) -> Resp {
+        let path = format!("/user-blocks{}", query(&[("identifier", identifier)]));
+        self.as_admin("DELETE", &path, None).await
+    }
+
+    pub async fn send_verification_email(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        let body = serde_json::json!({"user_id": user.user_id()});
+        self.as_admin("POST", "/jobs/verification-email", Some(body))
+            .await
+    }
+
+    pub async fn verification_ticket(&self, body: Value) -> Resp {
+        self.as_admin("POST", "/tickets/email-verification", Some(body))
+            .await
+    }
+
+    pub async fn password_change_ticket(&self, body: Value) -> Resp {
+        self.as_admin("POST", "/tickets/password-change", Some(body))
+            .await
+    }
+
+    /// A sign-in by email address; `ip` is the end user's, which blocks are counted against.
+    pub async fn login(&self, email: &str, password: &str, ip: &str) -> Resp {
+        let body = serde_json::json!({"email": email, "password": password, "ip": ip});
+        self.authenticate(body).await
+    }
+
+    /// For sign-ins `login` cannot express: by username, without `ip`, or malformed.
+    pub async fn authenticate(&self, body: Value) -> Resp {
+        let service = login_service();
+        let path = format!("{ACME}/authenticate");
+        self.send("POST", &path, Some(&service), Some(&body), &[])
+            .await
+    }
+
+    pub async fn get_me(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.as_user(user, "GET", "", None).await
+    }
+
+    pub async fn patch_me(&self, user: &(impl UserRef + ?Sized), body: Value) -> Resp {
+        self.as_user(user, "PATCH", "", Some(body)).await
+    }
+
+    pub async fn delete_me(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.as_user(user, "DELETE", "", None).await
+    }
+
+    pub async fn export_me(&self, user: &(impl UserRef + ?Sized)) -> Resp {
+        self.as_user(user, "GET", "/export", None).await
+    }
+
+    pub async fn change_password(
+        &self,
+        user: &(impl UserRef + ?Sized),
+        current: &str,
+        new: &str,
+    ) -> Resp {
+        let body = serde_json::json!({"current_password": current, "new_password": new});
+        self.as_user(user, "POST", "/password", Some(body)).await
+    }
+
+    pub async fn request_reset(&self, email: &str) -> Resp {
+        let body = serde_json::json!({"email": email});
+        self.public("POST", "/password-reset", body).await
+    }
+
+    pub async fn confirm_reset(&self, ticket: &str, new_password: &str) -> Resp {
+        let body = serde_json::json!({"ticket": ticket, "new_password": new_password});
+        self.public("POST", "/password-reset/confirm", body).await
+    }
+
+    /// Confirms a verification ticket with a JSON `POST`, as an app does.
+    pub async fn confirm_verification(&self, ticket: &str) -> Resp {
+        let body = serde_json::json!({"ticket": ticket});
+        self.public("POST", "/email-verification/confirm", body)
+            .await
+    }
+
+    /// Cancels an email change with a JSON `POST`, as an app does.
+    pub async fn cancel_email_change(&self, ticket: &str) -> Resp {
+        let body = serde_json::json!({"ticket": ticket});
+        self.public("POST", "/email-change/cancel", body).await
+    }
+}
+
+/// The ticket of the newest reset link mailed to `to`.
+pub async fn mailed_reset_ticket(to: &str) -> String {
+    let mail = inbox(to).await;
+    let newest = mail.last().expect("a reset email");
+    let url = link(
+        &newest.html,
+        &format!("{PUBLIC_BASE}/reset-password?ticket="),
+    );
+    param(&url, "ticket").unwrap()
+}
+
 pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
     match item.get(name) {
         Some(AttributeValue::S(v)) => v.clone(),
         Some(AttributeValue::N(v)) => v.clone(),
         _ => String::new(),
     }
-}
-
-pub fn user_path(id: &Value) -> String {
-    format!("/v1/tenants/acme/users/{}", id.as_str().unwrap())
 }
 
 /// The user every `events/` file names.
@@ -516,6 +763,19 @@ impl Env {
             .strip_prefix(PUBLIC_BASE)
             .unwrap_or_else(|| panic!("{link} is not a link to the API"));
         self.send("GET", path, None, None, &[]).await
+    }
+
+    /// Submits the form on the page `link` opened, as a browser does: its ticket,
+    /// form-encoded, to the link's path.
+    pub async fn submit_form(&self, link: &str) -> Resp {
+        let path = link
+            .strip_prefix(PUBLIC_BASE)
+            .and_then(|rest| rest.split('?').next())
+            .unwrap_or_else(|| panic!("{link} is not a link to the API"));
+        let form = format!("ticket={}", param(link, "ticket").unwrap());
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.send_raw("POST", path, None, form.as_bytes(), &headers)
+            .await
     }
 
     /// The outbox items stored, as JSON-ish maps of their string and number attributes.

@@ -1,7 +1,7 @@
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{Env, claims, s, user_path};
+use crate::support::{Env, s, user_path};
 
 #[tokio::test]
 async fn create_returns_201_with_location_etag_and_the_user() {
@@ -12,9 +12,7 @@ async fn create_returns_201_with_location_etag_and_the_user() {
         "phone_number": "+14155550123", "picture": "https://cdn.example.com/ana.png",
         "user_metadata": {"locale": "pt-BR"}, "app_metadata": {"plan": "pro"}, "email_verified": true
     });
-    let r = env
-        .admin_send("POST", "/v1/tenants/acme/users", Some(&body))
-        .await;
+    let r = env.post_user(body).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     let u = &r.body;
     let id = u["user_id"].as_str().unwrap();
@@ -38,7 +36,7 @@ async fn create_returns_201_with_location_etag_and_the_user() {
     assert_eq!(u["app_metadata"], json!({"plan": "pro"}));
     assert!(u.get("password").is_none());
 
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(u).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body, r.body);
     assert_eq!(got.header("etag"), Some("\"1\""));
@@ -92,11 +90,7 @@ async fn a_duplicate_email_is_409_even_when_it_differs_only_in_case() {
         .await;
     for email in ["ana@example.com", "ANA@Example.COM"] {
         let r = env
-            .admin_send(
-                "POST",
-                "/v1/tenants/acme/users",
-                Some(&json!({"email": email, "password": "another passphrase"})),
-            )
+            .post_user(json!({"email": email, "password": "another passphrase"}))
             .await;
         assert_eq!(r.status, 409, "{}", r.raw);
         assert_eq!(r.code(), "user_exists");
@@ -113,18 +107,14 @@ async fn the_same_email_may_exist_once_per_connection() {
     let env = Env::new().await;
     env.create_ana().await;
     let social = json!({"connection": "google-oauth2", "user_id": "10987654321", "email": "ana@example.com", "email_verified": true});
-    let r = env
-        .admin_send("POST", "/v1/tenants/acme/users", Some(&social))
-        .await;
+    let r = env.post_user(social.clone()).await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(
         r.body["identities"][0],
         json!({"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "10987654321", "is_social": true})
     );
     let again = json!({"connection": "google-oauth2", "user_id": "10987654321"});
-    let r = env
-        .admin_send("POST", "/v1/tenants/acme/users", Some(&again))
-        .await;
+    let r = env.post_user(again.clone()).await;
     assert_eq!(
         (r.status, r.code()),
         (409, "user_exists"),
@@ -139,8 +129,7 @@ async fn a_duplicate_username_is_409() {
         json!({"email": "a@example.com", "password": "correct horse battery", "username": "Ana"}),
     )
     .await;
-    let r = env
-        .admin_send("POST", "/v1/tenants/acme/users", Some(&json!({"email": "b@example.com", "password": "correct horse battery", "username": "ana"})))
+    let r = env.post_user(json!({"email": "b@example.com", "password": "correct horse battery", "username": "ana"}))
         .await;
     assert_eq!((r.status, r.code()), (409, "user_exists"));
 }
@@ -149,7 +138,7 @@ async fn a_duplicate_username_is_409() {
 async fn concurrent_creates_with_one_email_make_exactly_one_user() {
     let env = Env::new().await;
     let body = json!({"email": "race@example.com", "password": "correct horse battery"});
-    let attempts = (0..6).map(|_| env.admin_send("POST", "/v1/tenants/acme/users", Some(&body)));
+    let attempts = (0..6).map(|_| env.post_user(body.clone()));
     let results = join_all(attempts).await;
     let created = results.iter().filter(|r| r.status == 201).count();
     let conflicts = results.iter().filter(|r| r.status == 409).count();
@@ -172,10 +161,9 @@ async fn concurrent_creates_with_one_email_make_exactly_one_user() {
 async fn patch_changes_root_fields_bumps_the_version_and_null_unsets() {
     let env = Env::new().await;
     let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "nickname": "ana", "phone_number": "+14155550123"})).await;
-    let path = user_path(&u["user_id"]);
     let patch =
         json!({"name": "Ana Silva", "nickname": null, "phone_verified": true, "blocked": true});
-    let r = env.admin_send("PATCH", &path, Some(&patch)).await;
+    let r = env.patch_user(&u, patch).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.header("etag"), Some("\"2\""));
     assert_eq!(r.body["name"], "Ana Silva");
@@ -184,20 +172,15 @@ async fn patch_changes_root_fields_bumps_the_version_and_null_unsets() {
     assert_eq!(r.body["blocked"], true);
     assert_eq!(r.body["version"], 2);
     assert_ne!(r.body["updated_at"], u["updated_at"]);
-    assert_eq!(env.admin_send("GET", &path, None).await.body, r.body);
+    assert_eq!(env.get_user(&u).await.body, r.body);
 }
 
 #[tokio::test]
 async fn changing_the_email_moves_its_guard_and_unverifies_it() {
     let env = Env::new().await;
     let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "email_verified": true})).await;
-    let path = user_path(&u["user_id"]);
     let r = env
-        .admin_send(
-            "PATCH",
-            &path,
-            Some(&json!({"email": "Ana.New@Example.com"})),
-        )
+        .patch_user(&u, json!({"email": "Ana.New@Example.com"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["email"], "Ana.New@Example.com");
@@ -216,11 +199,7 @@ async fn changing_the_email_moves_its_guard_and_unverifies_it() {
     env.create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
         .await;
     let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/users",
-            Some(&json!({"email": "ana.new@example.com", "password": "correct horse battery"})),
-        )
+        .post_user(json!({"email": "ana.new@example.com", "password": "correct horse battery"}))
         .await;
     assert_eq!(r.status, 409);
 }
@@ -233,15 +212,11 @@ async fn changing_to_an_email_another_user_owns_is_409_and_changes_nothing() {
     let u = env.create_ana().await;
     let before = env.keys().await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"email": "TAKEN@example.com", "name": "X"})),
-        )
+        .patch_user(&u, json!({"email": "TAKEN@example.com", "name": "X"}))
         .await;
     assert_eq!((r.status, r.code()), (409, "user_exists"));
     assert_eq!(env.keys().await, before);
-    let got = env.admin_send("GET", &user_path(&u["user_id"]), None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["email"], "ana@example.com");
     assert!(got.body.get("name").is_none());
     assert_eq!(got.body["version"], 1);
@@ -262,34 +237,20 @@ async fn an_admin_can_set_a_password_for_a_database_user_only() {
     };
     let before = hash(&env.items().await);
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"password": "a brand new passphrase"})),
-        )
+        .patch_user(&u, json!({"password": "a brand new passphrase"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert!(r.body["last_password_reset"].is_string());
     assert_ne!(hash(&env.items().await), before);
 
-    let weak = env
-        .admin_send(
-            "PATCH",
-            &user_path(&u["user_id"]),
-            Some(&json!({"password": "short"})),
-        )
-        .await;
+    let weak = env.patch_user(&u, json!({"password": "short"})).await;
     assert_eq!((weak.status, weak.code()), (400, "password_too_weak"));
 
     let social = env
         .create(json!({"connection": "google-oauth2", "user_id": "42"}))
         .await;
     let r = env
-        .admin_send(
-            "PATCH",
-            &user_path(&social["user_id"]),
-            Some(&json!({"password": "a brand new passphrase"})),
-        )
+        .patch_user(&social, json!({"password": "a brand new passphrase"}))
         .await;
     assert_eq!(r.status, 400, "{}", r.raw);
     assert!(
@@ -304,16 +265,8 @@ async fn an_admin_can_set_a_password_for_a_database_user_only() {
 async fn if_match_with_a_stale_version_is_412_and_changes_nothing() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let path = user_path(&u["user_id"]);
-    let admin = env.admin();
     let ok = env
-        .send(
-            "PATCH",
-            &path,
-            Some(&admin),
-            Some(&json!({"name": "One"})),
-            &[("if-match", "\"1\"")],
-        )
+        .patch_user_if_match(&u, "\"1\"", json!({"name": "One"}))
         .await;
     assert_eq!(ok.status, 200, "{}", ok.raw);
     for body in [
@@ -321,22 +274,14 @@ async fn if_match_with_a_stale_version_is_412_and_changes_nothing() {
         json!({"user_metadata": {"a": 1}}),
         json!({"email": "x@example.com"}),
     ] {
-        let stale = env
-            .send(
-                "PATCH",
-                &path,
-                Some(&admin),
-                Some(&body),
-                &[("if-match", "\"1\"")],
-            )
-            .await;
+        let stale = env.patch_user_if_match(&u, "\"1\"", body.clone()).await;
         assert_eq!(
             (stale.status, stale.code()),
             (412, "precondition_failed"),
             "{body}"
         );
     }
-    let got = env.admin_send("GET", &path, None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(
         (got.body["name"].clone(), got.body["version"].clone()),
         (json!("One"), json!(2))
@@ -344,21 +289,15 @@ async fn if_match_with_a_stale_version_is_412_and_changes_nothing() {
     let del = env
         .send(
             "DELETE",
-            &path,
-            Some(&admin),
+            &user_path(&u),
+            Some(&env.admin()),
             None,
             &[("if-match", "\"1\"")],
         )
         .await;
     assert_eq!(del.status, 412);
     let star = env
-        .send(
-            "PATCH",
-            &path,
-            Some(&admin),
-            Some(&json!({"name": "Three"})),
-            &[("if-match", "*")],
-        )
+        .patch_user_if_match(&u, "*", json!({"name": "Three"}))
         .await;
     assert_eq!(star.status, 200);
 }
@@ -367,20 +306,12 @@ async fn if_match_with_a_stale_version_is_412_and_changes_nothing() {
 async fn concurrent_patches_with_the_same_if_match_let_exactly_one_win() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let path = user_path(&u["user_id"]);
-    let admin = env.admin();
     let bodies: Vec<Value> = (0..5)
         .map(|i| json!({"user_metadata": {format!("k{i}"): i}}))
         .collect();
-    let attempts = bodies.iter().map(|b| {
-        env.send(
-            "PATCH",
-            &path,
-            Some(&admin),
-            Some(b),
-            &[("if-match", "\"1\"")],
-        )
-    });
+    let attempts = bodies
+        .iter()
+        .map(|b| env.patch_user_if_match(&u, "\"1\"", b.clone()));
     let results = join_all(attempts).await;
     assert_eq!(results.iter().filter(|r| r.status == 200).count(), 1);
     assert_eq!(results.iter().filter(|r| r.status == 412).count(), 4);
@@ -390,18 +321,12 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_win() {
 async fn concurrent_metadata_patches_lose_no_update() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let path = user_path(&u["user_id"]);
     let bodies: Vec<Value> = (0..8)
         .map(|i| json!({"user_metadata": {format!("k{i}"): i}}))
         .collect();
-    let results = join_all(
-        bodies
-            .iter()
-            .map(|b| env.admin_send("PATCH", &path, Some(b))),
-    )
-    .await;
+    let results = join_all(bodies.iter().map(|b| env.patch_user(&u, b.clone()))).await;
     assert!(results.iter().all(|r| r.status == 200));
-    let got = env.admin_send("GET", &path, None).await;
+    let got = env.get_user(&u).await;
     assert_eq!(got.body["user_metadata"].as_object().unwrap().len(), 8);
     assert_eq!(got.body["version"], 9);
 }
@@ -414,8 +339,7 @@ async fn delete_removes_the_user_and_every_item_it_owns() {
         .await;
     let before = env.keys().await;
     let u = env.create(json!({"email": "ana@example.com", "password": "correct horse battery", "username": "ana"})).await;
-    let path = user_path(&u["user_id"]);
-    let r = env.admin_send("DELETE", &path, None).await;
+    let r = env.delete_user(&u).await;
     assert_eq!(r.status, 204, "{}", r.raw);
     assert!(r.raw.is_empty());
     let after: Vec<(String, String)> = env
@@ -428,43 +352,35 @@ async fn delete_removes_the_user_and_every_item_it_owns() {
         after, before,
         "only the other user's items (and a receipt) remain"
     );
-    assert_eq!(env.admin_send("GET", &path, None).await.status, 404);
-    let again = env.admin_send("DELETE", &path, None).await;
+    assert_eq!(env.get_user(&u).await.status, 404);
+    let again = env.delete_user(&u).await;
     assert_eq!((again.status, again.code()), (404, "user_not_found"));
     // The address is free again.
     env.create(
         json!({"email": "ana@example.com", "password": "correct horse battery", "username": "ana"}),
     )
     .await;
-    assert_eq!(
-        env.admin_send("GET", &user_path(&keep["user_id"]), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(env.get_user(&keep).await.status, 200);
 }
 
 #[tokio::test]
 async fn unknown_users_are_404_on_every_user_route() {
     let env = Env::new().await;
-    let ghost = "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
-    for (method, body) in [
-        ("GET", None),
-        ("PATCH", Some(json!({"name": "x"}))),
-        ("PATCH", Some(json!({"user_metadata": {"a": 1}}))),
-        ("DELETE", None),
-    ] {
-        let r = env.admin_send(method, ghost, body.as_ref()).await;
-        assert_eq!(
-            (r.status, r.code()),
-            (404, "user_not_found"),
-            "{method} {body:?}"
-        );
+    let ghost = "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+    let answers = [
+        ("GET", env.get_user(ghost).await),
+        ("PATCH", env.patch_user(ghost, json!({"name": "x"})).await),
+        (
+            "PATCH user_metadata",
+            env.patch_user(ghost, json!({"user_metadata": {"a": 1}}))
+                .await,
+        ),
+        ("DELETE", env.delete_user(ghost).await),
+    ];
+    for (route, r) in answers {
+        assert_eq!((r.status, r.code()), (404, "user_not_found"), "{route}");
     }
-    let me = claims("acme", "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1", "");
-    let r = env
-        .send("GET", "/v1/tenants/acme/me", Some(&me), None, &[])
-        .await;
+    let r = env.get_me(ghost).await;
     assert_eq!(r.status, 404);
     assert!(
         env.items().await.is_empty(),
@@ -483,13 +399,7 @@ async fn users_by_email_finds_every_connection_case_insensitively() {
         .await;
     env.create(json!({"email": "other@example.com", "password": "correct horse battery"}))
         .await;
-    let r = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/users-by-email?email=Ana%40Example.com",
-            None,
-        )
-        .await;
+    let r = env.users_by_email("Ana@Example.com").await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let mut ids: Vec<&str> = r
         .body
@@ -505,13 +415,7 @@ async fn users_by_email_finds_every_connection_case_insensitively() {
     ];
     expected.sort();
     assert_eq!(ids, expected);
-    let none = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/users-by-email?email=nobody%40example.com",
-            None,
-        )
-        .await;
+    let none = env.users_by_email("nobody@example.com").await;
     assert_eq!(none.body, json!([]));
     let missing = env
         .admin_send("GET", "/v1/tenants/acme/users-by-email", None)
@@ -523,40 +427,22 @@ async fn users_by_email_finds_every_connection_case_insensitively() {
 async fn weak_and_listed_if_match_tags_do_not_match() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let path = user_path(&u["user_id"]);
-    let admin = env.admin();
     let weak = env
-        .send(
-            "PATCH",
-            &path,
-            Some(&admin),
-            Some(&json!({"name": "x"})),
-            &[("if-match", "W/\"1\"")],
-        )
+        .patch_user_if_match(&u, "W/\"1\"", json!({"name": "x"}))
         .await;
     assert_eq!(weak.status, 412);
     let list = env
-        .send(
-            "PATCH",
-            &path,
-            Some(&admin),
-            Some(&json!({"name": "x"})),
-            &[("if-match", "\"1\", \"2\"")],
-        )
+        .patch_user_if_match(&u, "\"1\", \"2\"", json!({"name": "x"}))
         .await;
     assert_eq!((list.status, list.code()), (400, "invalid_header"));
-    assert_eq!(env.admin_send("GET", &path, None).await.body["version"], 1);
+    assert_eq!(env.get_user(&u).await.body["version"], 1);
 }
 
 #[tokio::test]
 async fn a_wrongly_typed_password_is_not_echoed() {
     let env = Env::new().await;
     let r = env
-        .admin_send(
-            "POST",
-            "/v1/tenants/acme/users",
-            Some(&json!({"email": "a@example.com", "password": 98765432})),
-        )
+        .post_user(json!({"email": "a@example.com", "password": 98765432}))
         .await;
     assert_eq!((r.status, r.code()), (400, "invalid_body"));
     assert!(!r.raw.contains("98765432"), "{}", r.raw);

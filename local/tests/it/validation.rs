@@ -6,7 +6,7 @@ use crate::support::{Env, user_path};
 async fn malformed_requests_get_a_precise_400_and_change_nothing() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let path = user_path(&u["user_id"]);
+    let path = user_path(&u);
     let before = env.items().await.len();
     let admin = env.admin();
     let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
@@ -166,16 +166,14 @@ async fn malformed_requests_get_a_precise_400_and_change_nothing() {
         );
     }
     assert_eq!(env.items().await.len(), before);
-    assert_eq!(env.admin_send("GET", &path, None).await.body["version"], 1);
+    assert_eq!(env.get_user(&u).await.body["version"], 1);
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_413() {
     let env = Env::new().await;
     let big = json!({"email": "a@example.com", "password": "correct horse", "name": "x".repeat(300 * 1024)});
-    let r = env
-        .admin_send("POST", "/v1/tenants/acme/users", Some(&big))
-        .await;
+    let r = env.post_user(big.clone()).await;
     assert_eq!((r.status, r.code()), (413, "payload_too_large"));
     assert!(env.items().await.is_empty());
 }
@@ -199,13 +197,7 @@ async fn a_body_that_is_not_json_is_415() {
 #[tokio::test]
 async fn error_bodies_are_json_with_the_documented_fields() {
     let env = Env::new().await;
-    let r = env
-        .admin_send(
-            "GET",
-            "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1",
-            None,
-        )
-        .await;
+    let r = env.get_user("usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1").await;
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(
         r.body,
