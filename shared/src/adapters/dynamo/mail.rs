@@ -37,29 +37,41 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// The writes that queue `mail`: per message, its send counter (conditional on the cap),
-    /// its outbox item, and its ticket with the reference to it.
+    /// The writes that queue `mail`: one send counter per user, kind and hour (conditional on
+    /// the cap holding every message of this call), then each message's outbox item and its
+    /// ticket with the reference to it.
     pub(super) fn mail_writes(
         &self,
         mail: &[Queued],
         cap: SendCap,
     ) -> Result<(Vec<TransactWriteItem>, Vec<OnFail>), StoreError> {
+        // One counter write per user, kind and hour, adding every message of this call that
+        // counts there: a transaction may touch an item only once.
+        let mut counters: Vec<(String, String, i64, u32)> = Vec::new();
+        for Queued { message, .. } in mail {
+            let window = SendCap::window(message.created_at);
+            let pk = keys::user(&message.tenant_id, &message.user_id);
+            let sk = format!("{SENDS_PREFIX}{}#{window}", message.kind.name());
+            match counters.iter_mut().find(|c| c.0 == pk && c.1 == sk) {
+                Some(counter) => counter.3 += 1,
+                None => counters.push((pk, sk, window, 1)),
+            }
+        }
         let mut writes = Vec::new();
         let mut on_fail = Vec::new();
-        for Queued { message, ticket } in mail {
-            let window = SendCap::window(message.created_at);
+        for (pk, sk, window, n) in counters {
+            let Some(room) = cap.per_hour.checked_sub(n) else {
+                return Err(StoreError::Capped);
+            };
             let update = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(
-                    keys::user(&message.tenant_id, &message.user_id),
-                    &format!("{SENDS_PREFIX}{}#{window}", message.kind.name()),
-                )))
-                .update_expression("ADD #c :one SET #e = :ttl")
-                .condition_expression("attribute_not_exists(#c) OR #c < :cap")
+                .set_key(Some(key(pk, &sk)))
+                .update_expression("ADD #c :n SET #e = :ttl")
+                .condition_expression("attribute_not_exists(#c) OR #c <= :room")
                 .expression_attribute_names("#c", "count")
                 .expression_attribute_names("#e", TTL_ATTRIBUTE)
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":cap", AttributeValue::N(cap.per_hour.to_string()))
+                .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+                .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
                 .expression_attribute_values(
                     ":ttl",
                     AttributeValue::N(((window + 2) * 3600).to_string()),
@@ -68,6 +80,8 @@ impl DynamoStore {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().update(update).build());
             on_fail.push(OnFail::Capped);
+        }
+        for Queued { message, ticket } in mail {
             writes.push(self.put(self.message_item(message)?, None, None)?);
             on_fail.push(OnFail::Inconsistent);
             if let Some((hash, ticket)) = ticket {
