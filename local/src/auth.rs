@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 pub const DEFAULT_SECRET: &str = "local-dev-secret";
 
 /// Every management scope, for the dev admin token.
-pub const ALL_SCOPES: &str = "read:users create:users update:users update:users_app_metadata delete:users create:user_tickets authenticate:users";
+pub const ALL_SCOPES: &str = "read:users create:users update:users update:users_app_metadata delete:users create:user_tickets authenticate:users read:tenant_settings update:tenant_settings";
 
 pub fn secret_from_env() -> String {
     std::env::var("DEV_JWT_SECRET")

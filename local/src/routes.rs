@@ -39,7 +39,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 28] = [
+pub const ROUTES: [Route; 30] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -55,6 +55,8 @@ pub const ROUTES: [Route; 28] = [
     route!("export-me", export_me),
     route!("authenticate", authenticate),
     route!("change-password", change_password),
+    route!("get-tenant-settings", get_tenant_settings),
+    route!("patch-tenant-settings", patch_tenant_settings),
     route!("get-user-blocks", get_user_blocks),
     route!("get-user-blocks", get_user_blocks, ROUTE_BY_IDENTIFIER),
     route!("delete-user-blocks", delete_user_blocks),

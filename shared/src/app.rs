@@ -61,12 +61,14 @@ pub fn wire(
         links: store.clone(),
         erasures: store.clone(),
         tickets: store.clone(),
-        outbox: store,
+        outbox: store.clone(),
+        tenants: store,
         mailer,
         hasher: Arc::new(Argon2Hasher::new()),
         clock: Arc::new(SystemClock),
         brute_force: BruteForce::default(),
         email: Arc::new(email),
         erasure: Arc::new(ErasureSettings::local()),
+        settings_cache: Arc::default(),
     }
 }

@@ -20,6 +20,7 @@ use crate::domain::ids::{TenantId, UserId};
 use crate::domain::login::{BlocksOf, Identifier};
 use crate::domain::user::User;
 use crate::operations::Saved;
+use crate::operations::tenant::SettingsView;
 
 /// Largest request body accepted. Metadata caps bound a useful body well below this.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -146,6 +147,19 @@ impl Reply {
                 crate::domain::export::file_name(id)
             ),
         )
+    }
+
+    /// A tenant's settings, with their version as the `ETag`.
+    pub fn settings(view: &SettingsView) -> Self {
+        Self::json(
+            StatusCode::OK,
+            json!({
+                "settings": view.settings.to_json(),
+                "version": view.version,
+                "history": view.history,
+            }),
+        )
+        .with_header(ETAG, etag(view.version))
     }
 
     pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
@@ -358,7 +372,7 @@ impl Call {
             ));
         }
         let no_match = || Error::PreconditionFailed {
-            message: "If-Match names no version of this user.".into(),
+            message: "If-Match names no version of this resource.".into(),
         };
         let tag = raw
             .strip_prefix('"')

@@ -17,6 +17,7 @@ use crate::domain::login::{
 use crate::domain::message::{Message, OutgoingEmail, Queued, SendCap};
 use crate::domain::metadata::MetadataPatch;
 use crate::domain::password::{Password, PasswordHash};
+use crate::domain::tenant::{SettingsChange, StoredSettings};
 use crate::domain::ticket::{Ticket, TicketHash, invalid_ticket};
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -321,6 +322,33 @@ pub trait OutboxStore: Send + Sync {
 
     /// Removes a message that was sent (or no longer applies).
     async fn remove(&self, message: &Message) -> Result<(), StoreError>;
+}
+
+/// Each tenant's stored settings and the history of their changes, in the tenant's own
+/// partition.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// The tenant's stored settings (`None` if it never stored any), read with strong
+    /// consistency in one call.
+    async fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>, StoreError>;
+
+    /// The stored settings and the newest `limit` changes, newest first, in one call.
+    async fn settings_with_history(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<(Option<StoredSettings>, Vec<SettingsChange>), StoreError>;
+
+    /// Stores `next` and records `change` in one transaction, only if the stored version is
+    /// still `expected` (0: nothing stored yet); `ConditionFailed` otherwise, and nothing is
+    /// written. `next.version` is `expected + 1`.
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        next: &StoredSettings,
+        expected: u64,
+        change: &SettingsChange,
+    ) -> Result<(), StoreError>;
 }
 
 /// Why the provider did not take a message.

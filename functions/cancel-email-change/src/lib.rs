@@ -16,6 +16,7 @@ use shared::domain::Error;
 use shared::domain::ids::TenantId;
 use shared::domain::locale::Locale;
 use shared::domain::render;
+use shared::domain::tenant::TenantEmail;
 use shared::domain::ticket::ticket_of;
 use shared::http::{Call, Reply};
 use shared::operations::email::CancelPage;
@@ -36,12 +37,12 @@ struct Page<'a> {
 fn page(
     app: &App,
     tenant: &TenantId,
+    settings: &TenantEmail,
     locale: Locale,
     state: &'static str,
     ticket: &str,
     new_email: &str,
 ) -> Result<Reply, Error> {
-    let settings = app.email.tenants.tenant(tenant);
     let action = app
         .email
         .api_url(&format!("/v1/tenants/{tenant}/email-change/cancel"))
@@ -71,22 +72,26 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
     let outcome = async {
         let tenant = call.public_tenant()?;
-        let fallback = app.email.tenants.tenant(&tenant).locale;
-        if !is_post {
+        if !is_post || call.is_form() {
+            let settings = app.tenant(&tenant).await?;
+            let fallback = settings.locale;
+            let page = |locale, state, ticket: &str, new_email: &str| {
+                page(app, &tenant, &settings, locale, state, ticket, new_email)
+            };
+            if is_post {
+                let ticket = call.form_field("ticket")?.unwrap_or_default();
+                return match app.cancel_email_change(&tenant, &ticket).await {
+                    Ok(()) => page(fallback, "cancelled", "", ""),
+                    Err(Error::Invalid { .. }) => page(fallback, "invalid", "", ""),
+                    Err(e) => Err(e),
+                };
+            }
             let ticket = call.query("ticket").unwrap_or("").to_owned();
             return match app.email_change_page(&tenant, &ticket).await? {
                 CancelPage::Confirm { new_email, locale } => {
-                    page(app, &tenant, locale, "confirm", &ticket, &new_email)
+                    page(locale, "confirm", &ticket, &new_email)
                 }
-                CancelPage::Invalid => page(app, &tenant, fallback, "invalid", "", ""),
-            };
-        }
-        if call.is_form() {
-            let ticket = call.form_field("ticket")?.unwrap_or_default();
-            return match app.cancel_email_change(&tenant, &ticket).await {
-                Ok(()) => page(app, &tenant, fallback, "cancelled", "", ""),
-                Err(Error::Invalid { .. }) => page(app, &tenant, fallback, "invalid", "", ""),
-                Err(e) => Err(e),
+                CancelPage::Invalid => page(fallback, "invalid", "", ""),
             };
         }
         let ticket = ticket_of(call.body()?)?;

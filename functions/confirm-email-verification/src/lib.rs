@@ -59,7 +59,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                     "email_change_confirm",
                     locale,
                     &Page {
-                        app_name: app.email.tenants.tenant(&tenant).name(&tenant),
+                        app_name: app.tenant(&tenant).await?.name(&tenant),
                         lang: locale.tag(),
                         email: &email,
                         ticket: ticket.as_deref().unwrap_or(""),

@@ -103,15 +103,12 @@ async fn an_unknown_or_malformed_verification_ticket_redirects_with_an_error_and
 #[tokio::test]
 async fn without_anywhere_to_redirect_a_bad_ticket_is_400_json() {
     let mut env = Env::new().await;
+    // A deployment that names no default result page.
     let mut settings = (*env.app.email).clone();
-    let mut acme = settings
-        .tenants
-        .tenant(&shared::domain::ids::TenantId::parse("acme").unwrap())
-        .clone();
-    acme.default_result_url = None;
-    settings
-        .tenants
-        .set_tenant(shared::domain::ids::TenantId::parse("acme").unwrap(), acme);
+    settings.tenants = shared::domain::tenant::TenantSettings::parse(
+        &json!({"*": {"password_reset_url": format!("{PUBLIC_BASE}/reset-password")}}).to_string(),
+    )
+    .unwrap();
     env.app.email = Arc::new(settings);
     let r = env.follow(&format!("{VERIFY}x")).await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
@@ -503,7 +500,7 @@ async fn a_ticket_works_only_in_its_own_tenant() {
 
 #[tokio::test]
 async fn the_locale_comes_from_user_metadata_then_the_tenant_then_english() {
-    let mut env = Env::new().await;
+    let env = Env::new().await;
     let cases = [
         (json!({"locale": "de-AT"}), "de"),
         (json!({"language": "pt"}), "pt-BR"),
@@ -521,13 +518,10 @@ async fn the_locale_comes_from_user_metadata_then_the_tenant_then_english() {
             mail[0].subject
         );
     }
-    let acme = shared::domain::ids::TenantId::parse("acme").unwrap();
-    let mut settings = (*env.app.email).clone();
-    let mut tenant = settings.tenants.tenant(&acme).clone();
-    tenant.locale = shared::domain::locale::Locale::Es;
-    tenant.display_name = Some("Acme Tienda".into());
-    settings.tenants.set_tenant(acme, tenant);
-    env.app.email = Arc::new(settings);
+    let r = env
+        .patch_settings(json!({"locale": "es", "display_name": "Acme Tienda"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
     let email = address("es");
     env.create(json!({"email": email, "password": PASSWORD, "user_metadata": {"locale": "ja"}}))
         .await;

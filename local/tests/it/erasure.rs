@@ -344,6 +344,7 @@ fn with_policies(env: &mut Env, policies: Value) {
     settings.tenants =
         shared::domain::tenant::TenantSettings::parse(&json!({ "*": entry }).to_string()).unwrap();
     env.app.email = std::sync::Arc::new(settings);
+    env.app.settings_cache = std::sync::Arc::default();
 }
 
 #[tokio::test]

@@ -118,6 +118,17 @@ async fn every_event_file_runs_through_its_handler() {
             }
             "confirm-password-reset" => assert!(body.is_empty()),
             "cancel-email-change" => assert!(body.contains("<form") && body.contains("s**")),
+            "get-tenant-settings" => {
+                let view: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(view["version"], 0);
+                assert_eq!(view["settings"]["locale"], "en");
+            }
+            "patch-tenant-settings" => {
+                let view: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(view["version"], 1);
+                assert_eq!(view["settings"]["display_name"], "Acme Corp");
+                assert_eq!(view["history"][0]["changed_by"], "admin@acme.example");
+            }
             other => panic!("no expectation for {other}"),
         }
     }

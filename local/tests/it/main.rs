@@ -11,6 +11,7 @@ mod listing;
 mod metadata;
 mod runtime;
 mod server;
+mod settings;
 mod store_contract;
 mod support;
 mod template;

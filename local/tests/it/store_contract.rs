@@ -1,12 +1,13 @@
 //! The contract every store implementation passes: each store port of `shared::ports`
-//! (`UserStore`, `LinkStore`, `ErasureStore`, `LoginStore`, `TicketStore`, `OutboxStore`)
+//! (`UserStore`, `LinkStore`, `ErasureStore`, `LoginStore`, `TicketStore`, `OutboxStore`,
+//! `TenantStore`)
 //! checked against its `///` contract through the ports alone, in the manner of Ory Kratos'
 //! `TestPool(ctx, persister)`: one suite function per port, generic over the implementation,
 //! each case a small named function. A case asserts what the ports read back: the documented
 //! result, the documented failure (`ConditionFailed`, `Taken`, `Consumed`, `Capped`,
 //! `Deleted::NotFound`) and, after a failure, that nothing was written.
 //!
-//! How a new implementation joins: implement the six store traits (it then is a [`Stores`]
+//! How a new implementation joins: implement the seven store traits (it then is a [`Stores`]
 //! through the blanket impl), implement [`Receipts`] for whatever can read its erasure receipts
 //! (no port reads them), and add one `#[tokio::test]` per port, like the DynamoStore ones
 //! after the suite functions, each building a fresh, empty store and calling the same suite
@@ -39,12 +40,13 @@ use shared::domain::message::{Message, MessageKind, Queued, SendCap, Status};
 use shared::domain::metadata::{Kind, MAX_KEYS, MetadataPatch, parse_initial};
 use shared::domain::password::{Password, PasswordHash};
 use shared::domain::profile;
+use shared::domain::tenant::{SettingsChange, SettingsDoc, StoredSettings};
 use shared::domain::ticket::{RawTicket, Ticket, TicketHash, TicketKind};
 use shared::domain::time::Timestamp;
 use shared::domain::user::{Identity, User};
 use shared::ports::{
     Deleted, Effects, ErasureStore, FieldUpdate, LinkStore, LoginStore, OutboxStore,
-    PasswordHasher, StoreError, TicketStore, Unique, UserStore,
+    PasswordHasher, StoreError, TenantStore, TicketStore, Unique, UserStore,
 };
 use time::macros::datetime;
 use ulid::Ulid;
@@ -54,12 +56,12 @@ use crate::support::{self, CallLog};
 
 /// Every store port at once: what the operations are wired with.
 pub trait Stores:
-    UserStore + LinkStore + ErasureStore + LoginStore + TicketStore + OutboxStore
+    UserStore + LinkStore + ErasureStore + LoginStore + TicketStore + OutboxStore + TenantStore
 {
 }
 
 impl<T> Stores for T where
-    T: UserStore + LinkStore + ErasureStore + LoginStore + TicketStore + OutboxStore
+    T: UserStore + LinkStore + ErasureStore + LoginStore + TicketStore + OutboxStore + TenantStore
 {
 }
 
@@ -204,6 +206,16 @@ pub async fn ticket_store_contract<S: Stores>(store: &S) {
     );
 }
 
+pub async fn tenant_store_contract<S: Stores>(store: &S) {
+    cases!("TenantStore";
+        a_tenant_that_stored_nothing_has_no_settings(store),
+        put_settings_stores_the_first_version_and_its_change(store),
+        put_settings_is_conditional_on_the_version_read(store),
+        history_comes_newest_first_and_at_most_limit(store),
+        settings_are_fenced_by_their_tenant(store),
+    );
+}
+
 pub async fn outbox_store_contract<S: Stores>(store: &S) {
     cases!("OutboxStore";
         enqueue_queues_messages_and_their_tickets(store),
@@ -274,6 +286,12 @@ async fn dynamo_store_keeps_the_login_store_contract() {
 async fn dynamo_store_keeps_the_ticket_store_contract() {
     let (store, _) = dynamo().await;
     ticket_store_contract(&store).await;
+}
+
+#[tokio::test]
+async fn dynamo_store_keeps_the_tenant_store_contract() {
+    let (store, _) = dynamo().await;
+    tenant_store_contract(&store).await;
 }
 
 #[tokio::test]
@@ -3242,5 +3260,121 @@ async fn remove_takes_a_message_out_of_the_outbox<S: Stores>(store: &S) {
     assert_eq!(
         due_in(store, &user.tenant_id, now).await,
         vec![kept.message]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// TenantStore
+// ---------------------------------------------------------------------------------------------
+
+fn settings_version(version: u64, display_name: &str) -> (StoredSettings, SettingsChange) {
+    let at = t0().plus_secs(i64::try_from(version).unwrap());
+    let stored = StoredSettings {
+        doc: SettingsDoc {
+            display_name: Some(display_name.to_owned()),
+            result_url_hosts: Some(vec!["app.example.com".into(), "*.example.org".into()]),
+            inactive_after_days: Some(90),
+            ..SettingsDoc::default()
+        },
+        version,
+        updated_at: Some(at),
+    };
+    let change = SettingsChange {
+        changed_at: at,
+        changed_by: format!("admin-{version}@clients"),
+        fields: vec!["display_name".into()],
+        version,
+    };
+    (stored, change)
+}
+
+async fn a_tenant_that_stored_nothing_has_no_settings<S: Stores>(store: &S) {
+    let t = tenant();
+    assert_eq!(store.settings(&t).await.unwrap(), None);
+    let (stored, history) = store.settings_with_history(&t, 20).await.unwrap();
+    assert_eq!((stored, history.len()), (None, 0));
+}
+
+async fn put_settings_stores_the_first_version_and_its_change<S: Stores>(store: &S) {
+    let t = tenant();
+    let (first, change) = settings_version(1, "Acme");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    assert_eq!(store.settings(&t).await.unwrap(), Some(first.clone()));
+    let (stored, history) = store.settings_with_history(&t, 20).await.unwrap();
+    assert_eq!(stored, Some(first));
+    assert_eq!(history, [change]);
+}
+
+async fn put_settings_is_conditional_on_the_version_read<S: Stores>(store: &S) {
+    let t = tenant();
+    let (first, change) = settings_version(1, "First");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    // A second "first" write, and a write expecting a version that is not stored.
+    let (again, again_change) = settings_version(1, "Again");
+    assert!(matches!(
+        store.put_settings(&t, &again, 0, &again_change).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let (skipped, skipped_change) = settings_version(3, "Skipped");
+    assert!(matches!(
+        store.put_settings(&t, &skipped, 2, &skipped_change).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let (stored, history) = store.settings_with_history(&t, 20).await.unwrap();
+    assert_eq!(stored, Some(first));
+    assert_eq!(history, [change], "nothing written by a refused put");
+    let (second, second_change) = settings_version(2, "Second");
+    store
+        .put_settings(&t, &second, 1, &second_change)
+        .await
+        .unwrap();
+    assert_eq!(store.settings(&t).await.unwrap(), Some(second));
+}
+
+async fn history_comes_newest_first_and_at_most_limit<S: Stores>(store: &S) {
+    let t = tenant();
+    for version in 1..=5 {
+        let (next, change) = settings_version(version, &format!("V{version}"));
+        store
+            .put_settings(&t, &next, version - 1, &change)
+            .await
+            .unwrap();
+    }
+    let (stored, history) = store.settings_with_history(&t, 3).await.unwrap();
+    assert_eq!(stored.map(|s| s.version), Some(5));
+    let versions: Vec<u64> = history.iter().map(|c| c.version).collect();
+    assert_eq!(versions, [5, 4, 3]);
+    assert_eq!(history[0].changed_by, "admin-5@clients");
+}
+
+async fn settings_are_fenced_by_their_tenant<S: Stores>(store: &S) {
+    let (a, b) = (tenant(), tenant());
+    let (first, change) = settings_version(1, "Only A");
+    store.put_settings(&a, &first, 0, &change).await.unwrap();
+    assert_eq!(store.settings(&b).await.unwrap(), None);
+    assert!(
+        store
+            .settings_with_history(&b, 20)
+            .await
+            .unwrap()
+            .1
+            .is_empty()
+    );
+    // B's first version is its own, whatever A's is.
+    let (b_first, b_change) = settings_version(1, "Only B");
+    store
+        .put_settings(&b, &b_first, 0, &b_change)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .settings(&a)
+            .await
+            .unwrap()
+            .unwrap()
+            .doc
+            .display_name
+            .as_deref(),
+        Some("Only A")
     );
 }

@@ -405,6 +405,17 @@ impl Env {
             .await
     }
 
+    /// Tenant acme's settings, as its admin reads them.
+    pub async fn settings(&self) -> Resp {
+        self.admin_send("GET", "/v1/tenants/acme/settings", None)
+            .await
+    }
+
+    pub async fn patch_settings(&self, body: Value) -> Resp {
+        self.admin_send("PATCH", "/v1/tenants/acme/settings", Some(&body))
+            .await
+    }
+
     pub async fn verification_ticket(&self, body: Value) -> Resp {
         self.as_admin("POST", "/tickets/email-verification", Some(body))
             .await

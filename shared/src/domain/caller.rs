@@ -15,6 +15,8 @@ pub enum Scope {
     DeleteUsers,
     CreateUserTickets,
     AuthenticateUsers,
+    ReadTenantSettings,
+    UpdateTenantSettings,
 }
 
 impl Scope {
@@ -27,6 +29,8 @@ impl Scope {
             Scope::DeleteUsers => "delete:users",
             Scope::CreateUserTickets => "create:user_tickets",
             Scope::AuthenticateUsers => "authenticate:users",
+            Scope::ReadTenantSettings => "read:tenant_settings",
+            Scope::UpdateTenantSettings => "update:tenant_settings",
         }
     }
 }

@@ -1,17 +1,21 @@
-//! A tenant's settings: how its mail reads and where its links lead, and its
-//! de-provisioning policies. Deployment-wide email settings live here too.
+//! A tenant's settings: how its mail reads, where its links lead, and its de-provisioning
+//! policies. They come in layers, field by field: the deployment's `"*"` defaults, then the
+//! deployment's entry for the tenant (both from `TENANT_SETTINGS`), then what the tenant stored
+//! through the settings API. See docs/configuration.md.
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use url::Url;
 
 use super::Error;
 use super::ids::TenantId;
 use super::locale::Locale;
 use super::message::SendCap;
+use super::time::Timestamp;
 
-/// Email settings of one tenant.
+/// Email settings of one tenant, resolved from its layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantEmail {
     /// The name messages call the service by (default: the tenant id).
@@ -44,132 +48,417 @@ impl Policies {
     pub const DEFAULT_WARNING_DAYS: u32 = 14;
 }
 
-/// One entry of the `TENANT_SETTINGS` JSON; entries other than `"*"` override its fields.
-#[derive(Debug, Default, Deserialize)]
+/// One layer of a tenant's settings: the shape of a `TENANT_SETTINGS` entry, of the stored
+/// item, and of the settings API's answer. A field left out (`None`) falls through to the
+/// layer below.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TenantEmailEntry {
-    display_name: Option<String>,
-    locale: Option<String>,
-    result_url_hosts: Option<Vec<String>>,
-    default_result_url: Option<Url>,
-    password_reset_url: Option<Url>,
-    purge_unverified_after_days: Option<u32>,
-    inactive_after_days: Option<u32>,
-    inactivity_warning_days: Option<u32>,
+pub struct SettingsDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_url_hosts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_result_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_reset_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_unverified_after_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_after_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactivity_warning_days: Option<u32>,
 }
 
-/// Every tenant's email settings: defaults under `"*"`, overrides per tenant id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TenantSettings {
-    default: TenantEmail,
-    tenants: HashMap<TenantId, TenantEmail>,
-}
+/// Most hosts one tenant may allow as `result_url` targets.
+pub const MAX_RESULT_HOSTS: usize = 50;
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME: usize = 100;
+/// Longest policy period: a century.
+pub const MAX_DAYS: u32 = 36_500;
 
-impl TenantSettings {
-    /// Parses the JSON object of `TENANT_SETTINGS`. `"*"` must name a `password_reset_url`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut entries: HashMap<String, TenantEmailEntry> =
-            serde_json::from_str(raw).map_err(|e| e.to_string())?;
-        let base = entries.remove("*").unwrap_or_default();
-        let default = TenantEmail::from_entry(base, None)?;
-        let mut tenants = HashMap::new();
-        for (id, entry) in entries {
-            let tenant = TenantId::parse(&id).map_err(|_| format!("{id:?} is not a tenant id"))?;
-            tenants.insert(tenant, TenantEmail::from_entry(entry, Some(&default))?);
+impl SettingsDoc {
+    pub const FIELDS: [&str; 8] = [
+        "display_name",
+        "locale",
+        "result_url_hosts",
+        "default_result_url",
+        "password_reset_url",
+        "purge_unverified_after_days",
+        "inactive_after_days",
+        "inactivity_warning_days",
+    ];
+
+    /// This layer over `below`: each field this layer sets, else `below`'s.
+    pub fn over(&self, below: &SettingsDoc) -> SettingsDoc {
+        SettingsDoc {
+            display_name: self
+                .display_name
+                .clone()
+                .or_else(|| below.display_name.clone()),
+            locale: self.locale.clone().or_else(|| below.locale.clone()),
+            result_url_hosts: self
+                .result_url_hosts
+                .clone()
+                .or_else(|| below.result_url_hosts.clone()),
+            default_result_url: self
+                .default_result_url
+                .clone()
+                .or_else(|| below.default_result_url.clone()),
+            password_reset_url: self
+                .password_reset_url
+                .clone()
+                .or_else(|| below.password_reset_url.clone()),
+            purge_unverified_after_days: self
+                .purge_unverified_after_days
+                .or(below.purge_unverified_after_days),
+            inactive_after_days: self.inactive_after_days.or(below.inactive_after_days),
+            inactivity_warning_days: self
+                .inactivity_warning_days
+                .or(below.inactivity_warning_days),
         }
-        Ok(TenantSettings { default, tenants })
     }
 
-    /// Settings for tests and local runs: everything on `base`.
-    pub fn local(base: &Url) -> Self {
-        let host = base.host_str().unwrap_or("localhost").to_owned();
-        TenantSettings {
-            default: TenantEmail {
-                display_name: None,
-                locale: Locale::En,
-                result_url_hosts: vec![host],
-                default_result_url: base.join("/verified").ok(),
-                password_reset_url: base
-                    .join("/reset-password")
-                    .unwrap_or_else(|_| base.clone()),
-                policies: Policies {
-                    warning_days: Policies::DEFAULT_WARNING_DAYS,
-                    ..Policies::default()
-                },
-            },
-            tenants: HashMap::new(),
+    /// Checks every field this layer sets on its own (the rules that need the other layers are
+    /// [`SettingsDoc::resolve`]'s): a shipped locale, host patterns, https URLs (http only on
+    /// a loopback host, for local runs), periods of 1 to [`MAX_DAYS`] days.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(name) = &self.display_name {
+            let n = name.chars().count();
+            if n == 0 || n > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+                return Err(format!(
+                    "display_name must be 1 to {MAX_DISPLAY_NAME} characters without control characters"
+                ));
+            }
         }
+        if let Some(tag) = &self.locale
+            && Locale::from_tag(tag).is_none()
+        {
+            return Err(format!("locale {tag:?} is not shipped"));
+        }
+        if let Some(hosts) = &self.result_url_hosts {
+            if hosts.len() > MAX_RESULT_HOSTS {
+                return Err(format!(
+                    "result_url_hosts holds at most {MAX_RESULT_HOSTS} hosts"
+                ));
+            }
+            if let Some(bad) = hosts.iter().find(|h| !is_host_pattern(h)) {
+                return Err(format!(
+                    "result_url_hosts: {bad:?} is not a host name or a *.domain pattern"
+                ));
+            }
+        }
+        for (field, value) in [
+            ("default_result_url", &self.default_result_url),
+            ("password_reset_url", &self.password_reset_url),
+        ] {
+            if let Some(raw) = value {
+                page_url(raw).map_err(|why| format!("{field}: {why}"))?;
+            }
+        }
+        for (field, value) in [
+            (
+                "purge_unverified_after_days",
+                self.purge_unverified_after_days,
+            ),
+            ("inactive_after_days", self.inactive_after_days),
+            ("inactivity_warning_days", self.inactivity_warning_days),
+        ] {
+            if value.is_some_and(|d| d == 0 || d > MAX_DAYS) {
+                return Err(format!(
+                    "{field} must be from 1 to {MAX_DAYS} (leave it out to turn it off)"
+                ));
+            }
+        }
+        Ok(())
     }
 
-    pub fn tenant(&self, tenant: &TenantId) -> &TenantEmail {
-        self.tenants.get(tenant).unwrap_or(&self.default)
-    }
-
-    pub fn set_tenant(&mut self, tenant: TenantId, settings: TenantEmail) {
-        self.tenants.insert(tenant, settings);
-    }
-}
-
-impl TenantEmail {
-    fn from_entry(e: TenantEmailEntry, base: Option<&TenantEmail>) -> Result<Self, String> {
-        let locale = match e.locale {
+    /// The settings a complete stack of layers makes. `"*"` (the bottom layer) must name a
+    /// `password_reset_url`; the inactivity warning must come before the erasure.
+    pub fn resolve(&self) -> Result<TenantEmail, String> {
+        self.check()?;
+        let locale = match &self.locale {
             Some(tag) => {
-                Locale::from_tag(&tag).ok_or_else(|| format!("locale {tag:?} is not shipped"))?
+                Locale::from_tag(tag).ok_or_else(|| format!("locale {tag:?} is not shipped"))?
             }
-            None => base.map_or(Locale::En, |b| b.locale),
+            None => Locale::En,
         };
-        let password_reset_url = e
-            .password_reset_url
-            .or_else(|| base.map(|b| b.password_reset_url.clone()))
-            .ok_or("\"*\" needs a password_reset_url")?;
-        let inherited = base.map(|b| b.policies).unwrap_or_default();
-        let days = |v: Option<u32>, field: &str| -> Result<Option<u32>, String> {
-            match v {
-                Some(0) => Err(format!(
-                    "{field} must be at least 1 (leave it out to turn it off)"
-                )),
-                other => Ok(other),
-            }
-        };
+        let password_reset_url = page_url(
+            self.password_reset_url
+                .as_deref()
+                .ok_or("\"*\" needs a password_reset_url")?,
+        )?;
         let policies = Policies {
-            unverified_days: days(e.purge_unverified_after_days, "purge_unverified_after_days")?
-                .or(inherited.unverified_days),
-            inactive_days: days(e.inactive_after_days, "inactive_after_days")?
-                .or(inherited.inactive_days),
-            warning_days: match e.inactivity_warning_days {
-                Some(d) => d,
-                None if base.is_some() => inherited.warning_days,
-                None => Policies::DEFAULT_WARNING_DAYS,
-            },
+            unverified_days: self.purge_unverified_after_days,
+            inactive_days: self.inactive_after_days,
+            warning_days: self
+                .inactivity_warning_days
+                .unwrap_or(Policies::DEFAULT_WARNING_DAYS),
         };
         if let Some(inactive) = policies.inactive_days
-            && (policies.warning_days == 0 || policies.warning_days >= inactive)
+            && policies.warning_days >= inactive
         {
             return Err(format!(
-                "inactivity_warning_days ({}) must be at least 1 and less than inactive_after_days ({inactive})",
+                "inactivity_warning_days ({}) must be less than inactive_after_days ({inactive})",
                 policies.warning_days
             ));
         }
         Ok(TenantEmail {
-            display_name: e
-                .display_name
-                .or_else(|| base.and_then(|b| b.display_name.clone())),
+            display_name: self.display_name.clone(),
             locale,
-            result_url_hosts: e
+            result_url_hosts: self
                 .result_url_hosts
-                .or_else(|| base.map(|b| b.result_url_hosts.clone()))
+                .clone()
                 .unwrap_or_default()
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
-            default_result_url: e
+            default_result_url: self
                 .default_result_url
-                .or_else(|| base.and_then(|b| b.default_result_url.clone())),
+                .as_deref()
+                .map(page_url)
+                .transpose()?,
             password_reset_url,
             policies,
         })
     }
 
+    /// The fields this layer sets.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let set = [
+            self.display_name.is_some(),
+            self.locale.is_some(),
+            self.result_url_hosts.is_some(),
+            self.default_result_url.is_some(),
+            self.password_reset_url.is_some(),
+            self.purge_unverified_after_days.is_some(),
+            self.inactive_after_days.is_some(),
+            self.inactivity_warning_days.is_some(),
+        ];
+        Self::FIELDS
+            .iter()
+            .zip(set)
+            .filter_map(|(name, set)| set.then_some(*name))
+            .collect()
+    }
+
+    /// This layer with `patch` applied: fields it sets replace these, fields it resets are
+    /// left out (and fall through again).
+    pub fn patched(&self, patch: &SettingsPatch) -> SettingsDoc {
+        let mut next = patch.set.over(self);
+        for field in &patch.reset {
+            match *field {
+                "display_name" => next.display_name = None,
+                "locale" => next.locale = None,
+                "result_url_hosts" => next.result_url_hosts = None,
+                "default_result_url" => next.default_result_url = None,
+                "password_reset_url" => next.password_reset_url = None,
+                "purge_unverified_after_days" => next.purge_unverified_after_days = None,
+                "inactive_after_days" => next.inactive_after_days = None,
+                _ => next.inactivity_warning_days = None,
+            }
+        }
+        next
+    }
+}
+
+/// `name.example.com`, or `*.example.com` for any subdomain: lower-case letters, digits and
+/// hyphens in dot-separated labels, no scheme, port or path. Loopback names are allowed for
+/// local runs.
+fn is_host_pattern(raw: &str) -> bool {
+    let host = raw.strip_prefix("*.").unwrap_or(raw);
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() <= 253
+        && !labels.is_empty()
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && (raw.starts_with("*.") && labels.len() >= 2 || !raw.starts_with("*."))
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// A tenant's page: an absolute https URL (http only on a loopback host) without credentials
+/// or a fragment.
+fn page_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an absolute URL"))?;
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&host));
+    if !scheme_ok || host.is_empty() {
+        return Err(format!("{raw:?} must be an https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} may not carry credentials or a fragment"));
+    }
+    Ok(url)
+}
+
+/// A `PATCH` of a tenant's settings: fields to set, and fields to reset (`null`) to what the
+/// layers below say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsPatch {
+    pub set: SettingsDoc,
+    pub reset: Vec<&'static str>,
+}
+
+impl SettingsPatch {
+    /// Parses a JSON object of settings fields; unknown fields and values that break a field's
+    /// rule are refused (400) before anything is read or stored.
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let map: Map<String, Value> = super::json::parse_body(body)?;
+        let mut reset = Vec::new();
+        let mut set = Map::new();
+        for (key, value) in map {
+            let Some(field) = SettingsDoc::FIELDS.iter().find(|f| **f == key) else {
+                return Err(Error::body(format!(
+                    "{key:?} is not a tenant setting; the settings are {}.",
+                    SettingsDoc::FIELDS.join(", ")
+                )));
+            };
+            if value.is_null() {
+                reset.push(*field);
+            } else {
+                set.insert(key, value);
+            }
+        }
+        let set: SettingsDoc = serde_json::from_value(Value::Object(set))
+            .map_err(|e| Error::body(format!("A setting has the wrong type: {e}.")))?;
+        set.check().map_err(|why| Error::body(format!("{why}.")))?;
+        Ok(SettingsPatch { set, reset })
+    }
+
+    /// The fields the patch names, set or reset.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut fields = self.set.fields();
+        fields.extend(self.reset.iter().copied());
+        fields.sort_by_key(|f| SettingsDoc::FIELDS.iter().position(|x| x == f));
+        fields.dedup();
+        fields
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set == SettingsDoc::default() && self.reset.is_empty()
+    }
+}
+
+/// A tenant's stored layer and its version (0: nothing stored yet).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredSettings {
+    pub doc: SettingsDoc,
+    pub version: u64,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// One change of a tenant's stored settings, kept for as long as the tenant is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsChange {
+    pub changed_at: Timestamp,
+    /// The caller's `sub`.
+    pub changed_by: String,
+    /// The fields the change set or reset; never their values.
+    pub fields: Vec<String>,
+    /// The version the change made.
+    pub version: u64,
+}
+
+/// The deployment's layers: `TENANT_SETTINGS`, defaults under `"*"`, entries per tenant id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings {
+    defaults: SettingsDoc,
+    tenants: HashMap<TenantId, SettingsDoc>,
+    /// Each tenant's settings from these layers alone, resolved once.
+    resolved_default: TenantEmail,
+    resolved: HashMap<TenantId, TenantEmail>,
+}
+
+impl TenantSettings {
+    /// Parses the JSON object of `TENANT_SETTINGS`. `"*"` must name a `password_reset_url`,
+    /// and every entry must resolve over it.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut entries: HashMap<String, SettingsDoc> =
+            serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        let defaults = entries.remove("*").unwrap_or_default();
+        let mut tenants = HashMap::new();
+        for (id, entry) in entries {
+            let tenant = TenantId::parse(&id).map_err(|_| format!("{id:?} is not a tenant id"))?;
+            tenants.insert(tenant, entry);
+        }
+        Self::new(defaults, tenants)
+    }
+
+    fn new(defaults: SettingsDoc, tenants: HashMap<TenantId, SettingsDoc>) -> Result<Self, String> {
+        let resolved_default = defaults.resolve().map_err(|e| format!("\"*\": {e}"))?;
+        let mut resolved = HashMap::new();
+        for (tenant, entry) in &tenants {
+            let settings = entry
+                .over(&defaults)
+                .resolve()
+                .map_err(|e| format!("{tenant}: {e}"))?;
+            resolved.insert(tenant.clone(), settings);
+        }
+        Ok(TenantSettings {
+            defaults,
+            tenants,
+            resolved_default,
+            resolved,
+        })
+    }
+
+    /// Settings for tests and local runs: everything on `base`.
+    pub fn local(base: &Url) -> Self {
+        let host = base.host_str().unwrap_or("localhost").to_owned();
+        let defaults = SettingsDoc {
+            result_url_hosts: Some(vec![host]),
+            default_result_url: base.join("/verified").ok().map(String::from),
+            password_reset_url: Some(
+                base.join("/reset-password")
+                    .unwrap_or_else(|_| base.clone())
+                    .into(),
+            ),
+            ..SettingsDoc::default()
+        };
+        match Self::new(defaults, HashMap::new()) {
+            Ok(settings) => settings,
+            Err(e) => panic!("local tenant settings on {base} do not resolve: {e}"),
+        }
+    }
+
+    /// The deployment's layers for `tenant`, merged: what a stored layer goes over.
+    pub fn layers(&self, tenant: &TenantId) -> SettingsDoc {
+        match self.tenants.get(tenant) {
+            Some(entry) => entry.over(&self.defaults),
+            None => self.defaults.clone(),
+        }
+    }
+
+    /// The tenant's settings from the deployment's layers alone.
+    pub fn tenant(&self, tenant: &TenantId) -> &TenantEmail {
+        self.resolved.get(tenant).unwrap_or(&self.resolved_default)
+    }
+
+    /// The tenant's effective settings: `stored` over the deployment's layers.
+    pub fn effective(
+        &self,
+        tenant: &TenantId,
+        stored: &SettingsDoc,
+    ) -> Result<TenantEmail, String> {
+        if *stored == SettingsDoc::default() {
+            return Ok(self.tenant(tenant).clone());
+        }
+        stored.over(&self.layers(tenant)).resolve()
+    }
+}
+
+impl TenantEmail {
     /// A `result_url` from a request, if its host is on the allow-list: anything else would
     /// turn our links into an open redirect.
     pub fn result_url(&self, raw: &str) -> Result<Url, Error> {
@@ -181,8 +470,7 @@ impl TenantEmail {
         };
         let url = Url::parse(raw).map_err(|_| refused())?;
         let host = url.host_str().ok_or_else(refused)?.to_ascii_lowercase();
-        let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
-        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&host));
         if !scheme_ok || !url.username().is_empty() || url.password().is_some() {
             return Err(refused());
         }
@@ -201,8 +489,21 @@ impl TenantEmail {
     pub fn name<'a>(&'a self, tenant: &'a TenantId) -> &'a str {
         self.display_name.as_deref().unwrap_or(tenant.as_str())
     }
-}
 
+    /// These settings as a document, every field named (`null` where unset).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "display_name": self.display_name,
+            "locale": self.locale.tag(),
+            "result_url_hosts": self.result_url_hosts,
+            "default_result_url": self.default_result_url,
+            "password_reset_url": self.password_reset_url,
+            "purge_unverified_after_days": self.policies.unverified_days,
+            "inactive_after_days": self.policies.inactive_days,
+            "inactivity_warning_days": self.policies.warning_days,
+        })
+    }
+}
 /// Deployment-wide email settings.
 #[derive(Debug, Clone)]
 pub struct EmailSettings {
@@ -306,6 +607,104 @@ mod tests {
         assert_eq!(
             link.as_str(),
             "https://api.example.com/prod/v1/tenants/acme/email-verification/confirm?ticket=abc-_"
+        );
+    }
+
+    #[test]
+    fn a_stored_layer_goes_over_the_deployments_field_by_field() {
+        let s = settings();
+        let acme = TenantId::parse("acme").unwrap();
+        let stored = SettingsDoc {
+            display_name: Some("Acme Corp".into()),
+            result_url_hosts: Some(vec!["app.acme.test".into()]),
+            ..SettingsDoc::default()
+        };
+        let effective = s.effective(&acme, &stored).unwrap();
+        assert_eq!(effective.display_name.as_deref(), Some("Acme Corp"));
+        // The tenant's deployment entry still shows through, and so do the defaults.
+        assert_eq!(effective.locale, Locale::De);
+        assert_eq!(
+            effective.password_reset_url.as_str(),
+            "https://id.example.com/reset"
+        );
+        assert_eq!(effective.result_url_hosts, ["app.acme.test"]);
+        assert_eq!(
+            s.effective(&acme, &SettingsDoc::default()).unwrap(),
+            *s.tenant(&acme)
+        );
+    }
+
+    #[test]
+    fn a_patch_sets_and_resets_fields_and_names_them() {
+        let patch = SettingsPatch::parse(
+            br#"{"locale": "fr", "display_name": null, "inactive_after_days": 90}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            patch.fields(),
+            ["display_name", "locale", "inactive_after_days"]
+        );
+        let before = SettingsDoc {
+            display_name: Some("Old".into()),
+            locale: Some("de".into()),
+            ..SettingsDoc::default()
+        };
+        let after = before.patched(&patch);
+        assert_eq!(after.display_name, None);
+        assert_eq!(after.locale.as_deref(), Some("fr"));
+        assert_eq!(after.inactive_after_days, Some(90));
+        assert!(SettingsPatch::parse(b"{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_patch_with_anything_wrong_is_refused_whole() {
+        for bad in [
+            r#"{"colour": "blue"}"#,
+            r#"{"locale": "ja"}"#,
+            r#"{"locale": 7}"#,
+            r#"{"password_reset_url": "http://id.example.com/reset"}"#,
+            r#"{"default_result_url": "https://user:pw@id.example.com/"}"#,
+            r#"{"default_result_url": "/relative"}"#,
+            r#"{"result_url_hosts": ["https://app.example.com"]}"#,
+            r#"{"result_url_hosts": ["app.example.com/path"]}"#,
+            r#"{"result_url_hosts": ["*"]}"#,
+            r#"{"result_url_hosts": ["App.Example.com"]}"#,
+            r#"{"result_url_hosts": ["a..b"]}"#,
+            r#"{"inactive_after_days": 0}"#,
+            r#"{"display_name": ""}"#,
+            r#"[]"#,
+        ] {
+            let e = SettingsPatch::parse(bad.as_bytes()).unwrap_err();
+            assert!(matches!(e, Error::Invalid { .. }), "{bad}");
+        }
+        // Loopback pages are for local runs.
+        assert!(
+            SettingsPatch::parse(br#"{"password_reset_url": "http://127.0.0.1:3000/r"}"#).is_ok()
+        );
+        assert!(
+            SettingsPatch::parse(br#"{"result_url_hosts": ["*.example.org", "localhost"]}"#)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn rules_across_fields_hold_on_the_merged_layers() {
+        let s = settings();
+        let acme = TenantId::parse("acme").unwrap();
+        let stored = SettingsDoc {
+            inactive_after_days: Some(10),
+            ..SettingsDoc::default()
+        };
+        // The default warning (14 days) would come after the erasure.
+        assert!(s.effective(&acme, &stored).is_err());
+        let stored = SettingsDoc {
+            inactivity_warning_days: Some(3),
+            ..stored
+        };
+        let policies = s.effective(&acme, &stored).unwrap().policies;
+        assert_eq!(
+            (policies.inactive_days, policies.warning_days),
+            (Some(10), 3)
         );
     }
 }

@@ -130,7 +130,7 @@ impl App {
         let mut races = Races::new("an erasure");
         loop {
             races.next()?;
-            let policies = self.email.tenants.tenant(&user.tenant_id).policies;
+            let policies = self.tenant(&user.tenant_id).await?.policies;
             let decision = if user.deletion_scheduled_at.is_some_and(|due| due <= now) {
                 Decision::Erase(Reason::SelfService)
             } else if user.review_at.is_some_and(|at| at <= now) {

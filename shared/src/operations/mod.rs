@@ -12,8 +12,8 @@ use crate::domain::message::Job;
 use crate::domain::tenant::EmailSettings;
 use crate::domain::user::User;
 use crate::ports::{
-    Clock, ErasureStore, LinkStore, LoginStore, Mailer, OutboxStore, PasswordHasher, TicketStore,
-    UserStore,
+    Clock, ErasureStore, LinkStore, LoginStore, Mailer, OutboxStore, PasswordHasher, TenantStore,
+    TicketStore, UserStore,
 };
 
 pub mod email;
@@ -21,6 +21,7 @@ pub mod erasure;
 pub mod export;
 pub mod linking;
 pub mod login;
+pub mod tenant;
 pub mod users;
 
 /// Everything an operation needs, wired once per cold start (`crate::app`). Cheap to clone.
@@ -32,12 +33,15 @@ pub struct App {
     pub erasures: Arc<dyn ErasureStore>,
     pub tickets: Arc<dyn TicketStore>,
     pub outbox: Arc<dyn OutboxStore>,
+    pub tenants: Arc<dyn TenantStore>,
     pub mailer: Arc<dyn Mailer>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub brute_force: BruteForce,
     pub email: Arc<EmailSettings>,
     pub erasure: Arc<ErasureSettings>,
+    /// Tenants' effective settings, kept briefly ([`tenant::SETTINGS_CACHE_SECS`]).
+    pub settings_cache: Arc<tenant::SettingsCache>,
 }
 
 /// A user as a write left it, with the email the write queued.

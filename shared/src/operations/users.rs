@@ -19,7 +19,7 @@ impl App {
     /// email, queued in the same transaction (see [`super::email`]).
     pub async fn create_user(&self, mut new: NewUser) -> Result<Saved, Error> {
         let tenant = &new.user.tenant_id;
-        let policies = self.email.tenants.tenant(tenant).policies;
+        let policies = self.tenant(tenant).await?.policies;
         new.user.review_at = first_review(&policies, &new.user);
         let hash = match &new.password {
             Some(password) => Some(self.hasher.hash(password).await?),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::domain::erasure::Receipt;
@@ -11,6 +12,7 @@ use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::login::{Counter, CounterRecord, Credential, Identifier, LoginSubject};
 use crate::domain::message::Message;
 use crate::domain::profile::username_key;
+use crate::domain::tenant::{SettingsChange, SettingsDoc, StoredSettings};
 use crate::domain::ticket::TicketHash;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -145,6 +147,11 @@ pub mod keys {
 
     pub fn identity(tenant: &TenantId, provider: &str, provider_user_id: &str) -> String {
         format!("TENANT#{tenant}#IDENTITY#{provider}#{provider_user_id}")
+    }
+
+    /// A tenant's settings and their history.
+    pub fn settings(tenant: &TenantId) -> String {
+        format!("TENANT#{tenant}#SETTINGS")
     }
 
     pub fn connection(connection: &str) -> String {
@@ -314,6 +321,58 @@ pub(super) fn due_sk(message: &Message) -> String {
 
 pub(super) fn message_of(item: Item) -> Result<Message, StoreError> {
     from_item(item).map_err(|e| StoreError::Backend(format!("stored message does not parse: {e}")))
+}
+
+pub(super) const SETTINGS: &str = "SETTINGS";
+pub(super) const HISTORY_PREFIX: &str = "HISTORY#";
+
+/// A tenant's stored settings as an item: the document under `settings`.
+#[derive(Serialize, Deserialize)]
+struct SettingsRecord {
+    settings: SettingsDoc,
+    version: u64,
+    #[serde(default)]
+    updated_at: Option<Timestamp>,
+}
+
+pub(super) fn settings_item(
+    tenant: &TenantId,
+    stored: &StoredSettings,
+) -> Result<Item, StoreError> {
+    let record = SettingsRecord {
+        settings: stored.doc.clone(),
+        version: stored.version,
+        updated_at: stored.updated_at,
+    };
+    let mut item: Item =
+        to_item(record).map_err(|e| StoreError::Backend(format!("serialize settings: {e}")))?;
+    item.extend(key(keys::settings(tenant), SETTINGS));
+    Ok(item)
+}
+
+pub(super) fn settings_of(item: Item) -> Result<StoredSettings, StoreError> {
+    let record: SettingsRecord = from_item(item)
+        .map_err(|e| StoreError::Backend(format!("stored settings do not parse: {e}")))?;
+    Ok(StoredSettings {
+        doc: record.settings,
+        version: record.version,
+        updated_at: record.updated_at,
+    })
+}
+
+/// A change's history item, keyed by the version it made so versions sort in order.
+pub(super) fn change_item(tenant: &TenantId, change: &SettingsChange) -> Result<Item, StoreError> {
+    let mut item: Item =
+        to_item(change).map_err(|e| StoreError::Backend(format!("serialize change: {e}")))?;
+    item.extend(key(
+        keys::settings(tenant),
+        &format!("{HISTORY_PREFIX}{:020}", change.version),
+    ));
+    Ok(item)
+}
+
+pub(super) fn change_of(item: Item) -> Result<SettingsChange, StoreError> {
+    from_item(item).map_err(|e| StoreError::Backend(format!("stored change does not parse: {e}")))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The DynamoDB single-table store: one file per item family (users, logins, links, erasure,
-//! mail), sharing the key schema and codec (`items`), update expressions (`expr`) and the
+//! mail, tenants), sharing the key schema and codec (`items`), update expressions (`expr`) and the
 //! request plumbing below. The key schema is documented in docs/data-model.md.
 
 use std::time::Duration;
@@ -20,6 +20,7 @@ mod links;
 mod logins;
 mod mail;
 pub mod table;
+mod tenants;
 mod users;
 
 pub use items::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE, keys};

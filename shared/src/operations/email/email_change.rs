@@ -109,7 +109,7 @@ impl App {
                     .as_deref()
                     .is_some_and(|new| same_address(user.pending_email.as_deref(), new)) =>
             {
-                let locale = Locale::for_user(&user, self.email.tenants.tenant(tenant).locale);
+                let locale = Locale::for_user(&user, self.tenant(tenant).await?.locale);
                 CancelPage::Confirm {
                     new_email: mask(ticket.email.as_deref().unwrap_or("")),
                     locale,

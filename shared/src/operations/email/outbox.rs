@@ -219,10 +219,10 @@ impl App {
         if !applies {
             return Ok(Attempt::Moot);
         }
-        let tenant = self.email.tenants.tenant(&message.tenant_id);
+        let tenant = self.tenant(&message.tenant_id).await.map_err(transient)?;
         let link = match (message.ticket_kind(), minted) {
             (None, _) => None,
-            (Some(_), Some((ticket, raw))) => Some(self.link(&ticket, &raw)),
+            (Some(_), Some((ticket, raw))) => Some(self.link(&ticket, &raw, &tenant)),
             (Some(kind), None) => {
                 let raw = RawTicket::generate().map_err(transient)?;
                 let ticket = self.ticket_for(message, kind);
@@ -230,7 +230,7 @@ impl App {
                     .put_ticket(&raw.hash(), &ticket)
                     .await
                     .map_err(|e| transient(e.into()))?;
-                Some(self.link(&ticket, &raw))
+                Some(self.link(&ticket, &raw, &tenant))
             }
         };
         let locale = Locale::for_user(user, tenant.locale);

@@ -8,6 +8,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::login::Credential;
 use crate::domain::message::Message;
 use crate::domain::password::PasswordHash;
+use crate::domain::tenant::TenantEmail;
 use crate::domain::ticket::{
     PasswordTicketFor, PasswordTicketRequest, RawTicket, Ticket, TicketHash, TicketKind,
     VerificationTicketRequest, invalid_ticket,
@@ -38,8 +39,8 @@ impl App {
         }
     }
 
-    /// The link a ticket travels in.
-    pub(super) fn link(&self, ticket: &Ticket, raw: &RawTicket) -> Url {
+    /// The link a ticket travels in; a password change's leads to the tenant's reset page.
+    pub(super) fn link(&self, ticket: &Ticket, raw: &RawTicket, tenant: &TenantEmail) -> Url {
         let t = &ticket.tenant_id;
         match ticket.kind {
             TicketKind::EmailVerification | TicketKind::EmailChange => self.email.api_link(
@@ -51,7 +52,7 @@ impl App {
                 raw.as_str(),
             ),
             TicketKind::PasswordChange => {
-                let mut url = self.email.tenants.tenant(t).password_reset_url.clone();
+                let mut url = tenant.password_reset_url.clone();
                 {
                     let mut query = url.query_pairs_mut();
                     query.append_pair("ticket", raw.as_str());
@@ -65,8 +66,7 @@ impl App {
     }
 
     /// A ticket request's `result_url`, if the tenant allows its host.
-    fn result_url(&self, tenant: &TenantId, raw: Option<&str>) -> Result<Option<Url>, Error> {
-        let settings = self.email.tenants.tenant(tenant);
+    fn result_url(settings: &TenantEmail, raw: Option<&str>) -> Result<Option<Url>, Error> {
         raw.map(|raw| settings.result_url(raw)).transpose()
     }
 
@@ -76,7 +76,8 @@ impl App {
         tenant: &TenantId,
         req: &VerificationTicketRequest,
     ) -> Result<Url, Error> {
-        let result_url = self.result_url(tenant, req.result_url.as_deref())?;
+        let settings = self.tenant(tenant).await?;
+        let result_url = Self::result_url(&settings, req.result_url.as_deref())?;
         let user = self.get_user(tenant, &req.user_id).await?;
         let email = user.email.clone().ok_or_else(Error::no_email)?;
         let mut ticket = self.ticket(
@@ -86,7 +87,7 @@ impl App {
             req.ttl_secs,
         );
         ticket.result_url = result_url;
-        self.issue(ticket).await
+        self.issue(ticket, &settings).await
     }
 
     /// `POST /tickets/password-change`: a link to the tenant's reset page.
@@ -95,7 +96,8 @@ impl App {
         tenant: &TenantId,
         req: &PasswordTicketRequest,
     ) -> Result<Url, Error> {
-        let result_url = self.result_url(tenant, req.result_url.as_deref())?;
+        let settings = self.tenant(tenant).await?;
+        let result_url = Self::result_url(&settings, req.result_url.as_deref())?;
         let (id, credential) = match &req.target {
             PasswordTicketFor::User(id) => (*id, Credential::Own),
             PasswordTicketFor::Login(identifier, connection) => self
@@ -126,7 +128,7 @@ impl App {
         ticket.identity = identity;
         ticket.result_url = result_url;
         ticket.mark_email_verified = req.mark_email_verified;
-        self.issue(ticket).await
+        self.issue(ticket, &settings).await
     }
 
     /// A ticket of `kind` for `user`, about `email`, living `ttl_secs` from now.
@@ -152,10 +154,10 @@ impl App {
     }
 
     /// Stores `ticket` and returns the link that carries it.
-    pub(super) async fn issue(&self, ticket: Ticket) -> Result<Url, Error> {
+    pub(super) async fn issue(&self, ticket: Ticket, tenant: &TenantEmail) -> Result<Url, Error> {
         let raw = RawTicket::generate()?;
         self.tickets.put_ticket(&raw.hash(), &ticket).await?;
-        Ok(self.link(&ticket, &raw))
+        Ok(self.link(&ticket, &raw, tenant))
     }
 
     /// A live ticket of one of `kinds`.

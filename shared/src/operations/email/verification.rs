@@ -70,7 +70,13 @@ impl App {
         raw: Option<&str>,
         via: Via,
     ) -> Confirmation {
-        let settings = self.email.tenants.tenant(tenant);
+        let settings = match self.tenant(tenant).await {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the tenant's settings failed");
+                return Confirmation::Refused(e);
+            }
+        };
         let to = |ticket: Option<&Ticket>, error: Option<&str>| -> Confirmation {
             let target = ticket
                 .and_then(|t| t.result_url.clone())

@@ -1,0 +1,26 @@
+//! `GET /v1/tenants/{tenant_id}/settings`
+//!
+//! The tenant's effective settings (its stored layer over the deployment's `TENANT_SETTINGS`),
+//! their version as the `ETag`, and the newest changes: 200
+//! `{"settings", "version", "history"}`. See docs/configuration.md.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::caller::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/settings";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, _) = call.tenant_with(Scope::ReadTenantSettings)?;
+        call.only_query(&[])?;
+        let view = app.tenant_settings(&tenant).await?;
+        Ok(Reply::settings(&view))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

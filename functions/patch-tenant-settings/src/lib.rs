@@ -1,0 +1,30 @@
+//! `PATCH /v1/tenants/{tenant_id}/settings`
+//!
+//! Merges fields into the tenant's stored settings: a value sets a field, `null` resets it to
+//! the deployment's. Every field given is checked, and so is the result over the deployment's
+//! layers; anything wrong is 400 and nothing is stored. Honors `If-Match` (412). Answers like
+//! `GET`, with the new version and the change first in `history`.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::caller::Scope;
+use shared::domain::tenant::SettingsPatch;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/settings";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::new(req, ROUTE);
+    let outcome = async {
+        let (tenant, caller) = call.tenant_with(Scope::UpdateTenantSettings)?;
+        let patch = SettingsPatch::parse(call.body()?)?;
+        let view = app
+            .patch_tenant_settings(&tenant, &patch, call.if_match()?, caller.subject())
+            .await?;
+        Ok(Reply::settings(&view))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}

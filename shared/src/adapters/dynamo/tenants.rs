@@ -1,0 +1,92 @@
+//! Tenant settings: one item per tenant with the stored layer and its version, and one item
+//! per change, in the tenant's own partition.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::items::*;
+use super::{DynamoStore, OnFail, sdk_error};
+use crate::domain::ids::TenantId;
+use crate::domain::tenant::{SettingsChange, StoredSettings};
+use crate::ports::{StoreError, TenantStore};
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>, StoreError> {
+        self.item(keys::settings(tenant), SETTINGS)
+            .await?
+            .map(settings_of)
+            .transpose()
+    }
+
+    async fn settings_with_history(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<(Option<StoredSettings>, Vec<SettingsChange>), StoreError> {
+        // Newest first: `SETTINGS` sorts after every `HISTORY#`, so it comes first.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::settings(tenant)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let mut stored = None;
+        let mut history = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == SETTINGS => stored = Some(settings_of(item)?),
+                Some(AttributeValue::S(sk)) if sk.starts_with(HISTORY_PREFIX) => {
+                    history.push(change_of(item)?)
+                }
+                _ => {}
+            }
+        }
+        history.truncate(limit);
+        Ok((stored, history))
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        next: &StoredSettings,
+        expected: u64,
+        change: &SettingsChange,
+    ) -> Result<(), StoreError> {
+        let settings = if expected == 0 {
+            self.put(
+                settings_item(tenant, next)?,
+                Some("attribute_not_exists(pk)"),
+                None,
+            )?
+        } else {
+            self.put(
+                settings_item(tenant, next)?,
+                Some("#version = :expected"),
+                Some(
+                    [(
+                        ":expected".to_owned(),
+                        AttributeValue::N(expected.to_string()),
+                    )]
+                    .into(),
+                ),
+            )?
+        };
+        let history = self.put(
+            change_item(tenant, change)?,
+            Some("attribute_not_exists(pk)"),
+            None,
+        )?;
+        self.transact(
+            vec![settings, history],
+            &[OnFail::Condition, OnFail::Condition],
+        )
+        .await
+    }
+}

@@ -1,0 +1,180 @@
+//! Tenant settings: each tenant's effective settings, read through a short per-container
+//! cache, and changed over the settings API with a history of who changed what.
+//!
+//! The cache keeps a tenant's effective settings for [`SETTINGS_CACHE_SECS`] after it read
+//! them: at most one `GetItem` per tenant per container in that time, none on a hit. A change
+//! made through this container is seen at once (the write replaces the entry); one made
+//! through another container is seen here within [`SETTINGS_CACHE_SECS`]. See
+//! docs/configuration.md.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{App, Races};
+use crate::domain::Error;
+use crate::domain::ids::TenantId;
+use crate::domain::tenant::{SettingsChange, SettingsPatch, StoredSettings, TenantEmail};
+use crate::domain::time::Timestamp;
+use crate::ports::StoreError;
+
+/// How long a container trusts the tenant settings it read.
+pub const SETTINGS_CACHE_SECS: i64 = 30;
+/// Tenants one container keeps settings for; past this the cache starts again empty (a
+/// container serving more tenants than this in 30 seconds reads more, nothing else).
+const MAX_CACHED: usize = 10_000;
+/// Changes a settings answer shows, newest first.
+pub const HISTORY_SHOWN: usize = 20;
+
+/// The per-container cache of effective tenant settings.
+#[derive(Default)]
+pub struct SettingsCache {
+    entries: Mutex<HashMap<TenantId, (Timestamp, Arc<TenantEmail>)>>,
+}
+
+impl SettingsCache {
+    fn get(&self, tenant: &TenantId, now: Timestamp) -> Option<Arc<TenantEmail>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(tenant)
+            .filter(|(expires, _)| now < *expires)
+            .map(|(_, settings)| settings.clone())
+    }
+
+    fn put(&self, tenant: &TenantId, now: Timestamp, settings: Arc<TenantEmail>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_CACHED && !entries.contains_key(tenant) {
+            entries.clear();
+        }
+        entries.insert(
+            tenant.clone(),
+            (now.plus_secs(SETTINGS_CACHE_SECS), settings),
+        );
+    }
+}
+
+/// A tenant's settings as the settings API shows them.
+#[derive(Debug, Clone)]
+pub struct SettingsView {
+    /// What the tenant's operations use: its stored layer over the deployment's.
+    pub settings: TenantEmail,
+    /// The stored layer's version (0: the tenant never stored any); the `ETag`.
+    pub version: u64,
+    /// The newest changes, newest first.
+    pub history: Vec<SettingsChange>,
+}
+
+fn settings_precondition_failed(current: u64) -> Error {
+    Error::PreconditionFailed {
+        message: format!("If-Match does not name the current version of the settings ({current})."),
+    }
+}
+
+impl App {
+    /// `stored` over the deployment's layers. A stored layer was checked when it was stored,
+    /// but a deployment whose own layers changed since can make it unusable: the tenant then
+    /// works on the deployment's settings (logged), and its next PATCH must fix the layer.
+    fn effective(&self, tenant: &TenantId, stored: &StoredSettings) -> TenantEmail {
+        self.email
+            .tenants
+            .effective(tenant, &stored.doc)
+            .unwrap_or_else(|why| {
+                tracing::error!(tenant = %tenant, why = %why, "stored tenant settings no longer resolve; using the deployment's");
+                self.email.tenants.tenant(tenant).clone()
+            })
+    }
+
+    /// The tenant's effective settings, from the cache when it is fresh.
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantEmail>, Error> {
+        let now = self.clock.now();
+        if let Some(settings) = self.settings_cache.get(tenant, now) {
+            return Ok(settings);
+        }
+        let stored = self.tenants.settings(tenant).await?.unwrap_or_default();
+        let settings = Arc::new(self.effective(tenant, &stored));
+        self.settings_cache.put(tenant, now, settings.clone());
+        Ok(settings)
+    }
+
+    /// `GET /settings`: the effective settings, their version and the newest changes.
+    pub async fn tenant_settings(&self, tenant: &TenantId) -> Result<SettingsView, Error> {
+        let (stored, history) = self
+            .tenants
+            .settings_with_history(tenant, HISTORY_SHOWN)
+            .await?;
+        let stored = stored.unwrap_or_default();
+        Ok(SettingsView {
+            settings: self.effective(tenant, &stored),
+            version: stored.version,
+            history,
+        })
+    }
+
+    /// `PATCH /settings`: applies `patch` to the stored layer, if the result resolves over the
+    /// deployment's layers (400 otherwise, nothing stored), and records who changed which
+    /// fields. `actor` is the caller's `sub`.
+    pub async fn patch_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        patch: &SettingsPatch,
+        if_match: Option<u64>,
+        actor: &str,
+    ) -> Result<SettingsView, Error> {
+        let mut races = Races::new("a settings PATCH");
+        loop {
+            races.next()?;
+            let (stored, mut history) = self
+                .tenants
+                .settings_with_history(tenant, HISTORY_SHOWN)
+                .await?;
+            let current = stored.unwrap_or_default();
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(settings_precondition_failed(current.version));
+            }
+            if patch.is_empty() {
+                return Ok(SettingsView {
+                    settings: self.effective(tenant, &current),
+                    version: current.version,
+                    history,
+                });
+            }
+            let doc = current.doc.patched(patch);
+            let settings = self
+                .email
+                .tenants
+                .effective(tenant, &doc)
+                .map_err(|why| Error::body(format!("{why}.")))?;
+            let now = self.clock.now();
+            let next = StoredSettings {
+                doc,
+                version: current.version + 1,
+                updated_at: Some(now),
+            };
+            let change = SettingsChange {
+                changed_at: now,
+                changed_by: actor.chars().take(256).collect(),
+                fields: patch.fields().into_iter().map(str::to_owned).collect(),
+                version: next.version,
+            };
+            match self
+                .tenants
+                .put_settings(tenant, &next, current.version, &change)
+                .await
+            {
+                Ok(()) => {
+                    self.settings_cache
+                        .put(tenant, now, Arc::new(settings.clone()));
+                    history.insert(0, change);
+                    history.truncate(HISTORY_SHOWN);
+                    return Ok(SettingsView {
+                        settings,
+                        version: next.version,
+                        history,
+                    });
+                }
+                // A concurrent change: read again (and answer 412 if If-Match named the old).
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
