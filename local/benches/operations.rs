@@ -25,6 +25,17 @@ struct Bench {
 
 impl Bench {
     async fn send(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> (u16, Value) {
+        self.send_as(&self.claims, method, path_and_query, body)
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        claims: &HashMap<String, String>,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -42,7 +53,7 @@ impl Bench {
             body: &body,
             source_ip: "127.0.0.1",
         };
-        let response = dispatch(&self.app, &incoming, Some(&self.claims)).await;
+        let response = dispatch(&self.app, &incoming, Some(claims)).await;
         let status = response.status().as_u16();
         let value = match response.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -417,6 +428,44 @@ async fn main() {
                 "DELETE",
                 &format!("/v1/tenants/acme/users/{}", ids[i]),
                 None,
+            )
+            .await
+            .0
+        })
+        .await,
+    );
+
+    record(
+        "tenant settings, read (GET /settings)",
+        b.measure(n, |_| async move {
+            b.send("GET", "/v1/tenants/acme/settings", None).await.0
+        })
+        .await,
+    );
+    record(
+        "tenant settings, change (PATCH /settings)",
+        b.measure(n, |i| async move {
+            let body = json!({"display_name": format!("Acme {i}")});
+            b.send("PATCH", "/v1/tenants/acme/settings", Some(&body))
+                .await
+                .0
+        })
+        .await,
+    );
+    // The rows above ran with the tenant's settings cached; here each run is a tenant this
+    // container has not read yet, as after a cold start or once the cache lifetime passed.
+    record(
+        "create (social user), tenant settings not cached",
+        b.measure(n, |i| async move {
+            let tenant = format!("cold-{i:03}");
+            let mut claims = b.claims.clone();
+            claims.insert("tenant_id".into(), tenant.clone());
+            let body = json!({"connection": "google-oauth2", "user_id": format!("c-{i}")});
+            b.send_as(
+                &claims,
+                "POST",
+                &format!("/v1/tenants/{tenant}/users"),
+                Some(&body),
             )
             .await
             .0

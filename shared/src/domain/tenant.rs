@@ -579,6 +579,17 @@ mod tests {
             )
             .is_err()
         );
+        // The deployment's layers are held to the rules a PATCH is.
+        assert!(
+            TenantSettings::parse(r#"{"*": {"password_reset_url": "http://x.example/r"}}"#)
+                .is_err()
+        );
+        assert!(
+            TenantSettings::parse(
+                r#"{"*": {"password_reset_url": "https://x.example/r"}, "acme": {"result_url_hosts": ["x.example/a"]}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
