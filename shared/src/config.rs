@@ -84,7 +84,12 @@ pub fn email_from_env() -> Result<EmailSettings, ConfigError> {
         .ok()
         .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
         .ok_or_else(|| ConfigError::Invalid(env::PUBLIC_BASE_URL, "an absolute URL".into()))?;
-    let tenants = TenantSettings::parse(&required(env::TENANT_SETTINGS)?)
+    // A deployment whose public URL is loopback is a local run: its pages may be http there.
+    let local = matches!(
+        public_base_url.host_str(),
+        Some("localhost" | "127.0.0.1" | "[::1]")
+    );
+    let tenants = TenantSettings::parse(&required(env::TENANT_SETTINGS)?, local)
         .map_err(|e| ConfigError::Invalid(env::TENANT_SETTINGS, e))?;
     let mut send_cap = SendCap::default();
     if let Some(raw) = var(env::EMAIL_SEND_CAP) {

@@ -2,13 +2,15 @@
 //!
 //! Merges fields into the tenant's stored settings: a value sets a field, `null` resets it to
 //! the deployment's. Every field given is checked, and so is the result over the deployment's
-//! layers; anything wrong is 400 and nothing is stored. Honors `If-Match` (412). Answers like
-//! `GET`, with the new version and the change first in `history`.
+//! layers; anything wrong is 400 and nothing is stored. A change of a de-provisioning policy
+//! needs `delete:users` too (403), since a policy erases users. Honors `If-Match` (412).
+//! Answers like `GET`, with the new version and the change first in `history`.
 
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 use shared::App;
+use shared::domain::Error;
 use shared::domain::caller::Scope;
 use shared::domain::tenant::SettingsPatch;
 use shared::http::{Call, Reply};
@@ -19,7 +21,13 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
         let (tenant, caller) = call.tenant_with(Scope::UpdateTenantSettings)?;
-        let patch = SettingsPatch::parse(call.body()?)?;
+        let patch = SettingsPatch::parse(call.body()?, app.email.tenants.is_local())?;
+        // A policy erases users: changing one takes the scope that erases them too.
+        if patch.names_policy() && !caller.has(Scope::DeleteUsers) {
+            return Err(Error::forbidden(
+                "Changing a de-provisioning policy needs the delete:users scope too.",
+            ));
+        }
         let view = app
             .patch_tenant_settings(&tenant, &patch, call.if_match()?, caller.subject())
             .await?;

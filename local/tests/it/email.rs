@@ -107,6 +107,7 @@ async fn without_anywhere_to_redirect_a_bad_ticket_is_400_json() {
     let mut settings = (*env.app.email).clone();
     settings.tenants = shared::domain::tenant::TenantSettings::parse(
         &json!({"*": {"password_reset_url": format!("{PUBLIC_BASE}/reset-password")}}).to_string(),
+        false,
     )
     .unwrap();
     env.app.email = Arc::new(settings);

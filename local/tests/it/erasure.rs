@@ -342,7 +342,8 @@ fn with_policies(env: &mut Env, policies: Value) {
     }
     let mut settings = (*env.app.email).clone();
     settings.tenants =
-        shared::domain::tenant::TenantSettings::parse(&json!({ "*": entry }).to_string()).unwrap();
+        shared::domain::tenant::TenantSettings::parse(&json!({ "*": entry }).to_string(), false)
+            .unwrap();
     env.app.email = std::sync::Arc::new(settings);
     env.app.settings_cache = std::sync::Arc::default();
 }

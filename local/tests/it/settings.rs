@@ -81,12 +81,12 @@ async fn another_container_sees_a_change_within_the_cache_lifetime() {
     assert!(env.calls.take().is_empty(), "a cache hit reads nothing");
 
     let r = env
-        .patch_settings(json!({"result_url_hosts": ["*.acme.example"]}))
+        .patch_settings(json!({"result_url_hosts": ["id.example.com", "*.acme.example"]}))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(
         env.app.tenant(&acme()).await.unwrap().result_url_hosts,
-        ["*.acme.example"]
+        ["id.example.com", "*.acme.example"]
     );
 
     clock.advance(SETTINGS_CACHE_SECS - 1);
@@ -99,7 +99,7 @@ async fn another_container_sees_a_change_within_the_cache_lifetime() {
     clock.advance(1);
     assert_eq!(
         other.tenant(&acme()).await.unwrap().result_url_hosts,
-        ["*.acme.example"]
+        ["id.example.com", "*.acme.example"]
     );
     assert_eq!(env.calls.take(), ["GetItem"], "a miss is one read");
 }
@@ -131,7 +131,8 @@ async fn refused_patches_store_nothing() {
         json!({"result_url_hosts": ["*"]}),
         json!({"result_url_hosts": "id.example.com"}),
         json!({"display_name": "a\u{0007}b"}),
-        json!({"purge_unverified_after_days": 0}),
+        json!({"inactivity_warning_days": 0}),
+        json!({"default_result_url": "https://elsewhere.example.net/done"}),
         // Fine alone, wrong together with the default warning of 14 days.
         json!({"inactive_after_days": 7}),
         json!({"inactive_after_days": 30, "inactivity_warning_days": 30}),
@@ -356,6 +357,7 @@ async fn a_thousand_tenants_keep_settings_of_their_own_in_one_deployment() {
                 let body = json!({
                     "display_name": format!("Shop {t}"),
                     "result_url_hosts": [format!("{t}.shops.example")],
+                    "default_result_url": format!("https://{t}.shops.example/verified"),
                     "locale": LOCALES[n % 5],
                 });
                 env.send(
@@ -373,9 +375,13 @@ async fn a_thousand_tenants_keep_settings_of_their_own_in_one_deployment() {
         .collect()
         .await;
     assert!(statuses.iter().all(|s| *s == 200));
-    // Every tenant's operations see its own settings, and only its own.
+    // Every tenant's operations see its own settings, and only its own, read back from the
+    // table by a container that has read none of them yet.
+    let mut other = env.app.clone();
+    other.settings_cache = Arc::default();
+    env.calls.take();
     for (n, t) in tenants.iter().enumerate() {
-        let settings = env.app.tenant(&TenantId::parse(t).unwrap()).await.unwrap();
+        let settings = other.tenant(&TenantId::parse(t).unwrap()).await.unwrap();
         assert_eq!(settings.display_name, Some(format!("Shop {t}")));
         assert_eq!(settings.locale.tag(), LOCALES[n % 5]);
         assert!(
@@ -390,8 +396,70 @@ async fn a_thousand_tenants_keep_settings_of_their_own_in_one_deployment() {
             t == "tenant-0000"
         );
     }
+    assert_eq!(env.calls.take().len(), 1000, "one read per tenant");
     // acme, which stored nothing, still has the deployment's.
-    let acme = env.app.tenant(&acme()).await.unwrap();
+    let acme = other.tenant(&acme()).await.unwrap();
     assert_eq!(acme.display_name, None);
     assert_eq!(acme.result_url_hosts, ["id.example.com"]);
+}
+
+#[tokio::test]
+async fn a_policy_erases_users_so_changing_one_needs_delete_users_too() {
+    let env = Env::new().await;
+    let settings_only = claims("acme", "ops@clients", "update:tenant_settings");
+    let policy = json!({"purge_unverified_after_days": 7});
+    let r = env
+        .send("PATCH", SETTINGS, Some(&settings_only), Some(&policy), &[])
+        .await;
+    assert_eq!((r.status, r.code()), (403, "insufficient_scope"));
+    let reset = json!({"inactive_after_days": null});
+    let r = env
+        .send("PATCH", SETTINGS, Some(&settings_only), Some(&reset), &[])
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(stored(&env).await.is_empty());
+    let both = claims("acme", "ops@clients", "update:tenant_settings delete:users");
+    let r = env
+        .send("PATCH", SETTINGS, Some(&both), Some(&policy), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["settings"]["purge_unverified_after_days"], 7);
+    // 0 turns it off again, whatever the deployment says.
+    let r = env
+        .send(
+            "PATCH",
+            SETTINGS,
+            Some(&both),
+            Some(&json!({"purge_unverified_after_days": 0})),
+            &[],
+        )
+        .await;
+    assert!(r.body["settings"]["purge_unverified_after_days"].is_null());
+    let name_only = json!({"display_name": "Acme"});
+    let r = env
+        .send(
+            "PATCH",
+            SETTINGS,
+            Some(&settings_only),
+            Some(&name_only),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_container_read_a_tenant_once() {
+    let env = Env::new().await;
+    env.calls.take();
+    let reads = futures::stream::iter(0..8)
+        .map(|_| {
+            let app = &env.app;
+            async move { app.tenant(&acme()).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(reads.iter().all(Result::is_ok));
+    assert_eq!(env.calls.take(), ["GetItem"]);
 }

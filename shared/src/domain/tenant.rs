@@ -49,10 +49,12 @@ impl Policies {
 }
 
 /// One layer of a tenant's settings: the shape of a `TENANT_SETTINGS` entry, of the stored
-/// item, and of the settings API's answer. A field left out (`None`) falls through to the
-/// layer below.
+/// item, and of a PATCH. A field left out (`None`) falls through to the layer below. Two
+/// values say "none" and stop the fall: `0` days for a policy (off) and `""` for
+/// `default_result_url` (no default page). Unknown fields are refused where a layer is given
+/// ([`SettingsDoc::from_json`]) but ignored where one is read back, so a function older than
+/// a field still reads the item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SettingsDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -78,6 +80,8 @@ pub const MAX_RESULT_HOSTS: usize = 50;
 pub const MAX_DISPLAY_NAME: usize = 100;
 /// Longest policy period: a century.
 pub const MAX_DAYS: u32 = 36_500;
+/// Longest URL a setting may hold.
+pub const MAX_URL: usize = 2048;
 
 impl SettingsDoc {
     pub const FIELDS: [&str; 8] = [
@@ -90,6 +94,32 @@ impl SettingsDoc {
         "inactive_after_days",
         "inactivity_warning_days",
     ];
+
+    /// A layer given as JSON: unknown fields refused, host names lower-cased and locale tags
+    /// written as shipped (`pt_br` is `pt-BR`), then [`SettingsDoc::check`]ed.
+    pub fn from_json(value: Value, local: bool) -> Result<SettingsDoc, String> {
+        let Value::Object(map) = value else {
+            return Err("settings are a JSON object".into());
+        };
+        if let Some(unknown) = map.keys().find(|k| !Self::FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "{unknown:?} is not a tenant setting; the settings are {}",
+                Self::FIELDS.join(", ")
+            ));
+        }
+        let mut doc: SettingsDoc = serde_json::from_value(Value::Object(map))
+            .map_err(|e| format!("a setting has the wrong type: {e}"))?;
+        if let Some(hosts) = doc.result_url_hosts.as_mut() {
+            hosts.iter_mut().for_each(|h| *h = h.to_ascii_lowercase());
+        }
+        if let Some(locale) = doc.locale.as_mut()
+            && let Some(shipped) = Locale::from_tag(locale)
+        {
+            *locale = shipped.tag().to_owned();
+        }
+        doc.check(local)?;
+        Ok(doc)
+    }
 
     /// This layer over `below`: each field this layer sets, else `below`'s.
     pub fn over(&self, below: &SettingsDoc) -> SettingsDoc {
@@ -122,14 +152,20 @@ impl SettingsDoc {
     }
 
     /// Checks every field this layer sets on its own (the rules that need the other layers are
-    /// [`SettingsDoc::resolve`]'s): a shipped locale, host patterns, https URLs (http only on
-    /// a loopback host, for local runs), periods of 1 to [`MAX_DAYS`] days.
-    pub fn check(&self) -> Result<(), String> {
+    /// [`SettingsDoc::resolve`]'s): a shipped locale, host patterns, https URLs (http on a
+    /// loopback host only in a `local` run: a deployment whose public URL is loopback),
+    /// policy periods of 0 (off) to [`MAX_DAYS`] days and a warning of at least one.
+    pub fn check(&self, local: bool) -> Result<(), String> {
         if let Some(name) = &self.display_name {
             let n = name.chars().count();
-            if n == 0 || n > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+            // Direction overrides would let a name reorder the text of the mail around it.
+            let hidden = |c: char| {
+                c.is_control()
+                    || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            };
+            if n == 0 || n > MAX_DISPLAY_NAME || name.chars().any(hidden) {
                 return Err(format!(
-                    "display_name must be 1 to {MAX_DISPLAY_NAME} characters without control characters"
+                    "display_name must be 1 to {MAX_DISPLAY_NAME} characters without control or direction characters"
                 ));
             }
         }
@@ -154,8 +190,12 @@ impl SettingsDoc {
             ("default_result_url", &self.default_result_url),
             ("password_reset_url", &self.password_reset_url),
         ] {
-            if let Some(raw) = value {
-                page_url(raw).map_err(|why| format!("{field}: {why}"))?;
+            match value.as_deref() {
+                Some("") if field == "default_result_url" => {}
+                Some(raw) => {
+                    page_url(raw, local).map_err(|why| format!("{field}: {why}"))?;
+                }
+                None => {}
             }
         }
         for (field, value) in [
@@ -164,21 +204,27 @@ impl SettingsDoc {
                 self.purge_unverified_after_days,
             ),
             ("inactive_after_days", self.inactive_after_days),
-            ("inactivity_warning_days", self.inactivity_warning_days),
         ] {
-            if value.is_some_and(|d| d == 0 || d > MAX_DAYS) {
-                return Err(format!(
-                    "{field} must be from 1 to {MAX_DAYS} (leave it out to turn it off)"
-                ));
+            if value.is_some_and(|d| d > MAX_DAYS) {
+                return Err(format!("{field} must be from 0 (off) to {MAX_DAYS}"));
             }
+        }
+        if self
+            .inactivity_warning_days
+            .is_some_and(|d| d == 0 || d > MAX_DAYS)
+        {
+            return Err(format!(
+                "inactivity_warning_days must be from 1 to {MAX_DAYS}"
+            ));
         }
         Ok(())
     }
 
     /// The settings a complete stack of layers makes. `"*"` (the bottom layer) must name a
-    /// `password_reset_url`; the inactivity warning must come before the erasure.
-    pub fn resolve(&self) -> Result<TenantEmail, String> {
-        self.check()?;
+    /// `password_reset_url`; the inactivity warning must come before the erasure; the default
+    /// result page must be on a host `result_url_hosts` allows.
+    pub fn resolve(&self, local: bool) -> Result<TenantEmail, String> {
+        self.check(local)?;
         let locale = match &self.locale {
             Some(tag) => {
                 Locale::from_tag(tag).ok_or_else(|| format!("locale {tag:?} is not shipped"))?
@@ -189,10 +235,11 @@ impl SettingsDoc {
             self.password_reset_url
                 .as_deref()
                 .ok_or("\"*\" needs a password_reset_url")?,
+            local,
         )?;
         let policies = Policies {
-            unverified_days: self.purge_unverified_after_days,
-            inactive_days: self.inactive_after_days,
+            unverified_days: self.purge_unverified_after_days.filter(|d| *d > 0),
+            inactive_days: self.inactive_after_days.filter(|d| *d > 0),
             warning_days: self
                 .inactivity_warning_days
                 .unwrap_or(Policies::DEFAULT_WARNING_DAYS),
@@ -205,7 +252,7 @@ impl SettingsDoc {
                 policies.warning_days
             ));
         }
-        Ok(TenantEmail {
+        let settings = TenantEmail {
             display_name: self.display_name.clone(),
             locale,
             result_url_hosts: self
@@ -218,11 +265,20 @@ impl SettingsDoc {
             default_result_url: self
                 .default_result_url
                 .as_deref()
-                .map(page_url)
+                .filter(|raw| !raw.is_empty())
+                .map(|raw| page_url(raw, local))
                 .transpose()?,
             password_reset_url,
             policies,
-        })
+        };
+        if let Some(page) = &settings.default_result_url
+            && settings.result_url(page.as_str()).is_err()
+        {
+            return Err(format!(
+                "default_result_url {page} is not on a host result_url_hosts allows"
+            ));
+        }
+        Ok(settings)
     }
 
     /// The fields this layer sets.
@@ -287,12 +343,16 @@ fn is_loopback(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
-/// A tenant's page: an absolute https URL (http only on a loopback host) without credentials
-/// or a fragment.
-fn page_url(raw: &str) -> Result<Url, String> {
+/// A tenant's page: an absolute https URL of at most [`MAX_URL`] bytes without credentials or
+/// a fragment; in a `local` run, http on a loopback host too.
+fn page_url(raw: &str, local: bool) -> Result<Url, String> {
+    if raw.len() > MAX_URL {
+        return Err(format!("a URL may be at most {MAX_URL} bytes"));
+    }
     let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an absolute URL"))?;
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&host));
+    let scheme_ok =
+        url.scheme() == "https" || (local && url.scheme() == "http" && is_loopback(&host));
     if !scheme_ok || host.is_empty() {
         return Err(format!("{raw:?} must be an https URL"));
     }
@@ -313,27 +373,31 @@ pub struct SettingsPatch {
 impl SettingsPatch {
     /// Parses a JSON object of settings fields; unknown fields and values that break a field's
     /// rule are refused (400) before anything is read or stored.
-    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+    pub fn parse(body: &[u8], local: bool) -> Result<Self, Error> {
         let map: Map<String, Value> = super::json::parse_body(body)?;
         let mut reset = Vec::new();
         let mut set = Map::new();
         for (key, value) in map {
-            let Some(field) = SettingsDoc::FIELDS.iter().find(|f| **f == key) else {
-                return Err(Error::body(format!(
-                    "{key:?} is not a tenant setting; the settings are {}.",
-                    SettingsDoc::FIELDS.join(", ")
-                )));
-            };
-            if value.is_null() {
-                reset.push(*field);
-            } else {
-                set.insert(key, value);
+            match SettingsDoc::FIELDS.iter().find(|f| **f == key) {
+                Some(field) if value.is_null() => reset.push(*field),
+                _ => {
+                    set.insert(key, value);
+                }
             }
         }
-        let set: SettingsDoc = serde_json::from_value(Value::Object(set))
-            .map_err(|e| Error::body(format!("A setting has the wrong type: {e}.")))?;
-        set.check().map_err(|why| Error::body(format!("{why}.")))?;
+        let set = SettingsDoc::from_json(Value::Object(set), local)
+            .map_err(|why| Error::body(format!("{why}.")))?;
         Ok(SettingsPatch { set, reset })
+    }
+
+    /// Whether the patch changes a de-provisioning policy: a change that erases users.
+    pub fn names_policy(&self) -> bool {
+        self.fields().iter().any(|f| {
+            matches!(
+                *f,
+                "purge_unverified_after_days" | "inactive_after_days" | "inactivity_warning_days"
+            )
+        })
     }
 
     /// The fields the patch names, set or reset.
@@ -373,6 +437,8 @@ pub struct SettingsChange {
 /// The deployment's layers: `TENANT_SETTINGS`, defaults under `"*"`, entries per tenant id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantSettings {
+    /// A local run (the public URL is loopback): pages may be http on a loopback host.
+    local: bool,
     defaults: SettingsDoc,
     tenants: HashMap<TenantId, SettingsDoc>,
     /// Each tenant's settings from these layers alone, resolved once.
@@ -381,31 +447,43 @@ pub struct TenantSettings {
 }
 
 impl TenantSettings {
-    /// Parses the JSON object of `TENANT_SETTINGS`. `"*"` must name a `password_reset_url`,
-    /// and every entry must resolve over it.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut entries: HashMap<String, SettingsDoc> =
+    /// Parses the JSON object of `TENANT_SETTINGS`, held to the rules of a PATCH. `"*"` must
+    /// name a `password_reset_url`, and every entry must resolve over it. `local`: see
+    /// [`SettingsDoc::check`].
+    pub fn parse(raw: &str, local: bool) -> Result<Self, String> {
+        let entries: HashMap<String, Value> =
             serde_json::from_str(raw).map_err(|e| e.to_string())?;
-        let defaults = entries.remove("*").unwrap_or_default();
+        let mut defaults = SettingsDoc::default();
         let mut tenants = HashMap::new();
         for (id, entry) in entries {
-            let tenant = TenantId::parse(&id).map_err(|_| format!("{id:?} is not a tenant id"))?;
-            tenants.insert(tenant, entry);
+            let doc = SettingsDoc::from_json(entry, local).map_err(|e| format!("{id}: {e}"))?;
+            if id == "*" {
+                defaults = doc;
+            } else {
+                let tenant =
+                    TenantId::parse(&id).map_err(|_| format!("{id:?} is not a tenant id"))?;
+                tenants.insert(tenant, doc);
+            }
         }
-        Self::new(defaults, tenants)
+        Self::new(defaults, tenants, local)
     }
 
-    fn new(defaults: SettingsDoc, tenants: HashMap<TenantId, SettingsDoc>) -> Result<Self, String> {
-        let resolved_default = defaults.resolve().map_err(|e| format!("\"*\": {e}"))?;
+    fn new(
+        defaults: SettingsDoc,
+        tenants: HashMap<TenantId, SettingsDoc>,
+        local: bool,
+    ) -> Result<Self, String> {
+        let resolved_default = defaults.resolve(local).map_err(|e| format!("\"*\": {e}"))?;
         let mut resolved = HashMap::new();
         for (tenant, entry) in &tenants {
             let settings = entry
                 .over(&defaults)
-                .resolve()
+                .resolve(local)
                 .map_err(|e| format!("{tenant}: {e}"))?;
             resolved.insert(tenant.clone(), settings);
         }
         Ok(TenantSettings {
+            local,
             defaults,
             tenants,
             resolved_default,
@@ -416,6 +494,7 @@ impl TenantSettings {
     /// Settings for tests and local runs: everything on `base`.
     pub fn local(base: &Url) -> Self {
         let host = base.host_str().unwrap_or("localhost").to_owned();
+        let local = is_loopback(&host);
         let defaults = SettingsDoc {
             result_url_hosts: Some(vec![host]),
             default_result_url: base.join("/verified").ok().map(String::from),
@@ -426,7 +505,7 @@ impl TenantSettings {
             ),
             ..SettingsDoc::default()
         };
-        match Self::new(defaults, HashMap::new()) {
+        match Self::new(defaults, HashMap::new(), local) {
             Ok(settings) => settings,
             Err(e) => panic!("local tenant settings on {base} do not resolve: {e}"),
         }
@@ -454,7 +533,12 @@ impl TenantSettings {
         if *stored == SettingsDoc::default() {
             return Ok(self.tenant(tenant).clone());
         }
-        stored.over(&self.layers(tenant)).resolve()
+        stored.over(&self.layers(tenant)).resolve(self.local)
+    }
+
+    /// Whether this is a local run: see [`SettingsDoc::check`].
+    pub fn is_local(&self) -> bool {
+        self.local
     }
 }
 
@@ -551,8 +635,7 @@ mod tests {
                 "*": {"password_reset_url": "https://id.example.com/reset", "result_url_hosts": ["app.example.com", "*.example.org"]},
                 "acme": {"locale": "de", "display_name": "ACME"}
             })
-            .to_string(),
-        )
+            .to_string(), false)
         .unwrap()
     }
 
@@ -572,22 +655,24 @@ mod tests {
 
     #[test]
     fn settings_without_a_reset_page_or_with_an_unshipped_locale_are_refused() {
-        assert!(TenantSettings::parse("{}").is_err());
+        assert!(TenantSettings::parse("{}", false).is_err());
         assert!(
             TenantSettings::parse(
-                r#"{"*": {"password_reset_url": "https://x.example/r", "locale": "ja"}}"#
+                r#"{"*": {"password_reset_url": "https://x.example/r", "locale": "ja"}}"#,
+                false
             )
             .is_err()
         );
         // The deployment's layers are held to the rules a PATCH is.
         assert!(
-            TenantSettings::parse(r#"{"*": {"password_reset_url": "http://x.example/r"}}"#)
-                .is_err()
+            TenantSettings::parse(
+                r#"{"*": {"password_reset_url": "http://x.example/r"}}"#,
+                false
+            )
+            .is_err()
         );
         assert!(
-            TenantSettings::parse(
-                r#"{"*": {"password_reset_url": "https://x.example/r"}, "acme": {"result_url_hosts": ["x.example/a"]}}"#
-            )
+            TenantSettings::parse(r#"{"*": {"password_reset_url": "https://x.example/r"}, "acme": {"result_url_hosts": ["x.example/a"]}}"#, false)
             .is_err()
         );
     }
@@ -649,6 +734,7 @@ mod tests {
     fn a_patch_sets_and_resets_fields_and_names_them() {
         let patch = SettingsPatch::parse(
             br#"{"locale": "fr", "display_name": null, "inactive_after_days": 90}"#,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -664,7 +750,7 @@ mod tests {
         assert_eq!(after.display_name, None);
         assert_eq!(after.locale.as_deref(), Some("fr"));
         assert_eq!(after.inactive_after_days, Some(90));
-        assert!(SettingsPatch::parse(b"{}").unwrap().is_empty());
+        assert!(SettingsPatch::parse(b"{}", false).unwrap().is_empty());
     }
 
     #[test]
@@ -679,23 +765,84 @@ mod tests {
             r#"{"result_url_hosts": ["https://app.example.com"]}"#,
             r#"{"result_url_hosts": ["app.example.com/path"]}"#,
             r#"{"result_url_hosts": ["*"]}"#,
-            r#"{"result_url_hosts": ["App.Example.com"]}"#,
             r#"{"result_url_hosts": ["a..b"]}"#,
-            r#"{"inactive_after_days": 0}"#,
+            r#"{"result_url_hosts": ["*.com"]}"#,
+            r#"{"inactivity_warning_days": 0}"#,
+            r#"{"inactive_after_days": 36501}"#,
             r#"{"display_name": ""}"#,
+            r#"{"display_name": "Acme\u202egnp.exe"}"#,
             r#"[]"#,
         ] {
-            let e = SettingsPatch::parse(bad.as_bytes()).unwrap_err();
+            let e = SettingsPatch::parse(bad.as_bytes(), false).unwrap_err();
             assert!(matches!(e, Error::Invalid { .. }), "{bad}");
         }
-        // Loopback pages are for local runs.
-        assert!(
-            SettingsPatch::parse(br#"{"password_reset_url": "http://127.0.0.1:3000/r"}"#).is_ok()
+        let long = format!(
+            r#"{{"password_reset_url": "https://x.example/{}"}}"#,
+            "a".repeat(MAX_URL)
         );
-        assert!(
-            SettingsPatch::parse(br#"{"result_url_hosts": ["*.example.org", "localhost"]}"#)
-                .is_ok()
-        );
+        assert!(SettingsPatch::parse(long.as_bytes(), false).is_err());
+        // Loopback pages only where the deployment itself runs on loopback.
+        let loopback = br#"{"password_reset_url": "http://127.0.0.1:3000/r"}"#;
+        assert!(SettingsPatch::parse(loopback, false).is_err());
+        assert!(SettingsPatch::parse(loopback, true).is_ok());
+        // Host names are compared in lower case, so they are stored that way.
+        let hosts = SettingsPatch::parse(
+            br#"{"result_url_hosts": ["App.Example.com"], "locale": "pt_br"}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(hosts.set.result_url_hosts.unwrap(), ["app.example.com"]);
+        assert_eq!(hosts.set.locale.as_deref(), Some("pt-BR"));
+    }
+
+    #[test]
+    fn zero_days_and_an_empty_default_page_turn_off_what_a_layer_below_turns_on() {
+        let s = TenantSettings::parse(
+            &json!({
+                "*": {"password_reset_url": "https://id.example.com/reset", "default_result_url": "https://id.example.com/done",
+                      "result_url_hosts": ["id.example.com"], "purge_unverified_after_days": 30}
+            })
+            .to_string(),
+            false,
+        )
+        .unwrap();
+        let acme = TenantId::parse("acme").unwrap();
+        assert_eq!(s.tenant(&acme).policies.unverified_days, Some(30));
+        let off = SettingsPatch::parse(
+            br#"{"purge_unverified_after_days": 0, "default_result_url": ""}"#,
+            false,
+        )
+        .unwrap();
+        let effective = s
+            .effective(&acme, &SettingsDoc::default().patched(&off))
+            .unwrap();
+        assert_eq!(effective.policies.unverified_days, None);
+        assert_eq!(effective.default_result_url, None);
+        assert!(off.names_policy());
+    }
+
+    #[test]
+    fn a_default_result_page_must_be_on_an_allowed_host() {
+        let s = settings();
+        let acme = TenantId::parse("acme").unwrap();
+        let elsewhere = SettingsDoc {
+            default_result_url: Some("https://evil.example.net/".into()),
+            ..SettingsDoc::default()
+        };
+        assert!(s.effective(&acme, &elsewhere).is_err());
+        let allowed = SettingsDoc {
+            default_result_url: Some("https://eu.example.org/done".into()),
+            ..SettingsDoc::default()
+        };
+        assert!(s.effective(&acme, &allowed).is_ok());
+    }
+
+    #[test]
+    fn a_stored_layer_with_a_field_this_version_does_not_know_still_reads() {
+        let doc: SettingsDoc =
+            serde_json::from_value(json!({"locale": "de", "brand_colour": "#ff0000"})).unwrap();
+        assert_eq!(doc.locale.as_deref(), Some("de"));
+        assert!(SettingsDoc::from_json(json!({"brand_colour": "#ff0000"}), false).is_err());
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! cache, and changed over the settings API with a history of who changed what.
 //!
 //! The cache keeps a tenant's effective settings for [`SETTINGS_CACHE_SECS`] after it read
-//! them: at most one `GetItem` per tenant per container in that time, none on a hit. A change
-//! made through this container is seen at once (the write replaces the entry); one made
-//! through another container is seen here within [`SETTINGS_CACHE_SECS`]. See
-//! docs/configuration.md.
+//! them: at most one `GetItem` per tenant per container in that time (concurrent misses wait
+//! for one read), none on a hit. A change is seen by every function within
+//! [`SETTINGS_CACHE_SECS`]; the container that made it (on Lambda, the PATCH function's own)
+//! at once. See docs/configuration.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,9 @@ pub const HISTORY_SHOWN: usize = 20;
 #[derive(Default)]
 pub struct SettingsCache {
     entries: Mutex<HashMap<TenantId, (Timestamp, Arc<TenantEmail>)>>,
+    /// Held while a miss reads the store, so concurrent misses (the purge and the outbox work
+    /// 8 at a time) make one read, not one each.
+    filling: tokio::sync::Mutex<()>,
 }
 
 impl SettingsCache {
@@ -87,6 +90,10 @@ impl App {
     pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantEmail>, Error> {
         let now = self.clock.now();
         if let Some(settings) = self.settings_cache.get(tenant, now) {
+            return Ok(settings);
+        }
+        let _filling = self.settings_cache.filling.lock().await;
+        if let Some(settings) = self.settings_cache.get(tenant, self.clock.now()) {
             return Ok(settings);
         }
         let stored = self.tenants.settings(tenant).await?.unwrap_or_default();
