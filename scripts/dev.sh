@@ -26,7 +26,7 @@ else
 fi
 target/debug/local-api setup
 
-token=$(target/debug/local-api token --tenant acme --sub dev-admin --scope "read:users create:users update:users update:users_app_metadata delete:users create:user_tickets authenticate:users" --ttl 86400)
+token=$(target/debug/local-api token --tenant acme --sub dev-admin --scope all --ttl 86400)
 cat <<MSG
 
 Local API on http://127.0.0.1:$port (moto at $AWS_ENDPOINT_URL, table $TABLE_NAME).

@@ -3,7 +3,7 @@
 //! ```text
 //! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
 //! local-api setup                      create $TABLE_NAME and the SES identity of $EMAIL_FROM (idempotent)
-//! local-api token --tenant T --sub S [--scope "a b"] [--ttl SECONDS]
+//! local-api token --tenant T --sub S [--scope "a b" | --scope all] [--ttl SECONDS]
 //! local-api invoke FUNCTION EVENT_FILE  run target/debug/FUNCTION once as a Lambda process with
 //!                                      this environment, fed EVENT_FILE; print its answer and logs
 //! ```
@@ -105,7 +105,11 @@ async fn main() -> ExitCode {
                     "usage: local-api token --tenant T --sub S [--scope \"a b\"] [--ttl SECONDS]",
                 );
             };
-            let scope = flag(&args, "--scope").unwrap_or_default();
+            // `all`: every management scope, as the dev admin token of `make dev` has.
+            let scope = match flag(&args, "--scope").unwrap_or_default() {
+                all if all == "all" => auth::ALL_SCOPES.to_owned(),
+                scope => scope,
+            };
             let ttl = match flag(&args, "--ttl").map(|t| t.parse::<u64>()) {
                 None => 3600,
                 Some(Ok(t)) => t,
