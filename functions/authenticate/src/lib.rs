@@ -3,8 +3,8 @@
 //! Checks a database user's password for a trusted login service (scope `authenticate:users`):
 //! 200 with the user; 401 `invalid_credentials` alike for an unknown user and a wrong password;
 //! 401 `user_blocked` only after the right password; 429 `too_many_attempts` with
-//! `Retry-After` while a brute-force block holds. `ip` in the body is the end user's address,
-//! else the caller's.
+//! `Retry-After` while a brute-force block holds. `ip` in the body, the end user's address, is
+//! required (400 without it): the login service's own address must never be what is counted.
 
 use std::convert::Infallible;
 
@@ -22,7 +22,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::AuthenticateUsers)?;
         let login = LoginRequest::parse(call.body()?)?;
-        let user = app.authenticate(&tenant, &login, call.source_ip()).await?;
+        let user = app.authenticate(&tenant, &login).await?;
         Ok(Reply::user(StatusCode::OK, &user))
     }
     .await;

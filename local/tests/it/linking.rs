@@ -511,7 +511,7 @@ async fn a_username_a_linked_identity_holds_stays_its_own() {
     let r = env.patch_user(&ana, json!({"username": "BOB"})).await;
     assert_eq!(r.code(), "user_exists", "{}", r.raw);
     let by_name = env
-        .authenticate(json!({"username": "bob", "password": BOB_PASSWORD}))
+        .authenticate(json!({"username": "bob", "password": BOB_PASSWORD, "ip": "198.51.100.1"}))
         .await;
     assert_eq!(by_name.body["user_id"], ana["user_id"], "{}", by_name.raw);
 }

@@ -232,7 +232,10 @@ pub struct LoginRequest {
     pub connection: Connection,
     /// `None` when the offered password cannot be any stored one (too long, empty).
     pub password: Option<Password>,
-    pub ip: Option<String>,
+    /// The end user's address, as the login service saw it (its key: see [`parse_ip`]).
+    /// Required: counted against the login service's own address, every failure would
+    /// count against one address for everyone, and ten would lock the owner out.
+    pub ip: String,
 }
 
 impl LoginRequest {
@@ -259,7 +262,10 @@ impl LoginRequest {
         let password = b
             .password
             .ok_or_else(|| Error::body("password is required."))?;
-        let ip = b.ip.as_deref().map(parse_ip).transpose()?;
+        let ip = parse_ip(
+            b.ip.as_deref()
+                .ok_or_else(|| Error::body("ip is required: the end user's address."))?,
+        )?;
         Ok(LoginRequest {
             identifier,
             connection,
@@ -389,17 +395,21 @@ mod tests {
             ok.identifier,
             Identifier::Email(Email::parse("ana@example.com").unwrap())
         );
-        assert_eq!(ok.ip.as_deref(), Some("2001:db8:0:0::/64"));
+        assert_eq!(ok.ip, "2001:db8:0:0::/64");
         for bad in [
             r#"{"password":"x"}"#,
             r#"{"email":"a@example.com","username":"a","password":"x"}"#,
             r#"{"email":"a@example.com"}"#,
             r#"{"email":"a@example.com","password":"x","connection":"google-oauth2"}"#,
             r#"{"email":"a@example.com","password":"x","ip":"999.1.1.1"}"#,
+            r#"{"email":"a@example.com","password":"x"}"#,
         ] {
             assert!(LoginRequest::parse(bad.as_bytes()).is_err(), "{bad}");
         }
-        let long = format!(r#"{{"username":"ana","password":"{}"}}"#, "x".repeat(500));
+        let long = format!(
+            r#"{{"username":"ana","password":"{}","ip":"192.0.2.1"}}"#,
+            "x".repeat(500)
+        );
         assert!(
             LoginRequest::parse(long.as_bytes())
                 .unwrap()

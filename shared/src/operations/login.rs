@@ -45,17 +45,8 @@ impl App {
     /// Checks a database user's password for a trusted login service. An unknown account and
     /// a wrong password get the same answer after the same work (the same reads and writes, a
     /// dummy verification); a block is revealed only to someone who proved the password.
-    pub async fn authenticate(
-        &self,
-        tenant: &TenantId,
-        req: &LoginRequest,
-        caller_ip: Option<&str>,
-    ) -> Result<User, Error> {
-        let ip = match (&req.ip, caller_ip) {
-            (Some(ip), _) => ip.clone(),
-            (None, Some(raw)) => parse_ip(raw).unwrap_or_else(|_| UNKNOWN_IP.to_owned()),
-            (None, None) => UNKNOWN_IP.to_owned(),
-        };
+    pub async fn authenticate(&self, tenant: &TenantId, req: &LoginRequest) -> Result<User, Error> {
+        let ip = &req.ip;
         let subject = match self
             .users
             .find_login(tenant, &req.identifier, &req.connection)
@@ -73,7 +64,7 @@ impl App {
         let mut races = Races::with_attempts("a login", LOGIN_ATTEMPTS);
         loop {
             races.next()?;
-            let state = self.logins.login_state(&subject, &ip).await?;
+            let state = self.logins.login_state(&subject, ip).await?;
             let now = self.clock.now();
             if let Verdict::Retry = self
                 .judge(
@@ -81,7 +72,7 @@ impl App {
                     &state,
                     req.password.as_ref(),
                     &mut checked,
-                    &ip,
+                    ip,
                     now,
                 )
                 .await?
@@ -94,7 +85,7 @@ impl App {
             if user.blocked || user.deletion_scheduled_at.is_some() {
                 // Said only to a proven password, and only if no racing attempt changed the
                 // counters since they were read.
-                match self.logins.confirm_unchanged(&subject, &state, &ip).await {
+                match self.logins.confirm_unchanged(&subject, &state, ip).await {
                     Ok(()) => {}
                     Err(StoreError::ConditionFailed) => continue,
                     Err(e) => return Err(e.into()),
@@ -124,12 +115,9 @@ impl App {
                 .as_ref()
                 .filter(|(verified, _)| state.hash.as_ref() == Some(verified))
                 .map(|(_, new)| new);
-            // Only an address the login service named becomes trusted: its own address, used
-            // for everyone, must never exempt anyone from the per-user lock.
-            let trust = req.ip.is_some();
             match self
                 .logins
-                .record_login(&state, &ip, now, &self.brute_force, upgrade, trust)
+                .record_login(&state, ip, now, &self.brute_force, upgrade, true)
                 .await
             {
                 Ok(user) => return Ok(user),
