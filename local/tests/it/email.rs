@@ -539,16 +539,67 @@ async fn the_locale_comes_from_user_metadata_then_the_tenant_then_english() {
 async fn values_in_the_html_part_are_escaped() {
     let env = Env::new().await;
     let email = address("x");
-    env.create(
-        json!({"email": email, "password": PASSWORD, "given_name": "<img src=x onerror=alert(1)>"}),
-    )
-    .await;
+    // A verified address hears its own name; a reset mail is one that shows it.
+    env.create(json!({"email": email, "email_verified": true, "password": PASSWORD, "given_name": "<img src=x onerror=alert(1)>"}))
+        .await;
+    assert_eq!(env.request_reset(&email).await.status, 202);
     let html = &inbox(&email).await[0].html;
     assert!(
         html.contains("&lt;img src=x onerror=alert(1)&gt;"),
         "{html}"
     );
     assert!(!html.contains("<img"));
+}
+
+#[tokio::test]
+async fn mail_to_an_address_nobody_verified_carries_no_name_its_creator_typed() {
+    let env = Env::new().await;
+    let email = address("victim");
+    // Whoever signs an address up chooses the names; the mailbox's owner never agreed.
+    env.create(json!({"email": email, "password": PASSWORD, "given_name": "Visit evil.example now", "name": "Zed Q"}))
+        .await;
+    assert_eq!(env.request_reset(&email).await.status, 202);
+    let mail = inbox(&email).await;
+    assert_eq!(mail.len(), 2, "the verification and the reset");
+    for m in &mail {
+        assert!(
+            !m.html.contains("evil.example") && !m.html.contains("Zed Q"),
+            "{}",
+            m.html
+        );
+        assert!(!m.subject.contains("evil.example"), "{}", m.subject);
+    }
+}
+
+#[tokio::test]
+async fn names_with_format_or_direction_characters_are_refused() {
+    let env = Env::new().await;
+    for name in [
+        "Ana\u{202E}gnp.exe",
+        "Ana\u{200B}",
+        "A\u{2066}b",
+        "Ana\u{FEFF}",
+        "Ana\u{061C}",
+    ] {
+        let r = env
+            .post_user(json!({"email": address("n"), "password": PASSWORD, "given_name": name}))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_body"),
+            "{name:?}: {}",
+            r.raw
+        );
+    }
+    let u = env.create_ana().await;
+    let r = env.patch_user(&u, json!({"nickname": "ok\u{202D}"})).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"));
+    assert!(
+        env.keys()
+            .await
+            .iter()
+            .all(|(pk, _)| !pk.contains("EMAIL#n."))
+    );
 }
 
 #[tokio::test]
@@ -840,5 +891,27 @@ async fn a_delayed_reset_email_is_dropped_once_the_password_changed() {
         inbox(&email).await.len(),
         1,
         "only the sign-up's verification"
+    );
+}
+
+#[tokio::test]
+async fn a_providers_error_is_kept_without_the_addresses_it_quotes() {
+    let mut env = Env::new().await;
+    // A sender SES has not verified: SES (and moto) refuse the message, quoting the address.
+    let ses = local_api::moto::ses_client(&crate::support::moto_endpoint());
+    env.app.mailer = std::sync::Arc::new(shared::adapters::ses::SesMailer::new(
+        ses,
+        "alerts@unverified-sender.example".into(),
+        None,
+    ));
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    assert_ne!(u["emails"][0]["status"], "completed");
+    let queued = env.outbox().await;
+    let last_error = s(&queued[0], "last_error");
+    assert!(!last_error.is_empty());
+    assert!(
+        !last_error.contains("alerts@unverified-sender.example") && !last_error.contains(&email),
+        "{last_error}"
     );
 }

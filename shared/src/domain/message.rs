@@ -248,6 +248,40 @@ pub fn mask(address: &str) -> String {
     format!("{first}{}@{domain}", "*".repeat(hidden))
 }
 
+/// `text` with every email address in it [`mask`]ed: provider errors quote recipients, and
+/// what is logged or kept for inspection must not.
+pub fn mask_addresses(text: &str) -> String {
+    let is_local = |c: char| c.is_alphanumeric() || "._%+-!#$&'*/=?^`{|}~".contains(c);
+    let is_domain = |c: char| c.is_alphanumeric() || c == '.' || c == '-';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '@' {
+            let mut start = i;
+            while start > 0 && is_local(chars[start - 1]) {
+                start -= 1;
+            }
+            let mut end = i + 1;
+            while end < chars.len() && is_domain(chars[end]) {
+                end += 1;
+            }
+            if start < i && end > i + 1 {
+                // The local part was already copied out: take it back, then write the mask.
+                let local: String = chars[start..i].iter().collect();
+                out.truncate(out.len() - local.len());
+                let address: String = chars[start..end].iter().collect();
+                out.push_str(&mask(&address));
+                i = end;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +290,24 @@ mod tests {
     fn backoff_doubles_up_to_an_hour() {
         let waits: Vec<i64> = (1..=8).map(Delivery::backoff_secs).collect();
         assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+
+    #[test]
+    fn addresses_in_a_providers_error_are_masked() {
+        assert_eq!(
+            mask_addresses(
+                "MessageRejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: ana.silva@example.com, <bob@x.org>"
+            ),
+            "MessageRejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: a********@example.com, <b**@x.org>"
+        );
+        assert_eq!(
+            mask_addresses("no address @ all, a@ and @b"),
+            "no address @ all, a@ and @b"
+        );
+        assert_eq!(
+            mask_addresses("Ünïcode: jörg@bücher.example"),
+            "Ünïcode: j***@bücher.example"
+        );
     }
 
     #[test]

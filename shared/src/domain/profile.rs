@@ -50,14 +50,46 @@ pub fn phone_number(raw: &str) -> Result<String, Error> {
     }
 }
 
-/// A display name field: 1 to 300 characters, no control characters.
+/// Whether `c` is a Unicode control or format character (categories Cc and Cf): invisible,
+/// and some (the bidirectional overrides and isolates) reorder the text around them, so a
+/// name holding one can make a mail or page read other than it is.
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
+        )
+}
+
+/// A display name field: 1 to 300 characters, no control or format characters
+/// ([`is_hidden_char`]).
 pub fn name(field: &'static str, raw: &str) -> Result<String, Error> {
     let count = raw.chars().count();
-    if count == 0 || count > MAX_NAME_CHARS || raw.chars().any(char::is_control) {
+    if count == 0 || count > MAX_NAME_CHARS || raw.chars().any(is_hidden_char) {
         return Err(Error::invalid(
             "invalid_body",
             format!(
-                "{field} must be 1 to {MAX_NAME_CHARS} characters without control characters; use null to remove it."
+                "{field} must be 1 to {MAX_NAME_CHARS} characters without control or format characters (such as text-direction marks); use null to remove it."
             ),
         ));
     }

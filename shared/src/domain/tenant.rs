@@ -158,12 +158,7 @@ impl SettingsDoc {
     pub fn check(&self, local: bool) -> Result<(), String> {
         if let Some(name) = &self.display_name {
             let n = name.chars().count();
-            // Direction overrides would let a name reorder the text of the mail around it.
-            let hidden = |c: char| {
-                c.is_control()
-                    || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-            };
-            if n == 0 || n > MAX_DISPLAY_NAME || name.chars().any(hidden) {
+            if n == 0 || n > MAX_DISPLAY_NAME || name.chars().any(super::profile::is_hidden_char) {
                 return Err(format!(
                     "display_name must be 1 to {MAX_DISPLAY_NAME} characters without control or direction characters"
                 ));

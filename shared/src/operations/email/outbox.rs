@@ -9,6 +9,7 @@ use crate::domain::email::same_address;
 use crate::domain::locale::Locale;
 use crate::domain::message::{
     Delivery, Job, JobStatus, Message, MessageKind, OutgoingEmail, Queued, Status, mask,
+    mask_addresses,
 };
 use crate::domain::render::{self, Context};
 use crate::domain::ticket::{RawTicket, Ticket, reset_target};
@@ -143,6 +144,8 @@ impl App {
                 }
             }
         };
+        // Provider errors quote recipients; the log and the stored message keep none.
+        let cause = mask_addresses(&cause);
         let taken = (message.attempts, message.next_attempt);
         message.attempts += 1;
         message.status = status;
@@ -236,9 +239,12 @@ impl App {
         let locale = Locale::for_user(user, tenant.locale);
         let ctx = Context {
             app_name: tenant.name(&message.tenant_id).to_owned(),
-            // Mail to an address the user merely typed carries no text the user chose, or a
-            // self-service change would send anyone's words to any mailbox.
-            user_name: if message.change {
+            // Mail to an address nobody has proven carries no text whoever typed it chose, or a
+            // sign-up or a self-service change would send anyone's words to any mailbox.
+            user_name: if message.change
+                || !user.email_verified
+                || !same_address(user.email.as_deref(), &message.to)
+            {
                 None
             } else {
                 user.given_name
