@@ -109,6 +109,31 @@ pub fn unauthorized() -> Response<Body> {
     r
 }
 
+/// What API Gateway answers when the token lacks every scope the route lists.
+pub fn forbidden() -> Response<Body> {
+    let mut r = Response::new(Body::Text(json!({"message": "Forbidden"}).to_string()));
+    *r.status_mut() = http::StatusCode::FORBIDDEN;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Whether `claims` hold one of `route`'s scopes, as API Gateway's JWT authorizer checks
+/// `AuthorizationScopes` (a route that lists none takes any valid token).
+pub fn scope_allows(route: &Route, claims: &HashMap<String, String>) -> bool {
+    if route.scopes.is_empty() {
+        return true;
+    }
+    let granted = claims.get("scope").map(String::as_str).unwrap_or("");
+    let granted: Vec<&str> = granted
+        .trim_matches(['[', ']'])
+        .split_whitespace()
+        .collect();
+    route.scopes.iter().any(|s| granted.contains(s))
+}
+
 /// Routes `incoming` and runs its handler with already-verified `claims`.
 pub async fn dispatch(
     app: &App,

@@ -19,6 +19,9 @@ pub struct Route {
     /// Served without a token (template.yaml: `Auth: Authorizer: NONE`): a ticket in the
     /// request, or nothing at all, is the caller's only credential.
     pub public: bool,
+    /// The scopes template.yaml's `AuthorizationScopes` lists (any one suffices); the local
+    /// server refuses a token without one before the handler runs, as API Gateway does.
+    pub scopes: &'static [&'static str],
     pub handler: Handler,
 }
 
@@ -34,6 +37,7 @@ macro_rules! route {
             function: $name,
             key: $krate::$key,
             public: $public,
+            scopes: $krate::SCOPES,
             handler: |app, req| Box::pin($krate::handle(app, req)),
         }
     };

@@ -56,11 +56,18 @@ async fn serve(
         body: &body,
         source_ip: &peer.ip().to_string(),
     };
-    // As API Gateway: a protected route needs a valid token; a public one gets no claims,
-    // whatever the request carries.
+    // As API Gateway: a protected route needs a valid token holding one of its scopes; a
+    // public one gets no claims, whatever the request carries.
     let response = match crate::routes::find(incoming.method, incoming.path) {
         Some((route, _)) if route.public => gateway::dispatch(&state.app, &incoming, None).await,
         Some(_) if claims.is_none() => gateway::unauthorized(),
+        Some((route, _))
+            if !claims
+                .as_ref()
+                .is_some_and(|c| gateway::scope_allows(route, c)) =>
+        {
+            gateway::forbidden()
+        }
         _ => gateway::dispatch(&state.app, &incoming, claims.as_ref()).await,
     };
     into_axum(response)

@@ -22,6 +22,10 @@ use shared::http::{Call, Reply};
 use shared::operations::email::{Confirmation, Via};
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-verification/confirm";
+
+/// Scopes API Gateway requires before the handler runs: none (a public route, or the
+/// user's own token, which the handler checks).
+pub const SCOPES: &[&str] = &[];
 pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/email-verification/confirm";
 
 #[derive(Serialize)]

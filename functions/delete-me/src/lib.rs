@@ -15,6 +15,10 @@ use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/me";
 
+/// Scopes API Gateway requires before the handler runs: none (a public route, or the
+/// user's own token, which the handler checks).
+pub const SCOPES: &[&str] = &[];
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {

@@ -11,6 +11,10 @@ use shared::domain::caller::Scope;
 use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}";
+
+/// Scopes API Gateway requires before the handler runs (any one of them); the handler checks
+/// again.
+pub const SCOPES: &[&str] = &["update:users"];
 pub const ROUTE_BY_IDENTIFIER: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {

@@ -17,6 +17,10 @@ use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/settings";
 
+/// Scopes API Gateway requires before the handler runs (any one of them); the handler checks
+/// again.
+pub const SCOPES: &[&str] = &["update:tenant_settings"];
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {

@@ -20,6 +20,10 @@ use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/password-reset";
 
+/// Scopes API Gateway requires before the handler runs: none (a public route, or the
+/// user's own token, which the handler checks).
+pub const SCOPES: &[&str] = &[];
+
 /// Above the time a known address takes (lookup, queueing transaction, ticket, SES, dequeue:
 /// a few hundred milliseconds at the 99th percentile on AWS).
 pub const RESPONSE_FLOOR: Duration = Duration::from_secs(1);

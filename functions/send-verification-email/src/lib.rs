@@ -15,6 +15,10 @@ use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
 
+/// Scopes API Gateway requires before the handler runs (any one of them); the handler checks
+/// again.
+pub const SCOPES: &[&str] = &["update:users"];
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {

@@ -180,3 +180,49 @@ async fn a_user_can_change_their_username_and_its_guard_moves() {
     );
     assert!(!keys.iter().any(|(pk, _)| pk == "TENANT#acme#USERNAME#ana"));
 }
+
+/// Each handler agrees with the scopes its route lists: any one of them lets a request past
+/// the handler's own scope check, and none of them does not.
+#[tokio::test]
+async fn each_handler_accepts_exactly_the_scopes_its_route_lists() {
+    let env = Env::new().await;
+    for route in local_api::routes::ROUTES
+        .iter()
+        .filter(|r| !r.scopes.is_empty())
+    {
+        let (method, pattern) = route.key.split_once(' ').unwrap();
+        let path = pattern
+            .replace("{tenant_id}", "acme")
+            .replace("{user_id}", "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1")
+            .replace("{provider}", "google-oauth2")
+            .replace("{identity_id}", "10876");
+        let body = json!({});
+        for scope in route.scopes {
+            let token = claims("acme", "x", scope);
+            let r = env
+                .send(method, &path, Some(&token), Some(&body), &[])
+                .await;
+            assert_ne!(
+                r.code(),
+                "insufficient_scope",
+                "{} with {scope}: {}",
+                route.key,
+                r.raw
+            );
+        }
+        let others: Vec<&str> = ALL_SCOPES
+            .split(' ')
+            .filter(|s| !route.scopes.contains(s))
+            .collect();
+        let token = claims("acme", "x", &others.join(" "));
+        let r = env
+            .send(method, &path, Some(&token), Some(&body), &[])
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "insufficient_scope"),
+            "{}",
+            route.key
+        );
+    }
+}

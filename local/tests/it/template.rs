@@ -81,7 +81,7 @@ fn the_table_matches_the_definition_the_code_creates() {
 }
 
 #[test]
-fn the_template_declares_exactly_the_routes_the_handlers_serve() {
+fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
     let t = template();
     let mut declared = BTreeSet::new();
     let mut scheduled = BTreeSet::new();
@@ -115,12 +115,21 @@ fn the_template_declares_exactly_the_routes_the_handlers_serve() {
                 text(&event["Properties"]["Path"])
             );
             let public = text(&event["Properties"]["Auth"]["Authorizer"]) == "NONE";
-            declared.insert((binary.clone(), key, public));
+            let mut scopes: Vec<String> = event["Properties"]["Auth"]["AuthorizationScopes"]
+                .as_sequence()
+                .map(|s| s.iter().map(text).collect())
+                .unwrap_or_default();
+            scopes.sort();
+            declared.insert((binary.clone(), key, public, scopes));
         }
     }
-    let served: BTreeSet<(String, String, bool)> = ROUTES
+    let served: BTreeSet<(String, String, bool, Vec<String>)> = ROUTES
         .iter()
-        .map(|r| (r.function.to_owned(), r.key.to_owned(), r.public))
+        .map(|r| {
+            let mut scopes: Vec<String> = r.scopes.iter().map(|s| s.to_string()).collect();
+            scopes.sort();
+            (r.function.to_owned(), r.key.to_owned(), r.public, scopes)
+        })
         .collect();
     assert_eq!(declared, served);
     assert_eq!(
