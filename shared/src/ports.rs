@@ -85,6 +85,14 @@ pub struct Due {
     pub more: bool,
 }
 
+/// A read of the outbox's due index.
+#[derive(Debug, Default)]
+pub struct DueMessages {
+    pub messages: Vec<Message>,
+    /// Due items that did not read as messages (now out of the index).
+    pub unreadable: usize,
+}
+
 /// What a user write does besides changing the user, in the same transaction.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Effects<'a> {
@@ -147,7 +155,8 @@ pub trait UserStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Everything stored about the user (see [`Stored`]), or `None` if there is no such user:
-    /// one query of its partition and one batch read of its tickets.
+    /// one query of its partition and one batch read of its tickets. A message or ticket that
+    /// does not read is left out (and logged), never the whole answer.
     async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError>;
 
     /// One page of the tenant's users (see [`crate::domain::listing`]).
@@ -312,8 +321,11 @@ pub trait OutboxStore: Send + Sync {
     /// read, and moves its next attempt to `lease_until` so no other sender takes it meanwhile.
     async fn claim(&self, message: &Message, lease_until: Timestamp) -> Result<(), StoreError>;
 
-    /// Pending messages whose next attempt is due at `now`, oldest first, at most `limit`.
-    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError>;
+    /// Pending messages whose next attempt is due at `now`, oldest first, at most `limit`. A
+    /// due item that does not read as a message is taken out of the due index, kept for
+    /// inspection (and its TTL), logged once by its key, and counted in `unreadable`: one bad
+    /// item never stops the others.
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<DueMessages, StoreError>;
 
     /// Stores the message as it now stands (after a failed attempt), only if it is still as
     /// the attempt took it: `taken` is its (attempts, next attempt) then. `ConditionFailed`

@@ -28,6 +28,7 @@ impl Pass for DeliveryReport {
         self.abandoned += other.abandoned;
         self.dropped += other.dropped;
         self.skipped += other.skipped;
+        self.unreadable += other.unreadable;
         self.more = other.more;
     }
 

@@ -29,7 +29,8 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<DeliveryRepo
         retrying = total.retrying,
         abandoned = total.abandoned,
         dropped = total.dropped,
-        skipped = total.skipped,
+                skipped = total.skipped,
+        unreadable = total.unreadable,
         remaining = run.remaining,
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "delivery"

@@ -915,3 +915,71 @@ async fn a_providers_error_is_kept_without_the_addresses_it_quotes() {
         "{last_error}"
     );
 }
+
+/// Breaks the stored outbox item of the message `job`: its `kind` becomes one no version knows.
+async fn corrupt(env: &Env, job: &str) {
+    let item = env
+        .outbox()
+        .await
+        .into_iter()
+        .find(|i| s(i, "sk") == format!("OUTBOX#{job}"))
+        .expect("the message is queued");
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", item["pk"].clone())
+        .key("sk", item["sk"].clone())
+        .update_expression("SET kind = :k")
+        .expression_attribute_values(
+            ":k",
+            aws_sdk_dynamodb::types::AttributeValue::S("carrier_pigeon".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn one_unreadable_outbox_item_never_stops_the_others() {
+    let (mut env, clock) = Env::with_clock().await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    let (bad, good) = (address("bad"), address("good"));
+    let broken = sign_up(&env, &bad).await;
+    sign_up(&env, &good).await;
+    corrupt(&env, broken["emails"][0]["id"].as_str().unwrap()).await;
+
+    env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
+    clock.advance(61);
+    let report = env.app.deliver_due(10).await.unwrap();
+    assert_eq!(
+        (report.due, report.sent, report.unreadable),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(inbox(&good).await.len(), 1);
+    // Kept for inspection, out of the due index, so it is not read (or logged) again.
+    let kept = env.outbox().await;
+    assert_eq!(kept.len(), 1);
+    assert!(matches!(
+        kept[0].get("unreadable"),
+        Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+    ));
+    assert!(!kept[0].contains_key("gsi2pk"));
+    assert!(kept[0].contains_key("expires_at"));
+    clock.advance(3600);
+    let again = env.app.deliver_due(10).await.unwrap();
+    assert_eq!((again.due, again.unreadable), (0, 0));
+}
+
+#[tokio::test]
+async fn an_export_with_an_unreadable_item_still_answers() {
+    let mut env = Env::new().await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    let email = address("ana");
+    let u = sign_up(&env, &email).await;
+    corrupt(&env, u["emails"][0]["id"].as_str().unwrap()).await;
+    let r = env.export_user(&u).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["user"]["email"], email.as_str());
+    assert_eq!(r.body["emails"], json!([]));
+}

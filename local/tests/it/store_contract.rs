@@ -576,6 +576,7 @@ async fn due_in<S: Stores>(store: &S, tenant: &TenantId, now: Timestamp) -> Vec<
         .due(now, 1000)
         .await
         .expect("due")
+        .messages
         .into_iter()
         .filter(|m| &m.tenant_id == tenant)
         .collect()
@@ -3067,7 +3068,7 @@ async fn due_takes_at_most_limit_the_oldest<S: Stores>(store: &S) {
         due_mail(&user, now.plus_secs(-20)),
     ];
     enqueue_each(store, &[&queued[0], &queued[1], &queued[2]], now).await;
-    let due = store.due(now, 2).await.expect("due");
+    let due = store.due(now, 2).await.expect("due").messages;
     assert_eq!(
         due,
         vec![queued[1].message.clone(), queued[2].message.clone()]

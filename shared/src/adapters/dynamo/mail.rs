@@ -11,7 +11,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::message::{Message, Queued, SendCap, Status};
 use crate::domain::ticket::{Ticket, TicketHash};
 use crate::domain::time::Timestamp;
-use crate::ports::{OutboxStore, StoreError, TicketStore};
+use crate::ports::{DueMessages, OutboxStore, StoreError, TicketStore};
 
 impl DynamoStore {
     fn message_item(&self, message: &Message) -> Result<Item, StoreError> {
@@ -90,6 +90,41 @@ impl DynamoStore {
             }
         }
         Ok((writes, on_fail))
+    }
+
+    /// Takes an outbox item that does not read as a message out of the due index, marked
+    /// `unreadable` and kept for inspection until its TTL. Logged by its sort key (the job
+    /// id), which holds nothing about the person.
+    async fn set_aside(&self, item: &Item, now: Timestamp) -> Result<(), StoreError> {
+        let (Some(pk), Some(AttributeValue::S(sk))) = (item.get(PK), item.get(SK)) else {
+            return Ok(());
+        };
+        tracing::error!(job = %sk, "an outbox item does not read as a message; set aside for inspection");
+        let until = now.plus_secs(ABANDONED_KEEP_SECS);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, pk.clone())
+            .key(SK, AttributeValue::S(sk.clone()))
+            .update_expression("SET #u = :t, #e = :ttl REMOVE #gp, #gs")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#u", "unreadable")
+            .expression_attribute_names("#e", TTL_ATTRIBUTE)
+            .expression_attribute_names("#gp", GSI2_PK)
+            .expression_attribute_names("#gs", GSI2_SK)
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":ttl", AttributeValue::N(until.epoch_secs().to_string()))
+            .send()
+            .await
+            .map(drop)
+            .or_else(|e| {
+                match conditional("UpdateItem", e, |e| {
+                    e.is_conditional_check_failed_exception()
+                }) {
+                    StoreError::ConditionFailed => Ok(()),
+                    other => Err(other),
+                }
+            })
     }
 
     /// A ticket's item and the reference to it in its user's partition, both expiring with it.
@@ -223,17 +258,23 @@ impl OutboxStore for DynamoStore {
         })
     }
 
-    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError> {
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<DueMessages, StoreError> {
         let queries = (0..DUE_SHARDS)
             .map(|shard| self.due_shard(format!("DUE#OUTBOX#{shard:02}"), now, limit));
-        let mut due = Vec::new();
+        let mut due = DueMessages::default();
         for out in futures::future::join_all(queries).await {
             for item in out?.items.unwrap_or_default() {
-                due.push(message_of(item)?);
+                match message_of(item.clone()) {
+                    Ok(message) => due.messages.push(message),
+                    Err(_) => {
+                        self.set_aside(&item, now).await?;
+                        due.unreadable += 1;
+                    }
+                }
             }
         }
-        due.sort_by_key(|m| m.next_attempt);
-        due.truncate(limit);
+        due.messages.sort_by_key(|m| m.next_attempt);
+        due.messages.truncate(limit);
         Ok(due)
     }
 

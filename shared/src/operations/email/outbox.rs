@@ -15,7 +15,7 @@ use crate::domain::render::{self, Context};
 use crate::domain::ticket::{RawTicket, Ticket, reset_target};
 use crate::domain::user::User;
 use crate::operations::App;
-use crate::ports::{SendError, StoreError};
+use crate::ports::{DueMessages, SendError, StoreError};
 
 /// What trying a message once came to.
 enum Attempt {
@@ -53,6 +53,8 @@ pub struct DeliveryReport {
     pub dropped: usize,
     /// Taken by a concurrent sender first.
     pub skipped: usize,
+    /// Due items that did not read as messages: set aside, logged, the rest delivered.
+    pub unreadable: usize,
     /// Whether the pass took as many as it could: more may be due.
     #[serde(skip)]
     pub more: bool,
@@ -284,8 +286,12 @@ impl App {
     pub async fn deliver_due(&self, limit: usize) -> Result<DeliveryReport, Error> {
         use futures::StreamExt;
         let now = self.clock.now();
-        let due = self.outbox.due(now, limit).await?;
+        let DueMessages {
+            messages: due,
+            unreadable,
+        } = self.outbox.due(now, limit).await?;
         let mut report = DeliveryReport {
+            unreadable,
             due: due.len(),
             more: due.len() >= limit,
             ..DeliveryReport::default()
