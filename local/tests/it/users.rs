@@ -447,3 +447,31 @@ async fn a_wrongly_typed_password_is_not_echoed() {
     assert_eq!((r.status, r.code()), (400, "invalid_body"));
     assert!(!r.raw.contains("98765432"), "{}", r.raw);
 }
+
+#[tokio::test]
+async fn one_mailbox_cannot_make_two_accounts_by_spelling_its_address_another_way() {
+    let env = Env::new().await;
+    for (first, second) in [
+        // A decomposed é, then a composed one.
+        ("jose\u{301}@example.com", "jos\u{e9}@example.com"),
+        // An internationalised domain, then its punycode form, in other case.
+        ("ana@b\u{fc}cher.example", "ANA@xn--bcher-kva.example"),
+    ] {
+        let r = env
+            .post_user(json!({"email": first, "password": "correct horse battery"}))
+            .await;
+        assert_eq!(r.status, 201, "{first}: {}", r.raw);
+        let r = env
+            .post_user(json!({"email": second, "password": "correct horse battery"}))
+            .await;
+        assert_eq!((r.status, r.code()), (409, "user_exists"), "{second}");
+        let found = env.users_by_email(second).await;
+        assert_eq!(found.body.as_array().unwrap().len(), 1, "{}", found.raw);
+    }
+    for quoted in ["\"ana smith\"@example.com", "ana(work)@example.com"] {
+        let r = env
+            .post_user(json!({"email": quoted, "password": "correct horse battery"}))
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_email"), "{quoted}");
+    }
+}

@@ -5,9 +5,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::Error;
 
 /// An email address, checked against RFC 5321/5322 by `email_address`, at most 254
-/// characters. The address is kept as given (trimmed); equality and uniqueness use
-/// [`Email::normalized`], the whole address in lower case, so `Ana@X.com` and `ana@x.com`
-/// are one account.
+/// characters, in the forms mailbox providers hand out: no quoted local part, comment,
+/// escape or address literal. The address is kept as given (trimmed, in Unicode NFC);
+/// equality and uniqueness use [`Email::normalized`] ([`email_key`]), so `Ana@X.com` and
+/// `ana@x.com`, composed and decomposed accents, and `bücher.example` and
+/// `xn--bcher-kva.example` are each one account. See docs/api.md.
 #[derive(Debug, Clone)]
 pub struct Email {
     display: String,
@@ -18,7 +20,8 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let trimmed = raw.trim();
+        let composed = nfc(raw.trim());
+        let trimmed = composed.as_str();
         if trimmed.is_empty() || trimmed.len() > Self::MAX_LEN {
             return Err(Self::invalid());
         }
@@ -32,9 +35,21 @@ impl Email {
         if !parsed.domain().contains('.') {
             return Err(Self::invalid());
         }
+        // Quoted strings, comments and escapes are valid RFC 5322 but no provider hands them
+        // out, and each is another spelling of some mailbox.
+        if parsed
+            .local_part()
+            .chars()
+            .any(|c| c.is_whitespace() || "\"\\(),:;<>[]".contains(c))
+        {
+            return Err(Self::invalid());
+        }
+        if idna::domain_to_ascii(parsed.domain()).is_err() {
+            return Err(Self::invalid());
+        }
         Ok(Email {
             display: trimmed.to_owned(),
-            normalized: trimmed.to_lowercase(),
+            normalized: email_key(trimmed),
         })
     }
 
@@ -78,9 +93,29 @@ impl<'de> Deserialize<'de> for Email {
     }
 }
 
-/// Whether a stored address (if any) is `b`, compared as addresses compare: case-insensitively.
+/// `s` in Unicode Normalization Form C (composed).
+fn nfc(s: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(s)
+        .into_owned()
+}
+
+/// The key an address is unique and compared under: NFC, the domain in its ASCII (punycode)
+/// form, all in lower case.
+pub fn email_key(address: &str) -> String {
+    let composed = nfc(address);
+    match composed.rsplit_once('@') {
+        Some((local, domain)) => {
+            let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned());
+            format!("{}@{}", local.to_lowercase(), domain.to_lowercase())
+        }
+        None => composed.to_lowercase(),
+    }
+}
+
+/// Whether a stored address (if any) is `b`, compared as addresses compare ([`email_key`]).
 pub fn same_address(a: Option<&str>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b))
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b) || email_key(a) == email_key(b))
 }
 
 #[cfg(test)]
@@ -110,5 +145,43 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_and_idn_spellings_are_one_address() {
+        let composed = Email::parse("jos\u{e9}@example.com").unwrap();
+        let decomposed = Email::parse("jose\u{301}@example.com").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(
+            decomposed.as_str(),
+            "jos\u{e9}@example.com",
+            "stored composed"
+        );
+        let unicode = Email::parse("Ana@B\u{fc}cher.example").unwrap();
+        let ascii = Email::parse("ana@xn--bcher-kva.example").unwrap();
+        assert_eq!(unicode, ascii);
+        assert_eq!(unicode.normalized(), "ana@xn--bcher-kva.example");
+        assert_eq!(
+            unicode.as_str(),
+            "Ana@B\u{fc}cher.example",
+            "shown as given"
+        );
+        assert!(same_address(
+            Some("ANA@xn--bcher-kva.example"),
+            "ana@b\u{fc}cher.example"
+        ));
+    }
+
+    #[test]
+    fn forms_no_mailbox_provider_hands_out_are_refused() {
+        for bad in [
+            "\"ana smith\"@example.com",
+            "\"ana\"@example.com",
+            "ana(comment)@example.com",
+            "ana@[192.0.2.1]",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Email::parse("ana.o'neil+tag@example.com").is_ok());
     }
 }

@@ -322,7 +322,7 @@ impl ResetTarget<'_> {
     /// does not.
     pub fn allows(&self, address: Option<&str>, asked: Timestamp) -> bool {
         let same = match (address, self.email) {
-            (Some(to), Some(now)) => to.eq_ignore_ascii_case(now),
+            (Some(to), Some(now)) => super::email::same_address(Some(to), now),
             (None, None) => true,
             _ => false,
         };

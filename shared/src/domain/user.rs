@@ -250,7 +250,7 @@ impl User {
 
     /// The normalized key the email is unique under.
     pub fn email_key(&self) -> Option<String> {
-        self.email.as_deref().map(str::to_lowercase)
+        self.email.as_deref().map(super::email::email_key)
     }
 
     /// The resource as a management caller sees it.

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
+use crate::domain::email::email_key;
 use crate::domain::erasure::Receipt;
 use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::login::{Counter, CounterRecord, Credential, Identifier, LoginSubject};
@@ -194,7 +195,7 @@ pub(super) fn guards(user: &User) -> Vec<Guard> {
             (user.email_key(), user.username.as_deref(), None)
         } else {
             (
-                identity.email().map(str::to_lowercase),
+                identity.email().map(email_key),
                 identity.username(),
                 Some(identity.user_id.clone()),
             )
