@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    // Every folder, not only the root: a file added to a locale's folder changes that
+    // folder's time, not the root's, and must still rebuild the table.
+    println!("cargo:rerun-if-changed={}", dir.display());
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -20,7 +23,6 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    println!("cargo:rerun-if-changed=templates");
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();

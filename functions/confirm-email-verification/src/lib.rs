@@ -1,14 +1,16 @@
 //! `/v1/tenants/{tenant_id}/email-verification/confirm` (public: the ticket is the credential)
 //!
-//! `GET ?ticket=`, the emailed link: verifies the address, consumes the ticket and redirects
-//! (302) to the ticket's `result_url` or the tenant's default with `success=true`; a ticket
-//! that is expired, used or unknown redirects with `success=false&error=<code>`, or is 400
-//! JSON when there is nowhere to redirect. Other query parameters (trackers add them) are
-//! ignored. The link of an email change is the exception: it shows a page whose button
-//! confirms the change, as a mail scanner's GET must not move an account to an address.
+//! `GET ?ticket=`, the emailed link, changes nothing: for a live ticket it shows a small
+//! localized page whose button POSTs the ticket. Mail scanners fetch every link, and a GET
+//! that verified would verify an attacker's sign-up for whoever's mailbox the scanner guards.
+//! A ticket that is expired, used or unknown (or whose address is no longer the account's)
+//! redirects to the ticket's `result_url` or the tenant's default with
+//! `success=false&error=<code>`, or is 400 JSON when there is nowhere to redirect. Other query
+//! parameters (trackers add them) are ignored.
 //!
-//! `POST` with the ticket, as that page's form (answered like the GET, with a redirect), or
-//! as JSON `{"ticket"}` (204, or the error as JSON).
+//! `POST` with the ticket: as the page's form, it verifies the address (or completes the email
+//! change), consumes the ticket and redirects (302) with `success=true` (or the error, as
+//! above); as JSON `{"ticket"}` from an app, 204 or the error as JSON.
 
 use std::convert::Infallible;
 
@@ -56,11 +58,20 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 StatusCode::OK,
                 serde_json::json!({ "success": true }),
             )),
-            Confirmation::Page { email, locale } => {
+            Confirmation::Page {
+                email,
+                locale,
+                change,
+            } => {
                 let path = format!("/v1/tenants/{tenant}/email-verification/confirm");
                 let action = app.email.api_url(&path).to_string();
+                let template = if change {
+                    "email_change_confirm"
+                } else {
+                    "email_verify_confirm"
+                };
                 let html = render::page(
-                    "email_change_confirm",
+                    template,
                     locale,
                     &Page {
                         app_name: app.tenant(&tenant).await?.name(&tenant),

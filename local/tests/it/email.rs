@@ -41,7 +41,12 @@ async fn sign_up_sends_a_verification_email_whose_link_verifies_the_address_once
     assert!(!dump.contains(&ticket), "the raw ticket is stored");
     assert!(env.outbox().await.is_empty());
 
-    let r = env.follow(&url).await;
+    // Opening the link changes nothing: a scanner's GET verifies no one.
+    let page = env.follow(&url).await;
+    assert_eq!(page.status, 200, "{}", page.raw);
+    assert!(page.raw.contains(&email), "{}", page.raw);
+    assert_eq!(env.get_user(&u).await.body["email_verified"], false);
+    let r = env.submit_form(&url).await;
     assert_eq!(r.status, 302, "{}", r.raw);
     assert_eq!(
         r.header("location"),
@@ -132,7 +137,7 @@ async fn the_verification_job_resends_and_refuses_verified_addresses() {
     let second = link(&mail[1].html, VERIFY);
     assert_ne!(first, second);
     assert!(
-        env.follow(&second)
+        env.open_and_confirm(&second)
             .await
             .header("location")
             .unwrap()
@@ -286,7 +291,7 @@ async fn an_email_outage_keeps_the_user_and_the_outbox_sends_later() {
     assert!(env.outbox().await.is_empty());
     let mail = inbox(&email).await;
     assert_eq!(mail.len(), 1);
-    let r = env.follow(&link(&mail[0].html, VERIFY)).await;
+    let r = env.open_and_confirm(&link(&mail[0].html, VERIFY)).await;
     assert!(r.header("location").unwrap().ends_with("success=true"));
     // A resend works too.
     let again = env.app.deliver_due(10).await.unwrap();
@@ -403,7 +408,7 @@ async fn a_verification_ticket_redirects_to_its_result_url() {
     assert_eq!(r.status, 201, "{}", r.raw);
     let url = r.body["ticket"].as_str().unwrap();
     assert!(url.starts_with(VERIFY));
-    let r = env.follow(url).await;
+    let r = env.open_and_confirm(url).await;
     assert_eq!(
         r.header("location"),
         Some("https://id.example.com/welcome?from=mail&success=true")

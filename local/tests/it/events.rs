@@ -75,8 +75,11 @@ async fn every_event_file_runs_through_its_handler() {
                 assert!(body.contains(r#""ticket":"https://id.example.com/"#))
             }
             "confirm-email-verification" => {
-                let location = response.headers()["location"].to_str().unwrap();
-                assert_eq!(location, "https://id.example.com/verified?success=true");
+                // The emailed link shows the page whose form verifies; the GET changes nothing.
+                assert!(
+                    body.contains("<form") && body.contains("seed@example.com"),
+                    "{body}"
+                );
             }
             "link-identity" => {
                 let identities: Value = serde_json::from_str(&body).unwrap();

@@ -56,7 +56,9 @@ async fn a_result_url_host_is_allowed_only_after_the_patch_that_allows_it() {
     // The same container serves the change at once, without a restart.
     let issued = verification_ticket(&env, &user, target).await;
     assert_eq!(issued.status, 201, "{}", issued.raw);
-    let opened = env.follow(issued.body["ticket"].as_str().unwrap()).await;
+    let opened = env
+        .open_and_confirm(issued.body["ticket"].as_str().unwrap())
+        .await;
     assert_eq!(
         opened.header("location"),
         Some("https://shop.acme.example/welcome?success=true")

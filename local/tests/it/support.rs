@@ -660,7 +660,6 @@ pub fn expected_status(function: &str) -> u16 {
         | "create-password-change-ticket" => 201,
         "request-password-reset" | "delete-me" => 202,
         "delete-user" | "change-password" | "delete-user-blocks" | "confirm-password-reset" => 204,
-        "confirm-email-verification" => 302,
         _ => 200,
     }
 }
@@ -774,6 +773,15 @@ impl Env {
             .strip_prefix(PUBLIC_BASE)
             .unwrap_or_else(|| panic!("{link} is not a link to the API"));
         self.send("GET", path, None, None, &[]).await
+    }
+
+    /// Opens an emailed link that acts only through its page, as a person does: the GET shows
+    /// the page (checked to be one with a form), then its form is submitted. The form's answer.
+    pub async fn open_and_confirm(&self, link: &str) -> Resp {
+        let page = self.follow(link).await;
+        assert_eq!(page.status, 200, "{link} opened no page: {}", page.raw);
+        assert!(page.raw.contains("<form method=\"post\""), "{}", page.raw);
+        self.submit_form(link).await
     }
 
     /// Submits the form on the page `link` opened, as a browser does: its ticket,

@@ -215,4 +215,19 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_page_ships_in_every_locale() {
+        let names: Vec<&str> = template_names().collect();
+        for page in [
+            "email_verify_confirm",
+            "email_change_confirm",
+            "email_change_cancel",
+        ] {
+            for locale in Locale::ALL {
+                let name = format!("pages/{}/{page}.html", locale.tag());
+                assert!(names.contains(&name.as_str()), "{name} is missing");
+            }
+        }
+    }
 }

@@ -27,10 +27,12 @@ pub enum Via {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmation {
     Redirect(Url),
-    /// An email change's link was opened: show the page that confirms it.
+    /// A link was opened (GET): show the page whose form confirms it. `change`: the link of
+    /// an email change, else of a verification.
     Page {
         email: String,
         locale: Locale,
+        change: bool,
     },
     /// Verified, and the tenant names no page to go to.
     Verified,
@@ -122,18 +124,31 @@ impl App {
                 return to(None, Some("server_error"));
             }
         };
-        if via == Via::Link && ticket.kind == TicketKind::EmailChange {
+        // Mail scanners fetch every link: a GET only shows the page whose form acts, or an
+        // attacker's sign-up would be verified for whoever's mailbox the scanner guards.
+        if via == Via::Link {
             let address = ticket.email.clone().unwrap_or_default();
+            let change = ticket.kind == TicketKind::EmailChange;
             return match self.users.get(tenant, &ticket.user_id).await {
-                Ok(Some(user)) if same_address(user.pending_email.as_deref(), &address) => {
-                    Confirmation::Page {
-                        email: address,
-                        locale: Locale::for_user(&user, settings.locale),
+                Ok(Some(user)) => {
+                    let current = if change {
+                        user.pending_email.as_deref()
+                    } else {
+                        user.email.as_deref()
+                    };
+                    if same_address(current, &address) {
+                        Confirmation::Page {
+                            email: address,
+                            locale: Locale::for_user(&user, settings.locale),
+                            change,
+                        }
+                    } else {
+                        to(Some(&ticket), Some("invalid_ticket"))
                     }
                 }
-                Ok(_) => to(Some(&ticket), Some("invalid_ticket")),
+                Ok(None) => to(Some(&ticket), Some("invalid_ticket")),
                 Err(e) => {
-                    tracing::error!(error = ?e, "reading the user of an email change failed");
+                    tracing::error!(error = ?e, "reading the user of a verification link failed");
                     to(Some(&ticket), Some("server_error"))
                 }
             };
