@@ -10,14 +10,76 @@ use aws_sdk_dynamodb::config::{
 };
 use aws_sdk_dynamodb::error::BoxError;
 
-/// Records the DynamoDB operation (`GetItem`, `UpdateItem`, ...) of every request sent.
+/// Records the DynamoDB operation (`GetItem`, `UpdateItem`, ...) of every request sent, and
+/// can hold one request in flight so a test can put another write between two of an
+/// operation's calls.
 #[derive(Debug, Default, Clone)]
-pub struct CallLog(Arc<Mutex<Vec<String>>>);
+pub struct CallLog {
+    calls: Arc<Mutex<Vec<String>>>,
+    hold: Arc<Mutex<Option<Armed>>>,
+}
+
+/// A hold waiting for its moment: the request after the next `after` call.
+#[derive(Debug)]
+struct Armed {
+    after: String,
+    passed: bool,
+    reached: tokio::sync::oneshot::Sender<()>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+/// A request held in flight by [`CallLog::hold_after`].
+pub struct Hold {
+    reached: tokio::sync::oneshot::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl Hold {
+    /// Waits until the held request is about to be sent.
+    pub async fn reached(&mut self) {
+        (&mut self.reached)
+            .await
+            .expect("the held request was never sent");
+    }
+
+    /// Lets the held request go.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
 
 impl CallLog {
     /// The operations recorded since the last call, oldest first.
     pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Holds the request that follows the next `after` call (any operation) until the
+    /// returned [`Hold`] is released. Once only. The held request waits in
+    /// `block_in_place`: use a multi-threaded runtime.
+    pub fn hold_after(&self, after: &str) -> Hold {
+        let (reached_tx, reached) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        *self.hold.lock().unwrap_or_else(|e| e.into_inner()) = Some(Armed {
+            after: after.to_owned(),
+            passed: false,
+            reached: reached_tx,
+            release: release_rx,
+        });
+        Hold { reached, release }
+    }
+
+    /// The hold this request triggers, if it is the one after the armed call.
+    fn trigger(&self, operation: &str) -> Option<Armed> {
+        let mut hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
+        let armed = hold.as_mut()?;
+        if armed.passed {
+            return hold.take();
+        }
+        if armed.after == operation {
+            armed.passed = true;
+        }
+        None
     }
 }
 
@@ -38,10 +100,19 @@ impl Intercept for CallLog {
             .get("x-amz-target")
             .unwrap_or("");
         let operation = target.rsplit('.').next().unwrap_or("").to_owned();
-        self.0
+        let held = self.trigger(&operation);
+        self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(operation);
+        if let Some(armed) = held {
+            let _ = armed.reached.send(());
+            // Hands this worker's other tasks to another thread while it waits, or one of them
+            // (a connection another request needs) could wait on it forever.
+            tokio::task::block_in_place(|| {
+                let _ = armed.release.recv();
+            });
+        }
         Ok(())
     }
 }

@@ -286,7 +286,9 @@ pub trait LoginStore: Send + Sync {
         id: &UserId,
     ) -> Result<Vec<(Counter, Failures)>, StoreError>;
 
-    /// Removes every failure counter of the user, and with them every brute-force block.
+    /// Removes every failure counter of the user as read, and with them every brute-force
+    /// block. A failure counted after the read stays counted: a counter loses only what was
+    /// read.
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError>;
 }
 

@@ -2,10 +2,12 @@
 //! what the login read.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
 use super::items::*;
-use super::{DynamoStore, OnFail, build_error};
+use super::{DynamoStore, OnFail, build_error, sdk_error};
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::login::Credential;
 use crate::domain::login::{
@@ -62,6 +64,72 @@ impl DynamoStore {
     ) -> Result<Vec<Item>, StoreError> {
         self.query(&keys::user(tenant, id), Some(LOGIN_PREFIX))
             .await
+    }
+
+    /// The delete of a counter, only while it is as `read`.
+    fn counter_delete(
+        &self,
+        pk: &str,
+        counter: &Counter,
+        read: &CounterRecord,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (condition, seen) = unchanged(Some(read));
+        let mut delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), &counter_sk(counter))))
+            .condition_expression(condition);
+        for (placeholder, name) in [("#c", "count"), ("#l", "last"), ("#s", "last_success")] {
+            delete = delete.expression_attribute_names(placeholder, name);
+        }
+        for (placeholder, value) in seen {
+            delete = delete.expression_attribute_values(placeholder, value);
+        }
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// Takes away the failures a clear read from a counter that has counted more since: it
+    /// is removed if it is still as read, else keeps only what came after the read (a counter
+    /// that started again since keeps everything).
+    async fn forget(
+        &self,
+        pk: &str,
+        counter: &Counter,
+        read: &CounterRecord,
+    ) -> Result<(), StoreError> {
+        match self
+            .transact(
+                vec![self.counter_delete(pk, counter, read)?],
+                &[OnFail::Condition],
+            )
+            .await
+        {
+            Err(StoreError::ConditionFailed) => {}
+            other => return other,
+        }
+        let read_count = AttributeValue::N(read.count.to_string());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), &counter_sk(counter))))
+            .update_expression("SET #c = #c - :read")
+            .condition_expression("#c >= :read")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":read", read_count)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
     }
 
     /// A check, writing nothing, that a counter is as `read`.
@@ -337,7 +405,32 @@ impl LoginStore for DynamoStore {
     }
 
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
-        let items = self.counter_items(tenant, id).await?;
-        self.delete_items(&items).await
+        let pk = keys::user(tenant, id);
+        let counters: Vec<(Counter, CounterRecord)> = self
+            .counter_items(tenant, id)
+            .await?
+            .iter()
+            .filter_map(counter_of)
+            .collect();
+        for chunk in counters.chunks(100) {
+            let writes = chunk
+                .iter()
+                .map(|(counter, read)| self.counter_delete(&pk, counter, read))
+                .collect::<Result<Vec<_>, _>>()?;
+            match self
+                .transact(writes, &vec![OnFail::Condition; chunk.len()])
+                .await
+            {
+                Ok(()) => {}
+                // A failure was counted meanwhile: each counter loses only what was read.
+                Err(StoreError::ConditionFailed) => {
+                    for (counter, read) in chunk {
+                        self.forget(&pk, counter, read).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
