@@ -190,12 +190,8 @@ async fn each_handler_accepts_exactly_the_scopes_its_route_lists() {
         .iter()
         .filter(|r| !r.scopes.is_empty())
     {
-        let (method, pattern) = route.key.split_once(' ').unwrap();
-        let path = pattern
-            .replace("{tenant_id}", "acme")
-            .replace("{user_id}", "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1")
-            .replace("{provider}", "google-oauth2")
-            .replace("{identity_id}", "10876");
+        let (method, path) = crate::support::concrete(route.key);
+        let method = method.as_str();
         let body = json!({});
         for scope in route.scopes {
             let token = claims("acme", "x", scope);

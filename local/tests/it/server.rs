@@ -125,17 +125,6 @@ async fn paths_outside_the_template_are_404() {
     }
 }
 
-/// A concrete path for a route key: every `{param}` filled with something of its shape.
-fn concrete(key: &str) -> (String, String) {
-    let (method, pattern) = key.split_once(' ').unwrap();
-    let path = pattern
-        .replace("{tenant_id}", "acme")
-        .replace("{user_id}", "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1")
-        .replace("{provider}", "google-oauth2")
-        .replace("{identity_id}", "10876");
-    (method.to_owned(), path)
-}
-
 #[tokio::test]
 async fn a_token_without_any_scope_a_route_lists_is_refused_before_its_handler_runs() {
     let env = Env::new().await;
@@ -144,7 +133,7 @@ async fn a_token_without_any_scope_a_route_lists_is_refused_before_its_handler_r
         .iter()
         .filter(|r| !r.scopes.is_empty())
     {
-        let (method, path) = concrete(route.key);
+        let (method, path) = crate::support::concrete(route.key);
         let others: Vec<&str> = ALL_SCOPES
             .split(' ')
             .filter(|s| !route.scopes.contains(s))

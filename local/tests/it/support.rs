@@ -806,3 +806,14 @@ impl Env {
             .collect()
     }
 }
+
+/// A concrete path for a route key: every `{param}` filled with something of its shape.
+pub fn concrete(key: &str) -> (String, String) {
+    let (method, pattern) = key.split_once(' ').unwrap();
+    let path = pattern
+        .replace("{tenant_id}", "acme")
+        .replace("{user_id}", "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1")
+        .replace("{provider}", "google-oauth2")
+        .replace("{identity_id}", "10876");
+    (method.to_owned(), path)
+}
