@@ -1,7 +1,5 @@
 //! Linking and unlinking: both users, their passwords and their guards in one transaction.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -19,14 +17,7 @@ impl LinkStore for DynamoStore {
         let gone = keys::user(tenant, &secondary.user_id);
         let items = self.partition(&gone).await?;
         let mut writes = vec![
-            self.put(
-                self.profile_item(next)?,
-                Some("#version = :version"),
-                Some(HashMap::from([(
-                    ":version".to_owned(),
-                    AttributeValue::N(primary.version.to_string()),
-                )])),
-            )?,
+            self.put_at_version(self.profile_item(next)?, primary.version)?,
             self.delete_if(
                 gone.clone(),
                 PROFILE,
@@ -95,14 +86,7 @@ impl LinkStore for DynamoStore {
             _ => None,
         };
         let mut writes = vec![
-            self.put(
-                self.profile_item(next)?,
-                Some("#version = :version"),
-                Some(HashMap::from([(
-                    ":version".to_owned(),
-                    AttributeValue::N(primary.version.to_string()),
-                )])),
-            )?,
+            self.put_at_version(self.profile_item(next)?, primary.version)?,
             self.put(
                 self.profile_item(restored)?,
                 Some("attribute_not_exists(pk)"),

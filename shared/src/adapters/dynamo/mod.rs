@@ -2,6 +2,7 @@
 //! mail, tenants), sharing the key schema and codec (`items`), update expressions (`expr`) and the
 //! request plumbing below. The key schema is documented in docs/data-model.md.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -51,6 +52,19 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
+    }
+
+    /// A put of `item` only while the stored item's `version` is `version`.
+    pub(super) fn put_at_version(
+        &self,
+        item: Item,
+        version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let values = HashMap::from([(
+            ":version".to_owned(),
+            AttributeValue::N(version.to_string()),
+        )]);
+        self.put(item, Some("#version = :version"), Some(values))
     }
 
     pub(super) fn put(

@@ -66,17 +66,7 @@ impl TenantStore for DynamoStore {
                 None,
             )?
         } else {
-            self.put(
-                settings_item(tenant, next)?,
-                Some("#version = :expected"),
-                Some(
-                    [(
-                        ":expected".to_owned(),
-                        AttributeValue::N(expected.to_string()),
-                    )]
-                    .into(),
-                ),
-            )?
+            self.put_at_version(settings_item(tenant, next)?, expected)?
         };
         let history = self.put(
             change_item(tenant, change)?,

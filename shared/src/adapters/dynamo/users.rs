@@ -373,10 +373,6 @@ impl UserStore for DynamoStore {
         password: Option<(&Credential, &PasswordHash)>,
         effects: Effects<'_>,
     ) -> Result<(), StoreError> {
-        let values = HashMap::from([(
-            ":version".to_owned(),
-            AttributeValue::N(current.version.to_string()),
-        )]);
         let mut items = Vec::new();
         let mut on_fail = Vec::new();
         // First, so a ticket used by a concurrent redemption is the failure reported.
@@ -385,11 +381,7 @@ impl UserStore for DynamoStore {
             items.extend([ticket, reference]);
             on_fail.extend([OnFail::Consumed, OnFail::Inconsistent]);
         }
-        items.push(self.put(
-            self.profile_item(next)?,
-            Some("#version = :version"),
-            Some(values),
-        )?);
+        items.push(self.put_at_version(self.profile_item(next)?, current.version)?);
         on_fail.push(OnFail::Condition);
         if let Some((credential, hash)) = password {
             items.push(self.password_put(next, credential, hash)?);
