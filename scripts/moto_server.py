@@ -13,6 +13,10 @@
    nothing else changes the table meanwhile, so restoring the touched items is the same
    rollback.
 
+4. An item's size is counted by DynamoDB's rules (numbers by significant digits, lists and
+   maps with their overheads), not moto's (every digit a byte, no overheads), so an item
+   DynamoDB would refuse as over 400 KB is refused here too.
+
 (2) and (3) change what a request costs, never what it answers; the benchmark of the purge
 over 100,000 users needs them to finish in minutes.
 
@@ -25,7 +29,9 @@ import sys
 import threading
 
 import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+import moto.dynamodb.models.utilities as dynamodb_utilities
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -118,12 +124,39 @@ def _partition_queries(table_class):
     table_class.query = query
 
 
+def _number_size(text):
+    mantissa = text.lower().split("e")[0]
+    digits = "".join(c for c in mantissa if c.isdigit()).strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
+def _dynamodb_sizes(dynamo_type):
+    bytesize = dynamodb_utilities.bytesize
+
+    def size(self):
+        if self.is_number():
+            return _number_size(str(self.value))
+        if self.is_set():
+            sub_type = self.type[0]
+            return sum(dynamo_type({sub_type: v}).size() for v in self.value)
+        if self.is_list():
+            return 3 + sum(v.size() + 1 for v in self.value)
+        if self.is_map():
+            return 3 + sum(bytesize(k) + v.size() + 1 for k, v in self.value.items())
+        if isinstance(self.value, bool):
+            return 1
+        return bytesize(self.value)
+
+    dynamo_type.size = size
+
+
 def main() -> None:
     port = int(sys.argv[1])
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     _partition_queries(Table)
+    _dynamodb_sizes(DynamoType)
     _item_level_rollback(dynamodb_models.DynamoDBBackend)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple("127.0.0.1", port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)

@@ -178,14 +178,14 @@ async fn a_value_over_the_size_cap_is_refused() {
     let r = env
         .patch_user(
             &u,
-            json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES)}}),
+            json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES + 1)}}),
         )
         .await;
     assert_eq!((r.status, r.code()), (400, "metadata_too_large"));
     let r = env
         .patch_user(
             &u,
-            json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES - 2)}}),
+            json!({"user_metadata": {"bio": "x".repeat(MAX_VALUE_BYTES)}}),
         )
         .await;
     assert_eq!(r.status, 200, "a value right at the cap fits");
@@ -312,4 +312,100 @@ async fn a_patch_naming_more_keys_than_the_cap_is_refused_even_on_an_empty_objec
         r.raw
     );
     assert_eq!(r.body["user_metadata"].as_object().unwrap().len(), MAX_KEYS);
+}
+
+/// `n` sevens: 2n+1 bytes of JSON, 3n+3 bytes stored (each number two, each element one).
+fn sevens(n: usize) -> Value {
+    Value::Array(vec![json!(7); n])
+}
+
+/// An object at the key cap, with the longest keys, every value `value`.
+fn full_object(value: &Value) -> Value {
+    (0..MAX_KEYS)
+        .map(|i| (format!("{i:0>64}"), value.clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The longest list of sevens a value may be, stored.
+const AT_CAP: usize = (MAX_VALUE_BYTES - 3) / 3;
+
+#[tokio::test]
+async fn a_metadata_value_is_measured_as_dynamodb_stores_it_not_as_json() {
+    let env = Env::new().await;
+    let u = with_metadata(&env, json!({"a": 1}), json!({})).await;
+    let small_as_json = sevens(1000);
+    assert!(serde_json::to_vec(&small_as_json).unwrap().len() <= MAX_VALUE_BYTES);
+    let r = env
+        .patch_user(&u, json!({"user_metadata": {"list": small_as_json}}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "metadata_too_large"),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        env.get_user(&u).await.body["user_metadata"],
+        json!({"a": 1})
+    );
+    let r = env
+        .patch_user(&u, json!({"user_metadata": {"list": sevens(AT_CAP)}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn a_user_at_every_cap_with_a_linked_identity_still_takes_every_write() {
+    let env = Env::new().await;
+    let primary = with_metadata(&env, json!({}), json!({})).await;
+    let secondary = env
+        .create(json!({
+            "connection": "github",
+            "user_id": "gh-full",
+            "user_metadata": full_object(&sevens(AT_CAP)),
+        }))
+        .await;
+    let r = env
+        .link(
+            &primary,
+            json!({"link_with": secondary["user_id"], "allow_unverified": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+
+    let full = full_object(&sevens(AT_CAP));
+    let r = env
+        .patch_user(
+            &primary,
+            json!({"user_metadata": full, "app_metadata": full, "name": "\u{1F600}".repeat(300)}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // Every value replaced at once by one as large again: the item never holds both.
+    let other = full_object(&Value::Array(vec![json!(9); AT_CAP]));
+    let r = env
+        .patch_user(
+            &primary,
+            json!({"user_metadata": other, "app_metadata": other}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // Values at the old JSON cap would have taken the item past 400 KB.
+    let r = env
+        .patch_user(
+            &primary,
+            json!({"app_metadata": full_object(&sevens(1000))}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "metadata_too_large"),
+        "{}",
+        r.raw
+    );
+    let stored = env.get_user(&primary).await.body;
+    assert_eq!(stored["user_metadata"], other);
+    assert_eq!(stored["app_metadata"], other);
+    assert_eq!(stored["identities"].as_array().map(Vec::len), Some(2));
 }

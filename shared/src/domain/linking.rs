@@ -42,6 +42,7 @@ use serde_json::Value;
 use super::Error;
 use super::ids::{Connection, ProviderUserId, UserId};
 use super::json;
+use super::stored_size;
 use super::time::Timestamp;
 use super::user::{Identity, ProfileData, Standalone, User};
 
@@ -49,9 +50,10 @@ use super::user::{Identity, ProfileData, Standalone, User};
 /// transaction, which removes up to three guards per identity).
 pub const MAX_IDENTITIES: usize = 10;
 
-/// Largest size of the identities linked into a user, as compact JSON. DynamoDB items stop at
-/// 400 KB and the user's own fields may grow to about 220 KB (both metadata objects full), so
-/// every write to the user still fits whatever its metadata does later.
+/// Largest size of the identities linked into a user, as DynamoDB measures them stored.
+/// DynamoDB items stop at 400 KB and the user's own fields may grow to about 225 KB (both
+/// metadata objects full), so every write to the user still fits whatever its metadata does
+/// later (the budget: docs/data-model.md, "Item size").
 pub const MAX_LINKED_BYTES: usize = 150 * 1024;
 
 #[derive(Deserialize)]
@@ -264,7 +266,9 @@ pub fn identities_json(user: &User) -> Value {
 
 /// Whether the identities linked into `user` exceed [`MAX_LINKED_BYTES`].
 pub fn too_large(user: &User) -> bool {
-    serde_json::to_vec(&user.identities[1..]).map_or(true, |v| v.len() > MAX_LINKED_BYTES)
+    serde_json::to_value(&user.identities[1..]).map_or(true, |v| {
+        stored_size::attribute("identities", &v) > MAX_LINKED_BYTES
+    })
 }
 
 #[cfg(test)]
@@ -283,6 +287,41 @@ mod tests {
         user.logins_count = 7;
         user.version = 5;
         user
+    }
+
+    #[test]
+    fn a_user_at_every_cap_fits_one_item_with_room_to_spare() {
+        use crate::domain::metadata::{MAX_KEYS, MAX_VALUE_BYTES, Metadata};
+        use crate::domain::profile::{MAX_NAME_CHARS, MAX_URL_BYTES, MAX_USERNAME_CHARS};
+        let mut user = social();
+        // Each number two bytes stored and each element one: the longest list the cap allows.
+        let value = Value::Array(vec![Value::from(7); (MAX_VALUE_BYTES - 3) / 3]);
+        assert!(stored_size::value_size(&value) <= MAX_VALUE_BYTES);
+        let full: Metadata = (0..MAX_KEYS)
+            .map(|i| (format!("{i:0>64}"), value.clone()))
+            .collect();
+        user.user_metadata = full.clone();
+        user.app_metadata = full;
+        let long = "\u{1F600}".repeat(MAX_NAME_CHARS);
+        for field in [
+            &mut user.name,
+            &mut user.given_name,
+            &mut user.family_name,
+            &mut user.nickname,
+        ] {
+            *field = Some(long.clone());
+        }
+        user.picture = Some("p".repeat(MAX_URL_BYTES));
+        user.username = Some("\u{1F600}".repeat(MAX_USERNAME_CHARS));
+        user.email = Some(format!("{}@{}", "a".repeat(64), "b".repeat(189)));
+        user.pending_email = user.email.clone();
+        let own = stored_size::value_size(&serde_json::to_value(&user).unwrap());
+        // Keys, indexes' attributes and the version: well under a kilobyte.
+        let keys = 1024;
+        assert!(
+            own + MAX_LINKED_BYTES + keys <= stored_size::MAX_ITEM_BYTES - 16 * 1024,
+            "{own} bytes of own fields"
+        );
     }
 
     #[test]

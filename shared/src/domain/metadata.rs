@@ -9,9 +9,10 @@
 //!   every key, send `"user_metadata": null`.
 //! - Caps per object, so a profile can never approach DynamoDB's 400 KB item limit: at most
 //!   [`MAX_KEYS`] top-level keys, each key at most [`MAX_KEY_BYTES`] bytes, each value at most
-//!   [`MAX_VALUE_BYTES`] bytes of compact JSON and nested at most [`MAX_DEPTH`] levels. An
-//!   object therefore stays under about 106 KB, both objects under 215 KB; identities linked
-//!   into a user are capped apart (see [`super::linking::MAX_LINKED_BYTES`]).
+//!   [`MAX_VALUE_BYTES`] bytes as DynamoDB measures a stored value ([`super::stored_size`])
+//!   and nested at most [`MAX_DEPTH`] levels. An object therefore stays under about 106 KB,
+//!   both objects under 215 KB; identities linked into a user are capped apart (see
+//!   [`super::linking::MAX_LINKED_BYTES`]).
 //!
 //! Key names may not be empty, contain `.` or start with `$`, at any depth (they would be
 //! ambiguous in queries and exports). Numbers must fit DynamoDB's number range.
@@ -19,6 +20,7 @@
 use serde_json::{Map, Value};
 
 use super::Error;
+use super::stored_size;
 
 pub const MAX_KEYS: usize = 50;
 pub const MAX_KEY_BYTES: usize = 64;
@@ -202,14 +204,12 @@ fn check_key_name(kind: Kind, key: &str) -> Result<(), Error> {
 }
 
 fn check_value(kind: Kind, key: &str, value: &Value) -> Result<(), Error> {
-    let size = serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = stored_size::value_size(value);
     if size > MAX_VALUE_BYTES {
         return Err(Error::invalid(
             "metadata_too_large",
             format!(
-                "{}.{key} is {size} bytes of JSON; a value may be at most {MAX_VALUE_BYTES} bytes.",
+                "{}.{key} takes {size} bytes stored; a value may take at most {MAX_VALUE_BYTES} bytes.",
                 kind.field()
             ),
         ));
@@ -356,7 +356,8 @@ mod tests {
 
     #[test]
     fn values_over_the_size_cap_are_refused() {
-        let big = "x".repeat(MAX_VALUE_BYTES);
+        // A string is stored as its bytes, without JSON's quotes.
+        let big = "x".repeat(MAX_VALUE_BYTES + 1);
         let err = MetadataPatch::parse(Kind::User, json!({ "k": big })).unwrap_err();
         assert!(matches!(
             err,
@@ -365,7 +366,7 @@ mod tests {
                 ..
             }
         ));
-        let fits = "x".repeat(MAX_VALUE_BYTES - 2);
+        let fits = "x".repeat(MAX_VALUE_BYTES);
         assert!(MetadataPatch::parse(Kind::User, json!({ "k": fits })).is_ok());
     }
 

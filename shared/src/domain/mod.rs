@@ -18,6 +18,7 @@ pub mod new_user;
 pub mod password;
 pub mod profile;
 pub mod render;
+pub mod stored_size;
 pub mod tenant;
 pub mod ticket;
 pub mod time;
