@@ -153,7 +153,7 @@ pub async fn dispatch(
             return r;
         }
     };
-    match (route.handler)(app, request).await {
+    match crate::moto::as_function(route.function, (route.handler)(app, request)).await {
         Ok(response) => response,
         Err(never) => match never {},
     }

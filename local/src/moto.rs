@@ -1,6 +1,10 @@
 //! A DynamoDB client for the local moto server, for the tests and the benchmarks, with a log
-//! of the operations it sends (the number of round trips an operation costs).
+//! of the operations it sends (the number of round trips an operation costs) and of the IAM
+//! actions each function's requests need (held to template.yaml by `tests/iam.rs`).
 
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
@@ -9,6 +13,77 @@ use aws_sdk_dynamodb::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+tokio::task_local! {
+    static FUNCTION: &'static str;
+}
+
+/// Runs `work` as the Lambda function `name` would: the AWS actions its requests need are
+/// recorded against that function.
+pub async fn as_function<F: Future>(name: &'static str, work: F) -> F::Output {
+    FUNCTION.scope(name, work).await
+}
+
+/// Where the (function, IAM action) pairs go when `CALL_LOG_DIR` is set: one file per test
+/// process, one line per pair the process had not recorded yet.
+static ACTIONS: Mutex<BTreeSet<(&'static str, String)>> = Mutex::new(BTreeSet::new());
+
+/// The IAM actions one request needs. A transaction needs those of the writes (or reads) it
+/// holds, not an action of its own.
+fn iam_actions(service: &str, operation: &str, body: Option<&[u8]>) -> Vec<String> {
+    let prefix = match service {
+        "DynamoDB" => "dynamodb",
+        "SESv2" => "ses",
+        other => return vec![format!("{}:{operation}", other.to_lowercase())],
+    };
+    let inner = |key: &str| -> Vec<String> {
+        let parsed: serde_json::Value = body
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        parsed[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.as_object()?.keys().next().cloned())
+            .map(|kind| match kind.as_str() {
+                "Put" => "PutItem".to_owned(),
+                "Update" => "UpdateItem".to_owned(),
+                "Delete" => "DeleteItem".to_owned(),
+                "Get" => "GetItem".to_owned(),
+                "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                other => format!("Unknown{other}"),
+            })
+            .map(|action| format!("{prefix}:{action}"))
+            .collect()
+    };
+    match operation {
+        "TransactWriteItems" | "TransactGetItems" => inner("TransactItems"),
+        _ => vec![format!("{prefix}:{operation}")],
+    }
+}
+
+fn record_actions(function: &'static str, actions: Vec<String>) {
+    let mut known = ACTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::var_os("CALL_LOG_DIR");
+    for action in actions {
+        if !known.insert((function, action.clone())) {
+            continue;
+        }
+        let Some(dir) = &dir else { continue };
+        let path = std::path::Path::new(dir).join(format!("{}.txt", std::process::id()));
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?
+                .write_all(format!("{function} {action}\n").as_bytes())
+        });
+        if let Err(e) = written {
+            panic!("cannot record calls in {}: {e}", path.display());
+        }
+    }
+}
 
 /// Records the DynamoDB operation (`GetItem`, `UpdateItem`, ...) of every request sent, and
 /// can hold one request in flight so a test can put another write between two of an
@@ -92,8 +167,16 @@ impl Intercept for CallLog {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if let (Ok(function), Some(metadata)) = (FUNCTION.try_with(|f| *f), cfg.load::<Metadata>())
+        {
+            let body = context.request().body().bytes();
+            record_actions(
+                function,
+                iam_actions(metadata.service(), metadata.name(), body),
+            );
+        }
         let target = context
             .request()
             .headers()
@@ -129,7 +212,8 @@ pub fn client(endpoint: &str, log: &CallLog) -> Client {
     Client::from_conf(config)
 }
 
-/// An SES v2 client for moto at `endpoint`, with dummy credentials.
+/// An SES v2 client for moto at `endpoint`, with dummy credentials. Its log of its own
+/// records only the IAM actions (the DynamoDB round-trip counts stay apart).
 pub fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
     let config = aws_sdk_sesv2::Config::builder()
         .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
@@ -140,6 +224,7 @@ pub fn ses_client(endpoint: &str) -> aws_sdk_sesv2::Client {
         .endpoint_url(endpoint)
         // As the deployed client: two tries, then the outbox takes over.
         .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::standard().with_max_attempts(2))
+        .interceptor(CallLog::default())
         .build();
     aws_sdk_sesv2::Client::from_conf(config)
 }

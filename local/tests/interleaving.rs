@@ -11,33 +11,51 @@ use support::Env;
 
 const PASSWORD: &str = "correct horse battery";
 
-/// A failure counted while an admin clears the blocks stays counted: the clear removes only
-/// what it read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clearing_blocks_keeps_a_failure_counted_while_it_ran() {
-    let env = Env::new().await;
+/// How the blocks get cleared while a wrong guess is counted.
+#[derive(Clone, Copy)]
+enum Clear {
+    /// An admin's `DELETE /user-blocks/{id}`.
+    Admin,
+    /// A password reset, which lifts the blocks once the password is set.
+    Reset,
+}
+
+/// A failure counted while the blocks are cleared stays counted: the clear removes only what
+/// it read. The clear reads the counters (its only `Query`), then is held just before it
+/// writes, while the guess is counted.
+async fn a_failure_counted_during_a_clear_stays_counted(clear: Clear) {
+    let env = std::sync::Arc::new(Env::new().await);
+    let address = support::address("ana");
     let u = env
-        .create(json!({"email": "ana@example.com", "password": PASSWORD}))
+        .create(json!({"email": address, "password": PASSWORD}))
         .await;
     for _ in 0..3 {
-        env.login("ana@example.com", "wrong guess", "203.0.113.9")
-            .await;
+        env.login(&address, "wrong guess", "203.0.113.9").await;
     }
-    // The clear reads the counters, then is held just before it writes.
+    let ticket = match clear {
+        Clear::Admin => None,
+        Clear::Reset => {
+            assert_eq!(env.request_reset(&address).await.status, 202);
+            Some(support::mailed_reset_ticket(&address).await)
+        }
+    };
     let mut hold = env.calls.hold_after("Query");
     let clearing = {
-        let env_app = env.app.clone();
-        let tenant = shared::domain::ids::TenantId::parse("acme").unwrap();
-        let id: shared::domain::ids::UserId = u["user_id"].as_str().unwrap().parse().unwrap();
-        tokio::spawn(async move { env_app.clear_user_blocks(&tenant, &id).await })
+        let env = env.clone();
+        let u = u.clone();
+        tokio::spawn(async move {
+            match ticket {
+                None => env.clear_blocks(&u).await,
+                Some(ticket) => env.confirm_reset(&ticket, "a brand new passphrase").await,
+            }
+        })
     };
     hold.reached().await;
-    let r = env
-        .login("ana@example.com", "another guess", "203.0.113.9")
-        .await;
+    let r = env.login(&address, "another guess", "203.0.113.9").await;
     assert_eq!(r.code(), "invalid_credentials");
     hold.release();
-    clearing.await.unwrap().unwrap();
+    let cleared = clearing.await.unwrap();
+    assert!(cleared.status < 300, "{}", cleared.raw);
 
     let export = env.export_user(&u).await;
     let failures = export.body["sign_in_failures"].as_array().unwrap();
@@ -51,4 +69,14 @@ async fn clearing_blocks_keeps_a_failure_counted_while_it_ran() {
         "the guess made during the clear is still counted, per address and per user: {counts:?}"
     );
     assert!(counts.iter().all(|(_, n)| *n == json!(1)), "{counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_clearing_blocks_keeps_a_failure_counted_while_it_ran() {
+    a_failure_counted_during_a_clear_stays_counted(Clear::Admin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_keeps_a_failure_counted_while_it_lifted_the_blocks() {
+    a_failure_counted_during_a_clear_stays_counted(Clear::Reset).await;
 }

@@ -283,10 +283,10 @@ async fn an_email_outage_keeps_the_user_and_the_outbox_sends_later() {
     assert!(!s(&queued[0], "last_error").is_empty());
 
     env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
-    let early = env.app.deliver_due(10).await.unwrap();
+    let early = env.deliver_due(10).await.unwrap();
     assert_eq!(early.due, 0, "not before its backoff");
     clock.advance(61);
-    let report = env.app.deliver_due(10).await.unwrap();
+    let report = env.deliver_due(10).await.unwrap();
     assert_eq!((report.due, report.sent), (1, 1), "{report:?}");
     assert!(env.outbox().await.is_empty());
     let mail = inbox(&email).await;
@@ -294,7 +294,7 @@ async fn an_email_outage_keeps_the_user_and_the_outbox_sends_later() {
     let r = env.open_and_confirm(&link(&mail[0].html, VERIFY)).await;
     assert!(r.header("location").unwrap().ends_with("success=true"));
     // A resend works too.
-    let again = env.app.deliver_due(10).await.unwrap();
+    let again = env.deliver_due(10).await.unwrap();
     assert_eq!(again.due, 0);
 }
 
@@ -306,7 +306,7 @@ async fn a_message_that_keeps_failing_is_abandoned_after_eight_tries() {
     sign_up(&env, &email).await;
     for round in 2..=8 {
         clock.advance(3601);
-        let report = env.app.deliver_due(10).await.unwrap();
+        let report = env.deliver_due(10).await.unwrap();
         if round < 8 {
             assert_eq!(report.retrying, 1, "try {round}: {report:?}");
         } else {
@@ -319,7 +319,7 @@ async fn a_message_that_keeps_failing_is_abandoned_after_eight_tries() {
     assert!(!queued[0].contains_key("gsi2pk"), "no longer due");
     assert!(queued[0].contains_key("expires_at"), "kept, then expired");
     clock.advance(86_400);
-    assert_eq!(env.app.deliver_due(10).await.unwrap().due, 0);
+    assert_eq!(env.deliver_due(10).await.unwrap().due, 0);
 }
 
 #[tokio::test]
@@ -337,7 +337,7 @@ async fn a_message_for_a_user_erased_meanwhile_is_dropped() {
         "only the erasure receipt is left: {keys:?}"
     );
     clock.advance(61);
-    assert_eq!(env.app.deliver_due(10).await.unwrap().due, 0);
+    assert_eq!(env.deliver_due(10).await.unwrap().due, 0);
     assert!(inbox(&email).await.is_empty());
 }
 
@@ -890,7 +890,7 @@ async fn a_delayed_reset_email_is_dropped_once_the_password_changed() {
     assert_eq!(r.status, 200, "{}", r.raw);
     env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
     clock.advance(61);
-    let report = env.app.deliver_due(10).await.unwrap();
+    let report = env.deliver_due(10).await.unwrap();
     assert_eq!((report.due, report.dropped), (1, 1), "{report:?}");
     assert_eq!(
         inbox(&email).await.len(),
@@ -955,7 +955,7 @@ async fn one_unreadable_outbox_item_never_stops_the_others() {
 
     env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
     clock.advance(61);
-    let report = env.app.deliver_due(10).await.unwrap();
+    let report = env.deliver_due(10).await.unwrap();
     assert_eq!(
         (report.due, report.sent, report.unreadable),
         (1, 1, 1),
@@ -972,7 +972,7 @@ async fn one_unreadable_outbox_item_never_stops_the_others() {
     assert!(!kept[0].contains_key("gsi2pk"));
     assert!(kept[0].contains_key("expires_at"));
     clock.advance(3600);
-    let again = env.app.deliver_due(10).await.unwrap();
+    let again = env.deliver_due(10).await.unwrap();
     assert_eq!((again.due, again.unreadable), (0, 0));
 }
 

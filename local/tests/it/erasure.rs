@@ -16,7 +16,7 @@ async fn user(env: &Env, email: &str) -> Value {
 }
 
 async fn purge(env: &Env) -> PurgeReport {
-    env.app.purge_due(200, 8).await.unwrap()
+    env.purge_due(200, 8).await.unwrap()
 }
 
 fn id_of(user: &Value) -> UserId {
@@ -465,7 +465,7 @@ async fn small_passes_say_when_more_is_due_until_none_is() {
     let mut purged = 0;
     let mut passes = 0;
     loop {
-        let pass = env.app.purge_due(16, 4).await.unwrap();
+        let pass = env.purge_due(16, 4).await.unwrap();
         purged += pass.purged;
         passes += 1;
         assert!(passes < 30, "the passes never ended");

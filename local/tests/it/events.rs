@@ -154,8 +154,11 @@ async fn the_schedule_event_runs_the_outbox_sender() {
             .as_millis(),
     )
     .unwrap();
-    let report = email_outbox::handle(&env.app, lambda_runtime::LambdaEvent::new(payload, context))
-        .await
-        .unwrap();
+    let report = local_api::moto::as_function(
+        "email-outbox",
+        email_outbox::handle(&env.app, lambda_runtime::LambdaEvent::new(payload, context)),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.due, 0);
 }

@@ -1,3 +1,4 @@
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 use crate::support::{ALL_SCOPES, Env, address, claims, inbox, s, user_path};
@@ -214,6 +215,20 @@ async fn unlinking_gives_back_the_standalone_user_with_its_metadata_and_password
     assert_eq!(env.link(&ana, link_with(&google)).await.status, 201);
 
     let bob_id = bob["user_id"].as_str().unwrap();
+    // A sign-in in flight as the link committed leaves a counter under bob's old id; the
+    // unlink sweeps it first, so no stale failure comes back with him.
+    env.client
+        .put_item()
+        .table_name(&env.table)
+        .item(
+            "pk",
+            AttributeValue::S(format!("TENANT#acme#USER#{bob_id}")),
+        )
+        .item("sk", AttributeValue::S("LOGIN#IP#203.0.113.77".into()))
+        .item("count", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
     let r = env.unlink(&ana, "database", bob_id).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let left: Vec<&str> = r

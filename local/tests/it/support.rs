@@ -681,6 +681,23 @@ impl shared::ports::Clock for TestClock {
 }
 
 impl Env {
+    /// One run of the scheduled sender, as the `email-outbox` function makes it.
+    pub async fn deliver_due(
+        &self,
+        limit: usize,
+    ) -> Result<shared::operations::email::DeliveryReport, shared::domain::Error> {
+        local_api::moto::as_function("email-outbox", self.app.deliver_due(limit)).await
+    }
+
+    /// One pass of the scheduled purge, as the `purge` function makes it.
+    pub async fn purge_due(
+        &self,
+        batch: usize,
+        concurrency: usize,
+    ) -> Result<shared::domain::erasure::PurgeReport, shared::domain::Error> {
+        local_api::moto::as_function("purge", self.app.purge_due(batch, concurrency)).await
+    }
+
     /// A fresh table, with the app's clock in the test's hands.
     pub async fn with_clock() -> (Env, std::sync::Arc<TestClock>) {
         let mut env = Env::new().await;
