@@ -6,5 +6,6 @@ pub mod auth;
 pub mod gateway;
 pub mod lambda;
 pub mod moto;
+pub mod queue;
 pub mod routes;
 pub mod server;

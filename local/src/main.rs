@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
-//! local-api setup                      create $TABLE_NAME and the SES identity of $EMAIL_FROM (idempotent)
+//! local-api setup                      create $TABLE_NAME, the queue of $RESET_QUEUE_URL and the SES
+//!                                      identity of $EMAIL_FROM (idempotent)
 //! local-api token --tenant T --sub S [--scope "a b" | --scope all] [--ttl SECONDS]
 //! local-api invoke FUNCTION EVENT_FILE  run target/debug/FUNCTION once as a Lambda process with
 //!                                      this environment, fed EVENT_FILE; print its answer and logs
@@ -31,10 +32,24 @@ async fn main() -> ExitCode {
                 Some(Ok(p)) => p,
                 Some(Err(_)) => return fail("PORT must be a port number"),
             };
-            let app = match shared::app::from_env().await {
+            let app = match shared::app::from_env_queueing_resets().await {
                 Ok(app) => app,
                 Err(e) => return fail(&e.to_string()),
             };
+            // What the SQS event source mapping does in AWS: reset requests reach
+            // password-reset-sender as soon as they are queued.
+            let resolver = app.clone();
+            let queue = std::env::var(shared::config::env::RESET_QUEUE_URL).unwrap_or_default();
+            let sqs = aws_sdk_sqs::Client::new(&shared::config::aws_config().await);
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = local_api::queue::deliver_once(&resolver, &sqs, &queue, 1).await
+                    {
+                        tracing::error!(error = %e, "reset requests not delivered");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            });
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             tracing::info!(%addr, "local API listening");
             // What the scheduled email-outbox function does in AWS, once a minute.
@@ -86,6 +101,14 @@ async fn main() -> ExitCode {
             let config = shared::config::aws_config().await;
             let client = aws_sdk_dynamodb::Client::new(&config);
             if let Err(e) = shared::adapters::dynamo::table::create(&client, &table).await {
+                return fail(&e);
+            }
+            let queue = std::env::var(shared::config::env::RESET_QUEUE_URL).unwrap_or_default();
+            let Some(name) = queue.rsplit('/').next().filter(|n| !n.is_empty()) else {
+                return fail("RESET_QUEUE_URL must name a queue");
+            };
+            if let Err(e) = local_api::queue::create(&aws_sdk_sqs::Client::new(&config), name).await
+            {
                 return fail(&e);
             }
             let from = std::env::var(shared::config::env::EMAIL_FROM).unwrap_or_default();

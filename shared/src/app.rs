@@ -6,6 +6,7 @@ use crate::adapters::SystemClock;
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::ses::SesMailer;
+use crate::adapters::sqs::SqsResetQueue;
 use crate::config::{
     ConfigError, aws_config, brute_force_from_env, email_from_env, env, erasure_from_env, required,
     table_name_from_env, var,
@@ -18,6 +19,22 @@ use crate::ports::Mailer;
 
 /// Builds the production wiring: DynamoDB store, SES mailer, argon2id hasher, system clock.
 pub async fn from_env() -> Result<App, ConfigError> {
+    Ok(build().await?.0)
+}
+
+/// [`from_env`] for the function that takes password reset requests: it refuses to start
+/// without the queue the requests go to.
+pub async fn from_env_queueing_resets() -> Result<App, ConfigError> {
+    let (mut app, config) = build().await?;
+    let url = required(env::RESET_QUEUE_URL)?;
+    app.resets = Some(Arc::new(SqsResetQueue::new(
+        SqsResetQueue::client(&config),
+        url,
+    )));
+    Ok(app)
+}
+
+async fn build() -> Result<(App, aws_config::SdkConfig), ConfigError> {
     let table = table_name_from_env()?;
     let brute_force = brute_force_from_env()?;
     let email = email_from_env()?;
@@ -34,7 +51,7 @@ pub async fn from_env() -> Result<App, ConfigError> {
     );
     app.brute_force = brute_force;
     app.erasure = Arc::new(erasure);
-    Ok(app)
+    Ok((app, config))
 }
 
 /// [`from_env`] for a function that erases users: it refuses to start without the receipt
@@ -63,6 +80,7 @@ pub fn wire(
         tickets: store.clone(),
         outbox: store.clone(),
         tenants: store,
+        resets: None,
         mailer,
         hasher: Arc::new(Argon2Hasher::new()),
         clock: Arc::new(SystemClock),

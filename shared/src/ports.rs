@@ -18,7 +18,7 @@ use crate::domain::message::{Message, OutgoingEmail, Queued, SendCap};
 use crate::domain::metadata::MetadataPatch;
 use crate::domain::password::{Password, PasswordHash};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
-use crate::domain::ticket::{Ticket, TicketHash, invalid_ticket};
+use crate::domain::ticket::{QueuedReset, Ticket, TicketHash, invalid_ticket};
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 
@@ -372,6 +372,14 @@ pub enum SendError {
     Transient(String),
     /// The provider refused this message (a rejected address, say): retrying will not help.
     Rejected(String),
+}
+
+/// Password reset requests waiting for the worker that resolves them
+/// (`password-reset-sender`), so the route answers after the same work for every address.
+#[async_trait]
+pub trait ResetQueue: Send + Sync {
+    /// Hands the request on, or fails; the same calls whatever the address, and nothing read.
+    async fn enqueue(&self, reset: &QueuedReset) -> Result<(), StoreError>;
 }
 
 /// Delivers rendered email.

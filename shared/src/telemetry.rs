@@ -15,7 +15,13 @@ pub fn filter(level: Option<&str>) -> EnvFilter {
         .map(str::trim)
         .filter(|l| levels.contains(l))
         .unwrap_or("info");
-    let ours = ["shared", "local_api", "email_outbox", "purge"];
+    let ours = [
+        "shared",
+        "local_api",
+        "email_outbox",
+        "purge",
+        "password_reset_sender",
+    ];
     let directives: Vec<String> = std::iter::once("warn".to_owned())
         .chain(ours.iter().map(|t| format!("{t}={level}")))
         .collect();

@@ -5,7 +5,8 @@ use local_api::routes::ROUTES;
 use serde_json::Value;
 
 use crate::support::{
-    EVENT_PRIMARY, EVENT_USER, Env, SCHEDULED, event_files, expected_status, seed_event_user,
+    EVENT_PRIMARY, EVENT_USER, Env, QUEUED, SCHEDULED, event_files, expected_status,
+    seed_event_user,
 };
 
 #[test]
@@ -15,6 +16,7 @@ fn every_function_has_exactly_one_event_file() {
         .iter()
         .map(|r| r.function)
         .chain(SCHEDULED)
+        .chain(QUEUED)
         .map(str::to_owned)
         .collect();
     assert_eq!(files, functions);
@@ -23,7 +25,7 @@ fn every_function_has_exactly_one_event_file() {
 #[tokio::test]
 async fn every_event_file_runs_through_its_handler() {
     for (function, text) in event_files() {
-        if SCHEDULED.contains(&function.as_str()) {
+        if SCHEDULED.contains(&function.as_str()) || QUEUED.contains(&function.as_str()) {
             continue;
         }
         let env = Env::new().await;
@@ -161,4 +163,34 @@ async fn the_schedule_event_runs_the_outbox_sender() {
     .await
     .unwrap();
     assert_eq!(report.due, 0);
+}
+
+#[tokio::test]
+async fn the_queue_event_mails_the_known_address_and_drops_the_unreadable_request() {
+    let env = Env::new().await;
+    seed_event_user(&env).await;
+    let (_, text) = event_files()
+        .into_iter()
+        .find(|(f, _)| f == "password-reset-sender")
+        .unwrap();
+    let payload: Value = serde_json::from_str(&text).unwrap();
+    let answer = local_api::moto::as_function(
+        "password-reset-sender",
+        password_reset_sender::handle(
+            &env.app,
+            lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        ),
+    )
+    .await
+    .unwrap();
+    // Nothing to retry: the known address was mailed, the unreadable request cannot improve.
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    // Mailed at once: its ticket is stored and nothing waits in the outbox.
+    let keys = env.keys().await;
+    assert!(
+        keys.iter()
+            .any(|(pk, _)| pk.starts_with("TENANT#acme#TICKET#")),
+        "{keys:?}"
+    );
+    assert!(env.outbox().await.is_empty());
 }

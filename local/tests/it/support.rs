@@ -59,6 +59,9 @@ pub struct Env {
     pub client: Client,
     pub table: String,
     pub calls: CallLog,
+    pub sqs: aws_sdk_sqs::Client,
+    /// The queue of password reset requests, one per test.
+    pub reset_queue: String,
 }
 
 #[derive(Debug)]
@@ -89,18 +92,27 @@ impl Env {
             .unwrap_or_else(|e| {
                 panic!("cannot create a table on moto at {}: {e}", moto_endpoint())
             });
+        let sqs = local_api::queue::client(&moto_endpoint(), &calls);
+        let reset_queue = local_api::queue::create(&sqs, &table)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a queue on moto: {e}"));
         calls.take();
-        let app = shared::app::wire(
+        let mut app = shared::app::wire(
             client.clone(),
             table.clone(),
             mailer(&moto_endpoint()).await,
             shared::domain::tenant::EmailSettings::local(url::Url::parse(PUBLIC_BASE).unwrap()),
         );
+        app.resets = Some(std::sync::Arc::new(
+            shared::adapters::sqs::SqsResetQueue::new(sqs.clone(), reset_queue.clone()),
+        ));
         Env {
             app,
             client,
             table,
             calls,
+            sqs,
+            reset_queue,
         }
     }
 
@@ -466,9 +478,33 @@ impl Env {
         self.as_user(user, "POST", "/password", Some(body)).await
     }
 
+    /// `POST /password-reset`, then what SQS does with the request it queued: hands it to
+    /// `password-reset-sender`.
     pub async fn request_reset(&self, email: &str) -> Resp {
+        let r = self.request_reset_queued(email).await;
+        self.deliver_reset_requests().await;
+        r
+    }
+
+    /// `POST /password-reset` alone: the request waits in the queue.
+    pub async fn request_reset_queued(&self, email: &str) -> Resp {
         let body = serde_json::json!({"email": email});
         self.public("POST", "/password-reset", body).await
+    }
+
+    /// Hands every queued reset request to `password-reset-sender`, as SQS's event source
+    /// mapping does; answers how many there were.
+    pub async fn deliver_reset_requests(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = local_api::queue::deliver_once(&self.app, &self.sqs, &self.reset_queue, 0)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
     }
 
     pub async fn confirm_reset(&self, ticket: &str, new_password: &str) -> Resp {
@@ -627,6 +663,9 @@ pub const EVENT_CANCEL_TICKET: &str = "ZXZlbnRzOiBjYW5jZWwgYW4gZW1haWwgY2hhbmdlI
 
 /// Functions run by a schedule rather than a route.
 pub const SCHEDULED: [&str; 2] = ["email-outbox", "purge"];
+
+/// Functions run by a queue (an SQS event source) rather than a route.
+pub const QUEUED: [&str; 1] = ["password-reset-sender"];
 
 /// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::tenant::EmailSettings::local`]
 /// sets it for the in-process app.

@@ -85,6 +85,7 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
     let t = template();
     let mut declared = BTreeSet::new();
     let mut scheduled = BTreeSet::new();
+    let mut queued = BTreeSet::new();
     for (name, resource) in t["Resources"].as_mapping().unwrap() {
         if text(&resource["Type"]) != "AWS::Serverless::Function" {
             continue;
@@ -106,6 +107,14 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
         for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
             if text(&event["Type"]) == "ScheduleV2" {
                 scheduled.insert(binary.clone());
+                continue;
+            }
+            if text(&event["Type"]) == "SQS" {
+                assert_eq!(
+                    text(&event["Properties"]["Queue"]),
+                    "!GetAtt PasswordResetQueue.Arn"
+                );
+                queued.insert(binary.clone());
                 continue;
             }
             assert_eq!(text(&event["Type"]), "HttpApi");
@@ -139,10 +148,18 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
             .map(|f| f.to_string())
             .collect()
     );
+    assert_eq!(
+        queued,
+        crate::support::QUEUED
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
+    );
 }
 
 #[test]
-fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_and_sender_permissions() {
+fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_sender_and_queue_permissions()
+{
     let t = template();
     let g = &t["Globals"]["Function"];
     assert_eq!(text(&g["Runtime"]), "provided.al2023");
@@ -173,6 +190,18 @@ fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_and_sender_
                             text(name)
                         );
                     }
+                    continue;
+                }
+                if actions == ["sqs:SendMessage"] {
+                    // Queueing reset requests, on that queue only.
+                    let resources: Vec<String> =
+                        list(&statement["Resource"]).iter().map(text).collect();
+                    assert_eq!(
+                        resources,
+                        ["!GetAtt PasswordResetQueue.Arn"],
+                        "{}",
+                        text(name)
+                    );
                     continue;
                 }
                 for action in &actions {

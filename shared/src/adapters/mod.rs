@@ -3,6 +3,7 @@
 pub mod argon;
 pub mod dynamo;
 pub mod ses;
+pub mod sqs;
 
 use crate::domain::time::Timestamp;
 use crate::ports::Clock;

@@ -12,8 +12,8 @@ use crate::domain::message::Job;
 use crate::domain::tenant::EmailSettings;
 use crate::domain::user::User;
 use crate::ports::{
-    Clock, ErasureStore, LinkStore, LoginStore, Mailer, OutboxStore, PasswordHasher, TenantStore,
-    TicketStore, UserStore,
+    Clock, ErasureStore, LinkStore, LoginStore, Mailer, OutboxStore, PasswordHasher, ResetQueue,
+    TenantStore, TicketStore, UserStore,
 };
 
 pub mod email;
@@ -34,6 +34,9 @@ pub struct App {
     pub tickets: Arc<dyn TicketStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub tenants: Arc<dyn TenantStore>,
+    /// Where password reset requests wait for their worker; only the function taking them
+    /// has one (`crate::app::from_env_queueing_resets`).
+    pub resets: Option<Arc<dyn ResetQueue>>,
     pub mailer: Arc<dyn Mailer>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,

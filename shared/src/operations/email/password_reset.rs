@@ -1,5 +1,5 @@
-//! Password reset: asked for by address (always the same answer), mailed, and confirmed
-//! with the ticket and a new password.
+//! Password reset: asked for by address (always the same answer, the request queued), resolved
+//! and mailed by a worker within seconds, and confirmed with the ticket and a new password.
 
 use super::Unusable;
 use crate::domain::Error;
@@ -8,14 +8,25 @@ use crate::domain::login::{Credential, Identifier};
 use crate::domain::message::{Message, MessageKind};
 use crate::domain::password::Password;
 use crate::domain::ticket::{
-    ResetConfirmation, ResetRequest, TicketKind, invalid_ticket, ticket_target,
+    QueuedReset, ResetConfirmation, ResetRequest, TicketKind, invalid_ticket, ticket_target,
 };
 use crate::operations::App;
 
 impl App {
-    /// `POST /password-reset`: sends a reset link if a database user has this address, and
-    /// answers the same either way. A user over the cap, blocked or unknown gets nothing.
-    pub async fn request_password_reset(
+    /// `POST /password-reset`: hands the request to the worker that resolves it, reading
+    /// nothing, so the answer comes after the same work for every address.
+    pub async fn request_password_reset(&self, reset: &QueuedReset) -> Result<(), Error> {
+        let queue = self
+            .resets
+            .as_ref()
+            .ok_or_else(|| Error::internal("no reset queue is wired"))?;
+        Ok(queue.enqueue(reset).await?)
+    }
+
+    /// The worker's half of a reset request: sends a reset link if a database user has this
+    /// address. A user over the cap, blocked or unknown gets nothing. An error is a store
+    /// outage before any account was found: the request is worth retrying.
+    pub async fn resolve_password_reset(
         &self,
         tenant: &TenantId,
         req: &ResetRequest,
