@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::domain::Error;
 use crate::domain::caller::{Caller, Scope};
 use crate::domain::ids::{TenantId, UserId};
-use crate::domain::login::{BlocksOf, Identifier};
+use crate::domain::login::{BlocksOf, Identifier, parse_ip};
 use crate::domain::user::User;
 use crate::operations::Saved;
 use crate::operations::tenant::SettingsView;
@@ -302,14 +302,15 @@ impl Call {
             self.only_query(&[])?;
             return self.path_user_id().map(BlocksOf::User);
         }
-        self.only_query(&["identifier"])?;
-        let raw = self.query("identifier").ok_or_else(|| {
-            Error::invalid(
+        self.only_query(&["identifier", "ip"])?;
+        match (self.query("identifier"), self.query("ip")) {
+            (Some(raw), None) => Identifier::parse(raw).map(BlocksOf::Identifier),
+            (None, Some(raw)) => parse_ip(raw).map(BlocksOf::Address),
+            _ => Err(Error::invalid(
                 "invalid_query",
-                "The identifier query parameter is required.",
-            )
-        })?;
-        Identifier::parse(raw).map(BlocksOf::Identifier)
+                "Name exactly one of the identifier and ip query parameters.",
+            )),
+        }
     }
 
     pub fn path_user_id(&self) -> Result<UserId, Error> {

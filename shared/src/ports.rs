@@ -240,13 +240,15 @@ pub trait ErasureStore: Send + Sync {
 #[async_trait]
 pub trait LoginStore: Send + Sync {
     /// What a login from `ip` reads, in one call: for a user, the profile, the password hash
-    /// and both counters; for an unknown identifier, its two counters.
+    /// and both counters; for an unknown identifier, its two counters; for either, the
+    /// address's throttle across the tenant's accounts.
     async fn login_state(&self, subject: &LoginSubject, ip: &str)
     -> Result<LoginState, StoreError>;
 
     /// Counts a failed attempt on the address's and the subject's counter, in one write
     /// conditional on both being as `state` read them (`ConditionFailed` otherwise: the caller
-    /// reads again). A counter past its window starts again at one.
+    /// reads again). A counter past its window starts again at one. With `drained_at`, the
+    /// address's throttle is set to it in the same write, conditional on it too.
     async fn record_failure(
         &self,
         subject: &LoginSubject,
@@ -254,6 +256,7 @@ pub trait LoginStore: Send + Sync {
         ip: &str,
         now: Timestamp,
         rules: &BruteForce,
+        drained_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
 
     /// A successful login, in one transaction conditional on the user's version and both
@@ -290,6 +293,16 @@ pub trait LoginStore: Send + Sync {
     /// block. A failure counted after the read stays counted: a counter loses only what was
     /// read.
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError>;
+
+    /// When the throttle of `ip` across the tenant's accounts drains, if it holds failures.
+    async fn address_throttle(
+        &self,
+        tenant: &TenantId,
+        ip: &str,
+    ) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Empties the throttle of `ip` across the tenant's accounts (idempotent).
+    async fn clear_address_throttle(&self, tenant: &TenantId, ip: &str) -> Result<(), StoreError>;
 }
 
 /// Tickets, stored only under their hash.

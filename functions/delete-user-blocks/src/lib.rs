@@ -1,7 +1,8 @@
-//! `DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `DELETE /v1/tenants/{tenant_id}/user-blocks?identifier=`
+//! `DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `DELETE /v1/tenants/{tenant_id}/user-blocks?identifier=|ip=`
 //!
-//! Clears a user's brute-force blocks, by id or by `identifier`: 204. The admin `blocked` flag
-//! is not touched.
+//! Clears a user's brute-force blocks, by id or by `identifier`, or empties an address's
+//! throttle across the tenant's accounts, with `ip`: 204. The admin `blocked` flag is not
+//! touched.
 
 use std::convert::Infallible;
 
@@ -22,10 +23,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        let id = app.blocks_subject(&tenant, &call.blocks_of()?).await?;
-        if let Some(id) = id {
-            app.clear_user_blocks(&tenant, &id).await?;
-        }
+        app.clear_blocks(&tenant, &call.blocks_of()?).await?;
         Ok(Reply::no_content())
     }
     .await;

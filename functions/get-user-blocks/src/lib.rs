@@ -1,8 +1,9 @@
-//! `GET /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `GET /v1/tenants/{tenant_id}/user-blocks?identifier=`
+//! `GET /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `GET /v1/tenants/{tenant_id}/user-blocks?identifier=|ip=`
 //!
 //! The brute-force blocks in force for a user, by id or by `identifier` (email or username of a
 //! database user): `{"blocked_for":[{"identifier","ip","connection","blocked_until"}]}`. An
-//! entry with `ip` null is the user's lock across all addresses.
+//! entry with `ip` null is the user's lock across all addresses. With `ip`, the address's
+//! throttle across the tenant's accounts: its block (if full) and `throttle` (docs/api.md).
 
 use std::convert::Infallible;
 
@@ -25,15 +26,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
-        let id = app.blocks_subject(&tenant, &call.blocks_of()?).await?;
-        let blocks = match id {
-            Some(id) => app.user_blocks(&tenant, &id).await?,
-            None => Vec::new(),
-        };
-        Ok(Reply::json(
-            StatusCode::OK,
-            json!({ "blocked_for": blocks }),
-        ))
+        let blocks = app.blocks(&tenant, &call.blocks_of()?).await?;
+        Ok(Reply::json(StatusCode::OK, json!(blocks)))
     }
     .await;
     Ok(call.finish(outcome))

@@ -15,5 +15,6 @@ mod settings;
 mod store_contract;
 mod support;
 mod template;
+mod throttle;
 mod users;
 mod validation;

@@ -406,6 +406,17 @@ impl Env {
         self.as_admin("GET", &path, None).await
     }
 
+    /// An address's throttle across the tenant's accounts, and its block if full.
+    pub async fn address_blocks(&self, ip: &str) -> Resp {
+        let path = format!("/user-blocks{}", query(&[("ip", ip)]));
+        self.as_admin("GET", &path, None).await
+    }
+
+    pub async fn clear_address_blocks(&self, ip: &str) -> Resp {
+        let path = format!("/user-blocks{}", query(&[("ip", ip)]));
+        self.as_admin("DELETE", &path, None).await
+    }
+
     pub async fn clear_blocks_of(&self, identifier: &str) -> Resp {
         let path = format!("/user-blocks{}", query(&[("identifier", identifier)]));
         self.as_admin("DELETE", &path, None).await

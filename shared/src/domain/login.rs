@@ -168,6 +168,9 @@ pub struct LoginState {
     pub ip: Option<CounterRecord>,
     /// The counter across all addresses.
     pub all: Option<CounterRecord>,
+    /// When the address's throttle across the tenant's accounts drains
+    /// ([`super::throttle`]); `None` when it holds nothing.
+    pub address: Option<Timestamp>,
 }
 
 impl LoginState {
@@ -196,11 +199,14 @@ pub enum Identifier {
     Username(String),
 }
 
-/// Whom a `/user-blocks` route names: a user, or the email or username of a database user.
+/// Whom a `/user-blocks` route names: a user, the email or username of a database user, or
+/// an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlocksOf {
     User(UserId),
     Identifier(Identifier),
+    /// An address's throttle across the tenant's accounts (its key: see [`parse_ip`]).
+    Address(String),
 }
 
 impl Identifier {
@@ -446,6 +452,7 @@ mod tests {
             hash: None,
             ip: None,
             all: locked_all,
+            address: None,
         };
         assert_eq!(
             state.blocked_until(&r, "198.51.100.7", at(1)),

@@ -20,6 +20,7 @@ pub mod profile;
 pub mod render;
 pub mod stored_size;
 pub mod tenant;
+pub mod throttle;
 pub mod ticket;
 pub mod time;
 pub mod user;

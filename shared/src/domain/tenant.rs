@@ -13,6 +13,9 @@ use super::Error;
 use super::ids::TenantId;
 use super::locale::Locale;
 use super::message::SendCap;
+use super::throttle::{
+    AddressThrottle, Cidr, DEFAULT_FAILURES_PER_DAY, MAX_ALLOWED, MAX_FAILURES_PER_DAY,
+};
 use super::time::Timestamp;
 
 /// Email settings of one tenant, resolved from its layers.
@@ -30,6 +33,8 @@ pub struct TenantEmail {
     pub password_reset_url: Url,
     /// De-provisioning rules (see [`super::erasure`]); all off unless set.
     pub policies: Policies,
+    /// The per-address throttle across accounts ([`super::throttle`]); on by default.
+    pub ip_throttle: AddressThrottle,
 }
 
 /// A tenant's de-provisioning rules.
@@ -72,6 +77,10 @@ pub struct SettingsDoc {
     pub inactive_after_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactivity_warning_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_throttle_failures_per_day: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_throttle_allow: Option<Vec<String>>,
 }
 
 /// Most hosts one tenant may allow as `result_url` targets.
@@ -84,7 +93,7 @@ pub const MAX_DAYS: u32 = 36_500;
 pub const MAX_URL: usize = 2048;
 
 impl SettingsDoc {
-    pub const FIELDS: [&str; 8] = [
+    pub const FIELDS: [&str; 10] = [
         "display_name",
         "locale",
         "result_url_hosts",
@@ -93,6 +102,8 @@ impl SettingsDoc {
         "purge_unverified_after_days",
         "inactive_after_days",
         "inactivity_warning_days",
+        "ip_throttle_failures_per_day",
+        "ip_throttle_allow",
     ];
 
     /// A layer given as JSON: unknown fields refused, host names lower-cased and locale tags
@@ -116,6 +127,13 @@ impl SettingsDoc {
             && let Some(shipped) = Locale::from_tag(locale)
         {
             *locale = shipped.tag().to_owned();
+        }
+        if let Some(networks) = doc.ip_throttle_allow.as_mut() {
+            for network in networks.iter_mut() {
+                *network = Cidr::parse(network)
+                    .map_err(|why| format!("ip_throttle_allow: {why}"))?
+                    .to_string();
+            }
         }
         doc.check(local)?;
         Ok(doc)
@@ -148,6 +166,13 @@ impl SettingsDoc {
             inactivity_warning_days: self
                 .inactivity_warning_days
                 .or(below.inactivity_warning_days),
+            ip_throttle_failures_per_day: self
+                .ip_throttle_failures_per_day
+                .or(below.ip_throttle_failures_per_day),
+            ip_throttle_allow: self
+                .ip_throttle_allow
+                .clone()
+                .or_else(|| below.ip_throttle_allow.clone()),
         }
     }
 
@@ -212,6 +237,24 @@ impl SettingsDoc {
                 "inactivity_warning_days must be from 1 to {MAX_DAYS}"
             ));
         }
+        if self
+            .ip_throttle_failures_per_day
+            .is_some_and(|n| n > MAX_FAILURES_PER_DAY)
+        {
+            return Err(format!(
+                "ip_throttle_failures_per_day must be from 0 (off) to {MAX_FAILURES_PER_DAY}"
+            ));
+        }
+        if let Some(networks) = &self.ip_throttle_allow {
+            if networks.len() > MAX_ALLOWED {
+                return Err(format!(
+                    "ip_throttle_allow holds at most {MAX_ALLOWED} networks"
+                ));
+            }
+            for network in networks {
+                Cidr::parse(network).map_err(|why| format!("ip_throttle_allow: {why}"))?;
+            }
+        }
         Ok(())
     }
 
@@ -247,7 +290,21 @@ impl SettingsDoc {
                 policies.warning_days
             ));
         }
+        let ip_throttle = AddressThrottle {
+            failures_per_day: match self.ip_throttle_failures_per_day {
+                None => Some(DEFAULT_FAILURES_PER_DAY),
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
+            allow: self
+                .ip_throttle_allow
+                .iter()
+                .flatten()
+                .map(|raw| Cidr::parse(raw))
+                .collect::<Result<_, _>>()?,
+        };
         let settings = TenantEmail {
+            ip_throttle,
             display_name: self.display_name.clone(),
             locale,
             result_url_hosts: self
@@ -287,6 +344,8 @@ impl SettingsDoc {
             self.purge_unverified_after_days.is_some(),
             self.inactive_after_days.is_some(),
             self.inactivity_warning_days.is_some(),
+            self.ip_throttle_failures_per_day.is_some(),
+            self.ip_throttle_allow.is_some(),
         ];
         Self::FIELDS
             .iter()
@@ -308,7 +367,9 @@ impl SettingsDoc {
                 "password_reset_url" => next.password_reset_url = None,
                 "purge_unverified_after_days" => next.purge_unverified_after_days = None,
                 "inactive_after_days" => next.inactive_after_days = None,
-                _ => next.inactivity_warning_days = None,
+                "inactivity_warning_days" => next.inactivity_warning_days = None,
+                "ip_throttle_failures_per_day" => next.ip_throttle_failures_per_day = None,
+                _ => next.ip_throttle_allow = None,
             }
         }
         next
@@ -580,6 +641,8 @@ impl TenantEmail {
             "purge_unverified_after_days": self.policies.unverified_days,
             "inactive_after_days": self.policies.inactive_days,
             "inactivity_warning_days": self.policies.warning_days,
+            "ip_throttle_failures_per_day": self.ip_throttle.failures_per_day.unwrap_or(0),
+            "ip_throttle_allow": self.ip_throttle.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::login::{
     BlocksOf, Counter, Credential, LoginRequest, LoginState, LoginSubject, PasswordChange, parse_ip,
 };
 use crate::domain::password::{Password, PasswordHash};
+use crate::domain::throttle::AddressThrottle;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 use crate::ports::{Effects, StoreError};
@@ -19,8 +20,31 @@ pub struct Block {
     pub identifier: Option<String>,
     /// The address blocked, or `None` for the user's lock across all addresses.
     pub ip: Option<String>,
-    pub connection: String,
+    /// The user's connection; `None` for an address's throttle, which spans them all.
+    pub connection: Option<String>,
     pub blocked_until: Timestamp,
+}
+
+/// What `GET /user-blocks` answers: the blocks in force and, for an address, its throttle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Blocks {
+    pub blocked_for: Vec<Block>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
+}
+
+/// An address's throttle across the tenant's accounts, as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Throttle {
+    pub ip: String,
+    /// Failures the bucket holds now.
+    pub failures: u64,
+    /// The tenant's capacity; `None` while the throttle is off.
+    pub failures_per_day: Option<u32>,
+    /// Whether the tenant's allow-list exempts the address.
+    pub allowed: bool,
+    /// When the bucket will be empty.
+    pub drains_at: Option<Timestamp>,
 }
 
 /// The address a login counts against when neither the body nor API Gateway names one.
@@ -47,6 +71,7 @@ impl App {
     /// dummy verification); a block is revealed only to someone who proved the password.
     pub async fn authenticate(&self, tenant: &TenantId, req: &LoginRequest) -> Result<User, Error> {
         let ip = &req.ip;
+        let throttle = self.tenant(tenant).await?.ip_throttle.clone();
         let subject = match self
             .users
             .find_login(tenant, &req.identifier, &req.connection)
@@ -72,7 +97,7 @@ impl App {
                     &state,
                     req.password.as_ref(),
                     &mut checked,
-                    ip,
+                    (ip, &throttle),
                     now,
                 )
                 .await?
@@ -127,9 +152,10 @@ impl App {
         }
     }
 
-    /// Decides one attempt against what `state` read: 429 while a block holds (the password
-    /// unchecked); otherwise the password is checked (once, kept in `checked` across
-    /// re-reads) and a wrong one is counted by a write conditional on `state`, and only then
+    /// Decides one attempt against what `state` read: 429 while a block or the address's
+    /// throttle holds (the password unchecked); otherwise the password is checked (once, kept
+    /// in `checked` across re-reads) and a wrong one is counted, with the address's throttle
+    /// unless the tenant exempts the address, by a write conditional on `state`, and only then
     /// answered 401. `Retry` means that write lost to a concurrent attempt: read again.
     async fn judge(
         &self,
@@ -137,10 +163,14 @@ impl App {
         state: &LoginState,
         offered: Option<&Password>,
         checked: &mut Option<Checked>,
-        ip: &str,
+        (ip, throttle): (&str, &AddressThrottle),
         now: Timestamp,
     ) -> Result<Verdict, Error> {
-        if let Some(until) = state.blocked_until(&self.brute_force, ip, now) {
+        let throttled = throttle.applies_to(ip);
+        let address = throttled
+            .then(|| throttle.blocked_until(state.address, now))
+            .flatten();
+        if let Some(until) = state.blocked_until(&self.brute_force, ip, now).max(address) {
             return Err(Error::TooManyAttempts {
                 retry_after_secs: now.secs_until(until),
             });
@@ -171,7 +201,14 @@ impl App {
         }
         match self
             .logins
-            .record_failure(subject, state, ip, now, &self.brute_force)
+            .record_failure(
+                subject,
+                state,
+                ip,
+                now,
+                &self.brute_force,
+                throttled.then(|| throttle.after_failure(state.address, now)),
+            )
             .await
         {
             Ok(()) => Err(Error::invalid_credentials()),
@@ -193,6 +230,7 @@ impl App {
             .and_then(|raw| parse_ip(raw).ok())
             .unwrap_or_else(|| UNKNOWN_IP.to_owned());
         let subject = LoginSubject::User(tenant.clone(), *id, Credential::Own);
+        let throttle = self.tenant(tenant).await?.ip_throttle.clone();
         let mut checked = None;
         let mut hash = None;
         let mut races = Races::with_attempts("a password change", LOGIN_ATTEMPTS);
@@ -213,7 +251,7 @@ impl App {
                     &state,
                     change.current.as_ref(),
                     &mut checked,
-                    &ip,
+                    (&ip, &throttle),
                     now,
                 )
                 .await?
@@ -260,7 +298,7 @@ impl App {
 
     /// The user a blocks route names, if any: by id, or the database user an identifier
     /// signs in (`None` when no account has it).
-    pub async fn blocks_subject(
+    async fn blocks_subject(
         &self,
         tenant: &TenantId,
         who: &BlocksOf,
@@ -272,11 +310,65 @@ impl App {
                 .find_login(tenant, identifier, &Connection::database())
                 .await?
                 .map(|(id, _)| id)),
+            BlocksOf::Address(_) => Ok(None),
+        }
+    }
+
+    /// `GET /user-blocks`: the blocks in force for a user (by id, or by the identifier it
+    /// signs in with: none for an unknown one), or an address's throttle.
+    pub async fn blocks(&self, tenant: &TenantId, who: &BlocksOf) -> Result<Blocks, Error> {
+        if let BlocksOf::Address(ip) = who {
+            let throttle = self.tenant(tenant).await?.ip_throttle.clone();
+            let drained_at = self.logins.address_throttle(tenant, ip).await?;
+            let now = self.clock.now();
+            let drains_at = drained_at.filter(|d| *d > now);
+            let allowed = throttle.failures_per_day.is_some() && !throttle.applies_to(ip);
+            let until = (!allowed)
+                .then(|| throttle.blocked_until(drains_at, now))
+                .flatten();
+            return Ok(Blocks {
+                blocked_for: until
+                    .map(|until| Block {
+                        identifier: None,
+                        ip: Some(ip.clone()),
+                        connection: None,
+                        blocked_until: until,
+                    })
+                    .into_iter()
+                    .collect(),
+                throttle: Some(Throttle {
+                    ip: ip.clone(),
+                    failures: drains_at.map_or(0, |d| throttle.failures(d, now)),
+                    failures_per_day: throttle.failures_per_day,
+                    allowed,
+                    drains_at,
+                }),
+            });
+        }
+        let blocked_for = match self.blocks_subject(tenant, who).await? {
+            Some(id) => self.user_blocks(tenant, &id).await?,
+            None => Vec::new(),
+        };
+        Ok(Blocks {
+            blocked_for,
+            throttle: None,
+        })
+    }
+
+    /// `DELETE /user-blocks`: lifts a user's blocks (by id, or by identifier: nothing for an
+    /// unknown one), or empties an address's throttle.
+    pub async fn clear_blocks(&self, tenant: &TenantId, who: &BlocksOf) -> Result<(), Error> {
+        if let BlocksOf::Address(ip) = who {
+            return Ok(self.logins.clear_address_throttle(tenant, ip).await?);
+        }
+        match self.blocks_subject(tenant, who).await? {
+            Some(id) => self.clear_user_blocks(tenant, &id).await,
+            None => Ok(()),
         }
     }
 
     /// The brute-force blocks in force for a user.
-    pub async fn user_blocks(&self, tenant: &TenantId, id: &UserId) -> Result<Vec<Block>, Error> {
+    async fn user_blocks(&self, tenant: &TenantId, id: &UserId) -> Result<Vec<Block>, Error> {
         let user = self.get_user(tenant, id).await?;
         let now = self.clock.now();
         let identifier = user.email.clone().or_else(|| user.username.clone());
@@ -295,7 +387,7 @@ impl App {
                         Counter::Ip(ip) => Some(ip),
                         Counter::User => None,
                     },
-                    connection: user.connection().to_string(),
+                    connection: Some(user.connection().to_string()),
                     blocked_until: until,
                 })
             })

@@ -54,6 +54,13 @@ pub(super) const LOGIN_USER: &str = "LOGIN#USER";
 
 pub(super) const LOGIN_IP_PREFIX: &str = "LOGIN#IP#";
 
+/// The sort key of an address's throttle across a tenant's accounts, in the address's own
+/// partition ([`keys::address`]).
+pub(super) const THROTTLE: &str = "THROTTLE";
+
+/// The attribute holding when a throttle drains.
+pub(super) const DRAINED_AT: &str = "drained_at";
+
 pub(super) fn password_sk(credential: &Credential) -> String {
     match credential {
         Credential::Own => PASSWORD.to_owned(),
@@ -116,6 +123,12 @@ pub(super) fn unknown_login_pk(
     format!("TENANT#{tenant}#LOGINID#{hex}")
 }
 
+pub(super) fn subject_tenant(subject: &LoginSubject) -> &TenantId {
+    match subject {
+        LoginSubject::User(tenant, _, _) | LoginSubject::Unknown { tenant, .. } => tenant,
+    }
+}
+
 pub(super) fn subject_pk(subject: &LoginSubject) -> String {
     match subject {
         LoginSubject::User(tenant, id, _) => keys::user(tenant, id),
@@ -132,6 +145,11 @@ pub mod keys {
 
     pub fn user(tenant: &TenantId, id: &UserId) -> String {
         format!("TENANT#{tenant}#USER#{id}")
+    }
+
+    /// One address's partition in a tenant (its throttle across accounts).
+    pub fn address(tenant: &TenantId, ip: &str) -> String {
+        format!("TENANT#{tenant}#ADDRESS#{ip}")
     }
 
     pub fn list(tenant: &TenantId, shard: u16) -> String {

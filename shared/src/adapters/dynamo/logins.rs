@@ -157,6 +157,37 @@ impl DynamoStore {
             .build())
     }
 
+    /// An address's throttle moved to `drained_at`, conditional on it being as `read`. It
+    /// expires a day after it drains: an empty bucket is no bucket.
+    fn throttle_update(
+        &self,
+        tenant: &TenantId,
+        ip: &str,
+        read: Option<Timestamp>,
+        drained_at: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::address(tenant, ip), THROTTLE)))
+            .update_expression("SET #d = :d, #e = :e")
+            .expression_attribute_names("#d", DRAINED_AT)
+            .expression_attribute_names("#e", TTL_ATTRIBUTE)
+            .expression_attribute_values(":d", s(drained_at.to_string()))
+            .expression_attribute_values(
+                ":e",
+                AttributeValue::N(drained_at.plus_secs(24 * 3600).epoch_secs().to_string()),
+            );
+        update = match read {
+            None => update.condition_expression("attribute_not_exists(#d)"),
+            Some(seen) => update
+                .condition_expression("#d = :seen")
+                .expression_attribute_values(":seen", s(seen.to_string())),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
+    }
+
     /// One counter's write, conditional on the counter being as `read`.
     pub(super) fn counter_update(
         &self,
@@ -209,16 +240,21 @@ impl LoginStore for DynamoStore {
         if matches!(subject, LoginSubject::User(..)) {
             wanted.extend([PROFILE, password.as_str()]);
         }
-        let keys = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
+        let mut keys: Vec<Item> = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
+        keys.push(key(keys::address(subject_tenant(subject), ip), THROTTLE));
         let mut state = LoginState {
             user: None,
             credential,
             hash: None,
             ip: None,
             all: None,
+            address: None,
         };
         for item in self.batch_items(keys, true).await? {
             match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == THROTTLE => {
+                    state.address = timestamp_attr(&item, DRAINED_AT);
+                }
                 Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
                 Some(AttributeValue::S(sk)) if *sk == password => {
                     if let Some(AttributeValue::S(phc)) = item.get("hash") {
@@ -242,9 +278,18 @@ impl LoginStore for DynamoStore {
         ip: &str,
         now: Timestamp,
         rules: &BruteForce,
+        drained_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let pk = subject_pk(subject);
         let mut items = Vec::new();
+        if let Some(drained_at) = drained_at {
+            items.push(self.throttle_update(
+                subject_tenant(subject),
+                ip,
+                state.address,
+                drained_at,
+            )?);
+        }
         for (counter, read) in [
             (Counter::Ip(ip.to_owned()), state.ip.as_ref()),
             (Counter::User, state.all.as_ref()),
@@ -272,10 +317,8 @@ impl LoginStore for DynamoStore {
                 values,
             )?);
         }
-        login_write(
-            self.transact(items, &[OnFail::Condition, OnFail::Condition])
-                .await,
-        )
+        let on_fail = vec![OnFail::Condition; items.len()];
+        login_write(self.transact(items, &on_fail).await)
     }
 
     async fn record_login(
@@ -402,6 +445,28 @@ impl LoginStore for DynamoStore {
             .filter_map(counter_of)
             .filter_map(|(c, r)| r.failures().map(|f| (c, f)))
             .collect())
+    }
+
+    async fn address_throttle(
+        &self,
+        tenant: &TenantId,
+        ip: &str,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .item(keys::address(tenant, ip), THROTTLE)
+            .await?
+            .and_then(|item| timestamp_attr(&item, DRAINED_AT)))
+    }
+
+    async fn clear_address_throttle(&self, tenant: &TenantId, ip: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::address(tenant, ip), THROTTLE)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DeleteItem", e))?;
+        Ok(())
     }
 
     async fn clear_failures(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
