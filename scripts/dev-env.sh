@@ -9,7 +9,7 @@ export DEV_JWT_SECRET=${DEV_JWT_SECRET:-local-dev-secret}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$port}
 export EMAIL_FROM=${EMAIL_FROM:-no-reply@example.com}
 # moto's queue URLs name its default account.
-export RESET_QUEUE_URL=${RESET_QUEUE_URL:-http://127.0.0.1:$moto_port/123456789012/password-resets}
+export MAIL_QUEUE_URL=${MAIL_QUEUE_URL:-http://127.0.0.1:$moto_port/123456789012/password-resets}
 export TENANT_SETTINGS=${TENANT_SETTINGS:-'{"*": {"password_reset_url": "http://127.0.0.1:'$port'/reset-password", "default_result_url": "http://127.0.0.1:'$port'/verified", "result_url_hosts": ["127.0.0.1", "localhost"]}}'}
 # Erasure: a local-only receipt key, and self-service deletions due at once, so a purge can
 # be watched without waiting out a grace period.

@@ -22,13 +22,13 @@ struct Bench {
     calls: CallLog,
     claims: HashMap<String, String>,
     sqs: aws_sdk_sqs::Client,
-    reset_queue: String,
+    mail_queue: String,
 }
 
 impl Bench {
-    /// One poll of the reset queue handed to password-reset-sender; how many it took.
+    /// One poll of the reset queue handed to account-mail-sender; how many it took.
     async fn deliver_resets(&self) -> usize {
-        local_api::queue::deliver_once(&self.app, &self.sqs, &self.reset_queue, 0)
+        local_api::queue::deliver_once(&self.app, &self.sqs, &self.mail_queue, 0)
             .await
             .expect("deliver reset requests")
     }
@@ -120,7 +120,7 @@ async fn main() {
         .await
         .expect("create the sender identity on moto");
     let sqs = local_api::queue::client(&endpoint, &calls);
-    let reset_queue = local_api::queue::create(&sqs, &table)
+    let mail_queue = local_api::queue::create(&sqs, &table)
         .await
         .expect("create the reset queue on moto");
     let mut app = shared::app::wire(
@@ -140,15 +140,15 @@ async fn main() {
         ("sub".to_owned(), "bench@clients".to_owned()),
         ("scope".to_owned(), local_api::auth::ALL_SCOPES.to_owned()),
     ]);
-    app.resets = Some(std::sync::Arc::new(
-        shared::adapters::sqs::SqsResetQueue::new(sqs.clone(), reset_queue.clone()),
+    app.mail_queue = Some(std::sync::Arc::new(
+        shared::adapters::sqs::SqsMailQueue::new(sqs.clone(), mail_queue.clone()),
     ));
     let bench = Bench {
         app,
         calls,
         claims,
         sqs,
-        reset_queue,
+        mail_queue,
     };
     let b = &bench;
     let n = 40;
@@ -264,7 +264,7 @@ async fn main() {
         .await,
     );
     // The route's answer for a known and an unknown address, then what the mail takes: the
-    // request and its resolution by password-reset-sender, as SQS hands it over.
+    // request and its resolution by account-mail-sender, as SQS hands it over.
     for (name, who) in [
         ("password reset request, known address", "user"),
         ("password reset request, unknown address", "nobody"),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
-//! local-api setup                      create $TABLE_NAME, the queue of $RESET_QUEUE_URL and the SES
+//! local-api setup                      create $TABLE_NAME, the queue of $MAIL_QUEUE_URL and the SES
 //!                                      identity of $EMAIL_FROM (idempotent)
 //! local-api token --tenant T --sub S [--scope "a b" | --scope all] [--ttl SECONDS]
 //! local-api invoke FUNCTION EVENT_FILE  run target/debug/FUNCTION once as a Lambda process with
@@ -32,14 +32,14 @@ async fn main() -> ExitCode {
                 Some(Ok(p)) => p,
                 Some(Err(_)) => return fail("PORT must be a port number"),
             };
-            let app = match shared::app::from_env_queueing_resets().await {
+            let app = match shared::app::from_env_with_mail_queue().await {
                 Ok(app) => app,
                 Err(e) => return fail(&e.to_string()),
             };
             // What the SQS event source mapping does in AWS: reset requests reach
-            // password-reset-sender as soon as they are queued.
+            // account-mail-sender as soon as they are queued.
             let resolver = app.clone();
-            let queue = std::env::var(shared::config::env::RESET_QUEUE_URL).unwrap_or_default();
+            let queue = std::env::var(shared::config::env::MAIL_QUEUE_URL).unwrap_or_default();
             let sqs = aws_sdk_sqs::Client::new(&shared::config::aws_config().await);
             tokio::spawn(async move {
                 loop {
@@ -103,9 +103,9 @@ async fn main() -> ExitCode {
             if let Err(e) = shared::adapters::dynamo::table::create(&client, &table).await {
                 return fail(&e);
             }
-            let queue = std::env::var(shared::config::env::RESET_QUEUE_URL).unwrap_or_default();
+            let queue = std::env::var(shared::config::env::MAIL_QUEUE_URL).unwrap_or_default();
             let Some(name) = queue.rsplit('/').next().filter(|n| !n.is_empty()) else {
-                return fail("RESET_QUEUE_URL must name a queue");
+                return fail("MAIL_QUEUE_URL must name a queue");
             };
             if let Err(e) = local_api::queue::create(&aws_sdk_sqs::Client::new(&config), name).await
             {

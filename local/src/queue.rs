@@ -1,5 +1,5 @@
 //! The SQS queue of password reset requests on moto, and what Lambda's event source mapping
-//! does with it in AWS: receive a batch, hand it to `password-reset-sender` as one SQS event,
+//! does with it in AWS: receive a batch, hand it to `account-mail-sender` as one SQS event,
 //! delete what the function did not report failed.
 
 use aws_sdk_sqs::Client;
@@ -79,11 +79,11 @@ pub async fn deliver_once(
     context.request_id = ulid::Ulid::generate().to_string();
     let event = lambda_runtime::LambdaEvent::new(json!({ "Records": records }), context);
     let answer = crate::moto::as_function(
-        "password-reset-sender",
-        password_reset_sender::handle(app, event),
+        "account-mail-sender",
+        account_mail_sender::handle(app, event),
     )
     .await
-    .map_err(|e| format!("password-reset-sender failed: {e}"))?;
+    .map_err(|e| format!("account-mail-sender failed: {e}"))?;
     let failed: Vec<&str> = answer["batchItemFailures"]
         .as_array()
         .into_iter()

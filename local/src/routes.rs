@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 30] = [
+pub const ROUTES: [Route; 32] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
     route!("patch-user", patch_user),
@@ -104,6 +104,8 @@ pub const ROUTES: [Route; 30] = [
     ),
     route!("cancel-email-change", cancel_email_change, ROUTE, true),
     route!("cancel-email-change", cancel_email_change, ROUTE_POST, true),
+    route!("unblock-account", unblock_account, ROUTE, true),
+    route!("unblock-account", unblock_account, ROUTE_POST, true),
 ];
 
 impl Route {

@@ -18,6 +18,8 @@ enum Clear {
     Admin,
     /// A password reset, which lifts the blocks once the password is set.
     Reset,
+    /// The form of an unblock link's page.
+    Unblock,
 }
 
 /// A failure counted while the blocks are cleared stays counted: the clear removes only what
@@ -27,16 +29,35 @@ async fn a_failure_counted_during_a_clear_stays_counted(clear: Clear) {
     let env = std::sync::Arc::new(Env::new().await);
     let address = support::address("ana");
     let u = env
-        .create(json!({"email": address, "password": PASSWORD}))
+        .create(json!({"email": address, "email_verified": true, "password": PASSWORD}))
         .await;
     for _ in 0..3 {
         env.login(&address, "wrong guess", "203.0.113.9").await;
     }
-    let ticket = match clear {
+    let link = match clear {
         Clear::Admin => None,
         Clear::Reset => {
             assert_eq!(env.request_reset(&address).await.status, 202);
             Some(support::mailed_reset_ticket(&address).await)
+        }
+        Clear::Unblock => {
+            let notice = shared::domain::mail_request::MailRequest::Unblock {
+                tenant: shared::domain::ids::TenantId::parse("acme").unwrap(),
+                user: Some(u["user_id"].as_str().unwrap().parse().unwrap()),
+            };
+            env.sqs
+                .send_message()
+                .queue_url(&env.mail_queue)
+                .message_body(notice.to_body())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(env.deliver_mail_requests().await, 1);
+            let mail = support::inbox(&address).await;
+            Some(support::link(
+                &mail.last().expect("an unblock email").html,
+                &format!("{}/v1/tenants/acme/unblock?ticket=", support::PUBLIC_BASE),
+            ))
         }
     };
     let mut hold = env.calls.hold_after("Query");
@@ -44,9 +65,10 @@ async fn a_failure_counted_during_a_clear_stays_counted(clear: Clear) {
         let env = env.clone();
         let u = u.clone();
         tokio::spawn(async move {
-            match ticket {
-                None => env.clear_blocks(&u).await,
-                Some(ticket) => env.confirm_reset(&ticket, "a brand new passphrase").await,
+            match (clear, link) {
+                (Clear::Unblock, Some(link)) => env.submit_form(&link).await,
+                (_, Some(ticket)) => env.confirm_reset(&ticket, "a brand new passphrase").await,
+                (_, None) => env.clear_blocks(&u).await,
             }
         })
     };
@@ -79,4 +101,9 @@ async fn an_admin_clearing_blocks_keeps_a_failure_counted_while_it_ran() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_reset_keeps_a_failure_counted_while_it_lifted_the_blocks() {
     a_failure_counted_during_a_clear_stays_counted(Clear::Reset).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unblock_link_keeps_a_failure_counted_while_it_lifted_the_blocks() {
+    a_failure_counted_during_a_clear_stays_counted(Clear::Unblock).await;
 }

@@ -6,7 +6,7 @@ use crate::adapters::SystemClock;
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::ses::SesMailer;
-use crate::adapters::sqs::SqsResetQueue;
+use crate::adapters::sqs::SqsMailQueue;
 use crate::config::{
     ConfigError, aws_config, brute_force_from_env, email_from_env, env, erasure_from_env, required,
     table_name_from_env, var,
@@ -24,11 +24,11 @@ pub async fn from_env() -> Result<App, ConfigError> {
 
 /// [`from_env`] for the function that takes password reset requests: it refuses to start
 /// without the queue the requests go to.
-pub async fn from_env_queueing_resets() -> Result<App, ConfigError> {
+pub async fn from_env_with_mail_queue() -> Result<App, ConfigError> {
     let (mut app, config) = build().await?;
-    let url = required(env::RESET_QUEUE_URL)?;
-    app.resets = Some(Arc::new(SqsResetQueue::new(
-        SqsResetQueue::client(&config),
+    let url = required(env::MAIL_QUEUE_URL)?;
+    app.mail_queue = Some(Arc::new(SqsMailQueue::new(
+        SqsMailQueue::client(&config),
         url,
     )));
     Ok(app)
@@ -80,7 +80,7 @@ pub fn wire(
         tickets: store.clone(),
         outbox: store.clone(),
         tenants: store,
-        resets: None,
+        mail_queue: None,
         mailer,
         hasher: Arc::new(Argon2Hasher::new()),
         clock: Arc::new(SystemClock),

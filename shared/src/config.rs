@@ -40,9 +40,10 @@ pub mod env {
     pub const DELETION_GRACE_DAYS: &str = "DELETION_GRACE_DAYS";
     /// Days an erasure receipt is kept (default 1095).
     pub const ERASURE_RECEIPT_DAYS: &str = "ERASURE_RECEIPT_DAYS";
-    /// The SQS queue password reset requests wait in for `password-reset-sender`; only
-    /// `request-password-reset` gets it, and refuses to start without it.
-    pub const RESET_QUEUE_URL: &str = "RESET_QUEUE_URL";
+    /// The SQS queue mail requests (password resets, unblock notices) wait in for
+    /// `account-mail-sender`; only the functions that make them get it, and they refuse to
+    /// start without it.
+    pub const MAIL_QUEUE_URL: &str = "MAIL_QUEUE_URL";
 }
 
 /// Erasure settings from the environment.

@@ -14,11 +14,12 @@ use crate::domain::listing::{Page, PageRequest};
 use crate::domain::login::{
     BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
+use crate::domain::mail_request::MailRequest;
 use crate::domain::message::{Message, OutgoingEmail, Queued, SendCap};
 use crate::domain::metadata::MetadataPatch;
 use crate::domain::password::{Password, PasswordHash};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
-use crate::domain::ticket::{QueuedReset, Ticket, TicketHash, invalid_ticket};
+use crate::domain::ticket::{Ticket, TicketHash, invalid_ticket};
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 
@@ -387,12 +388,12 @@ pub enum SendError {
     Rejected(String),
 }
 
-/// Password reset requests waiting for the worker that resolves them
-/// (`password-reset-sender`), so the route answers after the same work for every address.
+/// Mail requests waiting for the worker that resolves them (`account-mail-sender`), so the
+/// code that makes one does the same work whether or not an account exists.
 #[async_trait]
-pub trait ResetQueue: Send + Sync {
+pub trait MailQueue: Send + Sync {
     /// Hands the request on, or fails; the same calls whatever the address, and nothing read.
-    async fn enqueue(&self, reset: &QueuedReset) -> Result<(), StoreError>;
+    async fn enqueue(&self, request: &MailRequest) -> Result<(), StoreError>;
 }
 
 /// Delivers rendered email.

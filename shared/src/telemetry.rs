@@ -20,7 +20,7 @@ pub fn filter(level: Option<&str>) -> EnvFilter {
         "local_api",
         "email_outbox",
         "purge",
-        "password_reset_sender",
+        "account_mail_sender",
     ];
     let directives: Vec<String> = std::iter::once("warn".to_owned())
         .chain(ours.iter().map(|t| format!("{t}={level}")))

@@ -3,6 +3,6 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::from_env().await?;
+    let app = shared::app::from_env_with_mail_queue().await?;
     run(service_fn(|req| change_password::handle(&app, req))).await
 }

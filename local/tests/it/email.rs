@@ -172,9 +172,9 @@ async fn a_password_reset_for_an_unknown_email_answers_like_a_known_one_and_send
     // The route reads nothing: both requests cost the same one queue write, so no latency
     // floor is needed to hide which address has an account.
     env.calls.take();
-    let a = env.request_reset_queued(&known).await;
+    let a = env.request_mail_queued(&known).await;
     let calls_known = env.calls.take();
-    let b = env.request_reset_queued(&unknown).await;
+    let b = env.request_mail_queued(&unknown).await;
     let calls_unknown = env.calls.take();
     assert_eq!(calls_known, ["SendMessage"]);
     assert_eq!(calls_known, calls_unknown);
@@ -183,7 +183,7 @@ async fn a_password_reset_for_an_unknown_email_answers_like_a_known_one_and_send
         1,
         "nothing sent before the worker runs"
     );
-    assert_eq!(env.deliver_reset_requests().await, 2);
+    assert_eq!(env.deliver_mail_requests().await, 2);
     assert_eq!(a.status, 202);
     assert_eq!((a.status, &a.raw), (b.status, &b.raw));
     let headers = |r: &Resp| {

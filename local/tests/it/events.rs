@@ -123,6 +123,12 @@ async fn every_event_file_runs_through_its_handler() {
             }
             "confirm-password-reset" => assert!(body.is_empty()),
             "cancel-email-change" => assert!(body.contains("<form") && body.contains("s**")),
+            "unblock-account" => {
+                assert!(
+                    body.contains("<form") && body.contains("Unblock my account"),
+                    "{body}"
+                )
+            }
             "get-tenant-settings" => {
                 let view: Value = serde_json::from_str(&body).unwrap();
                 assert_eq!(view["version"], 0);
@@ -171,12 +177,12 @@ async fn the_queue_event_mails_the_known_address_and_drops_the_unreadable_reques
     seed_event_user(&env).await;
     let (_, text) = event_files()
         .into_iter()
-        .find(|(f, _)| f == "password-reset-sender")
+        .find(|(f, _)| f == "account-mail-sender")
         .unwrap();
     let payload: Value = serde_json::from_str(&text).unwrap();
     let answer = local_api::moto::as_function(
-        "password-reset-sender",
-        password_reset_sender::handle(
+        "account-mail-sender",
+        account_mail_sender::handle(
             &env.app,
             lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
         ),

@@ -16,5 +16,6 @@ mod store_contract;
 mod support;
 mod template;
 mod throttle;
+mod unblock;
 mod users;
 mod validation;

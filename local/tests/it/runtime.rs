@@ -31,11 +31,11 @@ async fn invoke(
     function: &str,
     event: String,
     table: &str,
-    reset_queue: &str,
+    mail_queue: &str,
 ) -> (Option<(String, String)>, String) {
     let env: Vec<(String, String)> = [
         ("TABLE_NAME", table.to_owned()),
-        ("RESET_QUEUE_URL", reset_queue.to_owned()),
+        ("MAIL_QUEUE_URL", mail_queue.to_owned()),
         ("AWS_ENDPOINT_URL", moto_endpoint()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
@@ -64,7 +64,7 @@ async fn every_function_binary_serves_its_event_through_the_lambda_runtime_api()
     for (function, event) in event_files() {
         let env = Env::new().await;
         seed_event_user(&env).await;
-        let (outcome, logs) = invoke(&function, event.clone(), &env.table, &env.reset_queue).await;
+        let (outcome, logs) = invoke(&function, event.clone(), &env.table, &env.mail_queue).await;
         let (kind, body) =
             outcome.unwrap_or_else(|| panic!("{function} never answered its invocation: {logs}"));
         assert_eq!(kind, "response", "{function}: {body}\n{logs}");
@@ -79,7 +79,7 @@ async fn every_function_binary_serves_its_event_through_the_lambda_runtime_api()
             let line: Value = logs
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|l| l["message"] == "reset requests")
+                .find(|l| l["message"] == "mail requests")
                 .unwrap_or_else(|| panic!("{function} logged no JSON summary line: {logs}"));
             assert_eq!(
                 (line["requests"].as_u64(), line["retried"].as_u64()),
@@ -133,6 +133,7 @@ async fn every_function_binary_serves_its_event_through_the_lambda_runtime_api()
             "reset-Passphrase-Harbor-93",
             crate::support::EVENT_VERIFY_TICKET,
             crate::support::EVENT_RESET_TICKET,
+            crate::support::EVENT_UNBLOCK_TICKET,
             crate::support::EVENT_CANCEL_TICKET,
             "$argon2",
             "eyJhbGci",

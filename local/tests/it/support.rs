@@ -61,7 +61,7 @@ pub struct Env {
     pub calls: CallLog,
     pub sqs: aws_sdk_sqs::Client,
     /// The queue of password reset requests, one per test.
-    pub reset_queue: String,
+    pub mail_queue: String,
 }
 
 #[derive(Debug)]
@@ -93,7 +93,7 @@ impl Env {
                 panic!("cannot create a table on moto at {}: {e}", moto_endpoint())
             });
         let sqs = local_api::queue::client(&moto_endpoint(), &calls);
-        let reset_queue = local_api::queue::create(&sqs, &table)
+        let mail_queue = local_api::queue::create(&sqs, &table)
             .await
             .unwrap_or_else(|e| panic!("cannot create a queue on moto: {e}"));
         calls.take();
@@ -103,8 +103,8 @@ impl Env {
             mailer(&moto_endpoint()).await,
             shared::domain::tenant::EmailSettings::local(url::Url::parse(PUBLIC_BASE).unwrap()),
         );
-        app.resets = Some(std::sync::Arc::new(
-            shared::adapters::sqs::SqsResetQueue::new(sqs.clone(), reset_queue.clone()),
+        app.mail_queue = Some(std::sync::Arc::new(
+            shared::adapters::sqs::SqsMailQueue::new(sqs.clone(), mail_queue.clone()),
         ));
         Env {
             app,
@@ -112,7 +112,7 @@ impl Env {
             table,
             calls,
             sqs,
-            reset_queue,
+            mail_queue,
         }
     }
 
@@ -302,7 +302,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
 // the management routes, the user for /me, the login service for /authenticate, nobody for the
 // public routes. Tests of other callers, tenants, headers or bodies use `send` and `send_raw`.
 impl Env {
-    async fn public(&self, method: &str, path: &str, body: Value) -> Resp {
+    pub async fn public(&self, method: &str, path: &str, body: Value) -> Resp {
         self.send(method, &format!("{ACME}{path}"), None, Some(&body), &[])
             .await
     }
@@ -490,25 +490,25 @@ impl Env {
     }
 
     /// `POST /password-reset`, then what SQS does with the request it queued: hands it to
-    /// `password-reset-sender`.
+    /// `account-mail-sender`.
     pub async fn request_reset(&self, email: &str) -> Resp {
-        let r = self.request_reset_queued(email).await;
-        self.deliver_reset_requests().await;
+        let r = self.request_mail_queued(email).await;
+        self.deliver_mail_requests().await;
         r
     }
 
     /// `POST /password-reset` alone: the request waits in the queue.
-    pub async fn request_reset_queued(&self, email: &str) -> Resp {
+    pub async fn request_mail_queued(&self, email: &str) -> Resp {
         let body = serde_json::json!({"email": email});
         self.public("POST", "/password-reset", body).await
     }
 
-    /// Hands every queued reset request to `password-reset-sender`, as SQS's event source
+    /// Hands every queued reset request to `account-mail-sender`, as SQS's event source
     /// mapping does; answers how many there were.
-    pub async fn deliver_reset_requests(&self) -> usize {
+    pub async fn deliver_mail_requests(&self) -> usize {
         let mut total = 0;
         loop {
-            let n = local_api::queue::deliver_once(&self.app, &self.sqs, &self.reset_queue, 0)
+            let n = local_api::queue::deliver_once(&self.app, &self.sqs, &self.mail_queue, 0)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             if n == 0 {
@@ -589,21 +589,31 @@ pub async fn seed_event_user(env: &Env) {
     seed_linking_users(env).await;
     use shared::domain::ticket::{Ticket, TicketHash, TicketKind};
     let now = env.app.clock.now();
-    for (raw, kind, email) in [
+    let primary = UserId::parse(EVENT_PRIMARY).unwrap();
+    for (raw, kind, email, id) in [
         (
             EVENT_VERIFY_TICKET,
             TicketKind::EmailVerification,
             Some("seed@example.com"),
+            id,
         ),
         (
             EVENT_RESET_TICKET,
             TicketKind::PasswordChange,
             Some("seed@example.com"),
+            id,
         ),
         (
             EVENT_CANCEL_TICKET,
             TicketKind::EmailChangeCancel,
             Some("seed.new@example.com"),
+            id,
+        ),
+        (
+            EVENT_UNBLOCK_TICKET,
+            TicketKind::Unblock,
+            Some("primary@example.com"),
+            primary,
         ),
     ] {
         let ticket = Ticket {
@@ -671,12 +681,14 @@ async fn seed_linking_users(env: &Env) {
 pub const EVENT_VERIFY_TICKET: &str = "ZXZlbnRzOiBhbiBlbWFpbCB2ZXJpZmljYXRpb24gdGs";
 pub const EVENT_RESET_TICKET: &str = "ZXZlbnRzOiBhIHBhc3N3b3JkIHJlc2V0IHRpY2tldCE";
 pub const EVENT_CANCEL_TICKET: &str = "ZXZlbnRzOiBjYW5jZWwgYW4gZW1haWwgY2hhbmdlISE";
+/// An unblock link of the (verified) primary of the linking events.
+pub const EVENT_UNBLOCK_TICKET: &str = "ZXZlbnRzOiBhbiB1bmJsb2NrIGxpbmsgdG8gdXNlISE";
 
 /// Functions run by a schedule rather than a route.
 pub const SCHEDULED: [&str; 2] = ["email-outbox", "purge"];
 
 /// Functions run by a queue (an SQS event source) rather than a route.
-pub const QUEUED: [&str; 1] = ["password-reset-sender"];
+pub const QUEUED: [&str; 1] = ["account-mail-sender"];
 
 /// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::tenant::EmailSettings::local`]
 /// sets it for the in-process app.

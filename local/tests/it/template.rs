@@ -112,7 +112,7 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
             if text(&event["Type"]) == "SQS" {
                 assert_eq!(
                     text(&event["Properties"]["Queue"]),
-                    "!GetAtt PasswordResetQueue.Arn"
+                    "!GetAtt AccountMailQueue.Arn"
                 );
                 queued.insert(binary.clone());
                 continue;
@@ -198,7 +198,7 @@ fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_sender_and_
                         list(&statement["Resource"]).iter().map(text).collect();
                     assert_eq!(
                         resources,
-                        ["!GetAtt PasswordResetQueue.Arn"],
+                        ["!GetAtt AccountMailQueue.Arn"],
                         "{}",
                         text(name)
                     );

@@ -1,5 +1,5 @@
-//! The `ResetQueue` port over an SQS queue, whose messages the `password-reset-sender`
-//! function takes (docs/email.md, "Password reset requests").
+//! The `MailQueue` port over an SQS queue, whose messages the `account-mail-sender`
+//! function takes (docs/email.md, "The account mail queue").
 
 use std::time::Duration;
 
@@ -9,17 +9,17 @@ use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
-use crate::domain::ticket::QueuedReset;
-use crate::ports::{ResetQueue, StoreError};
+use crate::domain::mail_request::MailRequest;
+use crate::ports::{MailQueue, StoreError};
 
-pub struct SqsResetQueue {
+pub struct SqsMailQueue {
     client: Client,
     queue_url: String,
 }
 
-impl SqsResetQueue {
+impl SqsMailQueue {
     pub fn new(client: Client, queue_url: String) -> Self {
-        SqsResetQueue { client, queue_url }
+        SqsMailQueue { client, queue_url }
     }
 
     /// A client that answers within a second or two: the caller is waiting on the request.
@@ -38,12 +38,12 @@ impl SqsResetQueue {
 }
 
 #[async_trait]
-impl ResetQueue for SqsResetQueue {
-    async fn enqueue(&self, reset: &QueuedReset) -> Result<(), StoreError> {
+impl MailQueue for SqsMailQueue {
+    async fn enqueue(&self, request: &MailRequest) -> Result<(), StoreError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(reset.to_body())
+            .message_body(request.to_body())
             .send()
             .await
             .map(|_| ())

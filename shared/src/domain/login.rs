@@ -92,6 +92,15 @@ impl BruteForce {
         }
     }
 
+    /// How long `count` consecutive failures lock the user across addresses.
+    pub fn user_lock_secs(&self, count: u32) -> i64 {
+        if count <= self.user_free_failures {
+            return 0;
+        }
+        let doublings = (count - self.user_free_failures - 1).min(30);
+        (1i64 << doublings).min(self.user_max_lock_secs)
+    }
+
     /// Until when `failures` of `counter` block attempts, if they do at `now`.
     pub fn blocked_until(
         &self,
@@ -106,9 +115,7 @@ impl BruteForce {
                 f.last.plus_secs(self.pair_block_secs)
             }
             Counter::User if count > self.user_free_failures => {
-                let doublings = (count - self.user_free_failures - 1).min(30);
-                f.last
-                    .plus_secs((1i64 << doublings).min(self.user_max_lock_secs))
+                f.last.plus_secs(self.user_lock_secs(count))
             }
             _ => return None,
         };
@@ -174,6 +181,20 @@ pub struct LoginState {
 }
 
 impl LoginState {
+    /// Whether one more failure from `ip`, counted at `now`, starts a block worth telling the
+    /// owner of: the address's block for the user (its counter reaching the threshold), or
+    /// the per-user lock reaching its cap.
+    pub fn failure_starts_block(&self, rules: &BruteForce, ip: &str, now: Timestamp) -> bool {
+        let live = |counter: &Counter, read: Option<CounterRecord>| {
+            rules.live(counter, read.and_then(|r| r.failures()).as_ref(), now)
+        };
+        let pair = live(&Counter::Ip(ip.to_owned()), self.ip) + 1;
+        let all = live(&Counter::User, self.all) + 1;
+        let cap = rules.user_max_lock_secs;
+        pair == rules.pair_threshold
+            || rules.user_lock_secs(all) >= cap && rules.user_lock_secs(all - 1) < cap
+    }
+
     /// The latest moment a brute-force block holds at `now`, if any.
     pub fn blocked_until(&self, rules: &BruteForce, ip: &str, now: Timestamp) -> Option<Timestamp> {
         let ip_failures = self.ip.and_then(|r| r.failures());
@@ -422,6 +443,38 @@ mod tests {
                 .password
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_block_starts_at_the_tenth_failure_from_an_address_and_when_the_lock_reaches_its_cap() {
+        let r = BruteForce::default();
+        let read = |ip: u32, all: u32| LoginState {
+            user: None,
+            credential: Credential::Own,
+            hash: None,
+            ip: (ip > 0).then_some(CounterRecord {
+                count: ip,
+                last_failure: Some(at(0)),
+                last_success: None,
+            }),
+            all: (all > 0).then_some(CounterRecord {
+                count: all,
+                last_failure: Some(at(0)),
+                last_success: None,
+            }),
+            address: None,
+        };
+        let ip = "198.51.100.7";
+        assert!(!read(8, 8).failure_starts_block(&r, ip, at(1)));
+        assert!(read(9, 9).failure_starts_block(&r, ip, at(1)));
+        assert!(
+            !read(10, 10).failure_starts_block(&r, ip, at(1)),
+            "already blocked"
+        );
+        // 1 s, 2 s, ... 512 s, then 900 s (the cap) at the sixteenth failure, told once.
+        assert!(!read(1, 14).failure_starts_block(&r, ip, at(1)));
+        assert!(read(1, 15).failure_starts_block(&r, ip, at(1)));
+        assert!(!read(1, 16).failure_starts_block(&r, ip, at(1)));
     }
 
     #[test]

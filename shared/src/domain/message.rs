@@ -20,15 +20,18 @@ pub enum MessageKind {
     AccountDeletionScheduled,
     /// The tenant's inactivity policy will erase the account unless the user signs in.
     InactivityWarning,
+    /// A brute-force block started: a link that lifts every block of the account.
+    Unblock,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 5] = [
+    pub const ALL: [MessageKind; 6] = [
         MessageKind::VerifyEmail,
         MessageKind::PasswordReset,
         MessageKind::EmailChangeNotice,
         MessageKind::AccountDeletionScheduled,
         MessageKind::InactivityWarning,
+        MessageKind::Unblock,
     ];
 
     /// The `type` a job of this kind reports (Auth0's job names where Auth0 has one).
@@ -39,6 +42,7 @@ impl MessageKind {
             MessageKind::EmailChangeNotice => "email_change_notice",
             MessageKind::AccountDeletionScheduled => "account_deletion_email",
             MessageKind::InactivityWarning => "inactivity_warning_email",
+            MessageKind::Unblock => "unblock_email",
         }
     }
 
@@ -49,6 +53,7 @@ impl MessageKind {
             MessageKind::EmailChangeNotice => "email_change_notice",
             MessageKind::AccountDeletionScheduled => "account_deletion_scheduled",
             MessageKind::InactivityWarning => "inactivity_warning",
+            MessageKind::Unblock => "unblock",
         }
     }
 }
@@ -123,6 +128,7 @@ impl Message {
             MessageKind::VerifyEmail => Some(TicketKind::EmailVerification),
             MessageKind::PasswordReset => Some(TicketKind::PasswordChange),
             MessageKind::EmailChangeNotice => Some(TicketKind::EmailChangeCancel),
+            MessageKind::Unblock => Some(TicketKind::Unblock),
             MessageKind::AccountDeletionScheduled | MessageKind::InactivityWarning => None,
         }
     }

@@ -12,6 +12,7 @@ pub mod linking;
 pub mod listing;
 pub mod locale;
 pub mod login;
+pub mod mail_request;
 pub mod message;
 pub mod metadata;
 pub mod new_user;

@@ -29,6 +29,8 @@ pub enum TicketKind {
     EmailChange,
     /// Cancels the pending switch to `email` (sent to the old address).
     EmailChangeCancel,
+    /// Lifts every brute-force block of the user, while `email` is its verified address.
+    Unblock,
 }
 
 impl TicketKind {
@@ -42,6 +44,8 @@ impl TicketKind {
             TicketKind::EmailVerification => (5 * DAY, 30 * DAY),
             TicketKind::PasswordChange => (HOUR, 7 * DAY),
             TicketKind::EmailChange | TicketKind::EmailChangeCancel => (DAY, 7 * DAY),
+            // As long as the longest block it lifts.
+            TicketKind::Unblock => (DAY, DAY),
         }
     }
 }
@@ -168,45 +172,6 @@ pub struct PasswordTicketRequest {
 pub struct ResetRequest {
     pub email: Email,
     pub connection: Connection,
-}
-
-/// A reset request on its way to the worker that resolves it: the request's tenant and body,
-/// parsed again when taken from the queue.
-#[derive(Debug)]
-pub struct QueuedReset {
-    pub tenant: TenantId,
-    pub request: ResetRequest,
-}
-
-impl QueuedReset {
-    /// The queue message: no more than the request carried.
-    pub fn to_body(&self) -> String {
-        serde_json::json!({
-            "tenant_id": self.tenant.as_str(),
-            "email": self.request.email,
-            "connection": self.request.connection.as_str(),
-        })
-        .to_string()
-    }
-
-    pub fn parse(body: &[u8]) -> Result<Self, Error> {
-        #[derive(Deserialize)]
-        struct Queued {
-            tenant_id: String,
-            email: String,
-            connection: String,
-        }
-        let q: Queued = json::parse_body(body)?;
-        let request = ResetRequest::parse(
-            serde_json::json!({"email": q.email, "connection": q.connection})
-                .to_string()
-                .as_bytes(),
-        )?;
-        Ok(QueuedReset {
-            tenant: TenantId::parse(&q.tenant_id)?,
-            request,
-        })
-    }
 }
 
 /// `POST /password-reset/confirm`.

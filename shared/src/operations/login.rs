@@ -211,7 +211,12 @@ impl App {
             )
             .await
         {
-            Ok(()) => Err(Error::invalid_credentials()),
+            Ok(()) => {
+                if state.failure_starts_block(&self.brute_force, ip, now) {
+                    self.notify_block(subject).await;
+                }
+                Err(Error::invalid_credentials())
+            }
             Err(StoreError::ConditionFailed) => Ok(Verdict::Retry),
             Err(e) => Err(e.into()),
         }

@@ -12,7 +12,7 @@ use crate::domain::message::Job;
 use crate::domain::tenant::EmailSettings;
 use crate::domain::user::User;
 use crate::ports::{
-    Clock, ErasureStore, LinkStore, LoginStore, Mailer, OutboxStore, PasswordHasher, ResetQueue,
+    Clock, ErasureStore, LinkStore, LoginStore, MailQueue, Mailer, OutboxStore, PasswordHasher,
     TenantStore, TicketStore, UserStore,
 };
 
@@ -34,9 +34,9 @@ pub struct App {
     pub tickets: Arc<dyn TicketStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub tenants: Arc<dyn TenantStore>,
-    /// Where password reset requests wait for their worker; only the function taking them
-    /// has one (`crate::app::from_env_queueing_resets`).
-    pub resets: Option<Arc<dyn ResetQueue>>,
+    /// Where mail requests wait for their worker; only the functions making them have one
+    /// (`crate::app::from_env_with_mail_queue`).
+    pub mail_queue: Option<Arc<dyn MailQueue>>,
     pub mailer: Arc<dyn Mailer>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,

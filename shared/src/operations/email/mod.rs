@@ -6,10 +6,12 @@ mod email_change;
 mod outbox;
 mod password_reset;
 mod tickets;
+mod unblock;
 mod verification;
 
 pub use email_change::CancelPage;
 pub use outbox::DeliveryReport;
+pub use unblock::UnblockPage;
 pub use verification::{Confirmation, Via};
 
 use crate::domain::Error;

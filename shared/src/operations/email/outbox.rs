@@ -215,6 +215,10 @@ impl App {
                         .is_some_and(|t| t.allows(Some(&message.to), message.created_at))
             }
             MessageKind::AccountDeletionScheduled => user.deletion_scheduled_at.is_some(),
+            // Only to the address the account has proven, and only while it is the account's.
+            MessageKind::Unblock => {
+                user.email_verified && same_address(user.email.as_deref(), &message.to)
+            }
             // A sign-in since the warning was queued cancels what it warns of.
             MessageKind::InactivityWarning => {
                 user.last_login.is_none_or(|at| at < message.created_at)

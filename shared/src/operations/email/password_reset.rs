@@ -5,22 +5,24 @@ use super::Unusable;
 use crate::domain::Error;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::login::{Credential, Identifier};
+use crate::domain::mail_request::MailRequest;
 use crate::domain::message::{Message, MessageKind};
 use crate::domain::password::Password;
 use crate::domain::ticket::{
-    QueuedReset, ResetConfirmation, ResetRequest, TicketKind, invalid_ticket, ticket_target,
+    ResetConfirmation, ResetRequest, TicketKind, invalid_ticket, ticket_target,
 };
 use crate::operations::App;
 
 impl App {
     /// `POST /password-reset`: hands the request to the worker that resolves it, reading
     /// nothing, so the answer comes after the same work for every address.
-    pub async fn request_password_reset(&self, reset: &QueuedReset) -> Result<(), Error> {
-        let queue = self
-            .resets
-            .as_ref()
-            .ok_or_else(|| Error::internal("no reset queue is wired"))?;
-        Ok(queue.enqueue(reset).await?)
+    pub async fn request_password_reset(
+        &self,
+        tenant: TenantId,
+        request: ResetRequest,
+    ) -> Result<(), Error> {
+        self.enqueue_mail(&MailRequest::Reset { tenant, request })
+            .await
     }
 
     /// The worker's half of a reset request: sends a reset link if a database user has this

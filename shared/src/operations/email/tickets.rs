@@ -51,6 +51,9 @@ impl App {
                 &format!("/v1/tenants/{t}/email-change/cancel"),
                 raw.as_str(),
             ),
+            TicketKind::Unblock => self
+                .email
+                .api_link(&format!("/v1/tenants/{t}/unblock"), raw.as_str()),
             TicketKind::PasswordChange => {
                 let mut url = tenant.password_reset_url.clone();
                 {

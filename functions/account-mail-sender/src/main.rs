@@ -4,8 +4,5 @@ use lambda_runtime::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let app = shared::app::from_env().await?;
-    run(service_fn(|event| {
-        password_reset_sender::handle(&app, event)
-    }))
-    .await
+    run(service_fn(|event| account_mail_sender::handle(&app, event))).await
 }

@@ -1,0 +1,103 @@
+//! The link in an unblock email, sent when a brute-force block starts. Public: the ticket is
+//! the credential.
+//!
+//! `GET /v1/tenants/{tenant_id}/unblock?ticket=` shows a page with a button and changes
+//! nothing (mail scanners fetch links). `POST` of the same path with the ticket, as the page's
+//! form (`application/x-www-form-urlencoded`) or as JSON `{"ticket"}`, uses the ticket up and
+//! lifts every brute-force block of the account: the form gets a page saying so, JSON a 204
+//! (400 `invalid_ticket` if the link is unknown, used, expired, or its address is no longer
+//! the account's verified one).
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::App;
+use shared::domain::Error;
+use shared::domain::ids::TenantId;
+use shared::domain::locale::Locale;
+use shared::domain::render;
+use shared::domain::tenant::TenantEmail;
+use shared::domain::ticket::ticket_of;
+use shared::http::{Call, Reply};
+use shared::operations::email::UnblockPage;
+
+pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/unblock";
+
+/// Scopes API Gateway requires before the handler runs: none (a public route, or the
+/// user's own token, which the handler checks).
+pub const SCOPES: &[&str] = &[];
+pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/unblock";
+
+#[derive(Serialize)]
+struct Page<'a> {
+    app_name: &'a str,
+    lang: &'static str,
+    state: &'static str,
+    ticket: &'a str,
+    action: &'a str,
+}
+
+fn page(
+    app: &App,
+    tenant: &TenantId,
+    settings: &TenantEmail,
+    locale: Locale,
+    state: &'static str,
+    ticket: &str,
+) -> Result<Reply, Error> {
+    let action = app
+        .email
+        .api_url(&format!("/v1/tenants/{tenant}/unblock"))
+        .to_string();
+    let html = render::page(
+        "unblock",
+        locale,
+        &Page {
+            app_name: settings.name(tenant),
+            lang: locale.tag(),
+            state,
+            ticket,
+            action: &action,
+        },
+    )?;
+    let status = if state == "invalid" {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(Reply::html(status, html))
+}
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let is_post = req.method() == http::Method::POST;
+    let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
+    let outcome = async {
+        let tenant = call.public_tenant()?;
+        if !is_post || call.is_form() {
+            let settings = app.tenant(&tenant).await?;
+            let fallback = settings.locale;
+            let page =
+                |locale, state, ticket: &str| page(app, &tenant, &settings, locale, state, ticket);
+            if is_post {
+                let ticket = call.form_field("ticket")?.unwrap_or_default();
+                return match app.unblock(&tenant, &ticket).await {
+                    Ok(()) => page(fallback, "unblocked", ""),
+                    Err(Error::Invalid { .. }) => page(fallback, "invalid", ""),
+                    Err(e) => Err(e),
+                };
+            }
+            let ticket = call.query("ticket").unwrap_or("").to_owned();
+            return match app.unblock_page(&tenant, &ticket).await? {
+                UnblockPage::Confirm { locale } => page(locale, "confirm", &ticket),
+                UnblockPage::Invalid => page(fallback, "invalid", ""),
+            };
+        }
+        let ticket = ticket_of(call.body()?)?;
+        app.unblock(&tenant, &ticket).await?;
+        Ok(Reply::no_content())
+    }
+    .await;
+    Ok(call.finish(outcome))
+}
