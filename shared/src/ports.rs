@@ -248,8 +248,7 @@ pub trait LoginStore: Send + Sync {
 
     /// Counts a failed attempt on the address's and the subject's counter, in one write
     /// conditional on both being as `state` read them (`ConditionFailed` otherwise: the caller
-    /// reads again). A counter past its window starts again at one. With `drained_at`, the
-    /// address's throttle is set to it in the same write, conditional on it too.
+    /// reads again). A counter past its window starts again at one.
     async fn record_failure(
         &self,
         subject: &LoginSubject,
@@ -257,7 +256,20 @@ pub trait LoginStore: Send + Sync {
         ip: &str,
         now: Timestamp,
         rules: &BruteForce,
-        drained_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+
+    /// Adds one failure to the throttle of `ip` across the tenant's accounts: its drain time
+    /// moves `interval_secs` past the later of itself and `now`. Atomic, and never refused
+    /// for a concurrent failure from the same address (they add up), so failures from one
+    /// address do not contend with each other. `read` is the drain time the attempt read: a
+    /// hint of which write applies, so one call usually does.
+    async fn fill_address_throttle(
+        &self,
+        tenant: &TenantId,
+        ip: &str,
+        now: Timestamp,
+        interval_secs: i64,
+        read: Option<Timestamp>,
     ) -> Result<(), StoreError>;
 
     /// A successful login, in one transaction conditional on the user's version and both

@@ -92,7 +92,7 @@ async fn unknown_accounts_are_throttled_like_real_ones() {
 }
 
 #[tokio::test]
-async fn a_failed_attempt_costs_one_read_and_one_write_besides_the_lookup() {
+async fn a_failed_attempt_costs_one_read_and_two_writes_besides_the_lookup() {
     let env = Env::new().await;
     env.create(json!({"email": "ana@example.com", "password": PASSWORD}))
         .await;
@@ -101,7 +101,13 @@ async fn a_failed_attempt_costs_one_read_and_one_write_besides_the_lookup() {
         .await;
     assert_eq!(
         env.calls.take(),
-        vec!["GetItem", "BatchGetItem", "TransactWriteItems"]
+        vec![
+            "GetItem",
+            "BatchGetItem",
+            "TransactWriteItems",
+            "UpdateItem"
+        ],
+        "the lookup; the login state; the counters; the address's throttle"
     );
 }
 

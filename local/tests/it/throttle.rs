@@ -154,3 +154,21 @@ async fn the_throttle_is_on_by_default_and_its_settings_are_checked() {
     let r = env.address_blocks("not an address").await;
     assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.raw);
 }
+
+#[tokio::test]
+async fn concurrent_failures_from_one_address_are_all_answered_and_all_counted() {
+    let env = Env::new().await;
+    let attempts = (0..24).map(|i| {
+        let env = &env;
+        async move {
+            env.login(&format!("victim{i}@example.com"), "Summer2026!", STUFFER)
+                .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    for r in &answers {
+        assert_eq!(r.code(), "invalid_credentials", "{}", r.raw);
+    }
+    let r = env.address_blocks(STUFFER).await;
+    assert_eq!(r.body["throttle"]["failures"], 24, "{}", r.raw);
+}

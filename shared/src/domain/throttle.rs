@@ -9,7 +9,9 @@
 //! The bucket is kept as one instant (the generic cell rate algorithm): `drained_at`, when the
 //! bucket would be empty if nothing more failed. Each failure moves it one interval
 //! (a day divided by the capacity) past `max(drained_at, now)`; the bucket is full once
-//! `drained_at` is more than `capacity - 1` intervals ahead of now.
+//! `drained_at` is more than `capacity - 1` intervals ahead of now. The store moves it with an
+//! atomic add while the bucket holds failures, so failures from one address never contend
+//! (see `LoginStore::fill_address_throttle`).
 
 use std::net::IpAddr;
 
@@ -47,7 +49,11 @@ impl AddressThrottle {
         self.failures_per_day.is_some() && !self.allow.iter().any(|c| c.contains_key(ip))
     }
 
-    /// Seconds one failure takes to drain.
+    /// Seconds one failure takes to drain; `None` while the throttle is off.
+    pub fn interval_secs(&self) -> Option<i64> {
+        self.failures_per_day.map(Self::interval)
+    }
+
     fn interval(capacity: u32) -> i64 {
         (DAY_SECS + i64::from(capacity) - 1) / i64::from(capacity.max(1))
     }
@@ -106,6 +112,19 @@ impl Cidr {
                 .filter(|p| *p <= bits)
                 .ok_or_else(|| format!("{raw:?} has no valid prefix length"))?,
         };
+        // Sign-ins count per IPv4 address and per IPv6 /64 ([`super::login::parse_ip`]): a
+        // longer IPv6 prefix would name part of a /64 and never match, and an IPv4-mapped one
+        // counts as its IPv4 address.
+        if let IpAddr::V6(v6) = network {
+            if v6.to_ipv4_mapped().is_some() {
+                return Err(format!("{raw:?} is an IPv4 address: write it as one"));
+            }
+            if prefix > 64 {
+                return Err(format!(
+                    "{raw:?}: IPv6 sign-ins count per /64, so a network is /64 or shorter"
+                ));
+            }
+        }
         let cidr = Cidr { network, prefix };
         if cidr.masked(network) != network {
             return Err(format!("{raw:?} has host bits set past its prefix"));
@@ -131,8 +150,7 @@ impl Cidr {
     }
 
     /// Whether the address an attempt counts under (an IPv4 address, or an IPv6 /64 written
-    /// `a:b:c:d::/64`) lies in this network. A /64 lies in a network of prefix 64 or less
-    /// that holds it, and in a longer one never: part of it would be outside.
+    /// `a:b:c:d::/64`) lies in this network.
     pub fn contains_key(&self, key: &str) -> bool {
         let (addr, prefix) = match key.strip_suffix("/64") {
             Some(a) => (a, 64),
@@ -209,7 +227,16 @@ mod tests {
         assert!(Cidr::parse("203.0.113.0/33").is_err());
         assert!(Cidr::parse("example.com").is_err());
         assert!(
-            !Cidr::parse("2001:db8:0:7:1::/80")
+            Cidr::parse("2001:db8:0:7:1::/80").is_err(),
+            "longer than a /64"
+        );
+        assert!(
+            Cidr::parse("2001:db8::1").is_err(),
+            "one IPv6 address is a /128"
+        );
+        assert!(Cidr::parse("::ffff:198.51.100.7").is_err());
+        assert!(
+            Cidr::parse("2001:db8:0:7::/64")
                 .unwrap()
                 .contains_key("2001:db8:0:7::/64")
         );

@@ -24,6 +24,17 @@ impl Timestamp {
         self.0.unix_timestamp()
     }
 
+    /// Milliseconds since the epoch: how a value that must be added to atomically is stored.
+    pub fn epoch_millis(self) -> i64 {
+        i64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    pub fn from_epoch_millis(millis: i64) -> Option<Self> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .ok()
+            .map(Timestamp::from_datetime)
+    }
+
     /// Whole seconds from `self` until `later`, rounded up; 0 if `later` is not later.
     pub fn secs_until(self, later: Timestamp) -> u64 {
         let millis = (later.0 - self.0).whole_milliseconds();

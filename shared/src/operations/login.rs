@@ -152,11 +152,33 @@ impl App {
         }
     }
 
+    /// Counts a failure against the address's throttle across the tenant's accounts: after
+    /// the failure itself is recorded and apart from it. A write that failed is logged, never
+    /// answered, so the answer to a guess cannot depend on how this write fared.
+    async fn fill_throttle(
+        &self,
+        subject: &LoginSubject,
+        ip: &str,
+        now: Timestamp,
+        (interval, read): (i64, Option<Timestamp>),
+    ) {
+        let tenant = match subject {
+            LoginSubject::User(tenant, _, _) | LoginSubject::Unknown { tenant, .. } => tenant,
+        };
+        if let Err(e) = self
+            .logins
+            .fill_address_throttle(tenant, ip, now, interval, read)
+            .await
+        {
+            tracing::error!(error = ?e, "a failure was not added to its address's throttle");
+        }
+    }
+
     /// Decides one attempt against what `state` read: 429 while a block or the address's
     /// throttle holds (the password unchecked); otherwise the password is checked (once, kept
-    /// in `checked` across re-reads) and a wrong one is counted, with the address's throttle
-    /// unless the tenant exempts the address, by a write conditional on `state`, and only then
-    /// answered 401. `Retry` means that write lost to a concurrent attempt: read again.
+    /// in `checked` across re-reads) and a wrong one is counted by a write conditional on
+    /// `state`, then added to the address's throttle unless the tenant exempts the address,
+    /// and only then answered 401. `Retry` means that write lost to a concurrent attempt: read again.
     async fn judge(
         &self,
         subject: &LoginSubject,
@@ -201,17 +223,14 @@ impl App {
         }
         match self
             .logins
-            .record_failure(
-                subject,
-                state,
-                ip,
-                now,
-                &self.brute_force,
-                throttled.then(|| throttle.after_failure(state.address, now)),
-            )
+            .record_failure(subject, state, ip, now, &self.brute_force)
             .await
         {
             Ok(()) => {
+                if let Some(interval) = throttle.interval_secs().filter(|_| throttled) {
+                    self.fill_throttle(subject, ip, now, (interval, state.address))
+                        .await;
+                }
                 if state.failure_starts_block(&self.brute_force, ip, now) {
                     self.notify_block(subject).await;
                 }

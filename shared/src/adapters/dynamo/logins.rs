@@ -19,6 +19,14 @@ use crate::domain::user::User;
 use crate::ports::LoginStore;
 use crate::ports::StoreError;
 
+/// When an address's throttle drains, stored as epoch milliseconds so failures add to it.
+fn drained_at(item: &Item) -> Option<Timestamp> {
+    match item.get(DRAINED_AT) {
+        Some(AttributeValue::N(n)) => n.parse().ok().and_then(Timestamp::from_epoch_millis),
+        _ => None,
+    }
+}
+
 /// A condition that holds only while a counter is as it was read.
 fn unchanged(read: Option<&CounterRecord>) -> (String, Vec<(&'static str, AttributeValue)>) {
     match read {
@@ -157,37 +165,6 @@ impl DynamoStore {
             .build())
     }
 
-    /// An address's throttle moved to `drained_at`, conditional on it being as `read`. It
-    /// expires a day after it drains: an empty bucket is no bucket.
-    fn throttle_update(
-        &self,
-        tenant: &TenantId,
-        ip: &str,
-        read: Option<Timestamp>,
-        drained_at: Timestamp,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::address(tenant, ip), THROTTLE)))
-            .update_expression("SET #d = :d, #e = :e")
-            .expression_attribute_names("#d", DRAINED_AT)
-            .expression_attribute_names("#e", TTL_ATTRIBUTE)
-            .expression_attribute_values(":d", s(drained_at.to_string()))
-            .expression_attribute_values(
-                ":e",
-                AttributeValue::N(drained_at.plus_secs(24 * 3600).epoch_secs().to_string()),
-            );
-        update = match read {
-            None => update.condition_expression("attribute_not_exists(#d)"),
-            Some(seen) => update
-                .condition_expression("#d = :seen")
-                .expression_attribute_values(":seen", s(seen.to_string())),
-        };
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(build_error)?)
-            .build())
-    }
-
     /// One counter's write, conditional on the counter being as `read`.
     pub(super) fn counter_update(
         &self,
@@ -253,7 +230,7 @@ impl LoginStore for DynamoStore {
         for item in self.batch_items(keys, true).await? {
             match item.get(SK) {
                 Some(AttributeValue::S(sk)) if sk == THROTTLE => {
-                    state.address = timestamp_attr(&item, DRAINED_AT);
+                    state.address = drained_at(&item);
                 }
                 Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
                 Some(AttributeValue::S(sk)) if *sk == password => {
@@ -278,18 +255,9 @@ impl LoginStore for DynamoStore {
         ip: &str,
         now: Timestamp,
         rules: &BruteForce,
-        drained_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let pk = subject_pk(subject);
         let mut items = Vec::new();
-        if let Some(drained_at) = drained_at {
-            items.push(self.throttle_update(
-                subject_tenant(subject),
-                ip,
-                state.address,
-                drained_at,
-            )?);
-        }
         for (counter, read) in [
             (Counter::Ip(ip.to_owned()), state.ip.as_ref()),
             (Counter::User, state.all.as_ref()),
@@ -447,6 +415,74 @@ impl LoginStore for DynamoStore {
             .collect())
     }
 
+    async fn fill_address_throttle(
+        &self,
+        tenant: &TenantId,
+        ip: &str,
+        now: Timestamp,
+        interval_secs: i64,
+        read: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let interval = AttributeValue::N(interval_secs.saturating_mul(1000).to_string());
+        let now_ms = AttributeValue::N(now.epoch_millis().to_string());
+        let restart = AttributeValue::N(now.plus_secs(interval_secs).epoch_millis().to_string());
+        // A full bucket counts no more failures, so it drains within a day (and an interval)
+        // of its last one: two days after each failure, nothing is left to keep.
+        let expires = AttributeValue::N(now.plus_secs(2 * 24 * 3600).epoch_secs().to_string());
+        let key = key(keys::address(tenant, ip), THROTTLE);
+        // While the bucket holds failures, an atomic add: concurrent failures add up.
+        let add = || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression("SET #e = :e ADD #d :interval")
+                .condition_expression("#d > :now")
+                .expression_attribute_names("#d", DRAINED_AT)
+                .expression_attribute_names("#e", TTL_ATTRIBUTE)
+                .expression_attribute_values(":interval", interval.clone())
+                .expression_attribute_values(":now", now_ms.clone())
+                .expression_attribute_values(":e", expires.clone())
+        };
+        // Empty (drained, or never filled): it starts again from now.
+        let start = || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression("SET #d = :restart, #e = :e")
+                .condition_expression("attribute_not_exists(#d) OR #d <= :now")
+                .expression_attribute_names("#d", DRAINED_AT)
+                .expression_attribute_names("#e", TTL_ATTRIBUTE)
+                .expression_attribute_values(":restart", restart.clone())
+                .expression_attribute_values(":now", now_ms.clone())
+                .expression_attribute_values(":e", expires.clone())
+        };
+        // Whichever write the read says applies goes first; a concurrent failure that
+        // started or drained the bucket meanwhile makes the other one apply.
+        let mut adding = read.is_some_and(|d| d > now);
+        for _ in 0..4 {
+            let sent = if adding {
+                add().send().await
+            } else {
+                start().send().await
+            };
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    adding = !adding;
+                }
+                Err(e) => return Err(sdk_error("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::Throttled(
+            "the address throttle kept changing between its two writes".into(),
+        ))
+    }
+
     async fn address_throttle(
         &self,
         tenant: &TenantId,
@@ -455,7 +491,7 @@ impl LoginStore for DynamoStore {
         Ok(self
             .item(keys::address(tenant, ip), THROTTLE)
             .await?
-            .and_then(|item| timestamp_attr(&item, DRAINED_AT)))
+            .and_then(|item| drained_at(&item)))
     }
 
     async fn clear_address_throttle(&self, tenant: &TenantId, ip: &str) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use crate::domain::login::LoginSubject;
 use crate::domain::mail_request::MailRequest;
 use crate::domain::message::{Message, MessageKind};
 use crate::domain::ticket::{TicketKind, invalid_ticket};
+use crate::domain::user::User;
 use crate::operations::App;
 
 /// What the unblock link's page shows.
@@ -116,14 +117,22 @@ impl App {
             .await
             .map_err(Unusable::into_error)?;
         let to = ticket.email.clone().unwrap_or_default();
-        self.redeem(&hash, &ticket, None, None, |user| {
+        let applies = |user: &User| {
             if user.email_verified && same_address(user.email.as_deref(), &to) {
                 Ok(())
             } else {
                 Err(invalid_ticket())
             }
-        })
-        .await?;
-        Ok(self.logins.clear_failures(tenant, &ticket.user_id).await?)
+        };
+        let user = self
+            .users
+            .get(tenant, &ticket.user_id)
+            .await?
+            .ok_or_else(invalid_ticket)?;
+        applies(&user)?;
+        // Lifted before the ticket is used up: a clear that failed leaves the link to try again.
+        self.logins.clear_failures(tenant, &ticket.user_id).await?;
+        self.redeem(&hash, &ticket, None, Some(user), |user| applies(user))
+            .await
     }
 }
