@@ -36,17 +36,22 @@ async fn main() -> ExitCode {
                 Ok(app) => app,
                 Err(e) => return fail(&e.to_string()),
             };
-            // What the SQS event source mapping does in AWS: reset requests reach
-            // account-mail-sender as soon as they are queued.
+            // What the SQS event source mapping does in AWS: mail requests reach
+            // account-mail-sender as soon as they are queued. Short polls a few times a
+            // second, not long polls: moto answers one request at a time
+            // (scripts/moto_server.py), so a long poll would hold up every other call.
             let resolver = app.clone();
             let queue = std::env::var(shared::config::env::MAIL_QUEUE_URL).unwrap_or_default();
             let sqs = aws_sdk_sqs::Client::new(&shared::config::aws_config().await);
             tokio::spawn(async move {
                 loop {
-                    if let Err(e) = local_api::queue::deliver_once(&resolver, &sqs, &queue, 1).await
-                    {
-                        tracing::error!(error = %e, "reset requests not delivered");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    match local_api::queue::deliver_once(&resolver, &sqs, &queue, 0).await {
+                        Ok(0) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "mail requests not delivered");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
                     }
                 }
             });
