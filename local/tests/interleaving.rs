@@ -45,13 +45,7 @@ async fn a_failure_counted_during_a_clear_stays_counted(clear: Clear) {
                 tenant: shared::domain::ids::TenantId::parse("acme").unwrap(),
                 user: Some(u["user_id"].as_str().unwrap().parse().unwrap()),
             };
-            env.sqs
-                .send_message()
-                .queue_url(&env.mail_queue)
-                .message_body(notice.to_body())
-                .send()
-                .await
-                .unwrap();
+            env.queue_mail(&notice).await;
             assert_eq!(env.deliver_mail_requests().await, 1);
             let mail = support::inbox(&address).await;
             Some(support::link(

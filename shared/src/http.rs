@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::domain::Error;
 use crate::domain::caller::{Caller, Scope};
 use crate::domain::ids::{TenantId, UserId};
+use crate::domain::locale::Locale;
 use crate::domain::login::{BlocksOf, Identifier, parse_ip};
 use crate::domain::user::User;
 use crate::operations::Saved;
@@ -81,6 +82,19 @@ impl Reply {
     /// post only to this API.
     pub fn html(status: StatusCode, page: String) -> Self {
         Self::page(status, page, "form-action 'self'; ")
+    }
+
+    /// The page an emailed link opens, or its form's answer, rendered from
+    /// `pages/{locale}/{template}.html`: 400 in its `invalid` state (the link is of no use),
+    /// else 200.
+    pub fn link_page(template: &str, locale: Locale, page: &LinkPage) -> Result<Self, Error> {
+        let html = crate::domain::render::page(template, locale, page)?;
+        let status = if page.state == "invalid" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        Ok(Self::html(status, html))
     }
 
     /// A page whose form is answered with a redirect elsewhere (a tenant's result page):
@@ -166,6 +180,21 @@ impl Reply {
         self.headers.push((name, value));
         self
     }
+}
+
+/// What the page of an emailed link that acts through a form shows.
+#[derive(Debug, serde::Serialize)]
+pub struct LinkPage<'a> {
+    pub app_name: &'a str,
+    pub lang: &'static str,
+    /// `confirm` (the form), the state after the form's POST, or `invalid`.
+    pub state: &'static str,
+    pub ticket: &'a str,
+    /// Where the form posts: the link's own path on the API.
+    pub action: String,
+    /// The masked address a pending email change would switch to (its cancel page only).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub new_email: &'a str,
 }
 
 pub fn etag(version: u64) -> String {

@@ -10,17 +10,14 @@
 
 use std::convert::Infallible;
 
-use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use shared::App;
 use shared::domain::Error;
 use shared::domain::ids::TenantId;
 use shared::domain::locale::Locale;
-use shared::domain::render;
 use shared::domain::tenant::TenantEmail;
 use shared::domain::ticket::ticket_of;
-use shared::http::{Call, Reply};
+use shared::http::{Call, LinkPage, Reply};
 use shared::operations::email::UnblockPage;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/unblock";
@@ -30,15 +27,6 @@ pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/unblock";
 pub const SCOPES: &[&str] = &[];
 pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/unblock";
 
-#[derive(Serialize)]
-struct Page<'a> {
-    app_name: &'a str,
-    lang: &'static str,
-    state: &'static str,
-    ticket: &'a str,
-    action: &'a str,
-}
-
 fn page(
     app: &App,
     tenant: &TenantId,
@@ -47,27 +35,18 @@ fn page(
     state: &'static str,
     ticket: &str,
 ) -> Result<Reply, Error> {
-    let action = app
-        .email
-        .api_url(&format!("/v1/tenants/{tenant}/unblock"))
-        .to_string();
-    let html = render::page(
-        "unblock",
-        locale,
-        &Page {
-            app_name: settings.name(tenant),
-            lang: locale.tag(),
-            state,
-            ticket,
-            action: &action,
-        },
-    )?;
-    let status = if state == "invalid" {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let page = LinkPage {
+        app_name: settings.name(tenant),
+        lang: locale.tag(),
+        state,
+        ticket,
+        action: app
+            .email
+            .api_url(&format!("/v1/tenants/{tenant}/unblock"))
+            .to_string(),
+        new_email: "",
     };
-    Ok(Reply::html(status, html))
+    Reply::link_page("unblock", locale, &page)
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {

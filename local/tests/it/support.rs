@@ -503,7 +503,18 @@ impl Env {
         self.public("POST", "/password-reset", body).await
     }
 
-    /// Hands every queued reset request to `account-mail-sender`, as SQS's event source
+    /// Puts a mail request on the queue as the functions that make them do.
+    pub async fn queue_mail(&self, request: &shared::domain::mail_request::MailRequest) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.mail_queue)
+            .message_body(request.to_body())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SendMessage: {e}"));
+    }
+
+    /// Hands every queued mail request to `account-mail-sender`, as SQS's event source
     /// mapping does; answers how many there were.
     pub async fn deliver_mail_requests(&self) -> usize {
         let mut total = 0;

@@ -143,13 +143,7 @@ async fn unblock_mail_keeps_to_the_send_cap() {
         user: Some(user["user_id"].as_str().unwrap().parse::<UserId>().unwrap()),
     };
     for _ in 0..7 {
-        env.sqs
-            .send_message()
-            .queue_url(&env.mail_queue)
-            .message_body(notice.to_body())
-            .send()
-            .await
-            .unwrap();
+        env.queue_mail(&notice).await;
     }
     assert_eq!(env.deliver_mail_requests().await, 7);
     assert_eq!(inbox(&email).await.len(), 5, "five of a kind an hour");
