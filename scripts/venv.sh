@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv with moto and cfn-lint unless it is there and current.
+# Creates .venv with moto, cfn-lint and auth0-python unless it is there and current.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
@@ -8,7 +8,7 @@ stamp="$venv/.requirements"
 if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/cfn-lint" ] && cmp -s "$req" "$stamp"; then
   exit 0
 fi
-echo "setting up $venv (moto, cfn-lint)..." >&2
+echo "setting up $venv (moto, cfn-lint, auth0-python)..." >&2
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
 cp "$req" "$stamp"

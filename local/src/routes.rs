@@ -43,9 +43,10 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 32] = [
+pub const ROUTES: [Route; 33] = [
     route!("create-user", create_user),
     route!("get-user", get_user),
+    route!("get-user", get_user, ROUTE_AUTH0),
     route!("patch-user", patch_user),
     route!("delete-user", delete_user),
     route!("list-users", list_users),

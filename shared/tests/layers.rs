@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
 const OUTSIDE_CRATES: &[&str] = &[
     "aws_sdk_dynamodb",
     "aws_sdk_sesv2",
+    "aws_sdk_sqs",
     "aws_config",
     "lambda_http",
     "http::",

@@ -1,4 +1,4 @@
-//! `GET /v1/tenants/{tenant_id}/users/{user_id}`
+//! `GET /v1/tenants/{tenant_id}/users/{user_id}` and `GET /api/v2/users/{user_id}`
 //!
 //! Reads a user: 200 with the user and its `ETag`; 404 `user_not_found`.
 
@@ -8,7 +8,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
-use shared::http::{Call, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/users/{user_id}";
 
@@ -16,13 +16,21 @@ pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/users/{user_id}";
 /// again.
 pub const SCOPES: &[&str] = &["read:users"];
 
+/// The same read in Auth0's dialect ([`shared::http::auth0`]): the tenant from the token,
+/// `{id}` an Auth0 user id, and `fields` / `include_fields` honoured.
+pub const ROUTE_AUTH0: &str = "GET /api/v2/users/{user_id}";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let route = match req.uri().path().starts_with("/api/v2/") {
+        true => ROUTE_AUTH0,
+        false => ROUTE,
+    };
+    let mut call = Call::new(req, route);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
-        let id = call.path_user_id()?;
-        let user = app.get_user(&tenant, &id).await?;
-        Ok(Reply::user(StatusCode::OK, &user))
+        let id = call.path_user(app, &tenant).await?;
+        let user = call.named(app.get_user(&tenant, &id).await?)?;
+        Ok(call.user_reply(StatusCode::OK, &user))
     }
     .await;
     Ok(call.finish(outcome))

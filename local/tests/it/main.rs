@@ -2,6 +2,7 @@
 //! that `make dev` serves and Lambda runs.
 
 mod access;
+mod auth0;
 mod credentials;
 mod email;
 mod erasure;
@@ -10,6 +11,7 @@ mod linking;
 mod listing;
 mod metadata;
 mod runtime;
+mod sdk;
 mod server;
 mod settings;
 mod store_contract;

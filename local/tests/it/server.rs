@@ -10,9 +10,14 @@ use crate::support::{ALL_SCOPES, Env};
 const SECRET: &str = "test-secret";
 
 async fn start(env: &Env) -> SocketAddr {
+    start_with(env, SECRET).await
+}
+
+/// The local server over `env`'s app on a free port, checking tokens signed with `secret`.
+pub async fn start_with(env: &Env, secret: &str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = local_api::server::router(env.app.clone(), SECRET.into())
+    let service = local_api::server::router(env.app.clone(), secret.into())
         .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     addr

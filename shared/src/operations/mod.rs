@@ -125,6 +125,19 @@ impl App {
             .ok_or_else(Error::user_not_found)
     }
 
+    /// The user holding an identity, as its own or linked (one read of its guard).
+    pub async fn identity_owner(
+        &self,
+        tenant: &TenantId,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<UserId>, Error> {
+        Ok(self
+            .users
+            .identity_owner(tenant, provider, provider_user_id)
+            .await?)
+    }
+
     /// The user, if `if_match` (when given) names its current version.
     pub(crate) async fn get_matching(
         &self,

@@ -5,6 +5,8 @@
 //! [`Call::finish`], which renders the response, maps every error to its status in one place
 //! and writes the request's single log line.
 
+pub mod auth0;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -39,6 +41,25 @@ pub struct Call {
     source_ip: Option<String>,
     body: Vec<u8>,
     tenant: Option<String>,
+    dialect: Dialect,
+}
+
+/// Which API a route speaks: ours (`/v1/tenants/{tenant_id}/...`) or Auth0's Management API
+/// v2 (`/api/v2/...`, [`auth0`]). The same handler serves both; the route picks the dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Profiles,
+    Auth0,
+}
+
+impl Dialect {
+    /// The dialect of a route key such as `GET /api/v2/users/{id}`.
+    pub fn of(route: &str) -> Self {
+        match route.split_once(' ') {
+            Some((_, path)) if path.starts_with("/api/v2/") => Dialect::Auth0,
+            _ => Dialect::Profiles,
+        }
+    }
 }
 
 /// A successful outcome.
@@ -249,7 +270,12 @@ impl Call {
             source_ip,
             body: body.to_vec(),
             tenant: None,
+            dialect: Dialect::of(route),
         }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     fn caller(&self) -> Result<Caller, Error> {
@@ -266,9 +292,17 @@ impl Call {
         ))
     }
 
-    /// The path's tenant, once the token is shown to belong to it.
+    /// The path's tenant, once the token is shown to belong to it; on an Auth0 route, whose
+    /// paths name none, the token's.
     pub fn tenant(&mut self) -> Result<(TenantId, Caller), Error> {
-        let raw = self.path.get("tenant_id").cloned().unwrap_or_default();
+        let raw = match self.dialect {
+            Dialect::Profiles => self.path.get("tenant_id").cloned().unwrap_or_default(),
+            Dialect::Auth0 => self
+                .claims
+                .as_ref()
+                .and_then(|c| c.get("tenant_id").cloned())
+                .unwrap_or_default(),
+        };
         self.tenant = Some(raw.chars().take(64).collect());
         let tenant = TenantId::parse(&raw)?;
         let caller = self.caller()?;
@@ -339,6 +373,49 @@ impl Call {
                 "invalid_query",
                 "Name exactly one of the identifier and ip query parameters.",
             )),
+        }
+    }
+
+    /// The user the path names: our id, or on an Auth0 route an Auth0 id (`auth0|{id}`, or a
+    /// social user's `{provider}|{id}`, looked up by its identity). Check what is read with
+    /// [`Call::named`].
+    pub async fn path_user(&self, app: &crate::App, tenant: &TenantId) -> Result<UserId, Error> {
+        if self.dialect == Dialect::Profiles {
+            return self.path_user_id();
+        }
+        let raw = self.path.get("user_id").map(String::as_str).unwrap_or("");
+        match auth0::UserRef::parse(raw)? {
+            auth0::UserRef::Own(id) => Ok(id),
+            auth0::UserRef::Identity { provider, id } => app
+                .identity_owner(tenant, &provider, &id)
+                .await?
+                .ok_or_else(Error::user_not_found),
+        }
+    }
+
+    /// `user`, read for the path's user, if the path named it by its own id: an Auth0 id of
+    /// an identity linked into another user names no user (Auth0 answers 404 for it too).
+    pub fn named(
+        &self,
+        user: crate::domain::user::User,
+    ) -> Result<crate::domain::user::User, Error> {
+        let raw = self.path.get("user_id").map(String::as_str).unwrap_or("");
+        if self.dialect == Dialect::Auth0 && auth0::user_id(&user) != raw {
+            return Err(Error::user_not_found());
+        }
+        Ok(user)
+    }
+
+    /// A user as the route's dialect shows it, with its `ETag`; on an Auth0 route, only the
+    /// `fields` asked for (`include_fields=false`: all but those).
+    pub fn user_reply(&self, status: StatusCode, user: &User) -> Reply {
+        match self.dialect {
+            Dialect::Profiles => Reply::user(status, user),
+            Dialect::Auth0 => {
+                let include = self.query("include_fields") != Some("false");
+                let body = auth0::project(auth0::user_json(user), self.query("fields"), include);
+                Reply::json(status, body).with_header(ETAG, etag(user.version))
+            }
         }
     }
 
@@ -425,7 +502,7 @@ impl Call {
                         "request failed"
                     );
                 }
-                error_response(&error)
+                error_response_in(self.dialect, &error)
             }
         };
         tracing::info!(
@@ -464,6 +541,11 @@ fn render(reply: Reply) -> Response<Body> {
 
 /// The one place errors become statuses. 5xx bodies say nothing about the cause.
 pub fn error_response(error: &Error) -> Response<Body> {
+    error_response_in(Dialect::Profiles, error)
+}
+
+/// An error in `dialect`'s words; the status is the same in both.
+pub fn error_response_in(dialect: Dialect, error: &Error) -> Response<Body> {
     let (status, code, message): (StatusCode, &str, String) = match error {
         Error::Invalid { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
         Error::Unauthenticated { code, message } => {
@@ -507,6 +589,10 @@ pub fn error_response(error: &Error) -> Response<Body> {
             "internal_error",
             "Something went wrong on our side.".into(),
         ),
+    };
+    let (code, message) = match dialect {
+        Dialect::Profiles => (code.to_owned(), message),
+        Dialect::Auth0 => auth0::error_code_and_message(code, &message),
     };
     let body = json!({
         "statusCode": status.as_u16(),

@@ -1,0 +1,126 @@
+//! Auth0's Management API v2 dialect on `/api/v2` (the shapes: docs/auth0-compat.md).
+
+use serde_json::{Value, json};
+
+use crate::support::{Env, claims};
+
+fn auth0_id(user: &Value) -> String {
+    format!("auth0|{}", user["user_id"].as_str().unwrap())
+}
+
+fn path(id: &str) -> String {
+    format!("/api/v2/users/{}", id.replace('|', "%7C"))
+}
+
+#[tokio::test]
+async fn a_user_reads_in_auth0s_shape_with_the_tenant_from_the_token() {
+    let env = Env::new().await;
+    let ana = env
+        .create(json!({"email": "ana@example.com", "password": "correct horse battery", "user_metadata": {"theme": "dark"}}))
+        .await;
+    let admin = env.admin();
+    let r = env
+        .send("GET", &path(&auth0_id(&ana)), Some(&admin), None, &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["user_id"], auth0_id(&ana));
+    assert_eq!(r.body["email"], "ana@example.com");
+    assert_eq!(r.body["name"], "ana@example.com");
+    assert_eq!(r.body["nickname"], "ana");
+    assert_eq!(r.body["user_metadata"], json!({"theme": "dark"}));
+    assert_eq!(
+        r.body["identities"],
+        json!([{"connection": "Username-Password-Authentication", "provider": "auth0", "user_id": ana["user_id"], "isSocial": false}])
+    );
+    assert!(r.body.get("version").is_none(), "{}", r.raw);
+
+    let fields = format!(
+        "{}?fields=email,user_id&include_fields=true",
+        path(&auth0_id(&ana))
+    );
+    let r = env.send("GET", &fields, Some(&admin), None, &[]).await;
+    assert_eq!(
+        r.body,
+        json!({"user_id": auth0_id(&ana), "email": "ana@example.com"})
+    );
+
+    // Another tenant's token finds nobody: the tenant is the token's.
+    let globex = claims("globex", "backoffice@clients", crate::support::ALL_SCOPES);
+    let r = env
+        .send("GET", &path(&auth0_id(&ana)), Some(&globex), None, &[])
+        .await;
+    assert_eq!(r.status, 404, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn errors_are_in_auth0s_words() {
+    let env = Env::new().await;
+    let admin = env.admin();
+    let r = env
+        .send(
+            "GET",
+            &path("auth0|usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.body,
+        json!({"statusCode": 404, "error": "Not Found", "message": "The user does not exist.", "errorCode": "inexistent_user"})
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = env
+        .send("GET", &path("not-an-id"), Some(&admin), None, &[])
+        .await;
+    assert_eq!((r.status, r.code()), (404, "inexistent_user"));
+    let reader = claims("acme", "reader@clients", "read:tenant_settings");
+    let r = env
+        .send(
+            "GET",
+            &path("auth0|usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1"),
+            Some(&reader),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn a_social_user_is_read_by_its_provider_id_until_it_is_linked_into_another() {
+    let env = Env::new().await;
+    let admin = env.admin();
+    let google = env
+        .create(json!({"connection": "google-oauth2", "user_id": "10876", "email": "ana@gmail.example"}))
+        .await;
+    let r = env
+        .send("GET", &path("google-oauth2|10876"), Some(&admin), None, &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["user_id"], "google-oauth2|10876");
+    assert_eq!(r.body["identities"][0]["isSocial"], true);
+    let ana = env
+        .create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
+        .await;
+    let linked = env
+        .link(
+            &ana,
+            json!({"link_with": google["user_id"], "allow_unverified": true}),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.raw);
+    let r = env
+        .send("GET", &path("google-oauth2|10876"), Some(&admin), None, &[])
+        .await;
+    assert_eq!((r.status, r.code()), (404, "inexistent_user"), "{}", r.raw);
+    let r = env
+        .send("GET", &path(&auth0_id(&ana)), Some(&admin), None, &[])
+        .await;
+    assert_eq!(r.body["identities"][1]["provider"], "google-oauth2");
+    assert_eq!(
+        r.body["identities"][1]["profileData"]["email"],
+        "ana@gmail.example"
+    );
+}

@@ -1,0 +1,52 @@
+//! Auth0's own SDKs against the `/api/v2` routes over real HTTP, with only the base URL and
+//! the token changed (docs/auth0-compat.md). The SDKs are installed by `make test`: the
+//! Python one into `.venv` (scripts/requirements.txt); a missing one fails these tests.
+
+use serde_json::json;
+
+use crate::support::{ALL_SCOPES, Env};
+
+const SECRET: &str = "test-secret";
+
+#[tokio::test]
+async fn auth0_python_reads_users_and_raises_its_own_errors() {
+    let env = Env::new().await;
+    let ana = env
+        .create(json!({"email": "ana@example.com", "password": "correct horse battery", "user_metadata": {"theme": "dark"}}))
+        .await;
+    env.create(
+        json!({"connection": "google-oauth2", "user_id": "10876", "email": "ana@gmail.example"}),
+    )
+    .await;
+    let addr = crate::server::start_with(&env, SECRET).await;
+    let token = local_api::auth::mint(SECRET, "acme", "backoffice@clients", ALL_SCOPES, 300);
+    let scopeless = local_api::auth::mint(SECRET, "acme", "backoffice@clients", "", 300);
+    let case = json!({
+        "user_id": format!("auth0|{}", ana["user_id"].as_str().unwrap()),
+        "email": "ana@example.com",
+        "social_id": "google-oauth2|10876",
+        "missing_id": "auth0|usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1",
+    });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
+    let output = tokio::process::Command::new(&python)
+        .arg(root.join("local/tests/sdk/auth0_python.py"))
+        .arg(format!("http://{addr}/api/v2"))
+        .arg(&token)
+        .arg(&scopeless)
+        .arg(case.to_string())
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}. Run the tests with `make test`, which installs the SDKs.",
+                python.display()
+            )
+        });
+    assert!(
+        output.status.success(),
+        "auth0-python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,216 @@
+//! Auth0's Management API v2 dialect, spoken on the `/api/v2` routes: the tenant from the
+//! token, user ids as `{provider}|{id}`, users and identities in Auth0's field names, and
+//! errors in Auth0's words, so Auth0's SDKs work unchanged but for the base URL. Every field
+//! and each difference: docs/auth0-compat.md.
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::Error;
+use crate::domain::ids::UserId;
+use crate::domain::user::User;
+
+/// What Auth0 names the database connection (ours is `database`).
+pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
+
+/// What Auth0 calls the database provider in ids and identities.
+const DATABASE_PROVIDER: &str = "auth0";
+
+/// A user as an `/api/v2` path names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// `auth0|{id}`: a user whose own identity is a database one, by our id.
+    Own(UserId),
+    /// `{provider}|{id}`: a user whose own identity is that social one.
+    Identity { provider: String, id: String },
+}
+
+impl UserRef {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let not_found = || Error::NotFound {
+            code: "inexistent_user",
+            message: "The user does not exist.".into(),
+        };
+        let (provider, id) = raw.split_once('|').ok_or_else(not_found)?;
+        if id.is_empty() || provider.is_empty() {
+            return Err(not_found());
+        }
+        if provider == DATABASE_PROVIDER {
+            return UserId::parse(id).map(UserRef::Own).map_err(|_| not_found());
+        }
+        Ok(UserRef::Identity {
+            provider: provider.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// The id Auth0's clients know a user by: its own identity's provider and id.
+pub fn user_id(user: &User) -> String {
+    match user.identities.first() {
+        Some(own) if !own.connection.is_database() => format!("{}|{}", own.provider, own.user_id),
+        _ => format!("{DATABASE_PROVIDER}|{}", user.user_id),
+    }
+}
+
+/// A user as Auth0's Management API shows it. `name` and `nickname` default as Auth0 fills
+/// them (the email, and its local part); fields Auth0 has no place for are left out.
+pub fn user_json(user: &User) -> Value {
+    let admin = user.to_admin_json();
+    let mut out = Map::new();
+    out.insert("user_id".into(), Value::from(user_id(user)));
+    for field in [
+        "email",
+        "email_verified",
+        "username",
+        "phone_number",
+        "phone_verified",
+        "given_name",
+        "family_name",
+        "picture",
+        "user_metadata",
+        "app_metadata",
+        "blocked",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "logins_count",
+        "last_password_reset",
+    ] {
+        if let Some(value) = admin.get(field).filter(|v| !v.is_null()) {
+            out.insert(field.into(), value.clone());
+        }
+    }
+    let fallback = user.email.as_deref().or(user.username.as_deref());
+    let name = user.name.as_deref().or(fallback);
+    let nickname = user
+        .nickname
+        .as_deref()
+        .or_else(|| fallback.map(|f| f.split('@').next().unwrap_or(f)));
+    if let Some(name) = name {
+        out.insert("name".into(), Value::from(name));
+    }
+    if let Some(nickname) = nickname {
+        out.insert("nickname".into(), Value::from(nickname));
+    }
+    out.insert(
+        "identities".into(),
+        Value::Array(user.identities.iter().map(identity_json).collect()),
+    );
+    Value::Object(out)
+}
+
+fn identity_json(identity: &crate::domain::user::Identity) -> Value {
+    let database = identity.connection.is_database();
+    let mut out = json!({
+        "connection": if database { DATABASE_CONNECTION } else { identity.connection.as_str() },
+        "provider": if database { DATABASE_PROVIDER } else { identity.provider.as_str() },
+        "user_id": identity.user_id,
+        "isSocial": identity.is_social,
+    });
+    if let Some(profile) = &identity.profile_data {
+        out["profileData"] = serde_json::to_value(profile).unwrap_or(Value::Null);
+    }
+    out
+}
+
+/// Keeps only the fields `fields` names (`include_fields=false`: all but those), as Auth0's
+/// `fields` and `include_fields` query parameters do.
+pub fn project(value: Value, fields: Option<&str>, include: bool) -> Value {
+    let (Some(fields), Value::Object(map)) = (fields.filter(|f| !f.is_empty()), &value) else {
+        return value;
+    };
+    let named: Vec<&str> = fields.split(',').map(str::trim).collect();
+    Value::Object(
+        map.iter()
+            .filter(|(k, _)| named.contains(&k.as_str()) == include)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+/// An error as Auth0 words it: its codes and messages where its clients look for them.
+pub fn error_code_and_message(code: &str, message: &str) -> (String, String) {
+    match code {
+        "user_not_found" => ("inexistent_user".into(), "The user does not exist.".into()),
+        "user_exists" => ("auth0_idp_error".into(), "The user already exists.".into()),
+        "invalid_query" => ("invalid_query_string".into(), message.into()),
+        _ => (code.into(), message.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{Connection, TenantId};
+    use crate::domain::time::Timestamp;
+    use crate::domain::user::Identity;
+
+    fn database_user() -> User {
+        let id = UserId::generate();
+        let mut user = User::new(
+            id,
+            TenantId::parse("acme").unwrap(),
+            Identity::database(&id),
+            Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH),
+        );
+        user.email = Some("ana.silva@example.com".into());
+        user
+    }
+
+    #[test]
+    fn a_database_user_is_auth0_pipe_its_id_with_auth0s_defaults_and_field_names() {
+        let user = database_user();
+        let v = user_json(&user);
+        assert_eq!(v["user_id"], format!("auth0|{}", user.user_id));
+        assert_eq!(v["name"], "ana.silva@example.com");
+        assert_eq!(v["nickname"], "ana.silva");
+        assert_eq!(
+            v["identities"],
+            json!([{
+                "connection": "Username-Password-Authentication",
+                "provider": "auth0",
+                "user_id": user.user_id.to_string(),
+                "isSocial": false,
+            }])
+        );
+        assert!(v.get("version").is_none() && v.get("tenant_id").is_none());
+        assert_eq!(
+            UserRef::parse(&format!("auth0|{}", user.user_id)).unwrap(),
+            UserRef::Own(user.user_id)
+        );
+    }
+
+    #[test]
+    fn a_social_user_is_known_by_its_provider_and_id() {
+        let mut user = database_user();
+        user.identities = vec![Identity::social(
+            Connection::parse("google-oauth2").unwrap(),
+            "10876".into(),
+        )];
+        assert_eq!(user_id(&user), "google-oauth2|10876");
+        assert_eq!(
+            UserRef::parse("google-oauth2|10876").unwrap(),
+            UserRef::Identity {
+                provider: "google-oauth2".into(),
+                id: "10876".into()
+            }
+        );
+        for bad in ["", "auth0|", "|x", "auth0|not-ours", "no-pipe"] {
+            assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fields_keep_or_drop_what_they_name() {
+        let v = json!({"user_id": "auth0|x", "email": "a@b.c", "name": "A"});
+        assert_eq!(
+            project(v.clone(), Some("email,user_id"), true),
+            json!({"user_id": "auth0|x", "email": "a@b.c"})
+        );
+        assert_eq!(
+            project(v.clone(), Some("email"), false),
+            json!({"user_id": "auth0|x", "name": "A"})
+        );
+        assert_eq!(project(v.clone(), None, true), v);
+    }
+}
