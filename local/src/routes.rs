@@ -43,14 +43,18 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 33] = [
+pub const ROUTES: [Route; 37] = [
     route!("create-user", create_user),
+    route!("create-user", create_user, ROUTE_AUTH0),
     route!("get-user", get_user),
     route!("get-user", get_user, ROUTE_AUTH0),
     route!("patch-user", patch_user),
+    route!("patch-user", patch_user, ROUTE_AUTH0),
     route!("delete-user", delete_user),
+    route!("delete-user", delete_user, ROUTE_AUTH0),
     route!("list-users", list_users),
     route!("users-by-email", users_by_email),
+    route!("users-by-email", users_by_email, ROUTE_AUTH0),
     route!("link-identity", link_identity),
     route!("unlink-identity", unlink_identity),
     route!("get-me", get_me),

@@ -1,4 +1,4 @@
-//! `POST /v1/tenants/{tenant_id}/users`
+//! `POST /v1/tenants/{tenant_id}/users` and `POST /api/v2/users`
 //!
 //! Creates a user: 201 with the user, its `Location` and `ETag`; 409 `user_exists`. A
 //! database user with an unverified email is sent a verification email (unless
@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::new_user::NewUser;
-use shared::http::{Call, Reply};
+use shared::http::{Call, Dialect, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users";
 
@@ -20,12 +20,18 @@ pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users";
 /// again.
 pub const SCOPES: &[&str] = &["create:users"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]): 201 with the user alone.
+pub const ROUTE_AUTH0: &str = "POST /api/v2/users";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::CreateUsers)?;
         let new = NewUser::parse(&tenant, call.body()?, app.clock.now())?;
         let saved = app.create_user(new).await?;
+        if call.dialect() == Dialect::Auth0 {
+            return Ok(call.saved_reply(StatusCode::CREATED, &saved));
+        }
         let location = format!("/v1/tenants/{tenant}/users/{}", saved.user.user_id);
         Ok(Reply::saved(StatusCode::CREATED, &saved, false).with_header(LOCATION, location))
     }

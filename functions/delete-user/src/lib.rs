@@ -1,4 +1,4 @@
-//! `DELETE /v1/tenants/{tenant_id}/users/{user_id}`
+//! `DELETE /v1/tenants/{tenant_id}/users/{user_id}` and `DELETE /api/v2/users/{user_id}`
 //!
 //! Erases a user now, with every item it owns, and writes an erasure receipt naming the
 //! caller's `sub` as the actor: 204; 404 `user_not_found`; 412 on `If-Match` mismatch.
@@ -16,11 +16,14 @@ pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/users/{user_id}";
 /// again.
 pub const SCOPES: &[&str] = &["delete:users"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]).
+pub const ROUTE_AUTH0: &str = "DELETE /api/v2/users/{user_id}";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, caller) = call.tenant_with(Scope::DeleteUsers)?;
-        let id = call.path_user_id()?;
+        let id = call.path_user(app, &tenant).await?;
         app.delete_user(&tenant, &id, call.if_match()?, caller.subject())
             .await?;
         Ok(Reply::no_content())

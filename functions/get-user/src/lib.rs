@@ -21,15 +21,11 @@ pub const SCOPES: &[&str] = &["read:users"];
 pub const ROUTE_AUTH0: &str = "GET /api/v2/users/{user_id}";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let route = match req.uri().path().starts_with("/api/v2/") {
-        true => ROUTE_AUTH0,
-        false => ROUTE,
-    };
-    let mut call = Call::new(req, route);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
         let id = call.path_user(app, &tenant).await?;
-        let user = call.named(app.get_user(&tenant, &id).await?)?;
+        let user = app.get_user(&tenant, &id).await?;
         Ok(call.user_reply(StatusCode::OK, &user))
     }
     .await;

@@ -1,4 +1,4 @@
-//! `PATCH /v1/tenants/{tenant_id}/users/{user_id}`
+//! `PATCH /v1/tenants/{tenant_id}/users/{user_id}` and `PATCH /api/v2/users/{user_id}`
 //!
 //! Updates a user. `update:users` may change every field; `update:users_app_metadata` alone
 //! may change only the two metadata objects. Honors `If-Match` (412).
@@ -12,7 +12,7 @@ use shared::domain::Error;
 use shared::domain::caller::Scope;
 use shared::domain::user_patch::METADATA_FIELDS;
 use shared::domain::user_patch::UserPatch;
-use shared::http::{Call, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/users/{user_id}";
 
@@ -20,8 +20,11 @@ pub const ROUTE: &str = "PATCH /v1/tenants/{tenant_id}/users/{user_id}";
 /// again.
 pub const SCOPES: &[&str] = &["update:users", "update:users_app_metadata"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]): the user alone in the answer.
+pub const ROUTE_AUTH0: &str = "PATCH /api/v2/users/{user_id}";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, caller) = call.tenant()?;
         let full = caller.has(Scope::UpdateUsers);
@@ -30,7 +33,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 "This operation needs the update:users scope.",
             ));
         }
-        let id = call.path_user_id()?;
+        let id = call.path_user(app, &tenant).await?;
         let patch = UserPatch::parse(call.body()?)?;
         if !full {
             patch.only(
@@ -41,7 +44,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         let saved = app
             .patch_user(&tenant, &id, &patch, call.if_match()?)
             .await?;
-        Ok(Reply::saved(StatusCode::OK, &saved, false))
+        Ok(call.saved_reply(StatusCode::OK, &saved))
     }
     .await;
     Ok(call.finish(outcome))

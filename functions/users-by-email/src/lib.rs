@@ -1,18 +1,15 @@
-//! `GET /v1/tenants/{tenant_id}/users-by-email`
+//! `GET /v1/tenants/{tenant_id}/users-by-email` and `GET /api/v2/users-by-email`
 //!
 //! The users with this email address (case-insensitively), in any connection, as an array.
 
 use std::convert::Infallible;
 
-use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde_json::Value;
 use shared::App;
 use shared::domain::Error;
 use shared::domain::caller::Scope;
 use shared::domain::email::Email;
-use shared::domain::user::User;
-use shared::http::{Call, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/users-by-email";
 
@@ -20,19 +17,19 @@ pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/users-by-email";
 /// again.
 pub const SCOPES: &[&str] = &["read:users"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]), with `fields` / `include_fields`.
+pub const ROUTE_AUTH0: &str = "GET /api/v2/users-by-email";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
-        call.only_query(&["email"])?;
+        call.only_query_and_fields(&["email"])?;
         let raw = call.query("email").ok_or_else(|| {
             Error::invalid("invalid_query", "The email query parameter is required.")
         })?;
         let users = app.users_by_email(&tenant, &Email::parse(raw)?).await?;
-        Ok(Reply::json(
-            StatusCode::OK,
-            Value::Array(users.iter().map(User::to_admin_json).collect()),
-        ))
+        Ok(call.users_reply(&users))
     }
     .await;
     Ok(call.finish(outcome))

@@ -124,3 +124,98 @@ async fn a_social_user_is_read_by_its_provider_id_until_it_is_linked_into_anothe
         "ana@gmail.example"
     );
 }
+
+#[tokio::test]
+async fn a_user_is_created_patched_found_and_deleted_in_auth0s_terms() {
+    let env = Env::new().await;
+    let admin = env.admin();
+    let body = json!({
+        "connection": "Username-Password-Authentication",
+        "email": "bo@example.com",
+        "password": "correct horse battery staple",
+        "user_metadata": {"plan": "free", "theme": "light"},
+        "verify_email": false,
+    });
+    let r = env
+        .send("POST", "/api/v2/users", Some(&admin), Some(&body), &[])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let id = r.body["user_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("auth0|usr_"), "{id}");
+    assert!(r.body.get("emails").is_none() && r.header("location").is_none());
+    let again = env
+        .send("POST", "/api/v2/users", Some(&admin), Some(&body), &[])
+        .await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.body["message"], "The user already exists.");
+
+    // A PATCH may name the connection, as Auth0's does, to say which identity it changes.
+    let patch = json!({"connection": "Username-Password-Authentication", "user_metadata": {"plan": "pro", "theme": null}});
+    let r = env
+        .send("PATCH", &path(&id), Some(&admin), Some(&patch), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["user_metadata"], json!({"plan": "pro"}));
+    assert!(r.body.get("emails").is_none());
+
+    let r = env
+        .send(
+            "GET",
+            "/api/v2/users-by-email?email=bo%40example.com&fields=user_id",
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.body, json!([{"user_id": id}]), "{}", r.raw);
+
+    let r = env
+        .send("DELETE", &path(&id), Some(&admin), None, &[])
+        .await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let r = env.send("GET", &path(&id), Some(&admin), None, &[]).await;
+    assert_eq!((r.status, r.code()), (404, "inexistent_user"));
+}
+
+#[tokio::test]
+async fn a_write_through_a_linked_identitys_id_changes_nobody() {
+    let env = Env::new().await;
+    let admin = env.admin();
+    let google = env
+        .create(
+            json!({"connection": "google-oauth2", "user_id": "555", "email": "ana@gmail.example"}),
+        )
+        .await;
+    let ana = env
+        .create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
+        .await;
+    let linked = env
+        .link(
+            &ana,
+            json!({"link_with": google["user_id"], "allow_unverified": true}),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.raw);
+    let patch = json!({"user_metadata": {"x": 1}});
+    let r = env
+        .send(
+            "PATCH",
+            &path("google-oauth2|555"),
+            Some(&admin),
+            Some(&patch),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "inexistent_user"), "{}", r.raw);
+    let r = env
+        .send(
+            "DELETE",
+            &path("google-oauth2|555"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.raw);
+    assert_eq!(env.get_user(&ana).await.body["user_metadata"], json!({}));
+}

@@ -8,7 +8,7 @@ import json
 import sys
 
 from auth0.management import Auth0
-from auth0.management.errors import ForbiddenError, NotFoundError
+from auth0.management.errors import ConflictError, ForbiddenError, NotFoundError
 
 base_url, token, scopeless, case = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 # No retries: a retried request would hide what the server answered first.
@@ -40,5 +40,44 @@ try:
     raise AssertionError("a token without read:users read a user")
 except ForbiddenError as e:
     assert e.status_code == 403, e
+
+# A user's life through the SDK: create, update, find by email, delete.
+created = api.users.create(
+    connection="Username-Password-Authentication",
+    email="bo@example.com",
+    password="correct horse battery staple",
+    user_metadata={"plan": "free", "theme": "light"},
+    verify_email=False,
+)
+assert created.user_id.startswith("auth0|"), created
+assert created.identities[0].connection == "Username-Password-Authentication", created
+updated = api.users.update(
+    created.user_id,
+    user_metadata={"plan": "pro", "theme": None},
+    app_metadata={"roles": ["editor"]},
+    given_name="Bo",
+)
+assert updated.user_metadata == {"plan": "pro"}, updated.user_metadata
+assert updated.app_metadata == {"roles": ["editor"]}, updated.app_metadata
+assert updated.given_name == "Bo", updated
+found = api.users.list_users_by_email(email="BO@example.com")
+assert [u.user_id for u in found] == [created.user_id], found
+only = api.users.list_users_by_email(email="bo@example.com", fields="user_id", include_fields=True)
+assert only[0].email is None and only[0].user_id == created.user_id, only
+try:
+    api.users.create(
+        connection="Username-Password-Authentication",
+        email="bo@example.com",
+        password="correct horse battery staple",
+    )
+    raise AssertionError("a second user with the same email was created")
+except ConflictError as e:
+    assert e.body["message"] == "The user already exists.", e.body
+api.users.delete(created.user_id)
+try:
+    api.users.get(created.user_id)
+    raise AssertionError("a deleted user was found")
+except NotFoundError:
+    pass
 
 print("auth0-python: every check passed")

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::Error;
-use crate::domain::ids::UserId;
+use crate::domain::ids::{Connection, UserId};
 use crate::domain::user::User;
 
 /// What Auth0 names the database connection (ours is `database`).
@@ -113,6 +113,24 @@ fn identity_json(identity: &crate::domain::user::Identity) -> Value {
     out
 }
 
+/// A request body in our terms: the database connection named as Auth0 names it is ours,
+/// and on a PATCH it only says which identity to change, the user's own (dropped). Anything
+/// not a JSON object passes as it is, for the handler to refuse.
+pub fn request_body(method: &http::Method, body: Vec<u8>) -> Vec<u8> {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    if map.get("connection").and_then(Value::as_str) != Some(DATABASE_CONNECTION) {
+        return body;
+    }
+    if method == http::Method::PATCH {
+        map.remove("connection");
+    } else {
+        map.insert("connection".into(), Value::from(Connection::DATABASE));
+    }
+    serde_json::to_vec(&Value::Object(map)).unwrap_or(body)
+}
+
 /// Keeps only the fields `fields` names (`include_fields=false`: all but those), as Auth0's
 /// `fields` and `include_fields` query parameters do.
 pub fn project(value: Value, fields: Option<&str>, include: bool) -> Value {
@@ -141,7 +159,7 @@ pub fn error_code_and_message(code: &str, message: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{Connection, TenantId};
+    use crate::domain::ids::TenantId;
     use crate::domain::time::Timestamp;
     use crate::domain::user::Identity;
 

@@ -258,6 +258,10 @@ impl Call {
             })
             .unwrap_or_else(|| ulid::Ulid::generate().to_string());
         let (parts, body) = req.into_parts();
+        let body = match Dialect::of(route) {
+            Dialect::Profiles => body.to_vec(),
+            Dialect::Auth0 => auth0::request_body(&parts.method, body.to_vec()),
+        };
         Call {
             started,
             route,
@@ -268,7 +272,7 @@ impl Call {
             query,
             claims,
             source_ip,
-            body: body.to_vec(),
+            body,
             tenant: None,
             dialect: Dialect::of(route),
         }
@@ -276,6 +280,17 @@ impl Call {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// A call of a handler that serves both dialects: `route` for `/v1`, `auth0` for
+    /// `/api/v2`, by the request's path.
+    pub fn serving(req: Request, route: &'static str, auth0: &'static str) -> Self {
+        let route = if req.uri().path().starts_with("/api/v2/") {
+            auth0
+        } else {
+            route
+        };
+        Self::new(req, route)
     }
 
     fn caller(&self) -> Result<Caller, Error> {
@@ -376,9 +391,10 @@ impl Call {
         }
     }
 
-    /// The user the path names: our id, or on an Auth0 route an Auth0 id (`auth0|{id}`, or a
-    /// social user's `{provider}|{id}`, looked up by its identity). Check what is read with
-    /// [`Call::named`].
+    /// The user the path names: our id, or on an Auth0 route an Auth0 id: `auth0|{id}`, or
+    /// a social user's `{provider}|{id}`, found through its identity guard and read to check
+    /// that the identity is the user's own (one linked into another user names no user, as
+    /// in Auth0).
     pub async fn path_user(&self, app: &crate::App, tenant: &TenantId) -> Result<UserId, Error> {
         if self.dialect == Dialect::Profiles {
             return self.path_user_id();
@@ -386,24 +402,50 @@ impl Call {
         let raw = self.path.get("user_id").map(String::as_str).unwrap_or("");
         match auth0::UserRef::parse(raw)? {
             auth0::UserRef::Own(id) => Ok(id),
-            auth0::UserRef::Identity { provider, id } => app
-                .identity_owner(tenant, &provider, &id)
-                .await?
-                .ok_or_else(Error::user_not_found),
+            auth0::UserRef::Identity { provider, id } => {
+                let owner = app
+                    .identity_owner(tenant, &provider, &id)
+                    .await?
+                    .ok_or_else(Error::user_not_found)?;
+                let user = app.get_user(tenant, &owner).await?;
+                if auth0::user_id(&user) != raw {
+                    return Err(Error::user_not_found());
+                }
+                Ok(owner)
+            }
         }
     }
 
-    /// `user`, read for the path's user, if the path named it by its own id: an Auth0 id of
-    /// an identity linked into another user names no user (Auth0 answers 404 for it too).
-    pub fn named(
-        &self,
-        user: crate::domain::user::User,
-    ) -> Result<crate::domain::user::User, Error> {
-        let raw = self.path.get("user_id").map(String::as_str).unwrap_or("");
-        if self.dialect == Dialect::Auth0 && auth0::user_id(&user) != raw {
-            return Err(Error::user_not_found());
+    /// The query parameters a route knows, and on an Auth0 route `fields` and
+    /// `include_fields` too.
+    pub fn only_query_and_fields(&self, known: &[&str]) -> Result<(), Error> {
+        let mut known = known.to_vec();
+        if self.dialect == Dialect::Auth0 {
+            known.extend(["fields", "include_fields"]);
         }
-        Ok(user)
+        self.only_query(&known)
+    }
+
+    fn auth0_projection(&self, user: &User) -> Value {
+        let include = self.query("include_fields") != Some("false");
+        auth0::project(auth0::user_json(user), self.query("fields"), include)
+    }
+
+    /// Users as the route's dialect lists them.
+    pub fn users_reply(&self, users: &[User]) -> Reply {
+        let list = match self.dialect {
+            Dialect::Profiles => users.iter().map(User::to_admin_json).collect(),
+            Dialect::Auth0 => users.iter().map(|u| self.auth0_projection(u)).collect(),
+        };
+        Reply::json(StatusCode::OK, Value::Array(list))
+    }
+
+    /// A user a write left, as the route's dialect shows it (Auth0's: the user alone).
+    pub fn saved_reply(&self, status: StatusCode, saved: &Saved) -> Reply {
+        match self.dialect {
+            Dialect::Profiles => Reply::saved(status, saved, false),
+            Dialect::Auth0 => self.user_reply(status, &saved.user),
+        }
     }
 
     /// A user as the route's dialect shows it, with its `ETag`; on an Auth0 route, only the
@@ -411,11 +453,8 @@ impl Call {
     pub fn user_reply(&self, status: StatusCode, user: &User) -> Reply {
         match self.dialect {
             Dialect::Profiles => Reply::user(status, user),
-            Dialect::Auth0 => {
-                let include = self.query("include_fields") != Some("false");
-                let body = auth0::project(auth0::user_json(user), self.query("fields"), include);
-                Reply::json(status, body).with_header(ETAG, etag(user.version))
-            }
+            Dialect::Auth0 => Reply::json(status, self.auth0_projection(user))
+                .with_header(ETAG, etag(user.version)),
         }
     }
 
