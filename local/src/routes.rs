@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 37] = [
+pub const ROUTES: [Route; 41] = [
     route!("create-user", create_user),
     route!("create-user", create_user, ROUTE_AUTH0),
     route!("get-user", get_user),
@@ -68,7 +68,19 @@ pub const ROUTES: [Route; 37] = [
     route!("patch-tenant-settings", patch_tenant_settings),
     route!("get-user-blocks", get_user_blocks),
     route!("get-user-blocks", get_user_blocks, ROUTE_BY_IDENTIFIER),
+    route!("get-user-blocks", get_user_blocks, ROUTE_AUTH0),
+    route!(
+        "get-user-blocks",
+        get_user_blocks,
+        ROUTE_BY_IDENTIFIER_AUTH0
+    ),
     route!("delete-user-blocks", delete_user_blocks),
+    route!("delete-user-blocks", delete_user_blocks, ROUTE_AUTH0),
+    route!(
+        "delete-user-blocks",
+        delete_user_blocks,
+        ROUTE_BY_IDENTIFIER_AUTH0
+    ),
     route!(
         "delete-user-blocks",
         delete_user_blocks,

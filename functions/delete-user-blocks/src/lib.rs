@@ -1,4 +1,4 @@
-//! `DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `DELETE /v1/tenants/{tenant_id}/user-blocks?identifier=|ip=`
+//! `DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `DELETE /v1/tenants/{tenant_id}/user-blocks?identifier=|ip=`, and both under `/api/v2` in Auth0's dialect
 //!
 //! Clears a user's brute-force blocks, by id or by `identifier`, or empties an address's
 //! throttle across the tenant's accounts, with `ip`: 204. The admin `blocked` flag is not
@@ -17,13 +17,19 @@ pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks/{user_id}";
 /// again.
 pub const SCOPES: &[&str] = &["update:users"];
 pub const ROUTE_BY_IDENTIFIER: &str = "DELETE /v1/tenants/{tenant_id}/user-blocks";
+/// The same two in Auth0's dialect ([`shared::http::auth0`]).
+pub const ROUTE_AUTH0: &str = "DELETE /api/v2/user-blocks/{user_id}";
+pub const ROUTE_BY_IDENTIFIER_AUTH0: &str = "DELETE /api/v2/user-blocks";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let by_id = req.path_parameters().first("user_id").is_some();
-    let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
+    let mut call = match req.path_parameters().first("user_id").is_some() {
+        true => Call::serving(req, ROUTE, ROUTE_AUTH0),
+        false => Call::serving(req, ROUTE_BY_IDENTIFIER, ROUTE_BY_IDENTIFIER_AUTH0),
+    };
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        app.clear_blocks(&tenant, &call.blocks_of()?).await?;
+        app.clear_blocks(&tenant, &call.blocks_of(app, &tenant).await?)
+            .await?;
         Ok(Reply::no_content())
     }
     .await;

@@ -1,4 +1,4 @@
-//! `GET /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `GET /v1/tenants/{tenant_id}/user-blocks?identifier=|ip=`
+//! `GET /v1/tenants/{tenant_id}/user-blocks/{user_id}` and `GET /v1/tenants/{tenant_id}/user-blocks?identifier=|ip=`, and both under `/api/v2` in Auth0's dialect
 //!
 //! The brute-force blocks in force for a user, by id or by `identifier` (email or username of a
 //! database user): `{"blocked_for":[{"identifier","ip","connection","blocked_until"}]}`. An
@@ -7,12 +7,10 @@
 
 use std::convert::Infallible;
 
-use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::json;
 use shared::App;
 use shared::domain::caller::Scope;
-use shared::http::{Call, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/user-blocks/{user_id}";
 
@@ -20,14 +18,21 @@ pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/user-blocks/{user_id}";
 /// again.
 pub const SCOPES: &[&str] = &["read:users"];
 pub const ROUTE_BY_IDENTIFIER: &str = "GET /v1/tenants/{tenant_id}/user-blocks";
+/// The same two in Auth0's dialect ([`shared::http::auth0`]).
+pub const ROUTE_AUTH0: &str = "GET /api/v2/user-blocks/{user_id}";
+pub const ROUTE_BY_IDENTIFIER_AUTH0: &str = "GET /api/v2/user-blocks";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let by_id = req.path_parameters().first("user_id").is_some();
-    let mut call = Call::new(req, if by_id { ROUTE } else { ROUTE_BY_IDENTIFIER });
+    let mut call = match req.path_parameters().first("user_id").is_some() {
+        true => Call::serving(req, ROUTE, ROUTE_AUTH0),
+        false => Call::serving(req, ROUTE_BY_IDENTIFIER, ROUTE_BY_IDENTIFIER_AUTH0),
+    };
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
-        let blocks = app.blocks(&tenant, &call.blocks_of()?).await?;
-        Ok(Reply::json(StatusCode::OK, json!(blocks)))
+        let blocks = app
+            .blocks(&tenant, &call.blocks_of(app, &tenant).await?)
+            .await?;
+        Ok(call.blocks_reply(&blocks))
     }
     .await;
     Ok(call.finish(outcome))

@@ -9,8 +9,16 @@ use crate::support::{ALL_SCOPES, Env};
 const SECRET: &str = "test-secret";
 
 #[tokio::test]
-async fn auth0_python_reads_users_and_raises_its_own_errors() {
-    let env = Env::new().await;
+async fn auth0_python_manages_users_and_blocks_and_raises_its_own_errors() {
+    let (env, clock) = Env::with_clock().await;
+    let cy = env
+        .create(json!({"email": "cy@example.com", "password": "correct horse battery"}))
+        .await;
+    for _ in 0..10 {
+        env.login("cy@example.com", "wrong guess", "198.51.100.9")
+            .await;
+        clock.advance(16 * 60);
+    }
     let ana = env
         .create(json!({"email": "ana@example.com", "password": "correct horse battery", "user_metadata": {"theme": "dark"}}))
         .await;
@@ -26,6 +34,8 @@ async fn auth0_python_reads_users_and_raises_its_own_errors() {
         "email": "ana@example.com",
         "social_id": "google-oauth2|10876",
         "missing_id": "auth0|usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1",
+        "blocked_id": format!("auth0|{}", cy["user_id"].as_str().unwrap()),
+        "blocked_email": "cy@example.com",
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv/bin/python");

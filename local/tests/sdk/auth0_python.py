@@ -80,4 +80,16 @@ try:
 except NotFoundError:
     pass
 
+# Brute-force blocks, by id and by identifier; the admin block through an update.
+blocks = api.user_blocks.list(case["blocked_id"])
+assert len(blocks.blocked_for) == 1, blocks
+assert blocks.blocked_for[0].connection == "Username-Password-Authentication", blocks
+assert blocks.blocked_for[0].identifier == case["blocked_email"], blocks
+by_identifier = api.user_blocks.list_by_identifier(identifier=case["blocked_email"])
+assert len(by_identifier.blocked_for) == 1, by_identifier
+api.user_blocks.delete_by_identifier(identifier=case["blocked_email"])
+assert api.user_blocks.list(case["blocked_id"]).blocked_for == [], "cleared"
+api.user_blocks.delete(case["blocked_id"])
+assert api.users.update(case["blocked_id"], blocked=True).blocked is True
+
 print("auth0-python: every check passed")

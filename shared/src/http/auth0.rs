@@ -131,6 +131,15 @@ pub fn request_body(method: &http::Method, body: Vec<u8>) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(map)).unwrap_or(body)
 }
 
+/// Names the database connection as Auth0 does in each entry of a list (`connection` fields).
+pub fn name_connections(list: &mut Value) {
+    for entry in list.as_array_mut().into_iter().flatten() {
+        if entry["connection"] == Connection::DATABASE {
+            entry["connection"] = Value::from(DATABASE_CONNECTION);
+        }
+    }
+}
+
 /// Keeps only the fields `fields` names (`include_fields=false`: all but those), as Auth0's
 /// `fields` and `include_fields` query parameters do.
 pub fn project(value: Value, fields: Option<&str>, include: bool) -> Value {

@@ -373,12 +373,13 @@ impl Call {
         self.source_ip.as_deref()
     }
 
-    /// Whom a `/user-blocks` route names: `{user_id}` in the path, or `?identifier=` (an
-    /// email or username of a database user).
-    pub fn blocks_of(&self) -> Result<BlocksOf, Error> {
+    /// Whom a `/user-blocks` route names: `{user_id}` in the path (an Auth0 id on an Auth0
+    /// route), `?identifier=` (an email or username of a database user), or `?ip=`.
+    pub async fn blocks_of(&self, app: &crate::App, tenant: &TenantId) -> Result<BlocksOf, Error> {
         if self.path.contains_key("user_id") {
-            self.only_query(&[])?;
-            return self.path_user_id().map(BlocksOf::User);
+            // Auth0's SDKs may ask whether its brute-force setting is on; it always is here.
+            self.only_query(&["consider_brute_force_enablement"])?;
+            return self.path_user(app, tenant).await.map(BlocksOf::User);
         }
         self.only_query(&["identifier", "ip"])?;
         match (self.query("identifier"), self.query("ip")) {
@@ -438,6 +439,15 @@ impl Call {
             Dialect::Auth0 => users.iter().map(|u| self.auth0_projection(u)).collect(),
         };
         Reply::json(StatusCode::OK, Value::Array(list))
+    }
+
+    /// The blocks `GET /user-blocks` found, as the route's dialect shows them.
+    pub fn blocks_reply(&self, blocks: &crate::operations::login::Blocks) -> Reply {
+        let mut body = json!(blocks);
+        if self.dialect == Dialect::Auth0 {
+            auth0::name_connections(&mut body["blocked_for"]);
+        }
+        Reply::json(StatusCode::OK, body)
     }
 
     /// A user a write left, as the route's dialect shows it (Auth0's: the user alone).
