@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 41] = [
+pub const ROUTES: [Route; 44] = [
     route!("create-user", create_user),
     route!("create-user", create_user, ROUTE_AUTH0),
     route!("get-user", get_user),
@@ -88,12 +88,27 @@ pub const ROUTES: [Route; 41] = [
     ),
     route!("send-verification-email", send_verification_email),
     route!(
+        "send-verification-email",
+        send_verification_email,
+        ROUTE_AUTH0
+    ),
+    route!(
         "create-email-verification-ticket",
         create_email_verification_ticket
     ),
     route!(
+        "create-email-verification-ticket",
+        create_email_verification_ticket,
+        ROUTE_AUTH0
+    ),
+    route!(
         "create-password-change-ticket",
         create_password_change_ticket
+    ),
+    route!(
+        "create-password-change-ticket",
+        create_password_change_ticket,
+        ROUTE_AUTH0
     ),
     route!(
         "confirm-email-verification",

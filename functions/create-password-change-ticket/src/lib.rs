@@ -19,10 +19,14 @@ pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/tickets/password-change";
 /// again.
 pub const SCOPES: &[&str] = &["create:user_tickets"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]): `user_id` an Auth0 id.
+pub const ROUTE_AUTH0: &str = "POST /api/v2/tickets/password-change";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::CreateUserTickets)?;
+        call.resolve_body_user(app, &tenant).await?;
         let req = PasswordTicketRequest::parse(call.body()?)?;
         let url = app.password_change_ticket(&tenant, &req).await?;
         Ok(Reply::json(

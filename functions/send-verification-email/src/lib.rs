@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::message::VerificationJob;
-use shared::http::{Call, Reply};
+use shared::http::{Call, Dialect, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
 
@@ -19,13 +19,22 @@ pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
 /// again.
 pub const SCOPES: &[&str] = &["update:users"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]): `user_id` an Auth0 id, and the job with its `created_at`.
+pub const ROUTE_AUTH0: &str = "POST /api/v2/jobs/verification-email";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        call.resolve_body_user(app, &tenant).await?;
         let job = VerificationJob::parse(call.body()?)?;
+        let created_at = app.clock.now();
         let job = app.send_verification_email(&tenant, &job).await?;
-        Ok(Reply::json(StatusCode::CREATED, serde_json::json!(job)))
+        let mut body = serde_json::json!(job);
+        if call.dialect() == Dialect::Auth0 {
+            body["created_at"] = serde_json::json!(created_at);
+        }
+        Ok(Reply::json(StatusCode::CREATED, body))
     }
     .await;
     Ok(call.finish(outcome))

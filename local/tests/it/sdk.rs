@@ -36,6 +36,7 @@ async fn auth0_python_manages_users_and_blocks_and_raises_its_own_errors() {
         "missing_id": "auth0|usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1",
         "blocked_id": format!("auth0|{}", cy["user_id"].as_str().unwrap()),
         "blocked_email": "cy@example.com",
+        "result_url": format!("{}/welcome", crate::support::PUBLIC_BASE),
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv/bin/python");

@@ -92,4 +92,13 @@ assert api.user_blocks.list(case["blocked_id"]).blocked_for == [], "cleared"
 api.user_blocks.delete(case["blocked_id"])
 assert api.users.update(case["blocked_id"], blocked=True).blocked is True
 
+# Tickets and the verification job, naming the user by its Auth0 id.
+verify = api.tickets.verify_email(user_id=case["user_id"], result_url=case["result_url"])
+assert "/email-verification/confirm?ticket=" in verify.ticket, verify
+change = api.tickets.change_password(user_id=case["user_id"], mark_email_as_verified=True)
+assert "ticket=" in change.ticket, change
+job = api.jobs.verification_email.create(user_id=case["user_id"], client_id="any-client")
+assert job.type == "verification_email" and job.id and job.status in ("completed", "pending"), job
+assert job.created_at is not None, job
+
 print("auth0-python: every check passed")

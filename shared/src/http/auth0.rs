@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::Error;
-use crate::domain::ids::{Connection, UserId};
+use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::user::User;
 
 /// What Auth0 names the database connection (ours is `database`).
@@ -41,6 +41,26 @@ impl UserRef {
             provider: provider.to_owned(),
             id: id.to_owned(),
         })
+    }
+}
+
+/// The user an Auth0 id names: by our id, or a social user through its identity guard, read
+/// to check the identity is its own (one linked into another user names no user, as in
+/// Auth0): one guard read and one user read more than by id.
+pub async fn resolve(app: &crate::App, tenant: &TenantId, raw: &str) -> Result<UserId, Error> {
+    match UserRef::parse(raw)? {
+        UserRef::Own(id) => Ok(id),
+        UserRef::Identity { provider, id } => {
+            let owner = app
+                .identity_owner(tenant, &provider, &id)
+                .await?
+                .ok_or_else(Error::user_not_found)?;
+            let user = app.get_user(tenant, &owner).await?;
+            if user_id(&user) != raw {
+                return Err(Error::user_not_found());
+            }
+            Ok(owner)
+        }
     }
 }
 
@@ -168,7 +188,6 @@ pub fn error_code_and_message(code: &str, message: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::TenantId;
     use crate::domain::time::Timestamp;
     use crate::domain::user::Identity;
 

@@ -401,20 +401,30 @@ impl Call {
             return self.path_user_id();
         }
         let raw = self.path.get("user_id").map(String::as_str).unwrap_or("");
-        match auth0::UserRef::parse(raw)? {
-            auth0::UserRef::Own(id) => Ok(id),
-            auth0::UserRef::Identity { provider, id } => {
-                let owner = app
-                    .identity_owner(tenant, &provider, &id)
-                    .await?
-                    .ok_or_else(Error::user_not_found)?;
-                let user = app.get_user(tenant, &owner).await?;
-                if auth0::user_id(&user) != raw {
-                    return Err(Error::user_not_found());
-                }
-                Ok(owner)
-            }
+        auth0::resolve(app, tenant, raw).await
+    }
+
+    /// On an Auth0 route, a JSON body's `user_id` in our terms (an Auth0 id resolved as in
+    /// [`Call::path_user`]) and without `client_id`, which names an application this service
+    /// has none of. The body then parses as on `/v1`.
+    pub async fn resolve_body_user(
+        &mut self,
+        app: &crate::App,
+        tenant: &TenantId,
+    ) -> Result<(), Error> {
+        if self.dialect == Dialect::Profiles {
+            return Ok(());
         }
+        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&self.body) else {
+            return Ok(());
+        };
+        map.remove("client_id");
+        if let Some(raw) = map.get("user_id").and_then(Value::as_str) {
+            let id = auth0::resolve(app, tenant, raw).await?;
+            map.insert("user_id".into(), Value::from(id.to_string()));
+        }
+        self.body = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+        Ok(())
     }
 
     /// The query parameters a route knows, and on an Auth0 route `fields` and
