@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 44] = [
+pub const ROUTES: [Route; 46] = [
     route!("create-user", create_user),
     route!("create-user", create_user, ROUTE_AUTH0),
     route!("get-user", get_user),
@@ -56,7 +56,9 @@ pub const ROUTES: [Route; 44] = [
     route!("users-by-email", users_by_email),
     route!("users-by-email", users_by_email, ROUTE_AUTH0),
     route!("link-identity", link_identity),
+    route!("link-identity", link_identity, ROUTE_AUTH0),
     route!("unlink-identity", unlink_identity),
+    route!("unlink-identity", unlink_identity, ROUTE_AUTH0),
     route!("get-me", get_me),
     route!("patch-me", patch_me),
     route!("delete-me", delete_me),

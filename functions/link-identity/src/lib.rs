@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::linking::LinkRequest;
-use shared::http::{Call, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users/{user_id}/identities";
 
@@ -20,14 +20,17 @@ pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users/{user_id}/identities
 /// again.
 pub const SCOPES: &[&str] = &["update:users"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]): Auth0's body, its identities in the answer.
+pub const ROUTE_AUTH0: &str = "POST /api/v2/users/{user_id}/identities";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        let id = call.path_user_id()?;
-        let link = LinkRequest::parse(call.body()?)?;
+        let id = call.path_user(app, &tenant).await?;
+        let link = LinkRequest::parse(&call.link_body()?)?;
         let user = app.link_user(&tenant, &id, &link, call.if_match()?).await?;
-        Ok(Reply::identities(StatusCode::CREATED, &user))
+        Ok(call.identities_reply(StatusCode::CREATED, &user))
     }
     .await;
     Ok(call.finish(outcome))

@@ -13,7 +13,7 @@ use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::ids::ProviderUserId;
 use shared::domain::linking::parse_provider;
-use shared::http::{Call, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str =
     "DELETE /v1/tenants/{tenant_id}/users/{user_id}/identities/{provider}/{identity_id}";
@@ -22,17 +22,20 @@ pub const ROUTE: &str =
 /// again.
 pub const SCOPES: &[&str] = &["update:users"];
 
+/// The same in Auth0's dialect ([`shared::http::auth0`]): `auth0` the database provider, its identities in the answer.
+pub const ROUTE_AUTH0: &str = "DELETE /api/v2/users/{user_id}/identities/{provider}/{identity_id}";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
-        let id = call.path_user_id()?;
-        let provider = parse_provider(call.path("provider"))?;
+        let id = call.path_user(app, &tenant).await?;
+        let provider = parse_provider(call.path_provider())?;
         let identity_id = ProviderUserId::parse(call.path("identity_id"))?;
         let user = app
             .unlink_identity(&tenant, &id, &provider, &identity_id, call.if_match()?)
             .await?;
-        Ok(Reply::identities(StatusCode::OK, &user))
+        Ok(call.identities_reply(StatusCode::OK, &user))
     }
     .await;
     Ok(call.finish(outcome))

@@ -224,19 +224,33 @@ async fn a_write_through_a_linked_identitys_id_changes_nobody() {
 async fn tickets_and_jobs_name_the_user_by_its_auth0_id() {
     let env = Env::new().await;
     let admin = env.admin();
-    env.create(json!({"connection": "google-oauth2", "user_id": "777", "email": "g@gmail.example"}))
-        .await;
+    env.create(
+        json!({"connection": "google-oauth2", "user_id": "777", "email": "g@gmail.example"}),
+    )
+    .await;
     let ana = env
         .create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
         .await;
     let body = json!({"user_id": auth0_id(&ana), "client_id": "ignored"});
     let r = env
-        .send("POST", "/api/v2/tickets/email-verification", Some(&admin), Some(&body), &[])
+        .send(
+            "POST",
+            "/api/v2/tickets/email-verification",
+            Some(&admin),
+            Some(&body),
+            &[],
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert!(r.body["ticket"].as_str().unwrap().contains("ticket="));
     let r = env
-        .send("POST", "/api/v2/jobs/verification-email", Some(&admin), Some(&body), &[])
+        .send(
+            "POST",
+            "/api/v2/jobs/verification-email",
+            Some(&admin),
+            Some(&body),
+            &[],
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.raw);
     assert_eq!(r.body["type"], "verification_email");
@@ -244,12 +258,29 @@ async fn tickets_and_jobs_name_the_user_by_its_auth0_id() {
     // A social user by its provider id; an unknown one is Auth0's 404.
     let social = json!({"user_id": "google-oauth2|777"});
     let r = env
-        .send("POST", "/api/v2/tickets/password-change", Some(&admin), Some(&social), &[])
+        .send(
+            "POST",
+            "/api/v2/tickets/password-change",
+            Some(&admin),
+            Some(&social),
+            &[],
+        )
         .await;
-    assert_eq!((r.status, r.code()), (400, "invalid_body"), "social users have no password: {}", r.raw);
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_body"),
+        "social users have no password: {}",
+        r.raw
+    );
     let nobody = json!({"user_id": "google-oauth2|000"});
     let r = env
-        .send("POST", "/api/v2/tickets/email-verification", Some(&admin), Some(&nobody), &[])
+        .send(
+            "POST",
+            "/api/v2/tickets/email-verification",
+            Some(&admin),
+            Some(&nobody),
+            &[],
+        )
         .await;
     assert_eq!((r.status, r.code()), (404, "inexistent_user"), "{}", r.raw);
 }

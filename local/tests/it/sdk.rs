@@ -26,6 +26,9 @@ async fn auth0_python_manages_users_and_blocks_and_raises_its_own_errors() {
         json!({"connection": "google-oauth2", "user_id": "10876", "email": "ana@gmail.example"}),
     )
     .await;
+    let dee = env
+        .create(json!({"email": "dee@example.com", "password": "correct horse battery"}))
+        .await;
     let addr = crate::server::start_with(&env, SECRET).await;
     let token = local_api::auth::mint(SECRET, "acme", "backoffice@clients", ALL_SCOPES, 300);
     let scopeless = local_api::auth::mint(SECRET, "acme", "backoffice@clients", "", 300);
@@ -37,6 +40,7 @@ async fn auth0_python_manages_users_and_blocks_and_raises_its_own_errors() {
         "blocked_id": format!("auth0|{}", cy["user_id"].as_str().unwrap()),
         "blocked_email": "cy@example.com",
         "result_url": format!("{}/welcome", crate::support::PUBLIC_BASE),
+        "database_id": dee["user_id"],
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv/bin/python");

@@ -101,4 +101,20 @@ job = api.jobs.verification_email.create(user_id=case["user_id"], client_id="any
 assert job.type == "verification_email" and job.id and job.status in ("completed", "pending"), job
 assert job.created_at is not None, job
 
+# Linking: a social user and a database user into the primary, then one unlinked.
+linked = api.users.identities.link(case["user_id"], provider="google-oauth2", user_id="10876")
+assert [i.provider for i in linked] == ["auth0", "google-oauth2"], linked
+assert linked[1].user_id == "10876" and linked[1].profile_data is not None, linked
+try:
+    api.users.get(case["social_id"])
+    raise AssertionError("a linked identity is still a user of its own")
+except NotFoundError:
+    pass
+database_id = case["database_id"]
+linked = api.users.identities.link(case["user_id"], provider="auth0", user_id=database_id)
+assert [i.provider for i in linked] == ["auth0", "google-oauth2", "auth0"], linked
+left = api.users.identities.delete(case["user_id"], "google-oauth2", "10876")
+assert [i.provider for i in left] == ["auth0", "auth0"], left
+assert api.users.get(case["social_id"]).user_id == case["social_id"], "standalone again"
+
 print("auth0-python: every check passed")

@@ -112,11 +112,52 @@ pub fn user_json(user: &User) -> Value {
     if let Some(nickname) = nickname {
         out.insert("nickname".into(), Value::from(nickname));
     }
-    out.insert(
-        "identities".into(),
-        Value::Array(user.identities.iter().map(identity_json).collect()),
-    );
+    out.insert("identities".into(), identities_json(user));
     Value::Object(out)
+}
+
+/// A user's identities as Auth0 lists them, its own first.
+pub fn identities_json(user: &User) -> Value {
+    Value::Array(user.identities.iter().map(identity_json).collect())
+}
+
+/// A link request in our terms. Auth0 names a database secondary `{"provider": "auth0",
+/// "user_id"}` (with or without `auth0|`), which is our `link_with`; `connection_id` only
+/// disambiguates and is dropped. Auth0's `link_with` is an ID token, which this service
+/// cannot verify: refused. Auth0's endpoint links whatever its trusted caller names, without
+/// the verified-email check ours makes by default, so code moved from it keeps working.
+pub fn link_body(body: &[u8]) -> Result<Vec<u8>, Error> {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+        return Ok(body.to_vec());
+    };
+    if map.contains_key("link_with") {
+        return Err(Error::body(
+            "link_with takes an ID token in Auth0, which this service cannot verify: name the secondary with provider and user_id.",
+        ));
+    }
+    map.remove("connection_id");
+    if let Some(Value::Number(n)) = map.get("user_id") {
+        let id = n.to_string();
+        map.insert("user_id".into(), Value::from(id));
+    }
+    if map.get("provider").and_then(Value::as_str) == Some(DATABASE_PROVIDER) {
+        map.remove("provider");
+        let id = map.remove("user_id").unwrap_or_default();
+        let id = id.as_str().unwrap_or("");
+        let id = id.strip_prefix("auth0|").unwrap_or(id).to_owned();
+        map.insert("link_with".into(), Value::from(id));
+    }
+    map.entry("allow_unverified").or_insert(Value::Bool(true));
+    Ok(serde_json::to_vec(&Value::Object(map)).unwrap_or_default())
+}
+
+/// A provider in a path, in our terms: Auth0's `auth0` is our database connection.
+pub fn provider(raw: &str) -> &str {
+    if raw == DATABASE_PROVIDER {
+        Connection::DATABASE
+    } else {
+        raw
+    }
 }
 
 fn identity_json(identity: &crate::domain::user::Identity) -> Value {

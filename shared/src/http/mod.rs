@@ -460,6 +460,33 @@ impl Call {
         Reply::json(StatusCode::OK, body)
     }
 
+    /// A user's identities after a link or an unlink, as the route's dialect shows them.
+    pub fn identities_reply(&self, status: StatusCode, user: &User) -> Reply {
+        match self.dialect {
+            Dialect::Profiles => Reply::identities(status, user),
+            Dialect::Auth0 => Reply::json(status, auth0::identities_json(user))
+                .with_header(ETAG, etag(user.version)),
+        }
+    }
+
+    /// The body of a link request, in our terms on an Auth0 route ([`auth0::link_body`]).
+    pub fn link_body(&self) -> Result<Vec<u8>, Error> {
+        let body = self.body()?;
+        match self.dialect {
+            Dialect::Profiles => Ok(body.to_vec()),
+            Dialect::Auth0 => auth0::link_body(body),
+        }
+    }
+
+    /// A provider the path names, in our terms (Auth0's `auth0` is our `database`).
+    pub fn path_provider(&self) -> &str {
+        let raw = self.path("provider");
+        match self.dialect {
+            Dialect::Profiles => raw,
+            Dialect::Auth0 => auth0::provider(raw),
+        }
+    }
+
     /// A user a write left, as the route's dialect shows it (Auth0's: the user alone).
     pub fn saved_reply(&self, status: StatusCode, saved: &Saved) -> Reply {
         match self.dialect {
