@@ -196,6 +196,26 @@ async fn main() {
         })
         .await,
     );
+    // Auth0's dialect by Auth0's id: the same read. By a social user's provider id: its
+    // identity guard, then the user read to check the identity is its own, then the read.
+    record(
+        "get, Auth0 dialect, by an auth0 id",
+        b.measure(n, |i| async move {
+            b.send("GET", &format!("/api/v2/users/auth0%7C{}", ids[i]), None)
+                .await
+                .0
+        })
+        .await,
+    );
+    record(
+        "get, Auth0 dialect, by a social user's provider id",
+        b.measure(n, |i| async move {
+            b.send("GET", &format!("/api/v2/users/google-oauth2%7Cg-{i}"), None)
+                .await
+                .0
+        })
+        .await,
+    );
     record(
         "patch metadata only",
         b.measure(n, |i| async move {
