@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 46] = [
+pub const ROUTES: [Route; 47] = [
     route!("create-user", create_user),
     route!("create-user", create_user, ROUTE_AUTH0),
     route!("get-user", get_user),
@@ -53,6 +53,7 @@ pub const ROUTES: [Route; 46] = [
     route!("delete-user", delete_user),
     route!("delete-user", delete_user, ROUTE_AUTH0),
     route!("list-users", list_users),
+    route!("list-users", list_users, ROUTE_AUTH0),
     route!("users-by-email", users_by_email),
     route!("users-by-email", users_by_email, ROUTE_AUTH0),
     route!("link-identity", link_identity),

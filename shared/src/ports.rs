@@ -163,6 +163,10 @@ pub trait UserStore: Send + Sync {
     /// One page of the tenant's users (see [`crate::domain::listing`]).
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError>;
 
+    /// How many users the tenant has: counts kept by the writes that create and remove users
+    /// (sign-up, erasure, link, unlink), in the same transactions, so never a scan.
+    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+
     /// Every user of the tenant whose email is `email` (case-insensitively), any connection.
     async fn find_by_email(
         &self,

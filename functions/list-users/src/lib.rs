@@ -1,4 +1,4 @@
-//! `GET /v1/tenants/{tenant_id}/users`
+//! `GET /v1/tenants/{tenant_id}/users` and `GET /api/v2/users`
 //!
 //! Lists the tenant's users a page at a time (`limit` 1..100, default 50, opaque `cursor`), or
 //! with `email=` the users with exactly that address (case-insensitively), any connection.
@@ -13,7 +13,7 @@ use shared::domain::caller::Scope;
 use shared::domain::email::Email;
 use shared::domain::listing::PageRequest;
 use shared::domain::user::User;
-use shared::http::{Call, Reply};
+use shared::http::{Call, Dialect, Reply, auth0};
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/users";
 
@@ -21,10 +21,17 @@ pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/users";
 /// again.
 pub const SCOPES: &[&str] = &["read:users"];
 
+/// The same in Auth0's dialect: pages, totals and search as
+/// [`shared::http::auth0::list_users`] takes them.
+pub const ROUTE_AUTH0: &str = "GET /api/v2/users";
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    let mut call = Call::new(req, ROUTE);
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
+        if call.dialect() == Dialect::Auth0 {
+            return auth0::list_users(app, &call, &tenant).await;
+        }
         call.only_query(&["limit", "cursor", "email"])?;
         let page = PageRequest::parse(call.query("limit"), call.query("cursor"))?;
         let (users, next) = match call.query("email") {

@@ -284,3 +284,79 @@ async fn tickets_and_jobs_name_the_user_by_its_auth0_id() {
         .await;
     assert_eq!((r.status, r.code()), (404, "inexistent_user"), "{}", r.raw);
 }
+
+#[tokio::test]
+async fn users_list_in_pages_with_totals_kept_by_the_writes_and_search_by_email_or_id() {
+    let env = Env::new().await;
+    let admin = env.admin();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let u = env
+            .create(
+                json!({"email": format!("u{i}@example.com"), "password": "correct horse battery"}),
+            )
+            .await;
+        ids.push(auth0_id(&u));
+    }
+    let list = |q: &str| {
+        let path = format!("/api/v2/users?{q}");
+        let env = &env;
+        let admin = admin.clone();
+        async move { env.send("GET", &path, Some(&admin), None, &[]).await }
+    };
+    let r = list("page=0&per_page=2&include_totals=true").await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        (
+            r.body["start"].clone(),
+            r.body["limit"].clone(),
+            r.body["length"].clone(),
+            r.body["total"].clone()
+        ),
+        (json!(0), json!(2), json!(2), json!(5))
+    );
+    let mut seen: Vec<String> = Vec::new();
+    for page in 0..3 {
+        let r = list(&format!("page={page}&per_page=2&include_totals=true")).await;
+        seen.extend(
+            r.body["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["user_id"].as_str().unwrap().to_owned()),
+        );
+    }
+    seen.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(seen, all, "every user once, over the pages");
+    let past = list("page=3&per_page=2&include_totals=true").await;
+    assert_eq!(past.body["users"], json!([]), "past the end, an empty page");
+    let bare = list("per_page=1").await;
+    assert!(bare.body.is_array(), "{}", bare.raw);
+
+    // The total follows every write that adds or removes a user.
+    env.delete_user(ids[0].trim_start_matches("auth0|")).await;
+    assert_eq!(list("include_totals=true").await.body["total"], 4);
+
+    let r = list("q=email%3A%22u3%40example.com%22&search_engine=v3&include_totals=true").await;
+    assert_eq!(r.body["total"], 1, "{}", r.raw);
+    assert_eq!(r.body["users"][0]["user_id"], ids[3]);
+    let r = list(&format!("q=user_id%3A%22{}%22", ids[2].replace('|', "%7C"))).await;
+    assert_eq!(r.body[0]["user_id"], ids[2], "{}", r.raw);
+    for bad in [
+        "q=name%3Aana",
+        "sort=created_at%3A1",
+        "per_page=101",
+        "page=10&per_page=100",
+        "search_engine=v2",
+    ] {
+        let r = list(bad).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_query_string"),
+            "{bad}: {}",
+            r.raw
+        );
+    }
+}

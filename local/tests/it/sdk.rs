@@ -55,6 +55,8 @@ async fn stage(env: &Env, clock: &crate::support::TestClock) -> Stage {
             "blocked_email": "cy@example.com",
             "result_url": format!("{}/welcome", crate::support::PUBLIC_BASE),
             "database_id": dee["user_id"],
+            // cy, ana, two social users and dee.
+            "users": 5,
         }),
     }
 }

@@ -108,6 +108,7 @@ macro_rules! cases {
 pub async fn user_store_contract<S: Stores>(store: &S) {
     cases!("UserStore";
         create_stores_the_user_and_get_reads_it_back(store),
+        the_count_is_kept_by_creates_and_a_refused_create_counts_nothing(store),
         create_queues_the_mail_it_is_given_with_its_tickets(store),
         create_queues_every_message_it_is_given_even_two_of_one_kind(store),
         create_refuses_a_taken_email_and_writes_nothing(store),
@@ -1533,6 +1534,23 @@ async fn stored_holds_the_user_its_tickets_messages_and_counters<S: Stores>(stor
             ),
             (Counter::User, record(1, t0().plus_secs(10)).unwrap()),
         ])
+    );
+}
+
+async fn the_count_is_kept_by_creates_and_a_refused_create_counts_nothing<S: Stores>(store: &S) {
+    let t = tenant();
+    assert_eq!(store.count(&t).await.expect("count"), 0);
+    for i in 0..3 {
+        let user = database_user(&t, Some(&format!("u{i}@example.com")), None);
+        store.create(&user, None, &[]).await.expect("create");
+    }
+    let taken = database_user(&t, Some("u0@example.com"), None);
+    assert!(store.create(&taken, None, &[]).await.is_err());
+    assert_eq!(store.count(&t).await.expect("count"), 3);
+    assert_eq!(
+        store.count(&tenant()).await.expect("count"),
+        0,
+        "fenced by the tenant"
     );
 }
 

@@ -14,6 +14,15 @@ base_url, token, scopeless, case = sys.argv[1], sys.argv[2], sys.argv[3], json.l
 # No retries: a retried request would hide what the server answered first.
 api = Auth0(base_url=base_url, token=token, max_retries=0)
 
+# Listing: the SDK sends include_totals=true and pages until a page comes back empty.
+first = api.users.list(page=0, per_page=2)
+assert first.response.total == case["users"], first.response
+assert first.response.length == 2 and len(first.items) == 2, first.response
+everyone = [u.user_id for u in api.users.list(per_page=2)]
+assert len(everyone) == case["users"] and len(set(everyone)) == case["users"], everyone
+found = api.users.list(q='email:"ana@example.com"', search_engine="v3")
+assert [u.user_id for u in found.items] == [case["user_id"]], found.items
+
 user = api.users.get(case["user_id"])
 assert user.user_id == case["user_id"], user
 assert user.email == case["email"], user

@@ -226,6 +226,147 @@ pub fn error_code_and_message(code: &str, message: &str) -> (String, String) {
     }
 }
 
+/// Most results a listing pages through, as in Auth0 (whose search caps the same way).
+pub const MAX_RESULTS: usize = 1000;
+
+/// `GET /api/v2/users`: Auth0's `page` / `per_page` (default 50, at most 100) over the first
+/// [`MAX_RESULTS`] users in listing order; `include_totals=true` (what the SDKs send) wraps
+/// them as `{start, limit, length, total, users}`, `total` from the tenant's count. `q`
+/// (with `search_engine=v3`) takes an exact `email:"…"` or `user_id:"…"`; anything else is
+/// 400, as is `sort`.
+pub async fn list_users(
+    app: &crate::App,
+    call: &super::Call,
+    tenant: &TenantId,
+) -> Result<super::Reply, Error> {
+    call.only_query(&[
+        "page",
+        "per_page",
+        "include_totals",
+        "q",
+        "search_engine",
+        "fields",
+        "include_fields",
+        "sort",
+    ])?;
+    let bad = |message: String| Error::invalid("invalid_query_string", message);
+    let number = |name: &str, default: usize| -> Result<usize, Error> {
+        match call.query(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| bad(format!("{name} must be a whole number."))),
+        }
+    };
+    let page = number("page", 0)?;
+    let per_page = number("per_page", 50)?;
+    if !(1..=100).contains(&per_page) {
+        return Err(bad("per_page must be from 1 to 100.".into()));
+    }
+    let start = page.saturating_mul(per_page);
+    if start.saturating_add(per_page) > MAX_RESULTS {
+        return Err(bad(format!(
+            "You can only page through the first {MAX_RESULTS} users; narrow the query instead."
+        )));
+    }
+    if call.query("search_engine").is_some_and(|e| e != "v3") {
+        return Err(bad("Only search_engine=v3 is supported.".into()));
+    }
+    if call.query("sort").is_some() {
+        return Err(bad(
+            "sort is not supported: users list in a fixed order.".into()
+        ));
+    }
+    let q = call.query("q").map(str::trim).filter(|q| !q.is_empty());
+    let (users, total) = match q {
+        None => {
+            let users = page_of_users(app, tenant, start, per_page).await?;
+            (users, app.count_users(tenant).await?)
+        }
+        Some(q) => {
+            let found = search(app, tenant, q).await?;
+            let total = found.len() as u64;
+            (
+                found.into_iter().skip(start).take(per_page).collect(),
+                total,
+            )
+        }
+    };
+    let list: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let include = call.query("include_fields") != Some("false");
+            project(user_json(u), call.query("fields"), include)
+        })
+        .collect();
+    let body = if call.query("include_totals") == Some("true") {
+        json!({"start": start, "limit": per_page, "length": list.len(), "total": total, "users": list})
+    } else {
+        Value::Array(list)
+    };
+    Ok(super::Reply::json(http::StatusCode::OK, body))
+}
+
+/// Users `start` to `start + count` in listing order: the pages before are read and passed
+/// over (at most [`MAX_RESULTS`] users).
+async fn page_of_users(
+    app: &crate::App,
+    tenant: &TenantId,
+    start: usize,
+    count: usize,
+) -> Result<Vec<User>, Error> {
+    use crate::domain::listing::{MAX_LIMIT, PageRequest, Position};
+    let mut request = PageRequest {
+        limit: MAX_LIMIT,
+        start: Position::default(),
+    };
+    let mut seen = 0;
+    let mut out = Vec::with_capacity(count);
+    loop {
+        let page = app.list_users(tenant, &request).await?;
+        for user in page.users {
+            if seen >= start && out.len() < count {
+                out.push(user);
+            }
+            seen += 1;
+        }
+        match page.next {
+            Some(next) if out.len() < count => request.start = next,
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The users an Auth0 `q` finds: an exact `email:"…"` or `user_id:"…"`.
+async fn search(app: &crate::App, tenant: &TenantId, q: &str) -> Result<Vec<User>, Error> {
+    let unsupported = || {
+        Error::invalid(
+            "invalid_query_string",
+            format!(
+                "This query is not supported: {q}. Search takes an exact email:\"…\" or user_id:\"…\"."
+            ),
+        )
+    };
+    let (field, value) = q.split_once(':').ok_or_else(unsupported)?;
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|v| !v.contains('"'))
+        .ok_or_else(unsupported)?;
+    match field {
+        "email" => {
+            let email = crate::domain::email::Email::parse(value)?;
+            app.users_by_email(tenant, &email).await
+        }
+        "user_id" => match resolve(app, tenant, value).await {
+            Ok(id) => Ok(vec![app.get_user(tenant, &id).await?]),
+            Err(Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        },
+        _ => Err(unsupported()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

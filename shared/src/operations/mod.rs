@@ -125,6 +125,11 @@ impl App {
             .ok_or_else(Error::user_not_found)
     }
 
+    /// How many users the tenant has (kept by the writes, never counted by a scan).
+    pub async fn count_users(&self, tenant: &TenantId) -> Result<u64, Error> {
+        Ok(self.users.count(tenant).await?)
+    }
+
     /// The user holding an identity, as its own or linked (one read of its guard).
     pub async fn identity_owner(
         &self,

@@ -26,7 +26,15 @@ async function fails(status, errorCode, call) {
   assert.fail(`expected ${status}`);
 }
 
-// The current API.
+// The current API. Listing: include_totals=true by default, pages until one is empty.
+const first = await api.users.list({ page: 0, per_page: 2 });
+assert.equal(first.response.total, c.users);
+assert.equal(first.data.length, 2);
+const everyone = [];
+for await (const u of await api.users.list({ per_page: 2 })) everyone.push(u.user_id);
+assert.equal(new Set(everyone).size, c.users);
+const searched = await api.users.list({ q: 'email:"ana@example.com"', search_engine: "v3" });
+assert.deepEqual(searched.data.map((u) => u.user_id), [c.user_id]);
 const user = await api.users.get(c.user_id);
 assert.equal(user.user_id, c.user_id);
 assert.equal(user.identities[0].provider, "auth0");
@@ -75,6 +83,9 @@ await fails(404, "inexistent_user", () => api.users.get(created.user_id));
 // The v4 API, as `auth0/legacy` ships it: responses wrapped in {data}, errors as
 // ManagementApiError with the body's fields.
 const old = new legacy.ManagementClient({ domain: "tenant.example", token, fetch: local, retry: { enabled: false } });
+const { data: listed } = await old.users.getAll({ page: 0, per_page: 2, include_totals: true });
+assert.equal(listed.total, c.users);
+assert.equal(listed.users.length, 2);
 const { data: got } = await old.users.get({ id: c.user_id });
 assert.equal(got.user_id, c.user_id);
 const { data: made } = await old.users.create({

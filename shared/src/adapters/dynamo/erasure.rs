@@ -55,6 +55,8 @@ impl DynamoStore {
         }
         writes.push(self.put(receipt_item(receipt)?, None, None)?);
         on_fail.push(OnFail::Inconsistent);
+        writes.push(self.count_update(&user.tenant_id, &user.user_id, -1)?);
+        on_fail.push(OnFail::Inconsistent);
         self.transact(writes, &on_fail).await
     }
 }

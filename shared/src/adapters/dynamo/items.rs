@@ -156,6 +156,16 @@ pub mod keys {
         format!("TENANT#{tenant}#LIST#{shard:02}")
     }
 
+    /// The partition of a tenant's user count, one item per listing shard.
+    pub fn count(tenant: &TenantId) -> String {
+        format!("TENANT#{tenant}#COUNT")
+    }
+
+    /// The count item of one listing shard.
+    pub fn count_sk(shard: u16) -> String {
+        format!("SHARD#{shard:02}")
+    }
+
     pub fn email(tenant: &TenantId, email_key: &str) -> String {
         format!("TENANT#{tenant}#EMAIL#{email_key}")
     }

@@ -51,6 +51,8 @@ impl LinkStore for DynamoStore {
         let (guard_writes, fails) = self.guard_writes(&before, &guards(next))?;
         writes.extend(guard_writes);
         on_fail.extend(fails);
+        writes.push(self.count_update(tenant, &secondary.user_id, -1)?);
+        on_fail.push(OnFail::Inconsistent);
         self.transact(writes, &on_fail).await?;
         let rest: Vec<Item> = items
             .into_iter()
@@ -108,6 +110,8 @@ impl LinkStore for DynamoStore {
         let (guard_writes, fails) = self.guard_writes(&guards(primary), &after)?;
         writes.extend(guard_writes);
         on_fail.extend(fails);
+        writes.push(self.count_update(tenant, &restored.user_id, 1)?);
+        on_fail.push(OnFail::Inconsistent);
         self.transact(writes, &on_fail).await
     }
 }

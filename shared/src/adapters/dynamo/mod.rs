@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
 };
 
+use crate::domain::ids::{TenantId, UserId};
 use crate::domain::time::Timestamp;
 use crate::ports::{StoreError, Unique};
 
@@ -232,6 +233,27 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(build_error)?;
         self.write_batches(requests).await
+    }
+
+    /// A change of the tenant's user count by `delta`, in the count item of the user's listing
+    /// shard: one of [`crate::domain::listing::SHARDS`], so concurrent sign-ups spread out.
+    /// Goes in the transaction that creates or removes the user, so the count is exact.
+    pub(super) fn count_update(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        delta: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let shard = crate::domain::listing::shard_of(user);
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::count(tenant), &keys::count_sk(shard))))
+            .update_expression("ADD #n :d")
+            .expression_attribute_names("#n", "users")
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Sends writes in batches of 25, retrying what DynamoDB leaves unprocessed.

@@ -288,6 +288,8 @@ impl UserStore for DynamoStore {
         let (writes, fails) = self.mail_writes(mail, SendCap { per_hour: u32::MAX })?;
         items.extend(writes);
         on_fail.extend(fails);
+        items.push(self.count_update(&user.tenant_id, &user.user_id, 1)?);
+        on_fail.push(OnFail::Inconsistent);
         self.transact(items, &on_fail).await
     }
 
@@ -443,6 +445,22 @@ impl UserStore for DynamoStore {
             messages,
             counters,
         }))
+    }
+
+    async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let keys = (0..SHARDS)
+            .map(|shard| key(keys::count(tenant), &keys::count_sk(shard)))
+            .collect();
+        let total: i64 = self
+            .batch_items(keys, false)
+            .await?
+            .iter()
+            .filter_map(|item| match item.get("users") {
+                Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+                _ => None,
+            })
+            .sum();
+        Ok(u64::try_from(total).unwrap_or(0))
     }
 
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
