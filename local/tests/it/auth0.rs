@@ -12,6 +12,24 @@ fn path(id: &str) -> String {
     format!("/api/v2/users/{}", id.replace('|', "%7C"))
 }
 
+/// A social user `google-oauth2|{provider_id}`, and ana, a database user it is linked into.
+async fn ana_with_google_linked(env: &Env, provider_id: &str) -> Value {
+    let google = env
+        .create(json!({"connection": "google-oauth2", "user_id": provider_id, "email": "ana@gmail.example"}))
+        .await;
+    let ana = env
+        .create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
+        .await;
+    let linked = env
+        .link(
+            &ana,
+            json!({"link_with": google["user_id"], "allow_unverified": true}),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.raw);
+    ana
+}
+
 #[tokio::test]
 async fn a_user_reads_in_auth0s_shape_with_the_tenant_from_the_token() {
     let env = Env::new().await;
@@ -92,25 +110,17 @@ async fn errors_are_in_auth0s_words() {
 async fn a_social_user_is_read_by_its_provider_id_until_it_is_linked_into_another() {
     let env = Env::new().await;
     let admin = env.admin();
-    let google = env
-        .create(json!({"connection": "google-oauth2", "user_id": "10876", "email": "ana@gmail.example"}))
-        .await;
+    env.create(
+        json!({"connection": "google-oauth2", "user_id": "999", "email": "bo@gmail.example"}),
+    )
+    .await;
     let r = env
-        .send("GET", &path("google-oauth2|10876"), Some(&admin), None, &[])
+        .send("GET", &path("google-oauth2|999"), Some(&admin), None, &[])
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(r.body["user_id"], "google-oauth2|10876");
+    assert_eq!(r.body["user_id"], "google-oauth2|999");
     assert_eq!(r.body["identities"][0]["isSocial"], true);
-    let ana = env
-        .create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
-        .await;
-    let linked = env
-        .link(
-            &ana,
-            json!({"link_with": google["user_id"], "allow_unverified": true}),
-        )
-        .await;
-    assert_eq!(linked.status, 201, "{}", linked.raw);
+    let ana = ana_with_google_linked(&env, "10876").await;
     let r = env
         .send("GET", &path("google-oauth2|10876"), Some(&admin), None, &[])
         .await;
@@ -181,21 +191,7 @@ async fn a_user_is_created_patched_found_and_deleted_in_auth0s_terms() {
 async fn a_write_through_a_linked_identitys_id_changes_nobody() {
     let env = Env::new().await;
     let admin = env.admin();
-    let google = env
-        .create(
-            json!({"connection": "google-oauth2", "user_id": "555", "email": "ana@gmail.example"}),
-        )
-        .await;
-    let ana = env
-        .create(json!({"email": "ana@example.com", "password": "correct horse battery"}))
-        .await;
-    let linked = env
-        .link(
-            &ana,
-            json!({"link_with": google["user_id"], "allow_unverified": true}),
-        )
-        .await;
-    assert_eq!(linked.status, 201, "{}", linked.raw);
+    let ana = ana_with_google_linked(&env, "555").await;
     let patch = json!({"user_metadata": {"x": 1}});
     let r = env
         .send(
