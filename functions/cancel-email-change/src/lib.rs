@@ -35,15 +35,15 @@ fn page(
     new_email: &str,
 ) -> Result<Reply, Error> {
     let page = LinkPage {
-        app_name: settings.name(tenant),
-        lang: locale.tag(),
-        state,
-        ticket,
-        action: app
-            .email
-            .api_url(&format!("/v1/tenants/{tenant}/email-change/cancel"))
-            .to_string(),
         new_email,
+        ..LinkPage::new(
+            app,
+            tenant,
+            settings,
+            "email-change/cancel",
+            (locale, state),
+            ticket,
+        )
     };
     Reply::link_page("email_change_cancel", locale, &page)
 }

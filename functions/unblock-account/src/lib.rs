@@ -35,17 +35,7 @@ fn page(
     state: &'static str,
     ticket: &str,
 ) -> Result<Reply, Error> {
-    let page = LinkPage {
-        app_name: settings.name(tenant),
-        lang: locale.tag(),
-        state,
-        ticket,
-        action: app
-            .email
-            .api_url(&format!("/v1/tenants/{tenant}/unblock"))
-            .to_string(),
-        new_email: "",
-    };
+    let page = LinkPage::new(app, tenant, settings, "unblock", (locale, state), ticket);
     Reply::link_page("unblock", locale, &page)
 }
 

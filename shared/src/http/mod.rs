@@ -218,6 +218,30 @@ pub struct LinkPage<'a> {
     pub new_email: &'a str,
 }
 
+impl<'a> LinkPage<'a> {
+    /// A page of `tenant`'s in `locale`, whose form posts back to `/v1/tenants/{tenant}/{path}`.
+    pub fn new(
+        app: &crate::App,
+        tenant: &'a TenantId,
+        settings: &'a crate::domain::tenant::TenantEmail,
+        path: &str,
+        (locale, state): (Locale, &'static str),
+        ticket: &'a str,
+    ) -> Self {
+        LinkPage {
+            app_name: settings.name(tenant),
+            lang: locale.tag(),
+            state,
+            ticket,
+            action: app
+                .email
+                .api_url(&format!("/v1/tenants/{tenant}/{path}"))
+                .to_string(),
+            new_email: "",
+        }
+    }
+}
+
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
