@@ -307,12 +307,23 @@ impl Call {
     }
 
     /// A call of a handler that serves both dialects: `route` for `/v1`, `auth0` for
-    /// `/api/v2`, by the request's path.
+    /// `/api/v2`, by the route API Gateway matched (its path would carry a stage name on a
+    /// stage other than `$default`), else by the path.
     pub fn serving(req: Request, route: &'static str, auth0: &'static str) -> Self {
-        let route = if req.uri().path().starts_with("/api/v2/") {
-            auth0
-        } else {
-            route
+        let matched = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref().map(Dialect::of),
+            _ => None,
+        };
+        let dialect = matched.unwrap_or_else(|| {
+            if req.uri().path().starts_with("/api/v2/") {
+                Dialect::Auth0
+            } else {
+                Dialect::Profiles
+            }
+        });
+        let route = match dialect {
+            Dialect::Auth0 => auth0,
+            Dialect::Profiles => route,
         };
         Self::new(req, route)
     }
