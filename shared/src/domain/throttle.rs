@@ -70,15 +70,6 @@ impl AddressThrottle {
         (until > now).then_some(until)
     }
 
-    /// The bucket after one more failure at `now`.
-    pub fn after_failure(&self, drained_at: Option<Timestamp>, now: Timestamp) -> Timestamp {
-        let capacity = self.failures_per_day.unwrap_or(DEFAULT_FAILURES_PER_DAY);
-        drained_at
-            .filter(|d| *d > now)
-            .unwrap_or(now)
-            .plus_secs(Self::interval(capacity))
-    }
-
     /// The failures a bucket drained at `drained_at` still holds at `now`, rounded up.
     pub fn failures(&self, drained_at: Timestamp, now: Timestamp) -> u64 {
         let capacity = self.failures_per_day.unwrap_or(DEFAULT_FAILURES_PER_DAY);
@@ -175,6 +166,19 @@ impl std::fmt::Display for Cidr {
 mod tests {
     use super::*;
 
+    /// The bucket after one more failure at `now`, as the store fills it
+    /// (`LoginStore::fill_address_throttle`).
+    fn after_failure(
+        t: &AddressThrottle,
+        drained_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Timestamp {
+        drained_at
+            .filter(|d| *d > now)
+            .unwrap_or(now)
+            .plus_secs(t.interval_secs().unwrap())
+    }
+
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_datetime(time::OffsetDateTime::UNIX_EPOCH).plus_secs(1_800_000_000 + secs)
     }
@@ -184,16 +188,16 @@ mod tests {
         let t = AddressThrottle::default();
         let mut drained = None;
         for _ in 0..99 {
-            drained = Some(t.after_failure(drained, at(0)));
+            drained = Some(after_failure(&t, drained, at(0)));
             assert_eq!(t.blocked_until(drained, at(0)), None);
         }
-        drained = Some(t.after_failure(drained, at(0)));
+        drained = Some(after_failure(&t, drained, at(0)));
         let until = t.blocked_until(drained, at(0)).expect("full after 100");
         assert_eq!(until, at(864), "one failure drains in a day / 100");
         assert_eq!(t.failures(drained.unwrap(), at(0)), 100);
         assert_eq!(t.blocked_until(drained, at(864)), None);
         // Draining lets one more through, and that one fills it again.
-        drained = Some(t.after_failure(drained, at(864)));
+        drained = Some(after_failure(&t, drained, at(864)));
         assert!(t.blocked_until(drained, at(864)).is_some());
     }
 

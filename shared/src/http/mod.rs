@@ -660,12 +660,8 @@ fn render(reply: Reply) -> Response<Body> {
     response
 }
 
-/// The one place errors become statuses. 5xx bodies say nothing about the cause.
-pub fn error_response(error: &Error) -> Response<Body> {
-    error_response_in(Dialect::Profiles, error)
-}
-
-/// An error in `dialect`'s words; the status is the same in both.
+/// The one place errors become statuses, in `dialect`'s words (the status is the same in
+/// both). 5xx bodies say nothing about the cause.
 pub fn error_response_in(dialect: Dialect, error: &Error) -> Response<Body> {
     let (status, code, message): (StatusCode, &str, String) = match error {
         Error::Invalid { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
@@ -744,7 +740,7 @@ mod tests {
 
     #[test]
     fn errors_render_as_the_documented_json_shape() {
-        let r = error_response(&Error::user_not_found());
+        let r = error_response_in(Dialect::Profiles, &Error::user_not_found());
         assert_eq!(r.status(), 404);
         let Body::Text(text) = r.body() else {
             panic!("expected a text body")
@@ -758,7 +754,10 @@ mod tests {
 
     #[test]
     fn server_errors_do_not_reveal_their_cause() {
-        let r = error_response(&Error::internal("GetItem: secret table detail"));
+        let r = error_response_in(
+            Dialect::Profiles,
+            &Error::internal("GetItem: secret table detail"),
+        );
         assert_eq!(r.status(), 500);
         let Body::Text(text) = r.body() else {
             panic!("expected a text body")
