@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 47] = [
+pub const ROUTES: [Route; 49] = [
     route!("create-user", create_user),
     route!("create-user", create_user, ROUTE_AUTH0),
     route!("get-user", get_user),
@@ -95,6 +95,8 @@ pub const ROUTES: [Route; 47] = [
         send_verification_email,
         ROUTE_AUTH0
     ),
+    route!("get-job", get_job),
+    route!("get-job", get_job, ROUTE_AUTH0),
     route!(
         "create-email-verification-ticket",
         create_email_verification_ticket

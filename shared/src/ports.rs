@@ -15,7 +15,7 @@ use crate::domain::login::{
     BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
 use crate::domain::mail_request::MailRequest;
-use crate::domain::message::{Message, OutgoingEmail, Queued, SendCap};
+use crate::domain::message::{JobRecord, Message, OutgoingEmail, Queued, SendCap};
 use crate::domain::metadata::MetadataPatch;
 use crate::domain::password::{Password, PasswordHash};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
@@ -339,7 +339,8 @@ pub trait TicketStore: Send + Sync {
 /// The email outbox: messages queued with the writes that cause them, and the send caps.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Queues messages (and stores their tickets) in one transaction, each counted against
+    /// Queues messages (and stores their tickets, and a tracked message's pending
+    /// [`JobRecord`]) in one transaction, each counted against
     /// `cap` for its user and kind in the current hour; `Capped` (and nothing queued) if any
     /// would exceed it.
     async fn enqueue(
@@ -366,6 +367,14 @@ pub trait OutboxStore: Send + Sync {
 
     /// Removes a message that was sent (or no longer applies).
     async fn remove(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// Records where a tracked message's job stands now (sent, moot or abandoned), if its
+    /// record is still kept; one gone past its day stays gone.
+    async fn finish_job(&self, tenant: &TenantId, record: &JobRecord) -> Result<(), StoreError>;
+
+    /// The job of that id queued in the tenant, if its record is still kept (DynamoDB may
+    /// keep one a while past its day: the caller checks `created_at`).
+    async fn job(&self, tenant: &TenantId, id: &str) -> Result<Option<JobRecord>, StoreError>;
 }
 
 /// Each tenant's stored settings and the history of their changes, in the tenant's own

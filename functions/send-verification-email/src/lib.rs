@@ -1,8 +1,9 @@
 //! `POST /v1/tenants/{tenant_id}/jobs/verification-email` `{"user_id"}` (update:users)
 //!
 //! Sends (or sends again) the verification email: 201 `{"id","type":"verification_email",
-//! "status"}`, where `status` is `completed` when SES took the message and `pending` when the
-//! outbox will retry it. 400 `email_already_verified`; 429 `too_many_requests` past the send cap.
+//! "status","created_at"}`, where `status` is `completed` when SES took the message and
+//! `pending` when the outbox will retry it; `GET /jobs/{id}` follows it for a day. 400
+//! `email_already_verified`; 429 `too_many_requests` past the send cap.
 
 use std::convert::Infallible;
 
@@ -11,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::message::VerificationJob;
-use shared::http::{Call, Dialect, Reply};
+use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
 
@@ -19,7 +20,7 @@ pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/jobs/verification-email";
 /// again.
 pub const SCOPES: &[&str] = &["update:users"];
 
-/// The same in Auth0's dialect ([`shared::http::auth0`]): `user_id` an Auth0 id, and the job with its `created_at`.
+/// The same in Auth0's dialect ([`shared::http::auth0`]): `user_id` an Auth0 id.
 pub const ROUTE_AUTH0: &str = "POST /api/v2/jobs/verification-email";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -28,13 +29,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
         call.resolve_body_user(app, &tenant).await?;
         let job = VerificationJob::parse(call.body()?)?;
-        let created_at = app.clock.now();
         let job = app.send_verification_email(&tenant, &job).await?;
-        let mut body = serde_json::json!(job);
-        if call.dialect() == Dialect::Auth0 {
-            body["created_at"] = serde_json::json!(created_at);
-        }
-        Ok(Reply::json(StatusCode::CREATED, body))
+        Ok(Reply::json(StatusCode::CREATED, serde_json::json!(job)))
     }
     .await;
     Ok(call.finish(outcome))

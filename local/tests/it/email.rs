@@ -312,6 +312,50 @@ async fn an_email_outage_keeps_the_user_and_the_outbox_sends_later() {
 }
 
 #[tokio::test]
+async fn a_verification_job_is_followed_by_its_id_until_it_is_sent_and_for_a_day() {
+    let (mut env, clock) = Env::with_clock().await;
+    let u = sign_up(&env, &address("ana")).await;
+    env.app.mailer = mailer(&closed_endpoint()).await;
+    let job = env.send_verification_email(&u).await;
+    assert_eq!(
+        (job.status, job.body["status"].as_str()),
+        (201, Some("pending"))
+    );
+    let id = job.body["id"].as_str().unwrap();
+    let pending = json!({
+        "id": id,
+        "type": "verification_email",
+        "status": "pending",
+        "created_at": job.body["created_at"],
+    });
+    assert_eq!(env.job(id).await.body, pending);
+
+    env.app.mailer = mailer(&crate::support::moto_endpoint()).await;
+    clock.advance(61);
+    assert_eq!(env.deliver_due(10).await.unwrap().sent, 1);
+    let r = env.job(id).await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("completed"))
+    );
+    // A reader may follow it; another tenant's admin finds no such job in its own.
+    let reader = claims("acme", "x@clients", "read:users");
+    let path = format!("/v1/tenants/acme/jobs/{id}");
+    let r = env.send("GET", &path, Some(&reader), None, &[]).await;
+    assert_eq!(r.status, 200);
+    let globex = claims("globex", "x@clients", ALL_SCOPES);
+    let theirs = format!("/v1/tenants/globex/jobs/{id}");
+    let r = env.send("GET", &theirs, Some(&globex), None, &[]).await;
+    assert_eq!((r.status, r.code()), (404, "job_not_found"));
+    let r = env.job("job_not-a-ulid").await;
+    assert_eq!((r.status, r.code()), (404, "job_not_found"));
+
+    clock.advance(86_400);
+    let r = env.job(id).await;
+    assert_eq!((r.status, r.code()), (404, "job_not_found"));
+}
+
+#[tokio::test]
 async fn a_message_that_keeps_failing_is_abandoned_after_eight_tries() {
     let (mut env, clock) = Env::with_clock().await;
     env.app.mailer = mailer(&closed_endpoint()).await;

@@ -70,6 +70,21 @@ async fn every_event_file_runs_through_its_handler() {
                     .await
                     .is_err()
             ),
+            "get-job" => {
+                let job: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(
+                    (
+                        job["id"].as_str(),
+                        job["status"].as_str(),
+                        job["type"].as_str()
+                    ),
+                    (
+                        Some(crate::support::EVENT_JOB),
+                        Some("completed"),
+                        Some("verification_email")
+                    )
+                );
+            }
             "send-verification-email" => {
                 assert!(body.contains(r#""type":"verification_email""#))
             }

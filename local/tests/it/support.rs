@@ -439,6 +439,11 @@ impl Env {
             .await
     }
 
+    /// A job of tenant acme's, as its admin reads it.
+    pub async fn job(&self, id: &str) -> Resp {
+        self.as_admin("GET", &format!("/jobs/{id}"), None).await
+    }
+
     /// Tenant acme's settings, as its admin reads them.
     pub async fn settings(&self) -> Resp {
         self.admin_send("GET", "/v1/tenants/acme/settings", None)
@@ -608,6 +613,7 @@ pub async fn seed_event_user(env: &Env) {
     .unwrap();
     let hash = env.app.hasher.hash(&password).await.unwrap();
     env.app.users.create(&user, Some(&hash), &[]).await.unwrap();
+    seed_sent_job(env, &user).await;
     seed_linking_users(env).await;
     use shared::domain::ticket::{Ticket, TicketHash, TicketKind};
     let now = env.app.clock.now();
@@ -655,6 +661,35 @@ pub async fn seed_event_user(env: &Env) {
             .await
             .unwrap();
     }
+}
+
+/// The verification job the `get-job` event names: sent, so nothing waits in the outbox.
+pub const EVENT_JOB: &str = "job_01JDQ8Z6V3N4W5X6Y7Z8A9B0J1";
+
+async fn seed_sent_job(env: &Env, user: &shared::domain::user::User) {
+    use shared::domain::message::{JobRecord, JobStatus, Message, MessageKind, Queued, SendCap};
+    let now = env.app.clock.now();
+    let mut job = Message::new(
+        MessageKind::VerifyEmail,
+        user,
+        "seed@example.com",
+        3600,
+        now,
+    );
+    job.id = EVENT_JOB.into();
+    job.tracked = true;
+    let queued = Queued {
+        message: job.clone(),
+        ticket: None,
+    };
+    let outbox = &env.app.outbox;
+    outbox
+        .enqueue(&[queued], SendCap::default(), now)
+        .await
+        .unwrap();
+    outbox.remove(&job).await.unwrap();
+    let sent = JobRecord::of(&job, JobStatus::Completed);
+    outbox.finish_job(&user.tenant_id, &sent).await.unwrap();
 }
 
 /// The primary the linking events name: a verified database user holding a linked Facebook

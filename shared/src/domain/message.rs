@@ -89,6 +89,11 @@ pub struct Message {
     pub identity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_url: Option<Url>,
+    /// Whether a caller can look the message up as a job ([`JobRecord`]): what
+    /// `POST /jobs/verification-email` queues. Messages that writes queue as a side effect
+    /// are not, which spares each of them a write.
+    #[serde(default)]
+    pub tracked: bool,
     pub ttl_secs: u64,
     pub status: Status,
     pub attempts: u32,
@@ -110,6 +115,7 @@ impl Message {
             new_email: None,
             identity: None,
             result_url: None,
+            tracked: false,
             ttl_secs,
             status: Status::Pending,
             attempts: 0,
@@ -193,7 +199,7 @@ impl SendCap {
 }
 
 /// Where a queued message stands, as a response reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// The provider accepted it.
@@ -212,6 +218,48 @@ pub struct Job {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub status: JobStatus,
+}
+
+/// A tracked message as `GET /jobs/{id}` reports it, kept for [`JobRecord::KEEP_SECS`]
+/// after it was queued. It names no one: the recipient and the user stay on the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: JobStatus,
+    pub created_at: Timestamp,
+}
+
+impl JobRecord {
+    /// How long a job can be looked up: a day, well past the outbox's last retry.
+    pub const KEEP_SECS: i64 = 24 * 3600;
+
+    /// A tracked message's job, standing at `status`.
+    pub fn of(message: &Message, status: JobStatus) -> Self {
+        JobRecord {
+            id: message.id.clone(),
+            kind: message.kind.job_type().to_owned(),
+            status,
+            created_at: message.created_at,
+        }
+    }
+}
+
+/// A job id as a path names it: `job_` and a ULID, which every message id is. Anything else
+/// names no job.
+pub fn parse_job_id(raw: &str) -> Result<&str, Error> {
+    let ulid = raw.strip_prefix("job_").ok_or_else(job_not_found)?;
+    ulid::Ulid::from_string(ulid).map_err(|_| job_not_found())?;
+    Ok(raw)
+}
+
+/// 404 for a job id that names no job kept in the tenant.
+pub fn job_not_found() -> Error {
+    Error::NotFound {
+        code: "job_not_found",
+        message: "The job does not exist.".into(),
+    }
 }
 
 /// `POST /jobs/verification-email`: the user to send a verification.

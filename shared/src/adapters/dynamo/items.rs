@@ -48,6 +48,8 @@ pub(super) const LINKED_PASSWORD_PREFIX: &str = "PASSWORD#";
 
 pub(super) const IDENTITY: &str = "IDENTITY";
 
+pub(super) const JOB: &str = "JOB";
+
 pub(super) const LOGIN_PREFIX: &str = "LOGIN#";
 
 pub(super) const LOGIN_USER: &str = "LOGIN#USER";
@@ -176,6 +178,12 @@ pub mod keys {
 
     pub fn identity(tenant: &TenantId, provider: &str, provider_user_id: &str) -> String {
         format!("TENANT#{tenant}#IDENTITY#{provider}#{provider_user_id}")
+    }
+
+    /// A tracked message's job record: in the tenant, apart from its user, so a lookup by
+    /// job id alone finds it.
+    pub fn job(tenant: &TenantId, id: &str) -> String {
+        format!("TENANT#{tenant}#JOB#{id}")
     }
 
     /// A tenant's settings and their history.

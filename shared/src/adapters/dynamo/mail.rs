@@ -8,7 +8,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use super::items::*;
 use super::{DynamoStore, OnFail, build_error, conditional, sdk_error};
 use crate::domain::ids::TenantId;
-use crate::domain::message::{Message, Queued, SendCap, Status};
+use crate::domain::message::{JobRecord, JobStatus, Message, Queued, SendCap, Status};
 use crate::domain::ticket::{Ticket, TicketHash};
 use crate::domain::time::Timestamp;
 use crate::ports::{DueMessages, OutboxStore, StoreError, TicketStore};
@@ -84,6 +84,11 @@ impl DynamoStore {
         for Queued { message, ticket } in mail {
             writes.push(self.put(self.message_item(message)?, None, None)?);
             on_fail.push(OnFail::Inconsistent);
+            if message.tracked {
+                let record = JobRecord::of(message, JobStatus::Pending);
+                writes.push(self.put(job_item(&message.tenant_id, &record)?, None, None)?);
+                on_fail.push(OnFail::Inconsistent);
+            }
             if let Some((hash, ticket)) = ticket {
                 writes.extend(self.ticket_puts(hash, ticket)?);
                 on_fail.extend([OnFail::Inconsistent, OnFail::Inconsistent]);
@@ -210,6 +215,18 @@ impl TicketStore for DynamoStore {
     }
 }
 
+fn job_item(tenant: &TenantId, record: &JobRecord) -> Result<Item, StoreError> {
+    let mut item: Item =
+        to_item(record).map_err(|e| StoreError::Backend(format!("serialize job: {e}")))?;
+    item.extend(key(keys::job(tenant, &record.id), JOB));
+    let until = record.created_at.plus_secs(JobRecord::KEEP_SECS);
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        AttributeValue::N(until.epoch_secs().to_string()),
+    );
+    Ok(item)
+}
+
 #[async_trait]
 impl OutboxStore for DynamoStore {
     async fn enqueue(
@@ -308,6 +325,32 @@ impl OutboxStore for DynamoStore {
             .await
             .map_err(|e| sdk_error("DeleteItem", e))?;
         Ok(())
+    }
+
+    async fn finish_job(&self, tenant: &TenantId, record: &JobRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(tenant, record)?))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result
+            .map_err(|e| conditional("PutItem", e, |s| s.is_conditional_check_failed_exception()))
+        {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn job(&self, tenant: &TenantId, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let Some(item) = self.item(keys::job(tenant, id), JOB).await? else {
+            return Ok(None);
+        };
+        from_item(item)
+            .map(Some)
+            .map_err(|e| StoreError::Backend(format!("a job record does not read: {e}")))
     }
 }
 

@@ -8,7 +8,7 @@ use crate::domain::Error;
 use crate::domain::email::same_address;
 use crate::domain::locale::Locale;
 use crate::domain::message::{
-    Delivery, Job, JobStatus, Message, MessageKind, OutgoingEmail, Queued, Status, mask,
+    Delivery, Job, JobRecord, JobStatus, Message, MessageKind, OutgoingEmail, Queued, Status, mask,
     mask_addresses,
 };
 use crate::domain::render::{self, Context};
@@ -116,6 +116,30 @@ impl App {
     /// Tries a message once and records the outcome: removed when sent or moot, rescheduled
     /// with backoff after a transient failure, abandoned after the last try or a refusal.
     async fn attempt(
+        &self,
+        message: Message,
+        user: Option<&User>,
+        minted: Option<(Ticket, RawTicket)>,
+    ) -> Outcome {
+        let job = message.tracked.then(|| {
+            (
+                message.tenant_id.clone(),
+                JobRecord::of(&message, JobStatus::Pending),
+            )
+        });
+        let outcome = self.deliver(message, user, minted).await;
+        if let Some((tenant, mut record)) = job
+            && outcome != Outcome::Retrying
+        {
+            record.status = outcome.status();
+            if let Err(e) = self.outbox.finish_job(&tenant, &record).await {
+                tracing::error!(error = ?e, job = %record.id, "a job's outcome could not be recorded");
+            }
+        }
+        outcome
+    }
+
+    async fn deliver(
         &self,
         mut message: Message,
         user: Option<&User>,

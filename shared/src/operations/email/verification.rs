@@ -7,7 +7,9 @@ use crate::domain::Error;
 use crate::domain::email::same_address;
 use crate::domain::ids::TenantId;
 use crate::domain::locale::Locale;
-use crate::domain::message::{Job, Message, MessageKind, SendCap, VerificationJob};
+use crate::domain::message::{
+    JobRecord, Message, MessageKind, SendCap, VerificationJob, job_not_found, parse_job_id,
+};
 use crate::domain::ticket::{Ticket, TicketHash, TicketKind, invalid_ticket};
 use crate::domain::user::User;
 use crate::operations::App;
@@ -192,7 +194,7 @@ impl App {
         &self,
         tenant: &TenantId,
         job: &VerificationJob,
-    ) -> Result<Job, Error> {
+    ) -> Result<JobRecord, Error> {
         let user = self.get_user(tenant, &job.user_id).await?;
         let email = user.email.clone().ok_or_else(Error::no_email)?;
         if user.email_verified {
@@ -201,13 +203,33 @@ impl App {
                 "The user's email address is already verified.",
             ));
         }
-        let prepared = self.prepare(vec![self.verification(&user, &email, false)])?;
+        let mut message = self.verification(&user, &email, false);
+        message.tracked = true;
+        let created_at = message.created_at;
+        let prepared = self.prepare(vec![message])?;
         if !self.queue(&prepared).await? {
             return Err(SendCap::exceeded(self.clock.now()));
         }
-        self.send_now(prepared, &user)
+        let job = self
+            .send_now(prepared, &user)
             .await
             .pop()
-            .ok_or_else(|| Error::internal("a queued message has no job"))
+            .ok_or_else(|| Error::internal("a queued message has no job"))?;
+        Ok(JobRecord {
+            id: job.id,
+            kind: job.kind.to_owned(),
+            status: job.status,
+            created_at,
+        })
+    }
+
+    /// `GET /jobs/{id}`: a job `POST /jobs/verification-email` queued in the tenant within
+    /// the last [`JobRecord::KEEP_SECS`].
+    pub async fn job(&self, tenant: &TenantId, id: &str) -> Result<JobRecord, Error> {
+        let id = parse_job_id(id)?;
+        let record = self.outbox.job(tenant, id).await?;
+        let expired =
+            |r: &JobRecord| r.created_at.plus_secs(JobRecord::KEEP_SECS) <= self.clock.now();
+        record.filter(|r| !expired(r)).ok_or_else(job_not_found)
     }
 }

@@ -1,0 +1,38 @@
+//! `GET /v1/tenants/{tenant_id}/jobs/{job_id}` and `GET /api/v2/jobs/{job_id}`
+//!
+//! Where a job `POST /jobs/verification-email` queued stands: 200
+//! `{"id","type","status","created_at"}`, `status` `pending` while the outbox retries it,
+//! `completed` once the provider took it, `failed` when it was refused or no longer applies.
+//! A job is kept a day; 404 `job_not_found` after that, or for an id the tenant never had.
+
+use std::convert::Infallible;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::domain::caller::Scope;
+use shared::http::{Call, Reply};
+
+pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/jobs/{job_id}";
+
+/// Scopes API Gateway requires before the handler runs (any one of them); the handler checks
+/// again. Auth0 lets either read a job.
+pub const SCOPES: &[&str] = &["read:users", "create:users"];
+
+/// The same in Auth0's dialect ([`shared::http::auth0`]), whose job has this shape too.
+pub const ROUTE_AUTH0: &str = "GET /api/v2/jobs/{job_id}";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
+    let outcome = async {
+        let (tenant, caller) = call.tenant()?;
+        if !caller.has(Scope::CreateUsers) {
+            caller.require(Scope::ReadUsers)?;
+        }
+        call.only_query(&[])?;
+        let job = app.job(&tenant, call.path("job_id")).await?;
+        Ok(Reply::json(StatusCode::OK, serde_json::json!(job)))
+    }
+    .await;
+    Ok(call.finish(outcome))
+}
