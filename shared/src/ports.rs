@@ -10,7 +10,7 @@ use crate::domain::email::Email;
 use crate::domain::erasure::Receipt;
 pub use crate::domain::export::Stored;
 use crate::domain::ids::{Connection, TenantId, UserId};
-use crate::domain::listing::{Page, PageRequest};
+use crate::domain::listing::{Filter, Page, PageRequest};
 use crate::domain::login::{
     BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
@@ -162,6 +162,24 @@ pub trait UserStore: Send + Sync {
 
     /// One page of the tenant's users (see [`crate::domain::listing`]).
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError>;
+
+    /// One page of the tenant's users that `filter` names, in listing order. As current as
+    /// the index the writes keep: a write is seen by the next listing or shortly after.
+    async fn list_where(
+        &self,
+        tenant: &TenantId,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page, StoreError>;
+
+    /// How many of the tenant's users `filter` names, counting no further than `at_most`
+    /// (which bounds the read).
+    async fn count_where(
+        &self,
+        tenant: &TenantId,
+        filter: &Filter,
+        at_most: u64,
+    ) -> Result<u64, StoreError>;
 
     /// How many users the tenant has: counts kept by the writes that create and remove users
     /// (sign-up, erasure, link, unlink), in the same transactions, so never a scan.

@@ -356,3 +356,107 @@ async fn users_list_in_pages_with_totals_kept_by_the_writes_and_search_by_email_
         );
     }
 }
+
+#[tokio::test]
+async fn search_by_verified_email_or_connection_follows_the_writes() {
+    let env = Env::new().await;
+    let admin = env.admin();
+    let ana = ana_with_google_linked(&env, "1077").await;
+    let bo = env
+        .create(json!({"email": "bo@example.com", "password": "correct horse battery", "email_verified": true}))
+        .await;
+    env.create(json!({"connection": "google-oauth2", "user_id": "2088", "email": "gus@gmail.example", "email_verified": true}))
+        .await;
+    let search = |term: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(term.as_bytes()).collect();
+        let path = format!("/api/v2/users?q={q}&search_engine=v3&include_totals=true");
+        let env = &env;
+        let admin = admin.clone();
+        async move {
+            let r = env.send("GET", &path, Some(&admin), None, &[]).await;
+            assert_eq!(r.status, 200, "{}", r.raw);
+            let mut ids: Vec<String> = r.body["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["user_id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            assert_eq!(r.body["total"], ids.len(), "{}", r.raw);
+            ids
+        }
+    };
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let (ana_id, bo_id) = (auth0_id(&ana), auth0_id(&bo));
+    let gus_id = "google-oauth2|2088".to_owned();
+    assert_eq!(
+        search("email_verified:true").await,
+        sorted(vec![bo_id.clone(), gus_id.clone()])
+    );
+    assert_eq!(search("email_verified:false").await, [ana_id.clone()]);
+    // A linked identity counts for its connection; the database one goes by Auth0's name.
+    let google = r#"identities.connection:"google-oauth2""#;
+    assert_eq!(
+        search(google).await,
+        sorted(vec![ana_id.clone(), gus_id.clone()])
+    );
+    let database = r#"identities.connection:"Username-Password-Authentication""#;
+    assert_eq!(
+        search(database).await,
+        sorted(vec![ana_id.clone(), bo_id.clone()])
+    );
+
+    let patch = json!({"email_verified": true});
+    let r = env
+        .send("PATCH", &path(&ana_id), Some(&admin), Some(&patch), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(search("email_verified:false").await, Vec::<String>::new());
+    assert_eq!(search("email_verified:true").await.len(), 3);
+
+    let r = env.unlink(&ana, "google-oauth2", "1077").await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        search(google).await,
+        sorted(vec!["google-oauth2|1077".into(), gus_id.clone()])
+    );
+    env.delete_user(&bo).await;
+    assert_eq!(search(database).await, [ana_id.clone()]);
+
+    // Pages of a search hold what its total counts, once each.
+    let page = |n: usize| {
+        let q: String = url::form_urlencoded::byte_serialize(google.as_bytes()).collect();
+        let path = format!("/api/v2/users?q={q}&page={n}&per_page=1&include_totals=true");
+        let env = &env;
+        let admin = admin.clone();
+        async move { env.send("GET", &path, Some(&admin), None, &[]).await.body }
+    };
+    let (first, second, third) = (page(0).await, page(1).await, page(2).await);
+    assert_eq!(
+        (first["total"].clone(), first["length"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_ne!(first["users"][0]["user_id"], second["users"][0]["user_id"]);
+    assert_eq!(third["users"], json!([]));
+    for bad in [
+        "email_verified:maybe",
+        "identities.connection:\"Google OAuth\"",
+        "email:\"a*@example.com\"",
+        "email_verified:true AND email:\"a@b.c\"",
+    ] {
+        let q: String = url::form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        let r = env
+            .send(
+                "GET",
+                &format!("/api/v2/users?q={q}"),
+                Some(&admin),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "invalid_query_string"), "{bad}");
+    }
+}

@@ -32,7 +32,7 @@ use shared::domain::email::Email;
 use shared::domain::erasure::{ErasureSettings, Reason, Receipt};
 use shared::domain::ids::{Connection, ProviderUserId, TenantId, UserId};
 use shared::domain::linking::{linked, unlinked};
-use shared::domain::listing::{PageRequest, Position, shard_of};
+use shared::domain::listing::{Filter, PageRequest, Position, shard_of};
 use shared::domain::login::{
     BruteForce, Counter, CounterRecord, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
@@ -139,6 +139,7 @@ pub async fn user_store_contract<S: Stores>(store: &S) {
         stored_holds_the_user_its_tickets_messages_and_counters(store),
         list_pages_through_every_user_of_the_tenant_once(store),
         list_of_an_empty_tenant_is_one_empty_last_page(store),
+        list_where_and_count_where_find_the_users_a_filter_names(store),
         find_by_email_ignores_case_and_finds_nobody_for_an_unknown_address(store),
         identity_owner_names_the_holder_of_an_identity(store),
     );
@@ -151,6 +152,7 @@ pub async fn link_store_contract<S: Stores>(store: &S) {
         link_with_a_stale_primary_is_condition_failed_and_writes_nothing(store),
         link_with_a_stale_secondary_is_condition_failed_and_writes_nothing(store),
         link_then_unlink_restores_the_secondary(store),
+        link_and_unlink_move_the_users_search_entries(store),
         unlink_with_a_stale_primary_is_condition_failed_and_restores_nothing(store),
         unlink_removes_what_was_left_under_the_restored_id(store),
         unlink_refuses_when_a_user_exists_under_the_restored_id(store),
@@ -166,6 +168,7 @@ pub async fn erasure_store_contract<S: Stores, R: Receipts>(store: &S, receipts:
         delete_without_an_expected_version_erases_the_current_version(store, receipts),
         delete_of_an_unknown_user_is_not_found_and_writes_no_receipt(store, receipts),
         delete_in_another_tenant_finds_nothing(store, receipts),
+        delete_takes_the_user_out_of_the_search_index(store),
         delete_removes_the_passwords_and_guards_of_linked_identities(store, receipts),
         due_erasures_returns_the_accounts_whose_erasure_is_due(store),
         a_replace_moves_an_account_in_and_out_of_the_due_erasures(store),
@@ -1618,6 +1621,98 @@ async fn list_of_an_empty_tenant_is_one_empty_last_page<S: Stores>(store: &S) {
     assert_eq!(page.next, None);
 }
 
+/// Every user `filter` names in the tenant, paged two at a time, by id.
+async fn listed<S: Stores>(store: &S, tenant: &TenantId, filter: &Filter) -> Vec<UserId> {
+    let mut request = PageRequest {
+        limit: 2,
+        start: Position::default(),
+    };
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let page = store
+            .list_where(tenant, filter, &request)
+            .await
+            .expect("list_where");
+        ids.extend(page.users.iter().map(|u| u.user_id));
+        match page.next {
+            Some(next) => request.start = next,
+            None => {
+                ids.sort();
+                return ids;
+            }
+        }
+    }
+    panic!("paging does not end")
+}
+
+fn ids_of<'a>(users: impl IntoIterator<Item = &'a User>) -> Vec<UserId> {
+    let mut ids: Vec<UserId> = users.into_iter().map(|u| u.user_id).collect();
+    ids.sort();
+    ids
+}
+
+async fn list_where_and_count_where_find_the_users_a_filter_names<S: Stores>(store: &S) {
+    let t = tenant();
+    let verified: Vec<User> = (0..3)
+        .map(|i| database_user(&t, Some(&format!("v{i}@example.com")), None))
+        .collect();
+    let no_address = database_user(&t, None, Some("nomail"));
+    let social = social_user(&t, "50505", Some("s@example.com"));
+    for user in verified.iter().chain([&no_address, &social]) {
+        store.create(user, None, &[]).await.expect("create");
+    }
+    let other = tenant();
+    store
+        .create(
+            &database_user(&other, Some("v0@example.com"), None),
+            None,
+            &[],
+        )
+        .await
+        .expect("create");
+
+    let yes = Filter::EmailVerified(true);
+    assert_eq!(
+        listed(store, &t, &yes).await,
+        ids_of(verified.iter().chain([&social]))
+    );
+    assert_eq!(
+        listed(store, &t, &Filter::EmailVerified(false)).await,
+        ids_of([&no_address])
+    );
+    assert_eq!(
+        listed(store, &t, &Filter::Connection(google())).await,
+        ids_of([&social])
+    );
+    assert_eq!(
+        listed(store, &t, &Filter::Connection(database())).await,
+        ids_of(verified.iter().chain([&no_address]))
+    );
+    let count = |at_most| store.count_where(&t, &yes, at_most);
+    assert_eq!(count(100).await.expect("count_where"), 4);
+    let bounded = count(2).await.expect("count_where");
+    assert_eq!(bounded, 2, "stops at its bound");
+
+    let verify = FieldUpdate {
+        set: vec![("email_verified", json!(true))],
+        remove: Vec::new(),
+        user_metadata: None,
+        app_metadata: None,
+        updated_at: t0().plus_secs(60),
+    };
+    store
+        .update(&t, &no_address.user_id, &verify, None)
+        .await
+        .expect("update");
+    assert_eq!(
+        count(100).await.expect("count_where"),
+        5,
+        "an update moves it"
+    );
+    let unverified = listed(store, &t, &Filter::EmailVerified(false)).await;
+    assert!(unverified.is_empty(), "{unverified:?}");
+}
+
 async fn find_by_email_ignores_case_and_finds_nobody_for_an_unknown_address<S: Stores>(store: &S) {
     let t = tenant();
     let user = database_user(&t, Some("Ana.Silva@Example.com"), None);
@@ -1835,6 +1930,30 @@ async fn link_then_unlink_restores_the_secondary<S: Stores>(store: &S) {
     assert_eq!(password_of(store, &own(&sam)).await.as_ref(), Some(b));
     assert_eq!(password_of(store, &own(&pat)).await.as_ref(), Some(a));
     assert_eq!(password_of(store, &as_linked(&pat, &sam)).await, None);
+}
+
+async fn link_and_unlink_move_the_users_search_entries<S: Stores>(store: &S) {
+    let t = tenant();
+    let pat = database_user(&t, Some("pat@example.com"), None);
+    let social = social_user(&t, "60606", None);
+    store.create(&pat, None, &[]).await.expect("create");
+    store.create(&social, None, &[]).await.expect("create");
+    let next = linked(&pat, &social, t0().plus_secs(60));
+    store.link(&pat, &next, &social).await.expect("link");
+    let google = Filter::Connection(google());
+    let database = Filter::Connection(database());
+    assert_eq!(listed(store, &t, &google).await, ids_of([&pat]));
+    assert_eq!(listed(store, &t, &database).await, ids_of([&pat]));
+    assert_eq!(
+        listed(store, &t, &Filter::EmailVerified(false)).await,
+        Vec::<UserId>::new(),
+        "the secondary left the index with its profile"
+    );
+
+    let (back, restored) = unlinked(&next, 1, t0().plus_secs(120)).expect("a linked identity");
+    store.unlink(&next, &back, &restored).await.expect("unlink");
+    assert_eq!(listed(store, &t, &google).await, ids_of([&social]));
+    assert_eq!(listed(store, &t, &database).await, ids_of([&pat]));
 }
 
 async fn unlink_with_a_stale_primary_is_condition_failed_and_restores_nothing<S: Stores>(
@@ -2113,6 +2232,21 @@ async fn delete_in_another_tenant_finds_nothing<S: Stores, R: Receipts>(store: &
     );
     assert_eq!(snapshot(store, &user).await, before);
     assert!(!receipts.holds(&receipt).await);
+}
+
+async fn delete_takes_the_user_out_of_the_search_index<S: Stores>(store: &S) {
+    let t = tenant();
+    let user = database_user(&t, Some("ana@example.com"), None);
+    furnished(store, &user).await;
+    let receipt = ErasureSettings::local()
+        .receipt(&t, &user.user_id, t0(), Reason::Admin, "x")
+        .expect("a receipt");
+    let deleted = store.delete(&t, &user.user_id, None, &receipt).await;
+    assert_eq!(deleted.expect("delete"), Deleted::Yes);
+    for filter in [Filter::EmailVerified(true), Filter::Connection(database())] {
+        assert_eq!(listed(store, &t, &filter).await, Vec::<UserId>::new());
+        assert_eq!(store.count_where(&t, &filter, 10).await.expect("count"), 0);
+    }
 }
 
 async fn delete_removes_the_passwords_and_guards_of_linked_identities<S: Stores, R: Receipts>(

@@ -91,6 +91,17 @@ impl PageRequest {
     }
 }
 
+/// A part of a tenant's users a listing can be narrowed to. Each is an index the writes keep
+/// (docs/data-model.md), so a narrowed page costs what a plain one does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// Users whose email address is verified (`true`) or not (`false`, users without an
+    /// address included).
+    EmailVerified(bool),
+    /// Users holding an identity of this connection, their own or a linked one.
+    Connection(super::ids::Connection),
+}
+
 #[derive(Debug)]
 pub struct Page {
     pub users: Vec<User>,

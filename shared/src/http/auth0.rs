@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::Error;
 use crate::domain::ids::{Connection, TenantId, UserId};
+use crate::domain::listing::Filter;
 use crate::domain::user::User;
 
 /// What Auth0 names the database connection (ours is `database`).
@@ -232,8 +233,8 @@ pub const MAX_RESULTS: usize = 1000;
 /// `GET /api/v2/users`: Auth0's `page` / `per_page` (default 50, at most 100) over the first
 /// [`MAX_RESULTS`] users in listing order; `include_totals=true` (what the SDKs send) wraps
 /// them as `{start, limit, length, total, users}`, `total` from the tenant's count. `q`
-/// (with `search_engine=v3`) takes an exact `email:"…"` or `user_id:"…"`; anything else is
-/// 400, as is `sort`.
+/// (with `search_engine=v3`) takes one term of [`Query`]; anything else is 400, as is
+/// `sort`.
 pub async fn list_users(
     app: &crate::App,
     call: &super::Call,
@@ -249,47 +250,57 @@ pub async fn list_users(
         "include_fields",
         "sort",
     ])?;
-    let bad = |message: String| Error::invalid("invalid_query_string", message);
     let number = |name: &str, default: usize| -> Result<usize, Error> {
         match call.query(name) {
             None => Ok(default),
             Some(raw) => raw
                 .parse()
-                .map_err(|_| bad(format!("{name} must be a whole number."))),
+                .map_err(|_| bad_query(format!("{name} must be a whole number."))),
         }
     };
     let page = number("page", 0)?;
     let per_page = number("per_page", 50)?;
     if !(1..=100).contains(&per_page) {
-        return Err(bad("per_page must be from 1 to 100.".into()));
+        return Err(bad_query("per_page must be from 1 to 100.".into()));
     }
     let start = page.saturating_mul(per_page);
     if start.saturating_add(per_page) > MAX_RESULTS {
-        return Err(bad(format!(
+        return Err(bad_query(format!(
             "You can only page through the first {MAX_RESULTS} users; narrow the query instead."
         )));
     }
     if call.query("search_engine").is_some_and(|e| e != "v3") {
-        return Err(bad("Only search_engine=v3 is supported.".into()));
+        return Err(bad_query("Only search_engine=v3 is supported.".into()));
     }
     if call.query("sort").is_some() {
-        return Err(bad(
-            "sort is not supported: users list in a fixed order.".into()
+        return Err(bad_query(
+            "sort is not supported: users list in a fixed order.".into(),
         ));
     }
     let q = call.query("q").map(str::trim).filter(|q| !q.is_empty());
-    let (users, total) = match q {
+    let query = q.map(Query::parse).transpose()?;
+    let (users, total) = match query {
         None => {
-            let users = page_of_users(app, tenant, start, per_page).await?;
+            let users = page_of_users(app, tenant, None, start, per_page).await?;
             (users, app.count_users(tenant).await?)
         }
-        Some(q) => {
-            let found = search(app, tenant, q).await?;
-            let total = found.len() as u64;
-            (
-                found.into_iter().skip(start).take(per_page).collect(),
-                total,
-            )
+        Some(Query::Where(filter)) => {
+            let users = page_of_users(app, tenant, Some(&filter), start, per_page).await?;
+            let total = app
+                .count_users_where(tenant, &filter, MAX_RESULTS as u64)
+                .await?;
+            (users, total)
+        }
+        Some(Query::Email(email)) => {
+            window(app.users_by_email(tenant, &email).await?, start, per_page)
+        }
+        Some(Query::UserId(raw)) => {
+            let found = match resolve(app, tenant, &raw).await {
+                Ok(id) => vec![app.get_user(tenant, &id).await?],
+                Err(Error::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            window(found, start, per_page)
         }
     };
     let list: Vec<Value> = users
@@ -307,11 +318,72 @@ pub async fn list_users(
     Ok(super::Reply::json(http::StatusCode::OK, body))
 }
 
-/// Users `start` to `start + count` in listing order: the pages before are read and passed
-/// over (at most [`MAX_RESULTS`] users).
+fn bad_query(message: String) -> Error {
+    Error::invalid("invalid_query_string", message)
+}
+
+/// Found users from `start`, at most `count`, and how many were found.
+fn window(found: Vec<User>, start: usize, count: usize) -> (Vec<User>, u64) {
+    let total = found.len() as u64;
+    (found.into_iter().skip(start).take(count).collect(), total)
+}
+
+/// What an Auth0 `q` may ask, one exact term: `email:"…"`, `user_id:"…"`,
+/// `email_verified:true|false` or `identities.connection:"…"`. Each is answered from an
+/// index (the email guards, the user's id, the search index), never a scan; values may be
+/// quoted or not.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Query {
+    Email(crate::domain::email::Email),
+    UserId(String),
+    Where(Filter),
+}
+
+impl Query {
+    pub fn parse(q: &str) -> Result<Self, Error> {
+        let unsupported = || {
+            bad_query(format!(
+                "This query is not supported: {q}. Search takes one exact term: email:\"…\", user_id:\"…\", email_verified:true|false or identities.connection:\"…\"."
+            ))
+        };
+        let (field, value) = q.split_once(':').ok_or_else(unsupported)?;
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"').ok_or_else(unsupported)?,
+            None => value,
+        };
+        let lucene = |c: char| c.is_whitespace() || "\"*?~()[]{}^!:\\".contains(c);
+        if value.is_empty() || value.contains(lucene) {
+            return Err(unsupported());
+        }
+        match field {
+            "email" => Ok(Query::Email(crate::domain::email::Email::parse(value)?)),
+            "user_id" => Ok(Query::UserId(value.to_owned())),
+            "email_verified" => match value {
+                "true" => Ok(Query::Where(Filter::EmailVerified(true))),
+                "false" => Ok(Query::Where(Filter::EmailVerified(false))),
+                _ => Err(unsupported()),
+            },
+            "identities.connection" => {
+                let connection = if value == DATABASE_CONNECTION {
+                    Ok(Connection::database())
+                } else {
+                    Connection::parse(value)
+                };
+                connection
+                    .map(|c| Query::Where(Filter::Connection(c)))
+                    .map_err(|_| unsupported())
+            }
+            _ => Err(unsupported()),
+        }
+    }
+}
+
+/// Users `start` to `start + count` in listing order (of those `filter` names): the pages
+/// before are read and passed over (at most [`MAX_RESULTS`] users).
 async fn page_of_users(
     app: &crate::App,
     tenant: &TenantId,
+    filter: Option<&Filter>,
     start: usize,
     count: usize,
 ) -> Result<Vec<User>, Error> {
@@ -323,7 +395,10 @@ async fn page_of_users(
     let mut seen = 0;
     let mut out = Vec::with_capacity(count);
     loop {
-        let page = app.list_users(tenant, &request).await?;
+        let page = match filter {
+            None => app.list_users(tenant, &request).await?,
+            Some(filter) => app.list_users_where(tenant, filter, &request).await?,
+        };
         for user in page.users {
             if seen >= start && out.len() < count {
                 out.push(user);
@@ -334,36 +409,6 @@ async fn page_of_users(
             Some(next) if out.len() < count => request.start = next,
             _ => return Ok(out),
         }
-    }
-}
-
-/// The users an Auth0 `q` finds: an exact `email:"…"` or `user_id:"…"`.
-async fn search(app: &crate::App, tenant: &TenantId, q: &str) -> Result<Vec<User>, Error> {
-    let unsupported = || {
-        Error::invalid(
-            "invalid_query_string",
-            format!(
-                "This query is not supported: {q}. Search takes an exact email:\"…\" or user_id:\"…\"."
-            ),
-        )
-    };
-    let (field, value) = q.split_once(':').ok_or_else(unsupported)?;
-    let value = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .filter(|v| !v.contains('"'))
-        .ok_or_else(unsupported)?;
-    match field {
-        "email" => {
-            let email = crate::domain::email::Email::parse(value)?;
-            app.users_by_email(tenant, &email).await
-        }
-        "user_id" => match resolve(app, tenant, value).await {
-            Ok(id) => Ok(vec![app.get_user(tenant, &id).await?]),
-            Err(Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        },
-        _ => Err(unsupported()),
     }
 }
 
@@ -425,6 +470,40 @@ mod tests {
         );
         for bad in ["", "auth0|", "|x", "auth0|not-ours", "no-pipe"] {
             assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_query_is_one_exact_term_an_index_answers() {
+        let parse = |q: &str| Query::parse(q).unwrap();
+        assert_eq!(
+            parse("email_verified:false"),
+            Query::Where(Filter::EmailVerified(false))
+        );
+        assert_eq!(
+            parse(r#"identities.connection:"Username-Password-Authentication""#),
+            Query::Where(Filter::Connection(Connection::database()))
+        );
+        assert_eq!(
+            parse("identities.connection:google-oauth2"),
+            Query::Where(Filter::Connection(
+                Connection::parse("google-oauth2").unwrap()
+            ))
+        );
+        assert_eq!(
+            parse(r#"user_id:"auth0|x""#),
+            Query::UserId("auth0|x".into())
+        );
+        for bad in [
+            "name:ana",
+            "email_verified:maybe",
+            r#"email:"a*@example.com""#,
+            r#"email:"a@b.c" OR email:"d@e.f""#,
+            r#"identities.connection:"""#,
+            "logins_count:[1 TO 5]",
+            "email_verified",
+        ] {
+            assert!(Query::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -5,7 +5,7 @@ use crate::domain::Error;
 use crate::domain::email::Email;
 use crate::domain::erasure::first_review;
 use crate::domain::ids::{TenantId, UserId};
-use crate::domain::listing::{PAGE_BUDGET_BYTES, Page, PageRequest};
+use crate::domain::listing::{Filter, PAGE_BUDGET_BYTES, Page, PageRequest};
 use crate::domain::login::Credential;
 use crate::domain::message::SendCap;
 use crate::domain::new_user::NewUser;
@@ -130,6 +130,28 @@ impl App {
         let mut page = self.users.list(tenant, page).await?;
         page.fit(PAGE_BUDGET_BYTES);
         Ok(page)
+    }
+
+    /// One page of the tenant's users a filter names.
+    pub async fn list_users_where(
+        &self,
+        tenant: &TenantId,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page, Error> {
+        let mut page = self.users.list_where(tenant, filter, page).await?;
+        page.fit(PAGE_BUDGET_BYTES);
+        Ok(page)
+    }
+
+    /// How many of the tenant's users a filter names, up to `at_most`.
+    pub async fn count_users_where(
+        &self,
+        tenant: &TenantId,
+        filter: &Filter,
+        at_most: u64,
+    ) -> Result<u64, Error> {
+        Ok(self.users.count_where(tenant, filter, at_most).await?)
     }
 
     pub async fn users_by_email(

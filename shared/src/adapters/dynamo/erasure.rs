@@ -26,7 +26,12 @@ impl DynamoStore {
         receipt: &Receipt,
     ) -> Result<(), StoreError> {
         let pk = keys::user(&user.tenant_id, &user.user_id);
-        self.sweep(&pk, leftovers).await?;
+        let leftovers: Vec<Item> = leftovers
+            .iter()
+            .filter(|i| !is_search_entry(i))
+            .cloned()
+            .collect();
+        self.sweep(&pk, &leftovers).await?;
         let mut writes = vec![self.delete_if(
             pk.clone(),
             PROFILE,

@@ -10,6 +10,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use crate::domain::email::email_key;
 use crate::domain::erasure::Receipt;
 use crate::domain::ids::{Connection, TenantId, UserId};
+use crate::domain::listing::{Filter, shard_of};
 use crate::domain::login::{Counter, CounterRecord, Credential, Identifier, LoginSubject};
 use crate::domain::message::Message;
 use crate::domain::profile::username_key;
@@ -36,6 +37,16 @@ pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 
 pub const GSI2_SK: &str = "gsi2sk";
+
+/// The search index: users by a [`Filter`], sharded as the listing is.
+pub const GSI3: &str = "gsi3";
+
+pub const GSI3_PK: &str = "gsi3pk";
+
+pub const GSI3_SK: &str = "gsi3sk";
+
+/// The sort key prefix of a user's entries in the search index by connection.
+pub(super) const PRESENCE_PREFIX: &str = "PRESENCE#";
 
 /// Epoch seconds after which DynamoDB may delete an item (tickets, counters, receipts).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -144,6 +155,7 @@ pub(super) fn subject_pk(subject: &LoginSubject) -> String {
 
 pub mod keys {
     use crate::domain::ids::{TenantId, UserId};
+    use crate::domain::listing::Filter;
 
     pub fn user(tenant: &TenantId, id: &UserId) -> String {
         format!("TENANT#{tenant}#USER#{id}")
@@ -156,6 +168,14 @@ pub mod keys {
 
     pub fn list(tenant: &TenantId, shard: u16) -> String {
         format!("TENANT#{tenant}#LIST#{shard:02}")
+    }
+
+    /// One shard of the users a filter names, in the search index.
+    pub fn filtered(tenant: &TenantId, filter: &Filter, shard: u16) -> String {
+        match filter {
+            Filter::EmailVerified(v) => format!("TENANT#{tenant}#VERIFIED#{v}#{shard:02}"),
+            Filter::Connection(c) => format!("TENANT#{tenant}#CONNECTION#{c}#{shard:02}"),
+        }
     }
 
     /// The partition of a tenant's user count, one item per listing shard.
@@ -204,7 +224,11 @@ pub(super) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
 
-/// An item that makes one value unique, as its owner should hold it.
+/// An item that makes one value unique, or lists its owner in the search index under a
+/// connection its identities are in, as its owner should hold it. Both follow the user's
+/// identities through the same writes, so both are kept by [`DynamoStore::guard_writes`].
+///
+/// [`DynamoStore::guard_writes`]: super::DynamoStore::guard_writes
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Guard {
     pub(super) pk: String,
@@ -213,6 +237,8 @@ pub(super) struct Guard {
     pub(super) owner: UserId,
     /// The linked identity the value came with; `None` for the owner's own values.
     pub(super) identity: Option<String>,
+    /// The search index partition that lists the owner: only a connection's entry has one.
+    pub(super) listed: Option<String>,
 }
 
 impl Guard {
@@ -222,10 +248,12 @@ impl Guard {
 }
 
 /// Every guard a user owns: its own email, username and identity, and those of each identity
-/// linked into it, each in that identity's connection.
+/// linked into it, each in that identity's connection; then, in its own partition, one
+/// search entry per connection its identities are in.
 pub(super) fn guards(user: &User) -> Vec<Guard> {
     let t = &user.tenant_id;
     let mut out = Vec::new();
+    let mut connections: Vec<&Connection> = Vec::new();
     for (i, identity) in user.identities.iter().enumerate() {
         let (email, username, linked) = if i == 0 {
             (user.email_key(), user.username.as_deref(), None)
@@ -236,6 +264,9 @@ pub(super) fn guards(user: &User) -> Vec<Guard> {
                 Some(identity.user_id.clone()),
             )
         };
+        if !connections.contains(&&identity.connection) {
+            connections.push(&identity.connection);
+        }
         let conn = keys::connection(identity.connection.as_str());
         let guard = |pk: String, sk: String, kind| Guard {
             pk,
@@ -243,6 +274,7 @@ pub(super) fn guards(user: &User) -> Vec<Guard> {
             kind,
             owner: user.user_id,
             identity: linked.clone(),
+            listed: None,
         };
         if let Some(email) = email {
             out.push(guard(keys::email(t, &email), conn.clone(), Unique::Email));
@@ -260,7 +292,27 @@ pub(super) fn guards(user: &User) -> Vec<Guard> {
             Unique::Identity,
         ));
     }
+    let shard = shard_of(&user.user_id);
+    out.extend(connections.into_iter().map(|c| Guard {
+        pk: keys::user(t, &user.user_id),
+        sk: search_entry_sk(c),
+        kind: Unique::Identity,
+        owner: user.user_id,
+        identity: None,
+        listed: Some(keys::filtered(t, &Filter::Connection(c.clone()), shard)),
+    }));
     out
+}
+
+/// The sort key of a user's entry in the search index under a connection.
+pub(super) fn search_entry_sk(connection: &Connection) -> String {
+    format!("{PRESENCE_PREFIX}CONNECTION#{connection}")
+}
+
+/// Whether an item of a user's partition is one of its search entries, which leave with the
+/// profile, in its transaction, never before it.
+pub(super) fn is_search_entry(item: &Item) -> bool {
+    matches!(item.get(SK), Some(AttributeValue::S(sk)) if sk.starts_with(PRESENCE_PREFIX))
 }
 
 /// Shards of the due-erasure index (on `gsi2`, beside the outbox's).

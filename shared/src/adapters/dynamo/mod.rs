@@ -25,7 +25,10 @@ pub mod table;
 mod tenants;
 mod users;
 
-pub use items::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE, keys};
+pub use items::{
+    GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, GSI3, GSI3_PK, GSI3_SK, PK, SK, TTL_ATTRIBUTE,
+    keys,
+};
 use items::{Item, cleanup_order, key, s, version_name};
 
 /// Transactions that collide with another transaction on the same item are retried this many

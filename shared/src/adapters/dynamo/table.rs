@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE};
+use super::{
+    GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, GSI3, GSI3_PK, GSI3_SK, PK, SK, TTL_ATTRIBUTE,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
@@ -30,7 +32,7 @@ pub struct TableSpec {
 
 pub fn spec() -> TableSpec {
     TableSpec {
-        string_attributes: vec![PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK],
+        string_attributes: vec![PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK, GSI3_SK],
         hash_key: PK,
         range_key: SK,
         indexes: vec![
@@ -45,6 +47,12 @@ pub fn spec() -> TableSpec {
                 hash_key: GSI2_PK,
                 range_key: GSI2_SK,
                 projection: "ALL",
+            },
+            IndexSpec {
+                name: GSI3,
+                hash_key: GSI3_PK,
+                range_key: GSI3_SK,
+                projection: "KEYS_ONLY",
             },
         ],
         ttl_attribute: TTL_ATTRIBUTE,

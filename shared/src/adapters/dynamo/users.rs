@@ -15,7 +15,7 @@ use super::{DynamoStore, OnFail, build_error, sdk_error};
 use crate::domain::email::Email;
 use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
-use crate::domain::listing::{Page, PageRequest, Position, SHARDS, shard_of};
+use crate::domain::listing::{Filter, Page, PageRequest, Position, SHARDS, shard_of};
 use crate::domain::login::Credential;
 use crate::domain::login::Identifier;
 use crate::domain::message::{Queued, SendCap};
@@ -26,6 +26,39 @@ use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 use crate::ports::StoreError;
 use crate::ports::{Effects, FieldUpdate, Stored, UserStore};
+
+/// Where a listing reads: every user (the listing index), or those a filter names (the
+/// search index).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Index<'a> {
+    All,
+    Where(&'a Filter),
+}
+
+impl Index<'_> {
+    /// The index and its key attributes.
+    fn attributes(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Index::All => (GSI1, GSI1_PK, GSI1_SK),
+            Index::Where(_) => (GSI3, GSI3_PK, GSI3_SK),
+        }
+    }
+
+    fn partition(self, tenant: &TenantId, shard: u16) -> String {
+        match self {
+            Index::All => keys::list(tenant, shard),
+            Index::Where(filter) => keys::filtered(tenant, filter, shard),
+        }
+    }
+
+    /// The table sort key of the items this index lists, which a start key names.
+    fn table_sk(self) -> String {
+        match self {
+            Index::Where(Filter::Connection(c)) => search_entry_sk(c),
+            Index::All | Index::Where(Filter::EmailVerified(_)) => PROFILE.to_owned(),
+        }
+    }
+}
 
 impl DynamoStore {
     pub(super) fn profile_item(&self, user: &User) -> Result<Item, StoreError> {
@@ -38,6 +71,16 @@ impl DynamoStore {
             s(keys::list(&user.tenant_id, shard_of(&user.user_id))),
         );
         item.insert(GSI1_SK.into(), s(user.user_id.to_string()));
+        let verified = Filter::EmailVerified(user.email_verified);
+        item.insert(
+            GSI3_PK.into(),
+            s(keys::filtered(
+                &user.tenant_id,
+                &verified,
+                shard_of(&user.user_id),
+            )),
+        );
+        item.insert(GSI3_SK.into(), s(user.user_id.to_string()));
         // Only a profile whose erasure is scheduled is in the due index.
         if let Some(due) = user.erasure_due() {
             let shard = shard_of(&user.user_id) % ERASE_SHARDS;
@@ -55,6 +98,10 @@ impl DynamoStore {
         item.insert("user_id".into(), s(guard.owner.to_string()));
         if let Some(identity) = &guard.identity {
             item.insert("identity".into(), s(identity.clone()));
+        }
+        if let Some(listed) = &guard.listed {
+            item.insert(GSI3_PK.into(), s(listed.clone()));
+            item.insert(GSI3_SK.into(), s(guard.owner.to_string()));
         }
         item
     }
@@ -197,28 +244,32 @@ impl DynamoStore {
             .collect())
     }
 
-    /// Up to `limit` user ids of one listing shard after `after`, and whether the shard has
-    /// no more.
+    /// Up to `limit` user ids of one shard of `index` after `after`, and whether the shard
+    /// has no more.
     pub(super) async fn shard_page(
         &self,
         tenant: &TenantId,
+        index: Index<'_>,
         shard: u16,
         after: Option<UserId>,
         limit: usize,
     ) -> Result<(Vec<UserId>, bool), StoreError> {
+        let (name, pk_attr, sk_attr) = index.attributes();
+        let partition = index.partition(tenant, shard);
         let start = after.map(|after| {
-            let mut k = key(keys::user(tenant, &after), PROFILE);
-            k.insert(GSI1_PK.into(), s(keys::list(tenant, shard)));
-            k.insert(GSI1_SK.into(), s(after.to_string()));
+            let mut k = key(keys::user(tenant, &after), &index.table_sk());
+            k.insert(pk_attr.into(), s(partition.clone()));
+            k.insert(sk_attr.into(), s(after.to_string()));
             k
         });
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s(keys::list(tenant, shard)))
+            .index_name(name)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", pk_attr)
+            .expression_attribute_values(":p", s(partition))
             .set_exclusive_start_key(start)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
@@ -226,13 +277,70 @@ impl DynamoStore {
             .map_err(|e| sdk_error("Query", e))?;
         let mut ids = Vec::new();
         for item in out.items.unwrap_or_default() {
-            if let Some(AttributeValue::S(raw)) = item.get(GSI1_SK) {
+            if let Some(AttributeValue::S(raw)) = item.get(sk_attr) {
                 ids.push(UserId::parse(raw).map_err(|_| {
-                    StoreError::Backend("listing index holds a bad user id".into())
+                    StoreError::Backend("a listing index holds a bad user id".into())
                 })?);
             }
         }
         Ok((ids, out.last_evaluated_key.is_none()))
+    }
+
+    /// One page of `index`: the shards in order, a wave of them at once, each in user-id
+    /// order.
+    async fn list_in(
+        &self,
+        tenant: &TenantId,
+        index: Index<'_>,
+        page: &PageRequest,
+    ) -> Result<Page, StoreError> {
+        let mut pos = page.start;
+        let mut ids: Vec<UserId> = Vec::with_capacity(page.limit);
+        let mut wave = 1;
+        let next = 'page: loop {
+            let remaining = page.limit - ids.len();
+            let last = (pos.shard + wave).min(SHARDS);
+            let queries = (pos.shard..last).map(|shard| {
+                let after = if shard == pos.shard { pos.after } else { None };
+                self.shard_page(tenant, index, shard, after, remaining)
+            });
+            let results = futures::future::join_all(queries).await;
+            for (shard, result) in (pos.shard..last).zip(results) {
+                let (found, exhausted) = result?;
+                for id in found {
+                    if ids.len() == page.limit {
+                        break 'page Some(pos);
+                    }
+                    ids.push(id);
+                    pos = Position {
+                        shard,
+                        after: Some(id),
+                    };
+                }
+                if !exhausted {
+                    // The shard holds more than it returned: the page is full, or DynamoDB
+                    // cut the response at 1 MB and this shard is read again from here.
+                    if ids.len() == page.limit {
+                        break 'page Some(pos);
+                    }
+                    wave = 1;
+                    continue 'page;
+                }
+                pos = Position {
+                    shard: shard + 1,
+                    after: None,
+                };
+                if pos.shard == SHARDS {
+                    break 'page None;
+                }
+                if ids.len() == page.limit {
+                    break 'page Some(pos);
+                }
+            }
+            wave *= 2;
+        };
+        let users = self.batch_get(tenant, &ids, false).await?;
+        Ok(Page { users, next })
     }
 
     /// Writes users (profile, password, guards) with no condition and no uniqueness check, 25
@@ -325,6 +433,14 @@ impl UserStore for DynamoStore {
         for field in &update.remove {
             let n = e.name(field);
             e.remove.push(n);
+        }
+        // The search index files the profile by whether its address is verified.
+        let verified = update.set.iter().find(|(f, _)| *f == "email_verified");
+        if let Some((_, serde_json::Value::Bool(verified))) = verified {
+            let filter = Filter::EmailVerified(*verified);
+            let n = e.name(GSI3_PK);
+            let v = e.value(s(keys::filtered(tenant, &filter, shard_of(id))));
+            e.set.push(format!("{n} = {v}"));
         }
         if let Some(m) = &update.user_metadata {
             e.metadata("user_metadata", m)?;
@@ -464,53 +580,54 @@ impl UserStore for DynamoStore {
     }
 
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
-        let mut pos = page.start;
-        let mut ids: Vec<UserId> = Vec::with_capacity(page.limit);
-        let mut wave = 1;
-        let next = 'page: loop {
-            let remaining = page.limit - ids.len();
-            let last = (pos.shard + wave).min(SHARDS);
-            let queries = (pos.shard..last).map(|shard| {
-                let after = if shard == pos.shard { pos.after } else { None };
-                self.shard_page(tenant, shard, after, remaining)
-            });
-            let results = futures::future::join_all(queries).await;
-            for (shard, result) in (pos.shard..last).zip(results) {
-                let (found, exhausted) = result?;
-                for id in found {
-                    if ids.len() == page.limit {
-                        break 'page Some(pos);
-                    }
-                    ids.push(id);
-                    pos = Position {
-                        shard,
-                        after: Some(id),
-                    };
+        self.list_in(tenant, Index::All, page).await
+    }
+
+    async fn list_where(
+        &self,
+        tenant: &TenantId,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page, StoreError> {
+        self.list_in(tenant, Index::Where(filter), page).await
+    }
+
+    async fn count_where(
+        &self,
+        tenant: &TenantId,
+        filter: &Filter,
+        at_most: u64,
+    ) -> Result<u64, StoreError> {
+        // Shard by shard, so the read stops once `at_most` are counted.
+        let mut counted = 0;
+        for shard in 0..SHARDS {
+            let mut start = None;
+            loop {
+                let left = at_most.saturating_sub(counted);
+                if left == 0 {
+                    return Ok(counted);
                 }
-                if !exhausted {
-                    // The shard holds more than it returned: the page is full, or DynamoDB
-                    // cut the response at 1 MB and this shard is read again from here.
-                    if ids.len() == page.limit {
-                        break 'page Some(pos);
-                    }
-                    wave = 1;
-                    continue 'page;
-                }
-                pos = Position {
-                    shard: shard + 1,
-                    after: None,
-                };
-                if pos.shard == SHARDS {
-                    break 'page None;
-                }
-                if ids.len() == page.limit {
-                    break 'page Some(pos);
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI3)
+                    .key_condition_expression("gsi3pk = :p")
+                    .expression_attribute_values(":p", s(keys::filtered(tenant, filter, shard)))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .limit(i32::try_from(left).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("Query", e))?;
+                counted += u64::try_from(out.count).unwrap_or(0);
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
                 }
             }
-            wave *= 2;
-        };
-        let users = self.batch_get(tenant, &ids, false).await?;
-        Ok(Page { users, next })
+        }
+        Ok(counted.min(at_most))
     }
 
     async fn find_by_email(
