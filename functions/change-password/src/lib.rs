@@ -20,7 +20,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant()?;
+        let (tenant, caller) = call.tenant(app).await?;
         let id = caller.own_user_id()?;
         let change = PasswordChange::parse(call.body()?)?;
         app.change_own_password(&tenant, &id, &change, call.source_ip())

@@ -26,7 +26,7 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/tickets/email-verification";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::CreateUserTickets)?;
+        let (tenant, _) = call.tenant_with(app, Scope::CreateUserTickets).await?;
         call.resolve_body_user(app, &tenant).await?;
         let req = VerificationTicketRequest::parse(call.body()?)?;
         let url = app.email_verification_ticket(&tenant, &req).await?;

@@ -26,7 +26,7 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/users";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::CreateUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::CreateUsers).await?;
         let new = NewUser::parse(&tenant, call.body()?, app.clock.now())?;
         let saved = app.create_user(new).await?;
         if call.dialect() == Dialect::Auth0 {

@@ -27,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         false => Call::serving(req, ROUTE_BY_IDENTIFIER, ROUTE_BY_IDENTIFIER_AUTH0),
     };
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
         app.clear_blocks(&tenant, &call.blocks_of(app, &tenant).await?)
             .await?;
         Ok(Reply::no_content())

@@ -22,7 +22,7 @@ pub const ROUTE_AUTH0: &str = "DELETE /api/v2/users/{user_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, caller) = call.tenant_with(Scope::DeleteUsers)?;
+        let (tenant, caller) = call.tenant_with(app, Scope::DeleteUsers).await?;
         let id = call.path_user(app, &tenant).await?;
         app.delete_user(&tenant, &id, call.if_match()?, caller.subject())
             .await?;

@@ -18,7 +18,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant()?;
+        let (tenant, caller) = call.tenant(app).await?;
         let id = caller.own_user_id()?;
         let document = app.export_user(&tenant, &id, true).await?;
         Ok(Reply::export(document, &id))

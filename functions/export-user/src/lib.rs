@@ -19,7 +19,7 @@ pub const SCOPES: &[&str] = &["read:users"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
         let id = call.path_user_id()?;
         let document = app.export_user(&tenant, &id, false).await?;
         Ok(Reply::export(document, &id))

@@ -25,7 +25,7 @@ pub const ROUTE_AUTH0: &str = "GET /api/v2/jobs/{job_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, caller) = call.tenant()?;
+        let (tenant, caller) = call.tenant(app).await?;
         if !caller.has(Scope::CreateUsers) {
             caller.require(Scope::ReadUsers)?;
         }

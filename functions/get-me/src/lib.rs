@@ -17,7 +17,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant()?;
+        let (tenant, caller) = call.tenant(app).await?;
         let user = app.get_user(&tenant, &caller.own_user_id()?).await?;
         Ok(Reply::own_user(&user))
     }

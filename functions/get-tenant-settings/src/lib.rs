@@ -20,7 +20,7 @@ pub const SCOPES: &[&str] = &["read:tenant_settings"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::ReadTenantSettings)?;
+        let (tenant, _) = call.tenant_with(app, Scope::ReadTenantSettings).await?;
         call.only_query(&[])?;
         let view = app.tenant_settings(&tenant).await?;
         Ok(Reply::settings(&view))

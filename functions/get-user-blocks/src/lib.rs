@@ -28,7 +28,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         false => Call::serving(req, ROUTE_BY_IDENTIFIER, ROUTE_BY_IDENTIFIER_AUTH0),
     };
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
         let blocks = app
             .blocks(&tenant, &call.blocks_of(app, &tenant).await?)
             .await?;

@@ -23,7 +23,7 @@ pub const ROUTE_AUTH0: &str = "GET /api/v2/users/{user_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
         let id = call.path_user(app, &tenant).await?;
         let user = app.get_user(&tenant, &id).await?;
         Ok(call.user_reply(StatusCode::OK, &user))

@@ -26,7 +26,7 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/users/{user_id}/identities";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
         let id = call.path_user(app, &tenant).await?;
         let link = LinkRequest::parse(&call.link_body()?)?;
         let user = app.link_user(&tenant, &id, &link, call.if_match()?).await?;

@@ -28,7 +28,7 @@ pub const ROUTE_AUTH0: &str = "GET /api/v2/users";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::ReadUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
         if call.dialect() == Dialect::Auth0 {
             return auth0::list_users(app, &call, &tenant).await;
         }

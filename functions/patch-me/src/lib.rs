@@ -24,7 +24,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant()?;
+        let (tenant, caller) = call.tenant(app).await?;
         let id = caller.own_user_id()?;
         let patch = UserPatch::parse(call.body()?)?;
         patch.only(&SELF_SERVICE_FIELDS, "on your own profile")?;

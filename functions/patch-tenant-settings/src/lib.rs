@@ -24,7 +24,7 @@ pub const SCOPES: &[&str] = &["update:tenant_settings"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant_with(Scope::UpdateTenantSettings)?;
+        let (tenant, caller) = call.tenant_with(app, Scope::UpdateTenantSettings).await?;
         let patch = SettingsPatch::parse(call.body()?, app.email.tenants.is_local())?;
         // A policy erases users: changing one takes the scope that erases them too.
         if patch.names_policy() && !caller.has(Scope::DeleteUsers) {

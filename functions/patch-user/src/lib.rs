@@ -26,7 +26,7 @@ pub const ROUTE_AUTH0: &str = "PATCH /api/v2/users/{user_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, caller) = call.tenant()?;
+        let (tenant, caller) = call.tenant(app).await?;
         let full = caller.has(Scope::UpdateUsers);
         if !full && !caller.has(Scope::UpdateUsersAppMetadata) {
             return Err(Error::forbidden(

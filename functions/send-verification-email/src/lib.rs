@@ -26,7 +26,7 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/jobs/verification-email";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
         call.resolve_body_user(app, &tenant).await?;
         let job = VerificationJob::parse(call.body()?)?;
         let job = app.send_verification_email(&tenant, &job).await?;

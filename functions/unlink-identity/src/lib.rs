@@ -28,7 +28,7 @@ pub const ROUTE_AUTH0: &str = "DELETE /api/v2/users/{user_id}/identities/{provid
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(Scope::UpdateUsers)?;
+        let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
         let id = call.path_user(app, &tenant).await?;
         let provider = parse_provider(call.path_provider())?;
         let identity_id = ProviderUserId::parse(call.path("identity_id"))?;

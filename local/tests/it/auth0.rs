@@ -460,3 +460,64 @@ async fn search_by_verified_email_or_connection_follows_the_writes() {
         assert_eq!((r.status, r.code()), (400, "invalid_query_string"), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_database_connection_goes_by_the_name_the_tenant_gave_it_in_auth0() {
+    let env = Env::new().await;
+    let r = env
+        .patch_settings(json!({"auth0_database_connection": "Customers-DB"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let admin = env.admin();
+    let create = |connection: &str, email: &str| json!({"connection": connection, "email": email, "password": "correct horse battery"});
+    let body = create("Customers-DB", "ana@example.com");
+    let r = env
+        .send("POST", "/api/v2/users", Some(&admin), Some(&body), &[])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(r.body["identities"][0]["connection"], "Customers-DB");
+    let ana = r.body["user_id"].as_str().unwrap().to_owned();
+    let r = env.send("GET", &path(&ana), Some(&admin), None, &[]).await;
+    assert_eq!(r.body["identities"][0]["connection"], "Customers-DB");
+    let q = "identities.connection%3A%22Customers-DB%22";
+    let r = env
+        .send(
+            "GET",
+            &format!("/api/v2/users?q={q}"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.body[0]["user_id"], ana.as_str(), "{}", r.raw);
+
+    // Auth0's default name is no connection of this tenant's any more.
+    let body = create("Username-Password-Authentication", "bo@example.com");
+    let before = env.all_items().await;
+    let r = env
+        .send("POST", "/api/v2/users", Some(&admin), Some(&body), &[])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.raw);
+    assert_eq!(
+        env.all_items().await,
+        before,
+        "a refused create writes nothing"
+    );
+
+    for bad in [
+        json!("-db"),
+        json!("Customers DB"),
+        json!("x".repeat(129)),
+        json!(7),
+    ] {
+        let r = env
+            .patch_settings(json!({"auth0_database_connection": bad}))
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.raw);
+    }
+    let r = env.settings().await;
+    assert_eq!(
+        r.body["settings"]["auth0_database_connection"],
+        "Customers-DB"
+    );
+}

@@ -35,7 +35,13 @@ pub struct TenantEmail {
     pub policies: Policies,
     /// The per-address throttle across accounts ([`super::throttle`]); on by default.
     pub ip_throttle: AddressThrottle,
+    /// What Auth0's dialect calls the database connection (docs/auth0-compat.md).
+    pub auth0_database_connection: String,
 }
+
+/// The name Auth0 gives a tenant's first database connection, and so the one code moved from
+/// Auth0 most often sends.
+pub const AUTH0_DATABASE_CONNECTION: &str = "Username-Password-Authentication";
 
 /// A tenant's de-provisioning rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +87,8 @@ pub struct SettingsDoc {
     pub ip_throttle_failures_per_day: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_throttle_allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth0_database_connection: Option<String>,
 }
 
 /// Most hosts one tenant may allow as `result_url` targets.
@@ -93,7 +101,7 @@ pub const MAX_DAYS: u32 = 36_500;
 pub const MAX_URL: usize = 2048;
 
 impl SettingsDoc {
-    pub const FIELDS: [&str; 10] = [
+    pub const FIELDS: [&str; 11] = [
         "display_name",
         "locale",
         "result_url_hosts",
@@ -104,6 +112,7 @@ impl SettingsDoc {
         "inactivity_warning_days",
         "ip_throttle_failures_per_day",
         "ip_throttle_allow",
+        "auth0_database_connection",
     ];
 
     /// A layer given as JSON: unknown fields refused, host names lower-cased and locale tags
@@ -173,6 +182,10 @@ impl SettingsDoc {
                 .ip_throttle_allow
                 .clone()
                 .or_else(|| below.ip_throttle_allow.clone()),
+            auth0_database_connection: self
+                .auth0_database_connection
+                .clone()
+                .or_else(|| below.auth0_database_connection.clone()),
         }
     }
 
@@ -255,6 +268,13 @@ impl SettingsDoc {
                 Cidr::parse(network).map_err(|why| format!("ip_throttle_allow: {why}"))?;
             }
         }
+        if let Some(name) = &self.auth0_database_connection
+            && !is_auth0_connection_name(name)
+        {
+            return Err(format!(
+                "auth0_database_connection {name:?} must be 1 to {MAX_CONNECTION_NAME} letters, digits and '-', beginning and ending with a letter or digit"
+            ));
+        }
         Ok(())
     }
 
@@ -305,6 +325,10 @@ impl SettingsDoc {
         };
         let settings = TenantEmail {
             ip_throttle,
+            auth0_database_connection: self
+                .auth0_database_connection
+                .clone()
+                .unwrap_or_else(|| AUTH0_DATABASE_CONNECTION.to_owned()),
             display_name: self.display_name.clone(),
             locale,
             result_url_hosts: self
@@ -346,6 +370,7 @@ impl SettingsDoc {
             self.inactivity_warning_days.is_some(),
             self.ip_throttle_failures_per_day.is_some(),
             self.ip_throttle_allow.is_some(),
+            self.auth0_database_connection.is_some(),
         ];
         Self::FIELDS
             .iter()
@@ -369,11 +394,27 @@ impl SettingsDoc {
                 "inactive_after_days" => next.inactive_after_days = None,
                 "inactivity_warning_days" => next.inactivity_warning_days = None,
                 "ip_throttle_failures_per_day" => next.ip_throttle_failures_per_day = None,
-                _ => next.ip_throttle_allow = None,
+                "ip_throttle_allow" => next.ip_throttle_allow = None,
+                _ => next.auth0_database_connection = None,
             }
         }
         next
     }
+}
+
+/// Longest connection name Auth0 accepts.
+pub const MAX_CONNECTION_NAME: usize = 128;
+
+/// A connection name as Auth0 allows one: letters, digits and '-', beginning and ending with
+/// a letter or digit.
+fn is_auth0_connection_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=MAX_CONNECTION_NAME).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
 }
 
 /// `name.example.com`, or `*.example.com` for any subdomain: lower-case letters, digits and
@@ -643,6 +684,7 @@ impl TenantEmail {
             "inactivity_warning_days": self.policies.warning_days,
             "ip_throttle_failures_per_day": self.ip_throttle.failures_per_day.unwrap_or(0),
             "ip_throttle_allow": self.ip_throttle.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "auth0_database_connection": self.auth0_database_connection,
         })
     }
 }

@@ -10,9 +10,6 @@ use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::listing::Filter;
 use crate::domain::user::User;
 
-/// What Auth0 names the database connection (ours is `database`).
-pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
-
 /// What Auth0 calls the database provider in ids and identities.
 const DATABASE_PROVIDER: &str = "auth0";
 
@@ -73,9 +70,10 @@ pub fn user_id(user: &User) -> String {
     }
 }
 
-/// A user as Auth0's Management API shows it. `name` and `nickname` default as Auth0 fills
-/// them (the email, and its local part); fields Auth0 has no place for are left out.
-pub fn user_json(user: &User) -> Value {
+/// A user as Auth0's Management API shows it, the database connection named `database` (the
+/// tenant's name for it). `name` and `nickname` default as Auth0 fills them (the email, and
+/// its local part); fields Auth0 has no place for are left out.
+pub fn user_json(user: &User, database: &str) -> Value {
     let admin = user.to_admin_json();
     let mut out = Map::new();
     out.insert("user_id".into(), Value::from(user_id(user)));
@@ -113,13 +111,18 @@ pub fn user_json(user: &User) -> Value {
     if let Some(nickname) = nickname {
         out.insert("nickname".into(), Value::from(nickname));
     }
-    out.insert("identities".into(), identities_json(user));
+    out.insert("identities".into(), identities_json(user, database));
     Value::Object(out)
 }
 
 /// A user's identities as Auth0 lists them, its own first.
-pub fn identities_json(user: &User) -> Value {
-    Value::Array(user.identities.iter().map(identity_json).collect())
+pub fn identities_json(user: &User, database: &str) -> Value {
+    Value::Array(
+        user.identities
+            .iter()
+            .map(|i| identity_json(i, database))
+            .collect(),
+    )
 }
 
 /// A link request in our terms. Auth0 names a database secondary `{"provider": "auth0",
@@ -161,11 +164,11 @@ pub fn provider(raw: &str) -> &str {
     }
 }
 
-fn identity_json(identity: &crate::domain::user::Identity) -> Value {
-    let database = identity.connection.is_database();
+fn identity_json(identity: &crate::domain::user::Identity, database: &str) -> Value {
+    let own = identity.connection.is_database();
     let mut out = json!({
-        "connection": if database { DATABASE_CONNECTION } else { identity.connection.as_str() },
-        "provider": if database { DATABASE_PROVIDER } else { identity.provider.as_str() },
+        "connection": if own { database } else { identity.connection.as_str() },
+        "provider": if own { DATABASE_PROVIDER } else { identity.provider.as_str() },
         "user_id": identity.user_id,
         "isSocial": identity.is_social,
     });
@@ -175,14 +178,15 @@ fn identity_json(identity: &crate::domain::user::Identity) -> Value {
     out
 }
 
-/// A request body in our terms: the database connection named as Auth0 names it is ours,
-/// and on a PATCH it only says which identity to change, the user's own (dropped). Anything
-/// not a JSON object passes as it is, for the handler to refuse.
-pub fn request_body(method: &http::Method, body: Vec<u8>) -> Vec<u8> {
+/// A request body in our terms: the database connection named as the tenant names it in
+/// this dialect (`database`) is ours, and on a PATCH it only says which identity to change,
+/// the user's own (dropped). Anything not a JSON object passes as it is, for the handler to
+/// refuse.
+pub fn request_body(method: &http::Method, body: Vec<u8>, database: &str) -> Vec<u8> {
     let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
         return body;
     };
-    if map.get("connection").and_then(Value::as_str) != Some(DATABASE_CONNECTION) {
+    if map.get("connection").and_then(Value::as_str) != Some(database) {
         return body;
     }
     if method == http::Method::PATCH {
@@ -193,11 +197,11 @@ pub fn request_body(method: &http::Method, body: Vec<u8>) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(map)).unwrap_or(body)
 }
 
-/// Names the database connection as Auth0 does in each entry of a list (`connection` fields).
-pub fn name_connections(list: &mut Value) {
+/// Names the database connection `database` in each entry of a list (`connection` fields).
+pub fn name_connections(list: &mut Value, database: &str) {
     for entry in list.as_array_mut().into_iter().flatten() {
         if entry["connection"] == Connection::DATABASE {
-            entry["connection"] = Value::from(DATABASE_CONNECTION);
+            entry["connection"] = Value::from(database);
         }
     }
 }
@@ -278,7 +282,8 @@ pub async fn list_users(
         ));
     }
     let q = call.query("q").map(str::trim).filter(|q| !q.is_empty());
-    let query = q.map(Query::parse).transpose()?;
+    let database = call.database_connection();
+    let query = q.map(|q| Query::parse(q, database)).transpose()?;
     let (users, total) = match query {
         None => {
             let users = page_of_users(app, tenant, None, start, per_page).await?;
@@ -307,7 +312,7 @@ pub async fn list_users(
         .iter()
         .map(|u| {
             let include = call.query("include_fields") != Some("false");
-            project(user_json(u), call.query("fields"), include)
+            project(user_json(u, database), call.query("fields"), include)
         })
         .collect();
     let body = if call.query("include_totals") == Some("true") {
@@ -329,9 +334,9 @@ fn window(found: Vec<User>, start: usize, count: usize) -> (Vec<User>, u64) {
 }
 
 /// What an Auth0 `q` may ask, one exact term: `email:"…"`, `user_id:"…"`,
-/// `email_verified:true|false` or `identities.connection:"…"`. Each is answered from an
-/// index (the email guards, the user's id, the search index), never a scan; values may be
-/// quoted or not.
+/// `email_verified:true|false` or `identities.connection:"…"` (the database connection by
+/// the tenant's name for it). Each is answered from an index (the email guards, the user's
+/// id, the search index), never a scan; values may be quoted or not.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Query {
     Email(crate::domain::email::Email),
@@ -340,7 +345,7 @@ pub enum Query {
 }
 
 impl Query {
-    pub fn parse(q: &str) -> Result<Self, Error> {
+    pub fn parse(q: &str, database: &str) -> Result<Self, Error> {
         let unsupported = || {
             bad_query(format!(
                 "This query is not supported: {q}. Search takes one exact term: email:\"…\", user_id:\"…\", email_verified:true|false or identities.connection:\"…\"."
@@ -364,7 +369,7 @@ impl Query {
                 _ => Err(unsupported()),
             },
             "identities.connection" => {
-                let connection = if value == DATABASE_CONNECTION {
+                let connection = if value == database {
                     Ok(Connection::database())
                 } else {
                     Connection::parse(value)
@@ -415,6 +420,7 @@ async fn page_of_users(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::tenant::AUTH0_DATABASE_CONNECTION;
     use crate::domain::time::Timestamp;
     use crate::domain::user::Identity;
 
@@ -433,7 +439,7 @@ mod tests {
     #[test]
     fn a_database_user_is_auth0_pipe_its_id_with_auth0s_defaults_and_field_names() {
         let user = database_user();
-        let v = user_json(&user);
+        let v = user_json(&user, AUTH0_DATABASE_CONNECTION);
         assert_eq!(v["user_id"], format!("auth0|{}", user.user_id));
         assert_eq!(v["name"], "ana.silva@example.com");
         assert_eq!(v["nickname"], "ana.silva");
@@ -475,7 +481,7 @@ mod tests {
 
     #[test]
     fn a_query_is_one_exact_term_an_index_answers() {
-        let parse = |q: &str| Query::parse(q).unwrap();
+        let parse = |q: &str| Query::parse(q, AUTH0_DATABASE_CONNECTION).unwrap();
         assert_eq!(
             parse("email_verified:false"),
             Query::Where(Filter::EmailVerified(false))
@@ -503,7 +509,10 @@ mod tests {
             "logins_count:[1 TO 5]",
             "email_verified",
         ] {
-            assert!(Query::parse(bad).is_err(), "{bad}");
+            assert!(
+                Query::parse(bad, AUTH0_DATABASE_CONNECTION).is_err(),
+                "{bad}"
+            );
         }
     }
 

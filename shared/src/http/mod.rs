@@ -21,6 +21,7 @@ use crate::domain::caller::{Caller, Scope};
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::locale::Locale;
 use crate::domain::login::{BlocksOf, Identifier, parse_ip};
+use crate::domain::tenant::AUTH0_DATABASE_CONNECTION;
 use crate::domain::user::User;
 use crate::operations::Saved;
 use crate::operations::tenant::SettingsView;
@@ -42,6 +43,8 @@ pub struct Call {
     body: Vec<u8>,
     tenant: Option<String>,
     dialect: Dialect,
+    /// On an Auth0 route, what the tenant calls its database connection there.
+    database_connection: String,
 }
 
 /// Which API a route speaks: ours (`/v1/tenants/{tenant_id}/...`) or Auth0's Management API
@@ -282,10 +285,6 @@ impl Call {
             })
             .unwrap_or_else(|| ulid::Ulid::generate().to_string());
         let (parts, body) = req.into_parts();
-        let body = match Dialect::of(route) {
-            Dialect::Profiles => body.to_vec(),
-            Dialect::Auth0 => auth0::request_body(&parts.method, body.to_vec()),
-        };
         Call {
             started,
             route,
@@ -296,10 +295,16 @@ impl Call {
             query,
             claims,
             source_ip,
-            body,
+            body: body.to_vec(),
             tenant: None,
             dialect: Dialect::of(route),
+            database_connection: AUTH0_DATABASE_CONNECTION.to_owned(),
         }
+    }
+
+    /// What the tenant calls its database connection on Auth0 routes.
+    pub fn database_connection(&self) -> &str {
+        &self.database_connection
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -343,8 +348,9 @@ impl Call {
     }
 
     /// The path's tenant, once the token is shown to belong to it; on an Auth0 route, whose
-    /// paths name none, the token's.
-    pub fn tenant(&mut self) -> Result<(TenantId, Caller), Error> {
+    /// paths name none, the token's, and the body then in our terms by the tenant's name for
+    /// its database connection (from its settings, which the container caches).
+    pub async fn tenant(&mut self, app: &crate::App) -> Result<(TenantId, Caller), Error> {
         let raw = match self.dialect {
             Dialect::Profiles => self.path.get("tenant_id").cloned().unwrap_or_default(),
             Dialect::Auth0 => self
@@ -357,6 +363,12 @@ impl Call {
         let tenant = TenantId::parse(&raw)?;
         let caller = self.caller()?;
         caller.tenant(&tenant)?;
+        if self.dialect == Dialect::Auth0 {
+            let settings = app.tenant(&tenant).await?;
+            self.database_connection = settings.auth0_database_connection.clone();
+            let body = std::mem::take(&mut self.body);
+            self.body = auth0::request_body(&self.method, body, &self.database_connection);
+        }
         Ok((tenant, caller))
     }
 
@@ -397,8 +409,12 @@ impl Call {
     }
 
     /// The path's tenant, for a caller that holds `scope` in it.
-    pub fn tenant_with(&mut self, scope: Scope) -> Result<(TenantId, Caller), Error> {
-        let (tenant, caller) = self.tenant()?;
+    pub async fn tenant_with(
+        &mut self,
+        app: &crate::App,
+        scope: Scope,
+    ) -> Result<(TenantId, Caller), Error> {
+        let (tenant, caller) = self.tenant(app).await?;
         caller.require(scope)?;
         Ok((tenant, caller))
     }
@@ -474,7 +490,8 @@ impl Call {
 
     fn auth0_projection(&self, user: &User) -> Value {
         let include = self.query("include_fields") != Some("false");
-        auth0::project(auth0::user_json(user), self.query("fields"), include)
+        let json = auth0::user_json(user, &self.database_connection);
+        auth0::project(json, self.query("fields"), include)
     }
 
     /// Users as the route's dialect lists them.
@@ -490,7 +507,7 @@ impl Call {
     pub fn blocks_reply(&self, blocks: &crate::operations::login::Blocks) -> Reply {
         let mut body = json!(blocks);
         if self.dialect == Dialect::Auth0 {
-            auth0::name_connections(&mut body["blocked_for"]);
+            auth0::name_connections(&mut body["blocked_for"], &self.database_connection);
         }
         Reply::json(StatusCode::OK, body)
     }
@@ -499,8 +516,10 @@ impl Call {
     pub fn identities_reply(&self, status: StatusCode, user: &User) -> Reply {
         match self.dialect {
             Dialect::Profiles => Reply::identities(status, user),
-            Dialect::Auth0 => Reply::json(status, auth0::identities_json(user))
-                .with_header(ETAG, etag(user.version)),
+            Dialect::Auth0 => {
+                let identities = auth0::identities_json(user, &self.database_connection);
+                Reply::json(status, identities).with_header(ETAG, etag(user.version))
+            }
         }
     }
 
