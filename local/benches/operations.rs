@@ -233,6 +233,28 @@ async fn main() {
         })
         .await,
     );
+    // Auth0's listing: the same index read, and the tenant's count for `total`. Its searches
+    // by verification and by connection read the search index the same way, and count
+    // matches for `total` (one Query per shard, stopping at 1,000).
+    for (name, query) in [
+        ("list, Auth0 dialect, 50 per page with totals", ""),
+        (
+            "search, Auth0 dialect, email_verified:false, 50 per page with totals",
+            "&q=email_verified%3Afalse",
+        ),
+        (
+            "search, Auth0 dialect, identities.connection:google-oauth2, with totals",
+            "&q=identities.connection%3A%22google-oauth2%22",
+        ),
+    ] {
+        let path = format!("/api/v2/users?per_page=50&include_totals=true{query}");
+        let path = &path;
+        record(
+            name,
+            b.measure(n, |_| async move { b.send("GET", path, None).await.0 })
+                .await,
+        );
+    }
     record(
         "users-by-email (2 connections)",
         b.measure(n, |i| async move {
@@ -282,6 +304,20 @@ async fn main() {
             .0
         })
         .await,
+    );
+    let (_, job) = b
+        .send(
+            "POST",
+            "/v1/tenants/acme/jobs/verification-email",
+            Some(&json!({"user_id": ids[0]})),
+        )
+        .await;
+    let job = format!("/api/v2/jobs/{}", job["id"].as_str().unwrap_or(""));
+    let job = &job;
+    record(
+        "verification job, read back (GET /api/v2/jobs/{id})",
+        b.measure(n, |_| async move { b.send("GET", job, None).await.0 })
+            .await,
     );
     // The route's answer for a known and an unknown address, then what the mail takes: the
     // request and its resolution by account-mail-sender, as SQS hands it over.

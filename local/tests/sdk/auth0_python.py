@@ -22,6 +22,13 @@ everyone = [u.user_id for u in api.users.list(per_page=2)]
 assert len(everyone) == case["users"] and len(set(everyone)) == case["users"], everyone
 found = api.users.list(q='email:"ana@example.com"', search_engine="v3")
 assert [u.user_id for u in found.items] == [case["user_id"]], found.items
+# Search by the two terms an index answers besides email and id.
+unverified = api.users.list(q="email_verified:false", search_engine="v3")
+assert unverified.response.total == case["users"], unverified.response
+google = api.users.list(q='identities.connection:"google-oauth2"', search_engine="v3")
+social_ids = [case["social_id"], "google-oauth2|" + case["social_provider_id"]]
+assert sorted(u.user_id for u in google.items) == sorted(social_ids), google.items
+assert google.response.total == 2, google.response
 
 user = api.users.get(case["user_id"])
 assert user.user_id == case["user_id"], user
@@ -109,6 +116,13 @@ assert "ticket=" in change.ticket, change
 job = api.jobs.verification_email.create(user_id=case["user_id"], client_id="any-client")
 assert job.type == "verification_email" and job.id and job.status in ("completed", "pending"), job
 assert job.created_at is not None, job
+followed = api.jobs.get(job.id)
+assert (followed.id, followed.type, followed.status) == (job.id, job.type, job.status), followed
+try:
+    api.jobs.get("job_01JDQ8Z6V3N4W5X6Y7Z8A9B0J9")
+    raise AssertionError("a job that never was was found")
+except NotFoundError as e:
+    assert e.body["errorCode"] == "job_not_found", e.body
 
 # Linking: a social user and a database user into the primary, then one unlinked.
 linked = api.users.identities.link(case["user_id"], provider="google-oauth2", user_id="10876")
