@@ -74,6 +74,10 @@ async fn create_writes_a_guard_for_the_email_username_and_identity() {
             "IDENTITY".to_owned(),
         ),
         (format!("TENANT#acme#USER#{id}"), "PASSWORD".to_owned()),
+        (
+            format!("TENANT#acme#USER#{id}"),
+            "PRESENCE#CONNECTION#database".to_owned(),
+        ),
         (format!("TENANT#acme#USER#{id}"), "PROFILE".to_owned()),
         (
             "TENANT#acme#USERNAME#anas".to_owned(),
@@ -97,7 +101,7 @@ async fn a_duplicate_email_is_409_even_when_it_differs_only_in_case() {
     }
     assert_eq!(
         env.items().await.len(),
-        4,
+        5,
         "a refused create leaves nothing behind"
     );
 }
