@@ -26,9 +26,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, caller) = call.tenant(app).await?;
-        if !caller.has(Scope::CreateUsers) {
-            caller.require(Scope::ReadUsers)?;
-        }
+        caller.require_any(&[Scope::ReadUsers, Scope::CreateUsers])?;
         call.only_query(&[])?;
         let job = app.job(&tenant, call.path("job_id")).await?;
         Ok(Reply::json(StatusCode::OK, serde_json::json!(job)))

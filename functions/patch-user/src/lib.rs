@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
-use shared::domain::Error;
 use shared::domain::caller::Scope;
 use shared::domain::user_patch::METADATA_FIELDS;
 use shared::domain::user_patch::UserPatch;
@@ -27,12 +26,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, caller) = call.tenant(app).await?;
+        caller.require_any(&[Scope::UpdateUsers, Scope::UpdateUsersAppMetadata])?;
         let full = caller.has(Scope::UpdateUsers);
-        if !full && !caller.has(Scope::UpdateUsersAppMetadata) {
-            return Err(Error::forbidden(
-                "This operation needs the update:users scope.",
-            ));
-        }
         let id = call.path_user(app, &tenant).await?;
         let patch = UserPatch::parse(call.body()?)?;
         if !full {

@@ -103,7 +103,10 @@ async fn errors_are_in_auth0s_words() {
             &[],
         )
         .await;
-    assert_eq!(r.status, 403, "{}", r.raw);
+    assert_eq!(
+        r.body,
+        json!({"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: read:users", "errorCode": "insufficient_scope"})
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,12 @@ import json
 import sys
 
 from auth0.management import Auth0
-from auth0.management.errors import ConflictError, ForbiddenError, NotFoundError
+from auth0.management.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+)
 
 base_url, token, scopeless, case = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 # No retries: a retried request would hide what the server answered first.
@@ -56,6 +61,14 @@ try:
     raise AssertionError("a token without read:users read a user")
 except ForbiddenError as e:
     assert e.status_code == 403, e
+    assert e.body["errorCode"] == "insufficient_scope", e.body
+    assert e.body["message"] == "Insufficient scope, expected any of: read:users", e.body
+
+try:
+    Auth0(base_url=base_url, token="not-a-token", max_retries=0).users.get(case["user_id"])
+    raise AssertionError("a request without a valid token was answered")
+except UnauthorizedError as e:
+    assert e.status_code == 401, e
 
 # A user's life through the SDK: create, update, find by email, delete.
 created = api.users.create(

@@ -66,14 +66,19 @@ impl Caller {
     }
 
     pub fn require(&self, scope: Scope) -> Result<(), Error> {
-        if self.has(scope) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(format!(
-                "This operation needs the {} scope.",
-                scope.as_str()
-            )))
+        self.require_any(&[scope])
+    }
+
+    /// At least one of `scopes`; refused in Auth0's words, which its clients may match.
+    pub fn require_any(&self, scopes: &[Scope]) -> Result<(), Error> {
+        if scopes.iter().any(|s| self.has(*s)) {
+            return Ok(());
         }
+        let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        Err(Error::forbidden(format!(
+            "Insufficient scope, expected any of: {}",
+            names.join(",")
+        )))
     }
 
     /// The path's tenant, if the token belongs to it. Any other tenant is answered as if the

@@ -400,6 +400,8 @@ async fn page_of_users(
     let mut seen = 0;
     let mut out = Vec::with_capacity(count);
     loop {
+        // No page reads past the last user wanted.
+        request.limit = (start + count - seen).min(MAX_LIMIT);
         let page = match filter {
             None => app.list_users(tenant, &request).await?,
             Some(filter) => app.list_users_where(tenant, filter, &request).await?,

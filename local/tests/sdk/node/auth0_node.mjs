@@ -82,8 +82,11 @@ const duplicate = await fails(409, null, () =>
   api.users.create({ connection: "Username-Password-Authentication", email: "nell@example.com", password: "correct horse battery staple" }),
 );
 assert.equal(duplicate.constructor.name, "ConflictError");
-const forbidden = await fails(403, null, () => client(scopeless).users.get(c.user_id));
+const forbidden = await fails(403, "insufficient_scope", () => client(scopeless).users.get(c.user_id));
 assert.equal(forbidden.constructor.name, "ForbiddenError");
+assert.equal(forbidden.body.message, "Insufficient scope, expected any of: read:users");
+const unauthorized = await fails(401, null, () => client("not-a-token").users.get(c.user_id));
+assert.equal(unauthorized.constructor.name, "UnauthorizedError");
 await api.users.delete(created.user_id);
 await fails(404, "inexistent_user", () => api.users.get(created.user_id));
 

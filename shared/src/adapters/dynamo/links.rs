@@ -54,9 +54,10 @@ impl LinkStore for DynamoStore {
         writes.push(self.count_update(tenant, &secondary.user_id, -1)?);
         on_fail.push(OnFail::Inconsistent);
         self.transact(writes, &on_fail).await?;
+        // The password moved and the presence entries went with the guards, in the transaction.
         let rest: Vec<Item> = items
             .into_iter()
-            .filter(|i| i.get(SK) != Some(&s(PASSWORD)))
+            .filter(|i| i.get(SK) != Some(&s(PASSWORD)) && !is_search_entry(i))
             .collect();
         self.sweep_or_expire(&gone, &rest).await;
         Ok(())

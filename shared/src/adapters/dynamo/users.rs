@@ -598,34 +598,35 @@ impl UserStore for DynamoStore {
         filter: &Filter,
         at_most: u64,
     ) -> Result<u64, StoreError> {
-        // Shard by shard, so the read stops once `at_most` are counted.
-        let mut counted = 0;
-        for shard in 0..SHARDS {
-            let mut start = None;
-            loop {
-                let left = at_most.saturating_sub(counted);
-                if left == 0 {
-                    return Ok(counted);
-                }
-                let out = self
-                    .client
+        // Every shard at once, each asked for its share of what is left, then again those
+        // that had more: one round trip for a small tenant, and the read stops near
+        // `at_most` for a large one.
+        let mut open: Vec<(u16, Option<Item>)> = (0..SHARDS).map(|shard| (shard, None)).collect();
+        let mut counted: u64 = 0;
+        while counted < at_most && !open.is_empty() {
+            let share = (at_most - counted).div_ceil(open.len() as u64).max(1);
+            let queries = open.iter().map(|(shard, start)| {
+                self.client
                     .query()
                     .table_name(&self.table)
                     .index_name(GSI3)
                     .key_condition_expression("gsi3pk = :p")
-                    .expression_attribute_values(":p", s(keys::filtered(tenant, filter, shard)))
+                    .expression_attribute_values(":p", s(keys::filtered(tenant, filter, *shard)))
                     .select(aws_sdk_dynamodb::types::Select::Count)
-                    .set_exclusive_start_key(start)
-                    .limit(i32::try_from(left).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.clone())
+                    .limit(i32::try_from(share).unwrap_or(i32::MAX))
                     .send()
-                    .await
-                    .map_err(|e| sdk_error("Query", e))?;
+            });
+            let results = futures::future::join_all(queries).await;
+            let mut still = Vec::new();
+            for ((shard, _), result) in open.into_iter().zip(results) {
+                let out = result.map_err(|e| sdk_error("Query", e))?;
                 counted += u64::try_from(out.count).unwrap_or(0);
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
+                if let Some(next) = out.last_evaluated_key {
+                    still.push((shard, Some(next)));
                 }
             }
+            open = still;
         }
         Ok(counted.min(at_most))
     }
