@@ -79,6 +79,7 @@ pub fn wire(
         erasures: store.clone(),
         tickets: store.clone(),
         outbox: store.clone(),
+        rate_limiter: store.clone(),
         tenants: store,
         mail_queue: None,
         mailer,

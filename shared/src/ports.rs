@@ -18,6 +18,7 @@ use crate::domain::mail_request::MailRequest;
 use crate::domain::message::{JobRecord, Message, OutgoingEmail, Queued, SendCap};
 use crate::domain::metadata::MetadataPatch;
 use crate::domain::password::{Password, PasswordHash};
+use crate::domain::rate_limit::{BucketOf, Draw};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
 use crate::domain::ticket::{Ticket, TicketHash, invalid_ticket};
 use crate::domain::time::Timestamp;
@@ -393,6 +394,16 @@ pub trait OutboxStore: Send + Sync {
     /// The job of that id queued in the tenant, if its record is still kept (DynamoDB may
     /// keep one a while past its day: the caller checks `created_at`).
     async fn job(&self, tenant: &TenantId, id: &str) -> Result<Option<JobRecord>, StoreError>;
+}
+
+/// The windows of the token buckets rate limits draw on ([`crate::domain::rate_limit`]).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes one of `draw.capacity` tokens from `of`'s bucket (its shard and window `draw`
+    /// names) in one write: `Some(taken)`, the tokens taken in that window now, or `None` when
+    /// none was left, and then nothing changed. A window's count is kept a little past its
+    /// end, then dropped.
+    async fn take(&self, of: &BucketOf, draw: &Draw) -> Result<Option<u32>, StoreError>;
 }
 
 /// Each tenant's stored settings and the history of their changes, in the tenant's own

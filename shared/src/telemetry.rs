@@ -48,6 +48,32 @@ pub fn init() {
     };
 }
 
+/// Counts one occurrence of `metric` in CloudWatch: on Lambda, a line in the embedded metric
+/// format, which CloudWatch turns into a metric of the `Profiles` namespace by function, with
+/// no call of its own; elsewhere nothing (the caller logs the occurrence).
+pub fn count(metric: &str) {
+    let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let line = serde_json::json!({
+        "_aws": {
+            "Timestamp": now,
+            "CloudWatchMetrics": [{
+                "Namespace": "Profiles",
+                "Dimensions": [["function"]],
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }],
+        },
+        "function": function,
+        metric: 1,
+    });
+    println!("{line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_post = req.method() == http::Method::POST;
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
     let outcome = async {
-        let tenant = call.public_tenant()?;
+        let tenant = call.public_tenant(app).await?;
         if !is_post || call.is_form() {
             let settings = app.tenant(&tenant).await?;
             let fallback = settings.locale;

@@ -43,7 +43,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_post = req.method() == http::Method::POST;
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
     let outcome = async {
-        let tenant = call.public_tenant()?;
+        let tenant = call.public_tenant(app).await?;
         let (ticket, via) = if !is_post {
             (call.query("ticket").map(str::to_owned), Via::Link)
         } else if call.is_form() {

@@ -22,7 +22,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let tenant = call.public_tenant()?;
+        let tenant = call.public_tenant(app).await?;
         let confirmation = ResetConfirmation::parse(call.body()?)?;
         app.confirm_password_reset(&tenant, confirmation).await?;
         Ok(Reply::no_content())

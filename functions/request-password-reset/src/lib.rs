@@ -24,7 +24,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let tenant = call.public_tenant()?;
+        let tenant = call.public_tenant(app).await?;
         let request = ResetRequest::parse(call.body()?)?;
         app.request_password_reset(tenant, request).await?;
         Ok(Reply::json(

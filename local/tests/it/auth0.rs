@@ -496,7 +496,7 @@ async fn the_database_connection_goes_by_the_name_the_tenant_gave_it_in_auth0() 
 
     // Auth0's default name is no connection of this tenant's any more.
     let body = create("Username-Password-Authentication", "bo@example.com");
-    let before = env.all_items().await;
+    let before = env.items().await;
     let r = env
         .send("POST", "/api/v2/users", Some(&admin), Some(&body), &[])
         .await;

@@ -106,7 +106,7 @@ async fn a_metadata_only_patch_is_one_conditional_update_item() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(env.calls.take(), vec!["UpdateItem"]);
+    assert_eq!(env.calls_past_the_limiter(), vec!["UpdateItem"]);
     assert_eq!(r.body["user_metadata"], json!({"b": 2}));
 }
 

@@ -215,14 +215,30 @@ impl Env {
     }
 
     /// Every item in the table, for assertions about what is stored, but the tenant's user
-    /// counts: bookkeeping of the tenant's, naming no user, that every sign-up and erasure
-    /// changes (they have tests of their own).
+    /// counts and rate-limit windows: bookkeeping of the tenant's, naming no user, that every
+    /// sign-up and erasure, or every request, changes (they have tests of their own).
     pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
         self.all_items()
             .await
             .into_iter()
-            .filter(|i| !s(i, "pk").ends_with("#COUNT"))
+            .filter(|i| {
+                let pk = s(i, "pk");
+                !pk.ends_with("#COUNT") && !pk.contains("#RATE#")
+            })
             .collect()
+    }
+
+    /// The DynamoDB calls since the last take, past the rate limiter's draw that opens every
+    /// request to a rate-limited route (one `UpdateItem`; docs/api.md, "Rate limits").
+    pub fn calls_past_the_limiter(&self) -> Vec<String> {
+        let mut calls = self.calls.take();
+        assert_eq!(
+            calls.first().map(String::as_str),
+            Some("UpdateItem"),
+            "the request draws on its bucket first: {calls:?}"
+        );
+        calls.remove(0);
+        calls
     }
 
     /// Every item in the table.

@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod new_user;
 pub mod password;
 pub mod profile;
+pub mod rate_limit;
 pub mod render;
 pub mod stored_size;
 pub mod tenant;

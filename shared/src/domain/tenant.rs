@@ -13,6 +13,7 @@ use super::Error;
 use super::ids::TenantId;
 use super::locale::Locale;
 use super::message::SendCap;
+use super::rate_limit::{Bucket, RateLimit};
 use super::throttle::{
     AddressThrottle, Cidr, DEFAULT_FAILURES_PER_DAY, MAX_ALLOWED, MAX_FAILURES_PER_DAY,
 };
@@ -37,6 +38,10 @@ pub struct TenantEmail {
     pub ip_throttle: AddressThrottle,
     /// What Auth0's dialect calls the database connection (docs/auth0-compat.md).
     pub auth0_database_connection: String,
+    /// The tenant's management requests' bucket ([`super::rate_limit`]); `None`: no limit.
+    pub rate_limit: Option<Bucket>,
+    /// Each address's bucket on the tenant's public routes; `None`: no limit.
+    pub public_rate_limit: Option<Bucket>,
 }
 
 /// The name Auth0 gives a tenant's first database connection, and so the one code moved from
@@ -89,6 +94,10 @@ pub struct SettingsDoc {
     pub ip_throttle_allow: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth0_database_connection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_rate_limit: Option<RateLimit>,
 }
 
 /// Most hosts one tenant may allow as `result_url` targets.
@@ -101,7 +110,7 @@ pub const MAX_DAYS: u32 = 36_500;
 pub const MAX_URL: usize = 2048;
 
 impl SettingsDoc {
-    pub const FIELDS: [&str; 11] = [
+    pub const FIELDS: [&str; 13] = [
         "display_name",
         "locale",
         "result_url_hosts",
@@ -113,7 +122,13 @@ impl SettingsDoc {
         "ip_throttle_failures_per_day",
         "ip_throttle_allow",
         "auth0_database_connection",
+        "rate_limit",
+        "public_rate_limit",
     ];
+
+    /// Fields only the deployment sets (`TENANT_SETTINGS`): a tenant that could raise its own
+    /// limits would have none.
+    pub const DEPLOYMENT_ONLY: [&str; 2] = ["rate_limit", "public_rate_limit"];
 
     /// A layer given as JSON: unknown fields refused, host names lower-cased and locale tags
     /// written as shipped (`pt_br` is `pt-BR`), then [`SettingsDoc::check`]ed.
@@ -186,6 +201,8 @@ impl SettingsDoc {
                 .auth0_database_connection
                 .clone()
                 .or_else(|| below.auth0_database_connection.clone()),
+            rate_limit: self.rate_limit.or(below.rate_limit),
+            public_rate_limit: self.public_rate_limit.or(below.public_rate_limit),
         }
     }
 
@@ -268,6 +285,14 @@ impl SettingsDoc {
                 Cidr::parse(network).map_err(|why| format!("ip_throttle_allow: {why}"))?;
             }
         }
+        for (field, limit) in [
+            ("rate_limit", self.rate_limit),
+            ("public_rate_limit", self.public_rate_limit),
+        ] {
+            if let Some(limit) = limit {
+                limit.check().map_err(|why| format!("{field}: {why}"))?;
+            }
+        }
         if let Some(name) = &self.auth0_database_connection
             && !is_auth0_connection_name(name)
         {
@@ -329,6 +354,8 @@ impl SettingsDoc {
                 .auth0_database_connection
                 .clone()
                 .unwrap_or_else(|| AUTH0_DATABASE_CONNECTION.to_owned()),
+            rate_limit: self.rate_limit.unwrap_or(RateLimit::MANAGEMENT).bucket(),
+            public_rate_limit: self.public_rate_limit.unwrap_or(RateLimit::PUBLIC).bucket(),
             display_name: self.display_name.clone(),
             locale,
             result_url_hosts: self
@@ -371,6 +398,8 @@ impl SettingsDoc {
             self.ip_throttle_failures_per_day.is_some(),
             self.ip_throttle_allow.is_some(),
             self.auth0_database_connection.is_some(),
+            self.rate_limit.is_some(),
+            self.public_rate_limit.is_some(),
         ];
         Self::FIELDS
             .iter()
@@ -395,10 +424,20 @@ impl SettingsDoc {
                 "inactivity_warning_days" => next.inactivity_warning_days = None,
                 "ip_throttle_failures_per_day" => next.ip_throttle_failures_per_day = None,
                 "ip_throttle_allow" => next.ip_throttle_allow = None,
-                _ => next.auth0_database_connection = None,
+                "auth0_database_connection" => next.auth0_database_connection = None,
+                "rate_limit" => next.rate_limit = None,
+                _ => next.public_rate_limit = None,
             }
         }
         next
+    }
+}
+
+/// A bucket as settings write it (`requests_per_second: 0` for none).
+fn limit_json(bucket: Option<Bucket>) -> Value {
+    match bucket {
+        Some(b) => serde_json::json!({"requests_per_second": b.rate(), "burst": b.burst()}),
+        None => serde_json::json!({"requests_per_second": 0}),
     }
 }
 
@@ -472,6 +511,17 @@ impl SettingsPatch {
     /// rule are refused (400) before anything is read or stored.
     pub fn parse(body: &[u8], local: bool) -> Result<Self, Error> {
         let map: Map<String, Value> = super::json::parse_body(body)?;
+        if let Some(field) = SettingsDoc::DEPLOYMENT_ONLY
+            .iter()
+            .find(|f| map.contains_key(**f))
+        {
+            return Err(Error::Forbidden {
+                code: "deployment_setting",
+                message: format!(
+                    "{field} is set by the deployment (TENANT_SETTINGS), not through the API."
+                ),
+            });
+        }
         let mut reset = Vec::new();
         let mut set = Map::new();
         for (key, value) in map {
@@ -685,6 +735,8 @@ impl TenantEmail {
             "ip_throttle_failures_per_day": self.ip_throttle.failures_per_day.unwrap_or(0),
             "ip_throttle_allow": self.ip_throttle.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "auth0_database_connection": self.auth0_database_connection,
+            "rate_limit": limit_json(self.rate_limit),
+            "public_rate_limit": limit_json(self.public_rate_limit),
         })
     }
 }

@@ -21,9 +21,11 @@ use crate::domain::caller::{Caller, Scope};
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::locale::Locale;
 use crate::domain::login::{BlocksOf, Identifier, parse_ip};
+use crate::domain::rate_limit::{Bucket, BucketOf, Quota};
 use crate::domain::tenant::AUTH0_DATABASE_CONNECTION;
 use crate::domain::user::User;
 use crate::operations::Saved;
+use crate::operations::rate_limit::Admission;
 use crate::operations::tenant::SettingsView;
 
 /// Largest request body accepted. Metadata caps bound a useful body well below this.
@@ -45,6 +47,8 @@ pub struct Call {
     dialect: Dialect,
     /// On an Auth0 route, what the tenant calls its database connection there.
     database_connection: String,
+    /// What the request's rate limit left, for the `X-RateLimit-*` headers.
+    quota: Option<Quota>,
 }
 
 /// Which API a route speaks: ours (`/v1/tenants/{tenant_id}/...`) or Auth0's Management API
@@ -299,6 +303,7 @@ impl Call {
             tenant: None,
             dialect: Dialect::of(route),
             database_connection: AUTH0_DATABASE_CONNECTION.to_owned(),
+            quota: None,
         }
     }
 
@@ -363,6 +368,9 @@ impl Call {
         let tenant = TenantId::parse(&raw)?;
         let caller = self.caller()?;
         caller.tenant(&tenant)?;
+        let limit = app.email.tenants.tenant(&tenant).rate_limit;
+        self.admit(app, BucketOf::Tenant(tenant.clone()), limit)
+            .await?;
         if self.dialect == Dialect::Auth0 {
             let settings = app.tenant(&tenant).await?;
             self.database_connection = settings.auth0_database_connection.clone();
@@ -372,11 +380,46 @@ impl Call {
         Ok((tenant, caller))
     }
 
-    /// The path's tenant on a public route (no token: a ticket or nothing proves the caller).
-    pub fn public_tenant(&mut self) -> Result<TenantId, Error> {
+    /// The path's tenant on a public route (no token: a ticket or nothing proves the caller),
+    /// once the request's address has drawn on its bucket for the tenant.
+    pub async fn public_tenant(&mut self, app: &crate::App) -> Result<TenantId, Error> {
         let raw = self.path.get("tenant_id").cloned().unwrap_or_default();
         self.tenant = Some(raw.chars().take(64).collect());
-        TenantId::parse(&raw)
+        let tenant = TenantId::parse(&raw)?;
+        if let Some(ip) = self.source_ip.as_deref().and_then(|ip| parse_ip(ip).ok()) {
+            let limit = app.email.tenants.tenant(&tenant).public_rate_limit;
+            self.admit(app, BucketOf::Address(tenant.clone(), ip), limit)
+                .await?;
+        }
+        Ok(tenant)
+    }
+
+    /// Draws the request's token; 429 `too_many_requests` when the bucket is empty. Either
+    /// way the answer carries what is left ([`Call::finish`]).
+    async fn admit(
+        &mut self,
+        app: &crate::App,
+        of: BucketOf,
+        limit: Option<Bucket>,
+    ) -> Result<(), Error> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.request_id.hash(&mut hasher);
+        match app.admit(&of, limit, hasher.finish()).await {
+            Admission::Unlimited | Admission::FailedOpen => Ok(()),
+            Admission::Admitted(quota) => {
+                self.quota = Some(quota);
+                Ok(())
+            }
+            Admission::Refused(quota) => {
+                self.quota = Some(quota);
+                Err(Error::TooManyRequests {
+                    retry_after_secs: quota.retry_after(app.clock.now()),
+                    message: "Too many requests: the rate limit is spent until X-RateLimit-Reset."
+                        .into(),
+                })
+            }
+        }
     }
 
     /// Whether the body is an HTML form post rather than JSON.
@@ -630,7 +673,7 @@ impl Call {
 
     /// Renders the outcome and logs the request's one line.
     pub fn finish(self, outcome: Result<Reply, Error>) -> Response<Body> {
-        let response = match outcome {
+        let mut response = match outcome {
             Ok(reply) => render(reply),
             Err(error) => {
                 if let Error::Internal { cause } | Error::Unavailable { cause } = &error {
@@ -645,6 +688,16 @@ impl Call {
                 error_response_in(self.dialect, &error)
             }
         };
+        if let Some(quota) = self.quota {
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("x-ratelimit-limit", i64::from(quota.limit)),
+                ("x-ratelimit-remaining", i64::from(quota.remaining)),
+                ("x-ratelimit-reset", quota.reset),
+            ] {
+                headers.insert(name, HeaderValue::from(value));
+            }
+        }
         tracing::info!(
             request_id = %self.request_id,
             tenant = self.tenant.as_deref().unwrap_or(""),

@@ -13,7 +13,7 @@ use crate::domain::tenant::EmailSettings;
 use crate::domain::user::User;
 use crate::ports::{
     Clock, ErasureStore, LinkStore, LoginStore, MailQueue, Mailer, OutboxStore, PasswordHasher,
-    TenantStore, TicketStore, UserStore,
+    RateLimiter, TenantStore, TicketStore, UserStore,
 };
 
 pub mod email;
@@ -21,6 +21,7 @@ pub mod erasure;
 pub mod export;
 pub mod linking;
 pub mod login;
+pub mod rate_limit;
 pub mod tenant;
 pub mod users;
 
@@ -34,6 +35,7 @@ pub struct App {
     pub tickets: Arc<dyn TicketStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub tenants: Arc<dyn TenantStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
     /// Where mail requests wait for their worker; only the functions making them have one
     /// (`crate::app::from_env_with_mail_queue`).
     pub mail_queue: Option<Arc<dyn MailQueue>>,

@@ -61,6 +61,9 @@ pub(super) const IDENTITY: &str = "IDENTITY";
 
 pub(super) const JOB: &str = "JOB";
 
+/// The sort key of a rate-limit window's count.
+pub(super) const RATE: &str = "RATE";
+
 pub(super) const LOGIN_PREFIX: &str = "LOGIN#";
 
 pub(super) const LOGIN_USER: &str = "LOGIN#USER";

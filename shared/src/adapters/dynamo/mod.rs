@@ -21,6 +21,7 @@ mod items;
 mod links;
 mod logins;
 mod mail;
+mod rate;
 pub mod table;
 mod tenants;
 mod users;

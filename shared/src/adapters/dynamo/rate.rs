@@ -1,0 +1,83 @@
+//! Rate-limit windows: one item per bucket, shard and window, counted up by a conditional add
+//! that refuses once the window's tokens are spent.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::items::*;
+use super::{DynamoStore, conditional};
+use crate::domain::rate_limit::{BucketOf, Draw};
+use crate::ports::{RateLimiter, StoreError};
+
+/// How long a window's item outlives the window (DynamoDB's TTL deletes it some time later).
+const KEEP_SECS: i64 = 60;
+
+/// A window's partition: its own, so a busy bucket's windows spread across partitions.
+fn window_key(of: &BucketOf, draw: &Draw) -> String {
+    match of {
+        BucketOf::Tenant(t) => format!("TENANT#{t}#RATE#{}#{}", draw.window, draw.shard),
+        BucketOf::Address(t, ip) => format!("TENANT#{t}#RATE#ADDRESS#{ip}#{}", draw.window),
+    }
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    async fn take(&self, of: &BucketOf, draw: &Draw) -> Result<Option<u32>, StoreError> {
+        let expires = draw.resets_at_ms.div_euclid(1000) + 1 + KEEP_SECS;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(window_key(of, draw), RATE)))
+            .update_expression("ADD #n :one SET #e = :e")
+            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
+            .expression_attribute_names("#n", "taken")
+            .expression_attribute_names("#e", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(draw.capacity.to_string()))
+            .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result.map_err(|e| {
+            conditional("UpdateItem", e, |s| {
+                s.is_conditional_check_failed_exception()
+            })
+        }) {
+            Ok(out) => {
+                let taken = match out.attributes.as_ref().and_then(|a| a.get("taken")) {
+                    Some(AttributeValue::N(n)) => n.parse().unwrap_or(draw.capacity),
+                    _ => draw.capacity,
+                };
+                Ok(Some(taken))
+            }
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::TenantId;
+
+    #[test]
+    fn every_window_key_is_fenced_by_its_tenant() {
+        let t = TenantId::parse("acme").unwrap();
+        let draw = Draw {
+            window: 42,
+            shard: 3,
+            capacity: 10,
+            resets_at_ms: 0,
+        };
+        assert_eq!(
+            window_key(&BucketOf::Tenant(t.clone()), &draw),
+            "TENANT#acme#RATE#42#3"
+        );
+        assert_eq!(
+            window_key(&BucketOf::Address(t, "203.0.113.9".into()), &draw),
+            "TENANT#acme#RATE#ADDRESS#203.0.113.9#42"
+        );
+    }
+}
