@@ -10,6 +10,7 @@ mod events;
 mod linking;
 mod listing;
 mod metadata;
+mod rate_limits;
 mod runtime;
 mod sdk;
 mod server;

@@ -1,0 +1,217 @@
+//! Rate limits over real HTTP (docs/api.md, "Rate limits"): the local server over moto, its
+//! clock held still so a bucket's window lasts as long as a test needs it to.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::server::{Answer, exchange, start_with};
+use shared::ports::Clock;
+
+use crate::support::{ALL_SCOPES, Env, PUBLIC_BASE, TestClock};
+
+const SECRET: &str = "test-secret";
+
+/// A deployment whose `TENANT_SETTINGS` adds `entries` to the local `"*"` entry.
+async fn deployment(entries: Value) -> (Env, Arc<TestClock>) {
+    let (mut env, clock) = Env::with_clock().await;
+    let mut all = json!({"*": {
+        "password_reset_url": format!("{PUBLIC_BASE}/reset-password"),
+        "result_url_hosts": ["id.example.com"],
+    }});
+    for (id, entry) in entries.as_object().unwrap() {
+        let layer = all[id.as_str()].as_object().cloned().unwrap_or_default();
+        let mut layer = Value::Object(layer);
+        for (k, v) in entry.as_object().unwrap() {
+            layer[k] = v.clone();
+        }
+        all[id.as_str()] = layer;
+    }
+    let mut settings = (*env.app.email).clone();
+    settings.tenants =
+        shared::domain::tenant::TenantSettings::parse(&all.to_string(), false).unwrap();
+    env.app.email = Arc::new(settings);
+    (env, clock)
+}
+
+fn token(tenant: &str) -> String {
+    local_api::auth::mint(SECRET, tenant, "backoffice@clients", ALL_SCOPES, 300)
+}
+
+fn from(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+async fn get(addr: SocketAddr, tenant: &str, path: &str) -> Answer {
+    let t = token(tenant);
+    exchange(addr, from(1), "GET", path, Some(&t), None, &[]).await
+}
+
+fn quota(answer: &Answer) -> (u64, u64, i64) {
+    let number = |name: &str| {
+        answer
+            .header(name)
+            .unwrap_or_else(|| panic!("{name} missing: {:?}", answer.headers))
+            .parse::<i64>()
+            .unwrap()
+    };
+    (
+        number("x-ratelimit-limit") as u64,
+        number("x-ratelimit-remaining") as u64,
+        number("x-ratelimit-reset"),
+    )
+}
+
+#[tokio::test]
+async fn every_answer_carries_its_buckets_headers_in_both_dialects() {
+    let (env, clock) = deployment(json!({})).await;
+    let addr = start_with(&env, SECRET).await;
+    let now = clock.now().epoch_secs();
+    let users = "/v1/tenants/acme/users";
+    let first = get(addr, "acme", users).await;
+    let second = get(addr, "acme", users).await;
+    assert_eq!(second.status, 200);
+    let (limit, left, reset) = quota(&second);
+    assert_eq!(limit, 100, "the default bucket");
+    assert_eq!(left + 1, quota(&first).1, "one token a request");
+    assert!(reset > now && reset <= now + 3, "{reset} vs {now}");
+
+    let missing = get(
+        addr,
+        "acme",
+        "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1",
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(quota(&missing).1 + 1, left);
+    let t = token("acme");
+    let bad = exchange(
+        addr,
+        from(1),
+        "POST",
+        users,
+        Some(&t),
+        Some(&json!([])),
+        &[],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(quota(&bad).0, 100);
+    let auth0 = get(addr, "acme", "/api/v2/users?per_page=1").await;
+    assert_eq!((auth0.status, quota(&auth0).0), (200, 100));
+
+    // A public route: the address's own bucket for the tenant.
+    let reset_request = json!({"email": "nobody@example.com"});
+    let path = "/v1/tenants/acme/password-reset";
+    let public = exchange(addr, from(1), "POST", path, None, Some(&reset_request), &[]).await;
+    assert_eq!((public.status, quota(&public).0), (202, 30));
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_is_refused_while_another_is_served() {
+    let slow = json!({"rate_limit": {"requests_per_second": 1, "burst": 3}});
+    let (env, clock) = deployment(json!({"acme": slow})).await;
+    let addr = start_with(&env, SECRET).await;
+    let users = "/v1/tenants/acme/users";
+    for left in [2, 1, 0] {
+        let r = get(addr, "acme", users).await;
+        assert_eq!((r.status, quota(&r).0, quota(&r).1), (200, 3, left));
+    }
+    let t = token("acme");
+    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
+    let refused = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.body["errorCode"], "too_many_requests");
+    assert_eq!(refused.header("content-type"), Some("application/json"));
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3).contains(&retry), "{retry}");
+    assert_eq!(quota(&refused).1, 0);
+    // Another tenant draws on its own bucket, at the same instant.
+    let globex = get(addr, "globex", "/v1/tenants/globex/users").await;
+    assert_eq!((globex.status, quota(&globex).0), (200, 100));
+
+    clock.advance(3);
+    let again = get(addr, "acme", users).await;
+    assert_eq!(
+        (again.status, quota(&again).1),
+        (200, 2),
+        "the bucket refilled"
+    );
+    assert_eq!(
+        again.body["users"],
+        json!([]),
+        "the refused create did nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_public_route_is_limited_per_address_and_tenant() {
+    let tight = json!({"public_rate_limit": {"requests_per_second": 1, "burst": 2}});
+    let (env, _clock) = deployment(json!({"*": tight})).await;
+    let addr = start_with(&env, SECRET).await;
+    let body = json!({"email": "ana@example.com"});
+    let ask = |who: u8, tenant: &'static str| {
+        let body = body.clone();
+        async move {
+            let path = format!("/v1/tenants/{tenant}/password-reset");
+            exchange(addr, from(who), "POST", &path, None, Some(&body), &[]).await
+        }
+    };
+    assert_eq!(ask(2, "acme").await.status, 202);
+    assert_eq!(ask(2, "acme").await.status, 202);
+    let flood = ask(2, "acme").await;
+    assert_eq!(
+        (flood.status, flood.body["errorCode"].as_str()),
+        (429, Some("too_many_requests"))
+    );
+    assert!(flood.header("retry-after").is_some());
+    assert_eq!(ask(3, "acme").await.status, 202, "another address");
+    assert_eq!(ask(2, "globex").await.status, 202, "another tenant");
+}
+
+#[tokio::test]
+async fn the_limits_are_the_deployments_to_set() {
+    let (env, _clock) =
+        deployment(json!({"acme": {"rate_limit": {"requests_per_second": 0}}})).await;
+    let r = env
+        .patch_settings(json!({"rate_limit": {"requests_per_second": 0}}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "deployment_setting"),
+        "{}",
+        r.raw
+    );
+    let r = env.patch_settings(json!({"public_rate_limit": null})).await;
+    assert_eq!((r.status, r.code()), (403, "deployment_setting"));
+    let r = env.settings().await;
+    assert_eq!(
+        r.body["settings"]["rate_limit"],
+        json!({"requests_per_second": 0})
+    );
+    assert_eq!(
+        r.body["settings"]["public_rate_limit"],
+        json!({"requests_per_second": 1, "burst": 30})
+    );
+    // No limit, no bucket: nothing drawn, no headers.
+    let addr = start_with(&env, SECRET).await;
+    let r = get(addr, "acme", "/v1/tenants/acme/users").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-ratelimit-limit").is_none(), "{:?}", r.headers);
+}
+
+#[tokio::test]
+async fn a_limiter_that_cannot_write_serves_the_request() {
+    let (mut env, _clock) = deployment(json!({})).await;
+    let calls = local_api::moto::CallLog::default();
+    let client = crate::support::client(&calls);
+    env.app.rate_limiter = Arc::new(shared::adapters::dynamo::DynamoStore::new(
+        client,
+        "no-such-table",
+    ));
+    let addr = start_with(&env, SECRET).await;
+    let r = get(addr, "acme", "/v1/tenants/acme/users").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("x-ratelimit-remaining").is_none());
+}
