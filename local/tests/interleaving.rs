@@ -101,3 +101,88 @@ async fn a_password_reset_keeps_a_failure_counted_while_it_lifted_the_blocks() {
 async fn an_unblock_link_keeps_a_failure_counted_while_it_lifted_the_blocks() {
     a_failure_counted_during_a_clear_stays_counted(Clear::Unblock).await;
 }
+
+/// A duplicate that arrives while the first request with its idempotency key still runs is
+/// refused, and the first goes on to create the one user; a retry then gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_while_the_first_runs_is_409_in_flight() {
+    let env = std::sync::Arc::new(Env::new().await);
+    let body = json!({"email": support::address("ana"), "password": PASSWORD});
+    let key = [("idempotency-key", "dup-1")];
+    // The first request takes the key (its only PutItem) and is held right after.
+    let mut hold = env.calls.hold_after("PutItem");
+    let first = {
+        let env = env.clone();
+        let body = body.clone();
+        tokio::spawn(async move {
+            let admin = env.admin();
+            env.send(
+                "POST",
+                "/v1/tenants/acme/users",
+                Some(&admin),
+                Some(&body),
+                &key,
+            )
+            .await
+        })
+    };
+    hold.reached().await;
+    let admin = env.admin();
+    let users = "/v1/tenants/acme/users";
+    let dup = env
+        .send("POST", users, Some(&admin), Some(&body), &key)
+        .await;
+    assert_eq!(
+        (dup.status, dup.code()),
+        (409, "idempotency_key_in_flight"),
+        "{}",
+        dup.raw
+    );
+    hold.release();
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let retry = env
+        .send("POST", users, Some(&admin), Some(&body), &key)
+        .await;
+    assert_eq!((retry.status, &retry.body), (201, &first.body));
+    let listed = env.list_users(&[]).await;
+    assert_eq!(listed.body["users"].as_array().unwrap().len(), 1);
+}
+
+/// A create under an idempotency key marks the key committed to its user in the
+/// transaction that creates it: held right after that transaction, before the answer is
+/// kept, the record already names the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creates_transaction_commits_its_key_to_the_user() {
+    let env = std::sync::Arc::new(Env::new().await);
+    let body = json!({"email": support::address("ana"), "password": PASSWORD});
+    let mut hold = env.calls.hold_after("TransactWriteItems");
+    let created = {
+        let env = env.clone();
+        tokio::spawn(async move {
+            let admin = env.admin();
+            let key = [("idempotency-key", "commit-1")];
+            env.send(
+                "POST",
+                "/v1/tenants/acme/users",
+                Some(&admin),
+                Some(&body),
+                &key,
+            )
+            .await
+        })
+    };
+    hold.reached().await;
+    let record = env
+        .items()
+        .await
+        .into_iter()
+        .find(|i| support::s(i, "pk").contains("#IDEMPOTENCY#"))
+        .expect("the key's record");
+    assert_eq!(support::s(&record, "state"), "committed");
+    let committed_to = support::s(&record, "user_id");
+    hold.release();
+    let created = created.await.unwrap();
+    assert_eq!(created.status, 201, "{}", created.raw);
+    assert_eq!(created.body["user_id"], committed_to.as_str());
+}

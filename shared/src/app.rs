@@ -80,6 +80,7 @@ pub fn wire(
         tickets: store.clone(),
         outbox: store.clone(),
         rate_limiter: store.clone(),
+        idempotency: store.clone(),
         tenants: store,
         mail_queue: None,
         mailer,

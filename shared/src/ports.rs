@@ -9,6 +9,7 @@ use crate::domain::Error;
 use crate::domain::email::Email;
 use crate::domain::erasure::Receipt;
 pub use crate::domain::export::Stored;
+use crate::domain::idempotency::{Commit, Record};
 use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::listing::{Filter, Page, PageRequest};
 use crate::domain::login::{
@@ -124,6 +125,19 @@ pub trait UserStore: Send + Sync {
         user: &User,
         password: Option<&PasswordHash>,
         mail: &[Queued],
+    ) -> Result<(), StoreError> {
+        self.create_committing(user, password, mail, None).await
+    }
+
+    /// As [`UserStore::create`], and in the same transaction marks `commit`'s idempotency
+    /// record committed to this user, only if it is still in flight with that fingerprint
+    /// (`ConditionFailed` otherwise, and nothing is written).
+    async fn create_committing(
+        &self,
+        user: &User,
+        password: Option<&PasswordHash>,
+        mail: &[Queued],
+        commit: Option<&Commit>,
     ) -> Result<(), StoreError>;
 
     /// The user, read with strong consistency, in one call.
@@ -394,6 +408,40 @@ pub trait OutboxStore: Send + Sync {
     /// The job of that id queued in the tenant, if its record is still kept (DynamoDB may
     /// keep one a while past its day: the caller checks `created_at`).
     async fn job(&self, tenant: &TenantId, id: &str) -> Result<Option<JobRecord>, StoreError>;
+}
+
+/// Idempotency keys' records ([`crate::domain::idempotency`]), each kept a day.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the key for a request with `fingerprint` until `now` plus the lease: `None` when
+    /// it was free (never used, its day over, or its holder's lease run out), else the record
+    /// as it stands, unchanged. One conditional write, and a read when the key was taken.
+    async fn begin(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Option<Record>, StoreError>;
+
+    /// Keeps the sealed answer of the request that holds the key (in flight or committed with
+    /// `fingerprint`), for the rest of the key's day.
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        fingerprint: &str,
+        sealed: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Frees a key whose request failed before it had any effect, so a retry runs again; a
+    /// key committed or done is left as it is.
+    async fn release(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// The windows of the token buckets rate limits draw on ([`crate::domain::rate_limit`]).

@@ -27,6 +27,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(app, Scope::CreateUserTickets).await?;
+        if let Some(replay) = call.idempotent(app, &tenant).await? {
+            return Ok(replay);
+        }
         call.resolve_body_user(app, &tenant).await?;
         let req = VerificationTicketRequest::parse(call.body()?)?;
         let url = app.email_verification_ticket(&tenant, &req).await?;
@@ -36,5 +39,5 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         ))
     }
     .await;
-    Ok(call.finish(outcome))
+    Ok(call.finish_idempotent(app, outcome).await)
 }

@@ -6,13 +6,11 @@
 
 use std::convert::Infallible;
 
-use http::StatusCode;
-use http::header::LOCATION;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::new_user::NewUser;
-use shared::http::{Call, Dialect, Reply};
+use shared::http::Call;
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users";
 
@@ -27,14 +25,13 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(app, Scope::CreateUsers).await?;
-        let new = NewUser::parse(&tenant, call.body()?, app.clock.now())?;
-        let saved = app.create_user(new).await?;
-        if call.dialect() == Dialect::Auth0 {
-            return Ok(call.saved_reply(StatusCode::CREATED, &saved));
+        if let Some(replay) = call.idempotent(app, &tenant).await? {
+            return Ok(replay);
         }
-        let location = format!("/v1/tenants/{tenant}/users/{}", saved.user.user_id);
-        Ok(Reply::saved(StatusCode::CREATED, &saved, false).with_header(LOCATION, location))
+        let new = NewUser::parse(&tenant, call.body()?, app.clock.now())?;
+        let saved = app.create_user(new, call.commit().as_ref()).await?;
+        Ok(call.created_reply(&tenant, &saved))
     }
     .await;
-    Ok(call.finish(outcome))
+    Ok(call.finish_idempotent(app, outcome).await)
 }

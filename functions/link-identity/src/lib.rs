@@ -27,11 +27,14 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
+        if let Some(replay) = call.idempotent(app, &tenant).await? {
+            return Ok(replay);
+        }
         let id = call.path_user(app, &tenant).await?;
         let link = LinkRequest::parse(&call.link_body()?)?;
         let user = app.link_user(&tenant, &id, &link, call.if_match()?).await?;
         Ok(call.identities_reply(StatusCode::CREATED, &user))
     }
     .await;
-    Ok(call.finish(outcome))
+    Ok(call.finish_idempotent(app, outcome).await)
 }

@@ -27,11 +27,14 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
         let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
+        if let Some(replay) = call.idempotent(app, &tenant).await? {
+            return Ok(replay);
+        }
         call.resolve_body_user(app, &tenant).await?;
         let job = VerificationJob::parse(call.body()?)?;
         let job = app.send_verification_email(&tenant, &job).await?;
         Ok(Reply::json(StatusCode::CREATED, serde_json::json!(job)))
     }
     .await;
-    Ok(call.finish(outcome))
+    Ok(call.finish_idempotent(app, outcome).await)
 }

@@ -7,6 +7,7 @@ mod credentials;
 mod email;
 mod erasure;
 mod events;
+mod idempotency;
 mod linking;
 mod listing;
 mod metadata;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::domain::Error;
 use crate::domain::caller::{Caller, Scope};
+use crate::domain::idempotency::{self, Answer, Commit, IdempotencyKey, Record};
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::locale::Locale;
 use crate::domain::login::{BlocksOf, Identifier, parse_ip};
@@ -49,6 +50,17 @@ pub struct Call {
     database_connection: String,
     /// What the request's rate limit left, for the `X-RateLimit-*` headers.
     quota: Option<Quota>,
+    /// The token's subject, once the tenant is known.
+    subject: Option<String>,
+    /// The idempotency key this request holds, until its answer is kept.
+    idempotency: Option<Held>,
+}
+
+/// An idempotency key a request holds.
+struct Held {
+    tenant: TenantId,
+    key: IdempotencyKey,
+    fingerprint: String,
 }
 
 /// Which API a route speaks: ours (`/v1/tenants/{tenant_id}/...`) or Auth0's Management API
@@ -146,6 +158,29 @@ impl Reply {
                 (http::header::REFERRER_POLICY, "no-referrer".into()),
             ],
         }
+    }
+
+    /// An answer an idempotency key kept, given again, marked `Idempotent-Replayed`.
+    pub fn replayed(answer: Answer) -> Self {
+        let body = answer
+            .body
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok());
+        let mut reply = Reply {
+            status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
+            body,
+            html: None,
+            headers: Vec::new(),
+        };
+        for (name, value) in answer.headers {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                reply = reply.with_header(name, value);
+            }
+        }
+        reply.with_header(
+            HeaderName::from_static("idempotent-replayed"),
+            "true".into(),
+        )
     }
 
     /// A user as a management caller sees it, with its version as the `ETag`.
@@ -304,6 +339,8 @@ impl Call {
             dialect: Dialect::of(route),
             database_connection: AUTH0_DATABASE_CONNECTION.to_owned(),
             quota: None,
+            subject: None,
+            idempotency: None,
         }
     }
 
@@ -368,6 +405,7 @@ impl Call {
         let tenant = TenantId::parse(&raw)?;
         let caller = self.caller()?;
         caller.tenant(&tenant)?;
+        self.subject = Some(caller.subject().to_owned());
         let limit = app.email.tenants.tenant(&tenant).rate_limit;
         self.admit(app, BucketOf::Tenant(tenant.clone()), limit)
             .await?;
@@ -392,6 +430,123 @@ impl Call {
                 .await?;
         }
         Ok(tenant)
+    }
+
+    /// Under an `Idempotency-Key` header (docs/api.md, "Idempotency keys"), takes the key for
+    /// this request, or answers from it: `Ok(Some(reply))` is the first request's answer
+    /// again (or, for a create whose answer was never kept, the user it created); `Ok(None)`
+    /// goes on, holding the key until [`Call::finish_idempotent`] keeps the answer. The same
+    /// key with another route or body is 409 `idempotency_key_reused`, and while its first
+    /// request runs, 409 `idempotency_key_in_flight`.
+    pub async fn idempotent(
+        &mut self,
+        app: &crate::App,
+        tenant: &TenantId,
+    ) -> Result<Option<Reply>, Error> {
+        let Some(raw) = self.headers.get("idempotency-key") else {
+            return Ok(None);
+        };
+        let raw = raw.to_str().unwrap_or("\u{0}");
+        let subject = self.subject.clone().unwrap_or_default();
+        let key = IdempotencyKey::parse(raw, tenant, &subject)?;
+        let fingerprint = idempotency::fingerprint(self.route, &self.body);
+        let now = app.clock.now();
+        let created = match app
+            .idempotency
+            .begin(tenant, key.id(), &fingerprint, now)
+            .await?
+        {
+            None => None,
+            Some(record) if record.fingerprint() != fingerprint => {
+                return Err(idempotency::reused());
+            }
+            Some(Record::InFlight { .. }) => return Err(idempotency::in_flight()),
+            Some(Record::Done { sealed, .. }) => {
+                return Ok(Some(Reply::replayed(key.open(&sealed)?)));
+            }
+            Some(Record::Committed { user_id, .. }) => Some(user_id),
+        };
+        self.idempotency = Some(Held {
+            tenant: tenant.clone(),
+            key,
+            fingerprint,
+        });
+        match created {
+            None => Ok(None),
+            Some(id) => {
+                let user = app.get_user(tenant, &id).await?;
+                Ok(Some(self.created_reply(tenant, &Saved::quiet(user))))
+            }
+        }
+    }
+
+    /// The record a create's transaction marks committed, when the request holds a key.
+    pub fn commit(&self) -> Option<Commit> {
+        self.idempotency.as_ref().map(|held| Commit {
+            tenant: held.tenant.clone(),
+            id: held.key.id().to_owned(),
+            fingerprint: held.fingerprint.clone(),
+        })
+    }
+
+    /// A created user as the route's dialect answers it: 201, and on `/v1` its `Location`.
+    pub fn created_reply(&self, tenant: &TenantId, saved: &Saved) -> Reply {
+        match self.dialect {
+            Dialect::Auth0 => self.saved_reply(StatusCode::CREATED, saved),
+            Dialect::Profiles => {
+                let location = format!("/v1/tenants/{tenant}/users/{}", saved.user.user_id);
+                Reply::saved(StatusCode::CREATED, saved, false)
+                    .with_header(http::header::LOCATION, location)
+            }
+        }
+    }
+
+    /// As [`Call::finish`], and then, for a request holding an idempotency key, keeps its
+    /// answer (sealed) for the key's day; a 5xx frees the key instead, so a retry runs again.
+    pub async fn finish_idempotent(
+        mut self,
+        app: &crate::App,
+        outcome: Result<Reply, Error>,
+    ) -> Response<Body> {
+        let held = self.idempotency.take();
+        let response = self.finish(outcome);
+        let Some(held) = held else {
+            return response;
+        };
+        let (tenant, id, fingerprint) = (&held.tenant, held.key.id(), &held.fingerprint);
+        let kept = if response.status().is_server_error() {
+            app.idempotency.release(tenant, id, fingerprint).await
+        } else {
+            let body = match response.body() {
+                Body::Text(text) => Some(text.clone()),
+                _ => None,
+            };
+            let headers = [http::header::LOCATION, ETAG]
+                .into_iter()
+                .filter_map(|name| {
+                    let value = response.headers().get(&name)?.to_str().ok()?;
+                    Some((name.as_str().to_owned(), value.to_owned()))
+                })
+                .collect();
+            let answer = Answer {
+                status: response.status().as_u16(),
+                body,
+                headers,
+            };
+            match held.key.seal(&answer) {
+                Ok(sealed) => {
+                    app.idempotency
+                        .complete(tenant, id, fingerprint, &sealed)
+                        .await
+                }
+                Err(e) => Err(crate::ports::StoreError::Backend(e.to_string())),
+            }
+        };
+        if let Err(e) = kept {
+            // The key stays in flight until its lease ends; a retry after that runs again.
+            tracing::error!(error = ?e, "an idempotency key's answer could not be kept");
+        }
+        response
     }
 
     /// Draws the request's token; 429 `too_many_requests` when the bucket is empty. Either

@@ -12,8 +12,8 @@ use crate::domain::message::Job;
 use crate::domain::tenant::EmailSettings;
 use crate::domain::user::User;
 use crate::ports::{
-    Clock, ErasureStore, LinkStore, LoginStore, MailQueue, Mailer, OutboxStore, PasswordHasher,
-    RateLimiter, TenantStore, TicketStore, UserStore,
+    Clock, ErasureStore, IdempotencyStore, LinkStore, LoginStore, MailQueue, Mailer, OutboxStore,
+    PasswordHasher, RateLimiter, TenantStore, TicketStore, UserStore,
 };
 
 pub mod email;
@@ -36,6 +36,7 @@ pub struct App {
     pub outbox: Arc<dyn OutboxStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Where mail requests wait for their worker; only the functions making them have one
     /// (`crate::app::from_env_with_mail_queue`).
     pub mail_queue: Option<Arc<dyn MailQueue>>,

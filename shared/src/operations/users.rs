@@ -4,6 +4,7 @@ use super::{App, Races, Saved};
 use crate::domain::Error;
 use crate::domain::email::Email;
 use crate::domain::erasure::first_review;
+use crate::domain::idempotency::{Commit, in_flight};
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::{Filter, PAGE_BUDGET_BYTES, Page, PageRequest};
 use crate::domain::login::Credential;
@@ -16,8 +17,13 @@ use crate::ports::{Effects, FieldUpdate, StoreError};
 
 impl App {
     /// Creates a user; a database user with an unverified address is sent a verification
-    /// email, queued in the same transaction (see [`super::email`]).
-    pub async fn create_user(&self, mut new: NewUser) -> Result<Saved, Error> {
+    /// email, queued in the same transaction (see [`super::email`]). Under an idempotency key
+    /// (`commit`), the same transaction marks its record committed to the new user.
+    pub async fn create_user(
+        &self,
+        mut new: NewUser,
+        commit: Option<&Commit>,
+    ) -> Result<Saved, Error> {
         let tenant = &new.user.tenant_id;
         let policies = self.tenant(tenant).await?.policies;
         new.user.review_at = first_review(&policies, &new.user);
@@ -30,9 +36,15 @@ impl App {
             _ => Vec::new(),
         };
         let prepared = self.prepare(mail)?;
-        self.users
-            .create(&new.user, hash.as_ref(), &prepared.queued)
-            .await?;
+        let created = self
+            .users
+            .create_committing(&new.user, hash.as_ref(), &prepared.queued, commit)
+            .await;
+        match created {
+            // Another request took the key over (this one outlived its lease).
+            Err(StoreError::ConditionFailed) if commit.is_some() => return Err(in_flight()),
+            other => other?,
+        }
         let emails = self.send_now(prepared, &new.user).await;
         Ok(Saved {
             user: new.user,

@@ -61,6 +61,9 @@ pub(super) const IDENTITY: &str = "IDENTITY";
 
 pub(super) const JOB: &str = "JOB";
 
+/// The sort key of an idempotency key's record.
+pub(super) const IDEMPOTENCY: &str = "IDEMPOTENCY";
+
 /// The sort key of a rate-limit window's count.
 pub(super) const RATE: &str = "RATE";
 

@@ -17,6 +17,7 @@ use crate::ports::{StoreError, Unique};
 
 mod erasure;
 mod expr;
+mod idempotency;
 mod items;
 mod links;
 mod logins;

@@ -13,6 +13,7 @@ use super::expr::Expr;
 use super::items::*;
 use super::{DynamoStore, OnFail, build_error, sdk_error};
 use crate::domain::email::Email;
+use crate::domain::idempotency::Commit;
 use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::{Filter, Page, PageRequest, Position, SHARDS, shard_of};
@@ -373,11 +374,12 @@ impl DynamoStore {
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create(
+    async fn create_committing(
         &self,
         user: &User,
         password: Option<&PasswordHash>,
         mail: &[Queued],
+        commit: Option<&Commit>,
     ) -> Result<(), StoreError> {
         let mut items = vec![self.put(
             self.profile_item(user)?,
@@ -398,6 +400,10 @@ impl UserStore for DynamoStore {
         on_fail.extend(fails);
         items.push(self.count_update(&user.tenant_id, &user.user_id, 1)?);
         on_fail.push(OnFail::Inconsistent);
+        if let Some(commit) = commit {
+            items.push(self.commit_put(commit, &user.user_id, user.created_at)?);
+            on_fail.push(OnFail::Condition);
+        }
         self.transact(items, &on_fail).await
     }
 
