@@ -20,6 +20,9 @@ use shared::domain::password::Password;
 struct Bench {
     app: App,
     calls: CallLog,
+    /// The rate limiter's own calls: its store has a client of its own, so each row can
+    /// list them apart from the operation's.
+    limiter_calls: CallLog,
     claims: HashMap<String, String>,
     sqs: aws_sdk_sqs::Client,
     mail_queue: String,
@@ -71,25 +74,50 @@ impl Bench {
         (status, value)
     }
 
-    /// Runs `op` `n` times; returns the calls of one run and the latencies.
-    async fn measure<F, Fut>(&self, n: usize, mut op: F) -> (Vec<String>, Vec<Duration>)
+    /// Runs `op` `n` times; returns the calls of one run (the operation's, the limiter's)
+    /// and the latencies.
+    async fn measure<F, Fut>(&self, n: usize, mut op: F) -> Measured
     where
         F: FnMut(usize) -> Fut,
         Fut: std::future::Future<Output = u16>,
     {
         let mut times = Vec::with_capacity(n);
         let mut calls = Vec::new();
+        let mut limiter = Vec::new();
         for i in 0..n {
             self.calls.take();
+            self.limiter_calls.take();
             let start = Instant::now();
             let status = op(i).await;
             times.push(start.elapsed());
             assert!(status < 300, "operation failed with {status}");
             calls = self.calls.take();
+            limiter = self.limiter_calls.take();
         }
-        (calls, times)
+        (calls, limiter, times)
     }
 }
+
+/// Local settings, with buckets the bench never empties: every request still draws on one
+/// (one shard, so one call), and what that costs shows in its own column.
+fn bench_settings() -> shared::domain::tenant::EmailSettings {
+    let base = url::Url::parse("https://id.example.com").expect("a URL");
+    let mut settings = shared::domain::tenant::EmailSettings::local(base);
+    let roomy = json!({"requests_per_second": 500, "burst": 1_000_000});
+    let entries = json!({"*": {
+        "password_reset_url": "https://id.example.com/reset-password",
+        "default_result_url": "https://id.example.com/verified",
+        "result_url_hosts": ["id.example.com"],
+        "rate_limit": roomy,
+        "public_rate_limit": roomy,
+    }});
+    settings.tenants = shared::domain::tenant::TenantSettings::parse(&entries.to_string(), false)
+        .expect("the bench's tenant settings");
+    settings
+}
+
+/// One row's measure: the operation's calls, the rate limiter's, and the latencies.
+type Measured = (Vec<String>, Vec<String>, Vec<Duration>);
 
 /// A sign-in that should fail: its 401 counts as the operation working.
 fn refused_as_expected(status: u16) -> u16 {
@@ -123,6 +151,11 @@ async fn main() {
     let mail_queue = local_api::queue::create(&sqs, &table)
         .await
         .expect("create the reset queue on moto");
+    let limiter_calls = CallLog::default();
+    let limiter = shared::adapters::dynamo::DynamoStore::new(
+        local_api::moto::client(&endpoint, &limiter_calls),
+        table.clone(),
+    );
     let mut app = shared::app::wire(
         client,
         table,
@@ -131,10 +164,9 @@ async fn main() {
             "no-reply@example.com".into(),
             None,
         )),
-        shared::domain::tenant::EmailSettings::local(
-            url::Url::parse("https://id.example.com").expect("a URL"),
-        ),
+        bench_settings(),
     );
+    app.rate_limiter = std::sync::Arc::new(limiter);
     let claims = HashMap::from([
         ("tenant_id".to_owned(), "acme".to_owned()),
         ("sub".to_owned(), "bench@clients".to_owned()),
@@ -146,17 +178,19 @@ async fn main() {
     let bench = Bench {
         app,
         calls,
+        limiter_calls,
         claims,
         sqs,
         mail_queue,
     };
     let b = &bench;
     let n = 40;
-    let mut rows: Vec<(String, String, f64, f64)> = Vec::new();
-    let mut record = |name: &str, (calls, mut times): (Vec<String>, Vec<Duration>)| {
+    let mut rows: Vec<(String, String, String, f64, f64)> = Vec::new();
+    let mut record = |name: &str, (calls, limiter, mut times): Measured| {
         rows.push((
             name.to_owned(),
             calls::summarize(&calls),
+            calls::summarize(&limiter),
             percentile(&mut times, 0.5),
             percentile(&mut times, 0.95),
         ));
@@ -599,10 +633,10 @@ async fn main() {
         hashes.push(start.elapsed());
     }
 
-    println!("| operation | DynamoDB calls | p50 ms (moto) | p95 ms (moto) |");
-    println!("|---|---|---|---|");
-    for (name, calls, p50, p95) in rows {
-        println!("| {name} | {calls} | {p50:.1} | {p95:.1} |");
+    println!("| operation | DynamoDB calls | rate limiter | p50 ms (moto) | p95 ms (moto) |");
+    println!("|---|---|---|---|---|");
+    for (name, calls, limiter, p50, p95) in rows {
+        println!("| {name} | {calls} | {limiter} | {p50:.1} | {p95:.1} |");
     }
     println!();
     println!(

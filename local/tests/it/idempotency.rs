@@ -219,3 +219,28 @@ async fn a_create_whose_answer_was_never_kept_answers_from_the_user_its_transact
     let listed = env.list_users(&[]).await;
     assert_eq!(listed.body["users"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_request_that_fails_on_our_side_frees_its_key_for_the_retry() {
+    let mut env = Env::new().await;
+    let admin = env.admin();
+    let ana = env
+        .create(json!({"email": address("ana"), "password": "correct horse battery"}))
+        .await;
+    let tickets = env.app.tickets.clone();
+    let calls = local_api::moto::CallLog::default();
+    let missing_table =
+        shared::adapters::dynamo::DynamoStore::new(crate::support::client(&calls), "no-such-table");
+    let broken: std::sync::Arc<dyn shared::ports::TicketStore> = std::sync::Arc::new(missing_table);
+    let body = json!({"user_id": ana["user_id"]});
+    for kind in ["password-change", "email-verification"] {
+        let path = format!("/v1/tenants/acme/tickets/{kind}");
+        env.app.tickets = broken.clone();
+        let failed = post(&env, &admin, &path, &body, kind).await;
+        assert!(failed.status >= 500, "{}", failed.raw);
+        env.app.tickets = tickets.clone();
+        let retried = post(&env, &admin, &path, &body, kind).await;
+        assert_eq!(retried.status, 201, "the key was freed: {}", retried.raw);
+        assert!(retried.header("idempotent-replayed").is_none());
+    }
+}

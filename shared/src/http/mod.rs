@@ -561,7 +561,11 @@ impl Call {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.request_id.hash(&mut hasher);
         match app.admit(&of, limit, hasher.finish()).await {
-            Admission::Unlimited | Admission::FailedOpen => Ok(()),
+            Admission::Unlimited => Ok(()),
+            Admission::FailedOpen => {
+                crate::telemetry::count("RateLimiterFailedOpen");
+                Ok(())
+            }
             Admission::Admitted(quota) => {
                 self.quota = Some(quota);
                 Ok(())
