@@ -244,3 +244,38 @@ async fn a_request_that_fails_on_our_side_frees_its_key_for_the_retry() {
         assert!(retried.header("idempotent-replayed").is_none());
     }
 }
+
+#[tokio::test]
+async fn over_http_a_retry_gets_the_first_answer_and_its_headers() {
+    let env = Env::new().await;
+    let secret = "test-secret";
+    let addr = crate::server::start_with(&env, secret).await;
+    let token = local_api::auth::mint(secret, "acme", "backoffice@clients", ALL_SCOPES, 300);
+    let from = std::net::Ipv4Addr::LOCALHOST.into();
+    let users = "/v1/tenants/acme/users";
+    let key = [("Idempotency-Key", KEY)];
+    let send = |body: Value| {
+        let token = token.clone();
+        async move {
+            crate::server::exchange(addr, from, "POST", users, Some(&token), Some(&body), &key)
+                .await
+        }
+    };
+    let body = json!({"email": address("ana"), "password": "correct horse battery"});
+    let first = send(body.clone()).await;
+    let again = send(body).await;
+    assert_eq!((first.status, again.status), (201, 201), "{}", first.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("etag"), first.header("etag"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert!(
+        again.header("x-ratelimit-remaining").is_some(),
+        "a retry draws too"
+    );
+    let other = send(json!({"email": address("bo"), "password": "correct horse battery"})).await;
+    assert_eq!(
+        (other.status, &other.body["errorCode"]),
+        (409, &json!("idempotency_key_reused"))
+    );
+}
