@@ -10,7 +10,7 @@ export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$port}
 export EMAIL_FROM=${EMAIL_FROM:-no-reply@example.com}
 # moto's queue URLs name its default account.
 export MAIL_QUEUE_URL=${MAIL_QUEUE_URL:-http://127.0.0.1:$moto_port/123456789012/password-resets}
-export TENANT_SETTINGS=${TENANT_SETTINGS:-'{"*": {"password_reset_url": "http://127.0.0.1:'$port'/reset-password", "default_result_url": "http://127.0.0.1:'$port'/verified", "result_url_hosts": ["127.0.0.1", "localhost"]}}'}
+export TENANT_SETTINGS=${TENANT_SETTINGS:-'{"*": {"default_result_url": "http://127.0.0.1:'$port'/verified", "result_url_hosts": ["127.0.0.1", "localhost"]}}'}
 # Erasure: a local-only receipt key, and self-service deletions due at once, so a purge can
 # be watched without waiting out a grace period.
 export ERASURE_RECEIPT_KEY=${ERASURE_RECEIPT_KEY:-local-only-erasure-receipt-key-0123456789abcdef}

@@ -59,7 +59,7 @@ macro_rules! route {
     };
 }
 
-pub const ROUTES: [Route; 49] = [
+pub const ROUTES: [Route; 50] = [
     route!("create-user", create_user),
     route!("create-user", create_user, ROUTE_AUTH0, auth0),
     route!("get-user", get_user),
@@ -158,6 +158,12 @@ pub const ROUTES: [Route; 49] = [
         "confirm-password-reset",
         confirm_password_reset,
         ROUTE,
+        true
+    ),
+    route!(
+        "confirm-password-reset",
+        confirm_password_reset,
+        ROUTE_PAGE,
         true
     ),
     route!("cancel-email-change", cancel_email_change, ROUTE, true),

@@ -12,6 +12,7 @@ mod linking;
 mod listing;
 mod metadata;
 mod rate_limits;
+mod reset_page;
 mod runtime;
 mod sdk;
 mod server;

@@ -223,6 +223,7 @@ mod tests {
             "email_verify_confirm",
             "email_change_confirm",
             "email_change_cancel",
+            "password_reset",
         ] {
             for locale in Locale::ALL {
                 let name = format!("pages/{}/{page}.html", locale.tag());

@@ -30,8 +30,8 @@ pub struct TenantEmail {
     /// Where a verification link redirects when its ticket names no `result_url`.
     pub default_result_url: Option<Url>,
     /// The tenant's page that takes a reset ticket (`?ticket=`) and POSTs it with the new
-    /// password to `/password-reset/confirm`.
-    pub password_reset_url: Url,
+    /// password to `/password-reset/confirm`; `None`: the page this API serves there.
+    pub password_reset_url: Option<Url>,
     /// De-provisioning rules (see [`super::erasure`]); all off unless set.
     pub policies: Policies,
     /// The per-address throttle across accounts ([`super::throttle`]); on by default.
@@ -241,7 +241,7 @@ impl SettingsDoc {
             ("password_reset_url", &self.password_reset_url),
         ] {
             match value.as_deref() {
-                Some("") if field == "default_result_url" => {}
+                Some("") => {}
                 Some(raw) => {
                     page_url(raw, local).map_err(|why| format!("{field}: {why}"))?;
                 }
@@ -303,9 +303,8 @@ impl SettingsDoc {
         Ok(())
     }
 
-    /// The settings a complete stack of layers makes. `"*"` (the bottom layer) must name a
-    /// `password_reset_url`; the inactivity warning must come before the erasure; the default
-    /// result page must be on a host `result_url_hosts` allows.
+    /// The settings a complete stack of layers makes. The inactivity warning must come before
+    /// the erasure; the default result page must be on a host `result_url_hosts` allows.
     pub fn resolve(&self, local: bool) -> Result<TenantEmail, String> {
         self.check(local)?;
         let locale = match &self.locale {
@@ -314,12 +313,12 @@ impl SettingsDoc {
             }
             None => Locale::En,
         };
-        let password_reset_url = page_url(
-            self.password_reset_url
-                .as_deref()
-                .ok_or("\"*\" needs a password_reset_url")?,
-            local,
-        )?;
+        let password_reset_url = self
+            .password_reset_url
+            .as_deref()
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| page_url(raw, local))
+            .transpose()?;
         let policies = Policies {
             unverified_days: self.purge_unverified_after_days.filter(|d| *d > 0),
             inactive_days: self.inactive_after_days.filter(|d| *d > 0),
@@ -594,9 +593,8 @@ pub struct TenantSettings {
 }
 
 impl TenantSettings {
-    /// Parses the JSON object of `TENANT_SETTINGS`, held to the rules of a PATCH. `"*"` must
-    /// name a `password_reset_url`, and every entry must resolve over it. `local`: see
-    /// [`SettingsDoc::check`].
+    /// Parses the JSON object of `TENANT_SETTINGS`, held to the rules of a PATCH; every entry
+    /// must resolve over `"*"`. `local`: see [`SettingsDoc::check`].
     pub fn parse(raw: &str, local: bool) -> Result<Self, String> {
         let entries: HashMap<String, Value> =
             serde_json::from_str(raw).map_err(|e| e.to_string())?;
@@ -797,8 +795,8 @@ mod tests {
         let acme = s.tenant(&TenantId::parse("acme").unwrap());
         assert_eq!(acme.locale, Locale::De);
         assert_eq!(
-            acme.password_reset_url.as_str(),
-            "https://id.example.com/reset"
+            acme.password_reset_url.as_ref().map(Url::as_str),
+            Some("https://id.example.com/reset")
         );
         let other = s.tenant(&TenantId::parse("globex").unwrap());
         assert_eq!(other.locale, Locale::En);
@@ -806,8 +804,10 @@ mod tests {
     }
 
     #[test]
-    fn settings_without_a_reset_page_or_with_an_unshipped_locale_are_refused() {
-        assert!(TenantSettings::parse("{}", false).is_err());
+    fn settings_that_break_a_rule_are_refused_and_none_at_all_use_the_hosted_pages() {
+        let bare = TenantSettings::parse("{}", false).unwrap();
+        let any = bare.tenant(&TenantId::parse("acme").unwrap());
+        assert_eq!(any.password_reset_url, None, "the hosted reset page");
         assert!(
             TenantSettings::parse(
                 r#"{"*": {"password_reset_url": "https://x.example/r", "locale": "ja"}}"#,
@@ -872,8 +872,8 @@ mod tests {
         // The tenant's deployment entry still shows through, and so do the defaults.
         assert_eq!(effective.locale, Locale::De);
         assert_eq!(
-            effective.password_reset_url.as_str(),
-            "https://id.example.com/reset"
+            effective.password_reset_url.as_ref().map(Url::as_str),
+            Some("https://id.example.com/reset")
         );
         assert_eq!(effective.result_url_hosts, ["app.acme.test"]);
         assert_eq!(

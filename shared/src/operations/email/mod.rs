@@ -11,6 +11,7 @@ mod verification;
 
 pub use email_change::CancelPage;
 pub use outbox::DeliveryReport;
+pub use password_reset::ResetPage;
 pub use unblock::UnblockPage;
 pub use verification::{Confirmation, Via};
 

@@ -1,9 +1,12 @@
 //! Password reset: asked for by address (always the same answer, the request queued), resolved
 //! and mailed by a worker within seconds, and confirmed with the ticket and a new password.
 
+use url::Url;
+
 use super::Unusable;
 use crate::domain::Error;
 use crate::domain::ids::{TenantId, UserId};
+use crate::domain::locale::Locale;
 use crate::domain::login::{Credential, Identifier};
 use crate::domain::mail_request::MailRequest;
 use crate::domain::message::{Message, MessageKind};
@@ -91,7 +94,7 @@ impl App {
         &self,
         tenant: &TenantId,
         req: ResetConfirmation,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Url>, Error> {
         let (hash, ticket) = self
             .live_ticket(tenant, &req.ticket, &[TicketKind::PasswordChange])
             .await
@@ -148,6 +151,39 @@ impl App {
         .await?;
         self.clear_blocks_after_password(tenant, &ticket.user_id)
             .await;
-        Ok(())
+        Ok(ticket.result_url)
     }
+
+    /// The hosted reset page a reset link opens (when the tenant has no page of its own):
+    /// its form, in the user's language, for a live ticket whose account it still applies
+    /// to; else the page that says the link is of no use. Changes nothing.
+    pub async fn reset_page(&self, tenant: &TenantId, raw: &str) -> Result<ResetPage, Error> {
+        let ticket = match self
+            .live_ticket(tenant, raw, &[TicketKind::PasswordChange])
+            .await
+        {
+            Ok((_, ticket)) => ticket,
+            Err(Unusable::Store(e)) => return Err(e),
+            Err(_) => return Ok(ResetPage::Invalid),
+        };
+        Ok(match self.users.get(tenant, &ticket.user_id).await? {
+            Some(user) if ticket_target(&ticket, &user).is_some() => ResetPage::Form {
+                locale: Locale::for_user(&user, self.tenant(tenant).await?.locale),
+                redirects: ticket.result_url.is_some(),
+            },
+            _ => ResetPage::Invalid,
+        })
+    }
+}
+
+/// What the hosted reset page shows for a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetPage {
+    /// The form that sets the new password, in the user's language; `redirects` when its
+    /// success goes to the ticket's `result_url`.
+    Form {
+        locale: Locale,
+        redirects: bool,
+    },
+    Invalid,
 }

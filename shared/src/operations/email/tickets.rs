@@ -39,7 +39,8 @@ impl App {
         }
     }
 
-    /// The link a ticket travels in; a password change's leads to the tenant's reset page.
+    /// The link a ticket travels in; a password change's leads to the tenant's reset page, or
+    /// to the one this API serves.
     pub(super) fn link(&self, ticket: &Ticket, raw: &RawTicket, tenant: &TenantEmail) -> Url {
         let t = &ticket.tenant_id;
         match ticket.kind {
@@ -54,17 +55,24 @@ impl App {
             TicketKind::Unblock => self
                 .email
                 .api_link(&format!("/v1/tenants/{t}/unblock"), raw.as_str()),
-            TicketKind::PasswordChange => {
-                let mut url = tenant.password_reset_url.clone();
-                {
-                    let mut query = url.query_pairs_mut();
-                    query.append_pair("ticket", raw.as_str());
-                    if let Some(result) = &ticket.result_url {
-                        query.append_pair("result_url", result.as_str());
+            TicketKind::PasswordChange => match &tenant.password_reset_url {
+                Some(page) => {
+                    let mut url = page.clone();
+                    {
+                        let mut query = url.query_pairs_mut();
+                        query.append_pair("ticket", raw.as_str());
+                        if let Some(result) = &ticket.result_url {
+                            query.append_pair("result_url", result.as_str());
+                        }
                     }
+                    url
                 }
-                url
-            }
+                // The hosted page reads the ticket's result_url itself.
+                None => self.email.api_link(
+                    &format!("/v1/tenants/{t}/password-reset/confirm"),
+                    raw.as_str(),
+                ),
+            },
         }
     }
 
