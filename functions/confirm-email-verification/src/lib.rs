@@ -18,9 +18,12 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::App;
+use shared::domain::Error;
+use shared::domain::ids::TenantId;
+use shared::domain::locale::Locale;
 use shared::domain::render;
 use shared::domain::ticket::ticket_of;
-use shared::http::{Call, Reply};
+use shared::http::{Call, LinkPage, Reply};
 use shared::operations::email::{Confirmation, Via};
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-verification/confirm";
@@ -39,6 +42,27 @@ struct Page<'a> {
     action: &'a str,
 }
 
+/// The page a verification ends on when the tenant names none: in the language of the page
+/// whose form was posted (its `lang` field), else the tenant's.
+async fn end_page(
+    app: &App,
+    call: &Call,
+    tenant: &TenantId,
+    status: StatusCode,
+    state: &'static str,
+) -> Result<Reply, Error> {
+    let settings = app.tenant(tenant).await?;
+    let locale = call
+        .form_field("lang")
+        .ok()
+        .flatten()
+        .and_then(|tag| Locale::from_tag(&tag))
+        .unwrap_or(settings.locale);
+    let page = LinkPage::new(app, tenant, &settings, "", (locale, state), "");
+    let html = render::page("email_verified", locale, &page)?;
+    Ok(Reply::html(status, html))
+}
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let is_post = req.method() == http::Method::POST;
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
@@ -54,10 +78,22 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         match app.confirm_email(&tenant, ticket.as_deref(), via).await {
             Confirmation::Redirect(url) => Ok(Reply::redirect(&url)),
             Confirmation::Verified if via == Via::Api => Ok(Reply::no_content()),
-            Confirmation::Verified => Ok(Reply::json(
-                StatusCode::OK,
-                serde_json::json!({ "success": true }),
-            )),
+            // A person in a browser, and no page of the tenant's to go to: ours.
+            Confirmation::Verified => {
+                end_page(app, &call, &tenant, StatusCode::OK, "verified").await
+            }
+            Confirmation::Refused(error) if via != Via::Api => {
+                let (status, state) = match &error {
+                    Error::Invalid {
+                        code: "expired_ticket",
+                        ..
+                    } => (StatusCode::BAD_REQUEST, "expired"),
+                    Error::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+                    Error::Conflict { .. } => (StatusCode::CONFLICT, "taken"),
+                    _ => return Err(error),
+                };
+                end_page(app, &call, &tenant, status, state).await
+            }
             Confirmation::Page {
                 email,
                 locale,

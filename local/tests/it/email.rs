@@ -106,7 +106,7 @@ async fn an_unknown_or_malformed_verification_ticket_redirects_with_an_error_and
 }
 
 #[tokio::test]
-async fn without_anywhere_to_redirect_a_bad_ticket_is_400_json() {
+async fn without_anywhere_to_redirect_a_verification_ends_on_our_page() {
     let mut env = Env::new().await;
     // A deployment that names no default result page.
     let mut settings = (*env.app.email).clone();
@@ -117,7 +117,46 @@ async fn without_anywhere_to_redirect_a_bad_ticket_is_400_json() {
     .unwrap();
     env.app.email = Arc::new(settings);
     let r = env.follow(&format!("{VERIFY}x")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.raw.contains("<h1>Invalid link</h1>"), "{}", r.raw);
+    // An app posting JSON still gets the error as JSON.
+    let r = env
+        .public(
+            "POST",
+            "/email-verification/confirm",
+            json!({"ticket": "x"}),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (400, "invalid_ticket"));
+
+    let email = address("lea");
+    env.create(json!({"email": email, "password": PASSWORD, "user_metadata": {"locale": "fr"}}))
+        .await;
+    let link = link(&inbox(&email).await[0].html, VERIFY);
+    let page = env.follow(&link).await;
+    assert!(
+        page.raw.contains(r#"name="lang" value="fr""#),
+        "{}",
+        page.raw
+    );
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    let form = format!("ticket={}&lang=fr", param(&link, "ticket").unwrap());
+    let path = "/v1/tenants/acme/email-verification/confirm";
+    let done = env
+        .send_raw("POST", path, None, form.as_bytes(), &headers)
+        .await;
+    assert_eq!(done.status, 200, "{}", done.raw);
+    assert!(done.raw.contains(r#"<html lang="fr">"#), "{}", done.raw);
+    assert!(
+        done.raw.contains("Adresse e-mail confirmée"),
+        "{}",
+        done.raw
+    );
+    let again = env
+        .send_raw("POST", path, None, form.as_bytes(), &headers)
+        .await;
+    assert_eq!(again.status, 400, "a used link: {}", again.raw);
+    assert!(again.raw.contains("Lien non valide"), "{}", again.raw);
 }
 
 #[tokio::test]

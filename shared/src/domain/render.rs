@@ -224,6 +224,7 @@ mod tests {
             "email_change_confirm",
             "email_change_cancel",
             "password_reset",
+            "email_verified",
         ] {
             for locale in Locale::ALL {
                 let name = format!("pages/{}/{page}.html", locale.tag());
