@@ -41,9 +41,10 @@ Try:
     -d '{"email":"ana@example.com","password":"correct horse battery","name":"Ana"}'
   curl -s "http://127.0.0.1:$port/v1/tenants/acme/users" -H "Authorization: Bearer \$TOKEN"
 
-Emails (verification, reset, ...) are kept by moto, links and all:
+Emails (verification, reset, ...) are kept by moto; read them, and click their links, in the
+local mailbox:
 
-  curl -s $AWS_ENDPOINT_URL/moto-api/data.json | python3 -c 'import json,sys; [print(m["destinations"], m["subject"]) for m in json.load(sys.stdin)["ses"]["Message"]]'
+  http://127.0.0.1:$port/_dev/mail
 
 Other tokens: target/debug/local-api token --tenant acme --sub <user_id> (an end-user token for /me).
 DELETE /me with such a token schedules that user's erasure, due at once here

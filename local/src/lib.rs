@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod gateway;
 pub mod lambda;
+pub mod mailbox;
 pub mod moto;
 pub mod queue;
 pub mod routes;

@@ -68,7 +68,8 @@ async fn main() -> ExitCode {
                     }
                 }
             });
-            match server::run(app, auth::secret_from_env(), addr).await {
+            let moto = std::env::var("AWS_ENDPOINT_URL").ok();
+            match server::run(app, auth::secret_from_env(), addr, moto).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("server: {e}")),
             }

@@ -22,12 +22,23 @@ const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 struct Shared {
     app: App,
     secret: Arc<String>,
+    /// Where `/_dev/mail` reads the mail from: moto's endpoint, under `make dev`.
+    mailbox: Option<Arc<String>>,
 }
 
+/// The path of the local mailbox ([`crate::mailbox`]).
+pub const MAILBOX: &str = "/_dev/mail";
+
 pub fn router(app: App, secret: String) -> Router {
+    router_with_mailbox(app, secret, None)
+}
+
+/// [`router`], and the local mailbox at [`MAILBOX`] over the mail moto at `moto` holds.
+pub fn router_with_mailbox(app: App, secret: String, moto: Option<String>) -> Router {
     Router::new().fallback(serve).with_state(Shared {
         app,
         secret: Arc::new(secret),
+        mailbox: moto.map(Arc::new),
     })
 }
 
@@ -36,6 +47,12 @@ async fn serve(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<AxumBody>,
 ) -> Response {
+    if let Some(moto) = state.mailbox.as_deref()
+        && req.uri().path() == MAILBOX
+        && req.method() == axum::http::Method::GET
+    {
+        return mailbox(moto).await;
+    }
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, MAX_PAYLOAD).await else {
         let mut r = Response::new(AxumBody::from(r#"{"message":"Request Entity Too Large"}"#));
@@ -73,6 +90,26 @@ async fn serve(
     into_axum(response)
 }
 
+async fn mailbox(moto: &str) -> Response {
+    let (status, html) = match crate::mailbox::messages(moto).await {
+        Ok(mail) => (axum::http::StatusCode::OK, crate::mailbox::page(&mail)),
+        Err(e) => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!(
+                "<!DOCTYPE html><title>Local mailbox</title><p>{}</p>",
+                e.replace('<', "&lt;")
+            ),
+        ),
+    };
+    let mut response = Response::new(AxumBody::from(html));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
 fn into_axum(response: lambda_http::Response<Body>) -> Response {
     let (parts, body) = response.into_parts();
     let body = match body {
@@ -85,9 +122,15 @@ fn into_axum(response: lambda_http::Response<Body>) -> Response {
 }
 
 /// Serves until Ctrl-C or SIGTERM.
-pub async fn run(app: App, secret: String, addr: SocketAddr) -> std::io::Result<()> {
+pub async fn run(
+    app: App,
+    secret: String,
+    addr: SocketAddr,
+    moto: Option<String>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let service = router(app, secret).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        router_with_mailbox(app, secret, moto).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown())
         .await

@@ -203,3 +203,32 @@ async fn a_token_without_any_scope_a_route_lists_is_refused_before_its_handler_r
     }
     assert!(env.items().await.is_empty(), "no handler ran");
 }
+
+#[tokio::test]
+async fn make_devs_mailbox_shows_the_mail_with_its_links() {
+    let env = Env::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let moto = Some(crate::support::moto_endpoint());
+    let service = local_api::server::router_with_mailbox(env.app.clone(), SECRET.into(), moto)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    let email = crate::support::address("ana");
+    env.create(json!({"email": email, "password": "correct horse battery"}))
+        .await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET /_dev/mail HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains("text/html"));
+    assert!(raw.contains(&email), "the message to ana is listed");
+    assert!(
+        raw.contains("/v1/tenants/acme/email-verification/confirm?ticket="),
+        "with its link"
+    );
+    // Only the local server has it: the API's routes know no such path.
+    let r = request(start(&env).await, "GET", "/_dev/mail", None, None).await;
+    assert_eq!(r.0, 404);
+}

@@ -860,33 +860,14 @@ pub struct Sent {
 /// Everything sent to `to`, oldest first, as moto's SES recorded it (moto keeps the HTML
 /// part; the text part is covered by the template unit tests).
 pub async fn inbox(to: &str) -> Vec<Sent> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let endpoint = moto_endpoint();
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(host)
+    local_api::mailbox::messages(&moto_endpoint())
         .await
-        .unwrap_or_else(|e| panic!("moto at {endpoint} does not answer: {e}"));
-    let request =
-        format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (_, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    let data: Value = serde_json::from_str(body).expect("moto's data.json");
-    data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
-        .filter(|m| {
-            m["destinations"]["ToAddresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|d| d.as_str() == Some(to)))
-        })
+        .filter(|m| m.to.iter().any(|a| a == to))
         .map(|m| Sent {
-            subject: m["subject"].as_str().unwrap_or("").to_owned(),
-            html: m["body"].as_str().unwrap_or("").to_owned(),
+            subject: m.subject,
+            html: m.html,
         })
         .collect()
 }
