@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
 scripts/node-sdk.sh
+scripts/browser.sh
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 echo "== cargo build --workspace --bins"

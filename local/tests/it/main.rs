@@ -3,6 +3,7 @@
 
 mod access;
 mod auth0;
+mod browser;
 mod credentials;
 mod email;
 mod erasure;
