@@ -40,6 +40,8 @@ struct Page<'a> {
     email: &'a str,
     ticket: &'a str,
     action: &'a str,
+    logo_url: Option<&'a str>,
+    primary_color: Option<&'a str>,
 }
 
 /// The page a verification ends on when the tenant names none: in the language of the page
@@ -60,7 +62,7 @@ async fn end_page(
         .unwrap_or(settings.locale);
     let page = LinkPage::new(app, tenant, &settings, "", (locale, state), "");
     let html = render::page("email_verified", locale, &page)?;
-    Ok(Reply::html(status, html))
+    Ok(Reply::html(status, html).showing_logo(settings.logo_url.as_ref()))
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -106,18 +108,22 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
                 } else {
                     "email_verify_confirm"
                 };
+                let settings = app.tenant(&tenant).await?;
                 let html = render::page(
                     template,
                     locale,
                     &Page {
-                        app_name: app.tenant(&tenant).await?.name(&tenant),
+                        app_name: settings.name(&tenant),
                         lang: locale.tag(),
                         email: &email,
                         ticket: ticket.as_deref().unwrap_or(""),
                         action: &action,
+                        logo_url: settings.logo_url.as_ref().map(url::Url::as_str),
+                        primary_color: settings.primary_color.as_deref(),
                     },
                 )?;
-                Ok(Reply::html_redirecting(StatusCode::OK, html))
+                let reply = Reply::html_redirecting(StatusCode::OK, html);
+                Ok(reply.showing_logo(settings.logo_url.as_ref()))
             }
             Confirmation::Refused(error) => Err(error),
         }

@@ -92,11 +92,12 @@ async fn hosted_page(
             http::StatusCode::OK
         };
         // A form whose success redirects to the tenant's page may not name a form-action.
-        Ok(if redirects {
+        let reply = if redirects {
             Reply::html_redirecting(status, html)
         } else {
             Reply::html(status, html)
-        })
+        };
+        Ok(reply.showing_logo(settings.logo_url.as_ref()))
     };
     let ticket = match is_get {
         true => call.query("ticket").unwrap_or("").to_owned(),

@@ -249,6 +249,12 @@ async fn a_person_resets_a_password_verifies_an_address_and_lifts_a_block_in_a_b
     env.create(json!({"email": ana, "email_verified": true, "password": PASSWORD}))
         .await;
     assert_eq!(env.request_reset(&ana).await.status, 202);
+    browser.open(&format!("{base}/_dev/mail")).await;
+    let mailbox = browser.text().await;
+    assert!(
+        mailbox.contains(&ana) && mailbox.contains("Reset"),
+        "{mailbox}"
+    );
     let reset = link(
         &inbox(&ana).await.last().unwrap().html,
         &format!("{base}/v1/tenants/acme/password-reset/confirm?ticket="),

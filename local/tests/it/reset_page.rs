@@ -147,3 +147,39 @@ async fn a_ticket_with_a_result_url_ends_there() {
         Some("https://id.example.com/welcome-back?success=true")
     );
 }
+
+#[tokio::test]
+async fn the_pages_wear_the_tenants_brand_escaped_and_checked() {
+    let mut env = Env::new().await;
+    hosted(&mut env);
+    for bad in [
+        json!({"logo_url": "http://cdn.example.com/logo.png"}),
+        json!({"primary_color": "red"}),
+        json!({"primary_color": "#12345g"}),
+    ] {
+        let r = env.patch_settings(bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.raw);
+    }
+    let brand = json!({
+        "display_name": "Acme & <Co>",
+        "logo_url": "https://cdn.example.com/logo.png",
+        "primary_color": "#0F766E",
+    });
+    assert_eq!(env.patch_settings(brand).await.status, 200);
+    let email = address("ana");
+    env.create(
+        json!({"email": email, "email_verified": true, "password": "correct horse battery"}),
+    )
+    .await;
+    env.request_reset(&email).await;
+    let page = env.follow(&mailed_link(&email).await).await;
+    assert!(
+        page.raw.contains(r#"<img class="logo" src="https://cdn.example.com/logo.png" alt="Acme &amp; &lt;Co&gt;">"#),
+        "{}",
+        page.raw
+    );
+    assert!(page.raw.contains("--primary: #0f766e;"), "{}", page.raw);
+    assert!(!page.raw.contains("<Co>"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("img-src https://cdn.example.com;"), "{csp}");
+}

@@ -42,6 +42,10 @@ pub struct TenantEmail {
     pub rate_limit: Option<Bucket>,
     /// Each address's bucket on the tenant's public routes; `None`: no limit.
     pub public_rate_limit: Option<Bucket>,
+    /// The logo the hosted pages show in place of the name.
+    pub logo_url: Option<Url>,
+    /// The colour of the hosted pages' name, buttons and focus rings: `#rrggbb`.
+    pub primary_color: Option<String>,
 }
 
 /// The name Auth0 gives a tenant's first database connection, and so the one code moved from
@@ -98,6 +102,10 @@ pub struct SettingsDoc {
     pub rate_limit: Option<RateLimit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_rate_limit: Option<RateLimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
 }
 
 /// Most hosts one tenant may allow as `result_url` targets.
@@ -110,7 +118,7 @@ pub const MAX_DAYS: u32 = 36_500;
 pub const MAX_URL: usize = 2048;
 
 impl SettingsDoc {
-    pub const FIELDS: [&str; 13] = [
+    pub const FIELDS: [&str; 15] = [
         "display_name",
         "locale",
         "result_url_hosts",
@@ -124,6 +132,8 @@ impl SettingsDoc {
         "auth0_database_connection",
         "rate_limit",
         "public_rate_limit",
+        "logo_url",
+        "primary_color",
     ];
 
     /// Fields only the deployment sets (`TENANT_SETTINGS`): a tenant that could raise its own
@@ -203,6 +213,11 @@ impl SettingsDoc {
                 .or_else(|| below.auth0_database_connection.clone()),
             rate_limit: self.rate_limit.or(below.rate_limit),
             public_rate_limit: self.public_rate_limit.or(below.public_rate_limit),
+            logo_url: self.logo_url.clone().or_else(|| below.logo_url.clone()),
+            primary_color: self
+                .primary_color
+                .clone()
+                .or_else(|| below.primary_color.clone()),
         }
     }
 
@@ -239,6 +254,7 @@ impl SettingsDoc {
         for (field, value) in [
             ("default_result_url", &self.default_result_url),
             ("password_reset_url", &self.password_reset_url),
+            ("logo_url", &self.logo_url),
         ] {
             match value.as_deref() {
                 Some("") => {}
@@ -292,6 +308,13 @@ impl SettingsDoc {
             if let Some(limit) = limit {
                 limit.check().map_err(|why| format!("{field}: {why}"))?;
             }
+        }
+        if let Some(color) = &self.primary_color
+            && !is_hex_color(color)
+        {
+            return Err(format!(
+                "primary_color {color:?} must be a colour written #rrggbb"
+            ));
         }
         if let Some(name) = &self.auth0_database_connection
             && !is_auth0_connection_name(name)
@@ -355,6 +378,17 @@ impl SettingsDoc {
                 .unwrap_or_else(|| AUTH0_DATABASE_CONNECTION.to_owned()),
             rate_limit: self.rate_limit.unwrap_or(RateLimit::MANAGEMENT).bucket(),
             public_rate_limit: self.public_rate_limit.unwrap_or(RateLimit::PUBLIC).bucket(),
+            logo_url: self
+                .logo_url
+                .as_deref()
+                .filter(|raw| !raw.is_empty())
+                .map(|raw| page_url(raw, local))
+                .transpose()?,
+            primary_color: self
+                .primary_color
+                .clone()
+                .filter(|c| !c.is_empty())
+                .map(|c| c.to_ascii_lowercase()),
             display_name: self.display_name.clone(),
             locale,
             result_url_hosts: self
@@ -399,6 +433,8 @@ impl SettingsDoc {
             self.auth0_database_connection.is_some(),
             self.rate_limit.is_some(),
             self.public_rate_limit.is_some(),
+            self.logo_url.is_some(),
+            self.primary_color.is_some(),
         ];
         Self::FIELDS
             .iter()
@@ -425,11 +461,21 @@ impl SettingsDoc {
                 "ip_throttle_allow" => next.ip_throttle_allow = None,
                 "auth0_database_connection" => next.auth0_database_connection = None,
                 "rate_limit" => next.rate_limit = None,
-                _ => next.public_rate_limit = None,
+                "public_rate_limit" => next.public_rate_limit = None,
+                "logo_url" => next.logo_url = None,
+                _ => next.primary_color = None,
             }
         }
         next
     }
+}
+
+/// `#rrggbb` (or `""`, none over a layer that sets one): all a page's CSS takes from it.
+fn is_hex_color(raw: &str) -> bool {
+    raw.is_empty()
+        || (raw.len() == 7
+            && raw.starts_with('#')
+            && raw[1..].bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A bucket as settings write it (`requests_per_second: 0` for none).
@@ -735,6 +781,8 @@ impl TenantEmail {
             "auth0_database_connection": self.auth0_database_connection,
             "rate_limit": limit_json(self.rate_limit),
             "public_rate_limit": limit_json(self.public_rate_limit),
+            "logo_url": self.logo_url,
+            "primary_color": self.primary_color,
         })
     }
 }

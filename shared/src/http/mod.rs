@@ -124,6 +124,20 @@ impl Reply {
         Self::page(status, page, "form-action 'self'; ")
     }
 
+    /// A page that shows the tenant's logo: its origin, and no other, may serve an image.
+    pub fn showing_logo(mut self, logo: Option<&url::Url>) -> Self {
+        let Some(logo) = logo else {
+            return self;
+        };
+        let origin = logo.origin().ascii_serialization();
+        for (name, value) in &mut self.headers {
+            if *name == http::header::CONTENT_SECURITY_POLICY {
+                *value = value.replacen("; ", &format!("; img-src {origin}; "), 1);
+            }
+        }
+        self
+    }
+
     /// The page an emailed link opens, or its form's answer, rendered from
     /// `pages/{locale}/{template}.html`: 400 in its `invalid` state (the link is of no use),
     /// else 200.
@@ -134,7 +148,8 @@ impl Reply {
         } else {
             StatusCode::OK
         };
-        Ok(Self::html(status, html))
+        let logo = page.logo_url.and_then(|raw| url::Url::parse(raw).ok());
+        Ok(Self::html(status, html).showing_logo(logo.as_ref()))
     }
 
     /// A page whose form is answered with a redirect elsewhere (a tenant's result page):
@@ -258,6 +273,11 @@ pub struct LinkPage<'a> {
     /// The masked address a pending email change would switch to (its cancel page only).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub new_email: &'a str,
+    /// The tenant's branding (`logo_url`, `primary_color` of its settings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<&'a str>,
 }
 
 impl<'a> LinkPage<'a> {
@@ -280,6 +300,8 @@ impl<'a> LinkPage<'a> {
                 .api_url(&format!("/v1/tenants/{tenant}/{path}"))
                 .to_string(),
             new_email: "",
+            logo_url: settings.logo_url.as_ref().map(url::Url::as_str),
+            primary_color: settings.primary_color.as_deref(),
         }
     }
 }
