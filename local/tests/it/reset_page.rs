@@ -156,6 +156,7 @@ async fn the_pages_wear_the_tenants_brand_escaped_and_checked() {
         json!({"logo_url": "http://cdn.example.com/logo.png"}),
         json!({"primary_color": "red"}),
         json!({"primary_color": "#12345g"}),
+        json!({"primary_color": "#ffd700"}),
     ] {
         let r = env.patch_settings(bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.raw);

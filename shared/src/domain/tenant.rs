@@ -309,12 +309,18 @@ impl SettingsDoc {
                 limit.check().map_err(|why| format!("{field}: {why}"))?;
             }
         }
-        if let Some(color) = &self.primary_color
-            && !is_hex_color(color)
-        {
-            return Err(format!(
-                "primary_color {color:?} must be a colour written #rrggbb"
-            ));
+        if let Some(color) = &self.primary_color {
+            if !is_hex_color(color) {
+                return Err(format!(
+                    "primary_color {color:?} must be a colour written #rrggbb"
+                ));
+            }
+            // White text sits on it: WCAG AA asks 4.5:1 for text of this size.
+            if !color.is_empty() && contrast_with_white(color) < 4.5 {
+                return Err(format!(
+                    "primary_color {color:?} is too light for white text on it (WCAG AA asks a contrast of 4.5:1)"
+                ));
+            }
         }
         if let Some(name) = &self.auth0_database_connection
             && !is_auth0_connection_name(name)
@@ -476,6 +482,20 @@ fn is_hex_color(raw: &str) -> bool {
         || (raw.len() == 7
             && raw.starts_with('#')
             && raw[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The contrast ratio of white against `#rrggbb` (WCAG 2's relative luminance).
+fn contrast_with_white(color: &str) -> f64 {
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&color[i..i + 2], 16).unwrap_or(0)) / 255.0;
+        if c <= 0.040_45 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+    1.05 / (luminance + 0.05)
 }
 
 /// A bucket as settings write it (`requests_per_second: 0` for none).
