@@ -29,6 +29,18 @@ struct Http(SocketAddr);
 
 impl Http {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The driver's answer, or its error.
+    async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut stream = tokio::net::TcpStream::connect(self.0).await.unwrap();
@@ -65,9 +77,12 @@ impl Http {
         let answer: Value = serde_json::from_str(&payload)
             .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {payload}"));
         if let Some(error) = answer["value"]["error"].as_str() {
-            panic!("{method} {path}: {error}: {}", answer["value"]["message"]);
+            return Err(format!(
+                "{method} {path}: {error}: {}",
+                answer["value"]["message"]
+            ));
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 }
 
@@ -146,16 +161,29 @@ impl Browser {
         self.http.call("POST", &path, Some(json!({}))).await;
     }
 
-    /// The visible text of the page.
-    async fn text(&self) -> String {
-        let body = self.find("body").await;
-        let path = format!("{}/element/{body}/text", self.base);
-        self.http
-            .call("GET", &path, None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
+    /// The visible text of the page once it shows `expected`: a click that submits a form
+    /// returns before the next page has loaded, so the page is read again until it does (or
+    /// fifteen seconds pass, and the text it has is returned for the assertion to show).
+    async fn text_with(&self, expected: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..150 {
+            let find = format!("{}/element", self.base);
+            let body = json!({"using": "css selector", "value": "body"});
+            if let Ok(found) = self.http.try_call("POST", &find, Some(body)).await
+                && let Some(id) = found.as_object().and_then(|o| o.values().next())
+                && let Some(id) = id.as_str()
+            {
+                let path = format!("{}/element/{id}/text", self.base);
+                if let Ok(Value::String(read)) = self.http.try_call("GET", &path, None).await {
+                    text = read;
+                    if text.contains(expected) {
+                        return text;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        text
     }
 
     async fn url(&self) -> String {
@@ -228,7 +256,10 @@ async fn a_person_resets_a_password_verifies_an_address_and_lifts_a_block_in_a_b
     let bo = address("bo");
     env.create(json!({"email": bo, "password": PASSWORD})).await;
     browser.open(&format!("{base}/_dev/mail")).await;
-    assert!(browser.text().await.contains(&bo), "the mailbox lists it");
+    assert!(
+        browser.text_with(&bo).await.contains(&bo),
+        "the mailbox lists it"
+    );
     browser.screenshot("mailbox").await;
     let verify = link(
         &inbox(&bo).await[0].html,
@@ -237,11 +268,8 @@ async fn a_person_resets_a_password_verifies_an_address_and_lifts_a_block_in_a_b
     browser.open(&verify).await;
     browser.screenshot("verify-email").await;
     browser.click("button[type=submit]").await;
-    assert!(
-        browser.text().await.contains("Email address confirmed"),
-        "{}",
-        browser.text().await
-    );
+    let confirmed = browser.text_with("Email address confirmed").await;
+    assert!(confirmed.contains("Email address confirmed"), "{confirmed}");
     browser.screenshot("email-verified").await;
 
     // A reset: the weak password is refused on the page, the strong one set, and it signs in.
@@ -250,7 +278,7 @@ async fn a_person_resets_a_password_verifies_an_address_and_lifts_a_block_in_a_b
         .await;
     assert_eq!(env.request_reset(&ana).await.status, 202);
     browser.open(&format!("{base}/_dev/mail")).await;
-    let mailbox = browser.text().await;
+    let mailbox = browser.text_with(&ana).await;
     assert!(
         mailbox.contains(&ana) && mailbox.contains("Reset"),
         "{mailbox}"
@@ -264,14 +292,16 @@ async fn a_person_resets_a_password_verifies_an_address_and_lifts_a_block_in_a_b
     browser.type_into("#new_password", "password").await;
     browser.type_into("#confirm_password", "password").await;
     browser.click("button[type=submit]").await;
-    assert!(browser.text().await.contains("too easy to guess"));
+    let shown = browser.text_with("too easy to guess").await;
+    assert!(shown.contains("too easy to guess"), "{shown}");
     browser.screenshot("reset-password-weak").await;
     browser.clear("#new_password").await;
     browser.clear("#confirm_password").await;
     browser.type_into("#new_password", STRONG).await;
     browser.type_into("#confirm_password", STRONG).await;
     browser.click("button[type=submit]").await;
-    assert!(browser.text().await.contains("Password changed"));
+    let shown = browser.text_with("Password changed").await;
+    assert!(shown.contains("Password changed"), "{shown}");
     assert!(
         !browser.url().await.contains("ticket="),
         "no ticket in the address bar after"
@@ -294,7 +324,8 @@ async fn a_person_resets_a_password_verifies_an_address_and_lifts_a_block_in_a_b
     browser.open(&unblock).await;
     browser.screenshot("unblock").await;
     browser.click("button[type=submit]").await;
-    assert!(browser.text().await.contains("Account unblocked"));
+    let shown = browser.text_with("Account unblocked").await;
+    assert!(shown.contains("Account unblocked"), "{shown}");
     browser.screenshot("unblocked").await;
     assert_eq!(env.login(&ana, STRONG, ip).await.status, 200);
     browser.quit().await;
