@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::items::*;
-use super::{DynamoStore, build_error, conditional, sdk_error};
+use super::{DynamoStore, build_error, conditional};
 use crate::domain::idempotency::{Commit, KEEP_SECS, LEASE_SECS, Record};
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::time::Timestamp;
@@ -15,8 +15,12 @@ const IN_FLIGHT: &str = "in_flight";
 const COMMITTED: &str = "committed";
 const DONE: &str = "done";
 
+fn record_pk(tenant: &TenantId, id: &str) -> String {
+    format!("TENANT#{tenant}#IDEMPOTENCY#{id}")
+}
+
 fn record_key(tenant: &TenantId, id: &str) -> Item {
-    key(format!("TENANT#{tenant}#IDEMPOTENCY#{id}"), IDEMPOTENCY)
+    key(record_pk(tenant, id), IDEMPOTENCY)
 }
 
 fn n(v: i64) -> AttributeValue {
@@ -121,16 +125,7 @@ impl IdempotencyStore for DynamoStore {
                 Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e),
             }
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(record_key(tenant, id)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetItem", e))?;
-            if let Some(item) = out.item {
+            if let Some(item) = self.item(record_pk(tenant, id), IDEMPOTENCY).await? {
                 return record_of(&item).map(Some);
             }
         }
