@@ -409,3 +409,118 @@ async fn a_user_at_every_cap_with_a_linked_identity_still_takes_every_write() {
     assert_eq!(stored["app_metadata"], other);
     assert_eq!(stored["identities"].as_array().map(Vec::len), Some(2));
 }
+
+/// PATCHes the user's `user_metadata` with one key whose value is the JSON text `number`,
+/// sent as written: `json!` would have rounded it already.
+async fn patch_number(env: &Env, u: &Value, number: &str) -> crate::support::Resp {
+    let body = format!(r#"{{"user_metadata": {{"n": {number}}}}}"#);
+    let admin = env.admin();
+    env.send_raw("PATCH", &user_path(u), Some(&admin), body.as_bytes(), &[])
+        .await
+}
+
+#[tokio::test]
+async fn extreme_numbers_are_stored_in_canonical_form_and_every_read_path_returns_them() {
+    let env = Env::new().await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
+    let id = u["user_id"].as_str().unwrap().to_owned();
+    for (sent, back) in [
+        ("1e38", 1e38),
+        ("-1e38", -1e38),
+        ("9.99999999999999e125", 9.99999999999999e125),
+        ("1e-130", 1e-130),
+        ("-1e-130", -1e-130),
+        ("1.5e-7", 1.5e-7),
+        ("123456789012345680000", 1.2345678901234568e20),
+    ] {
+        let r = patch_number(&env, &u, sent).await;
+        assert_eq!(r.status, 200, "{sent}: {}", r.raw);
+        let stored: Vec<String> = env
+            .items()
+            .await
+            .iter()
+            .filter_map(|i| {
+                i.get("user_metadata")?
+                    .as_m()
+                    .ok()?
+                    .get("n")?
+                    .as_n()
+                    .ok()
+                    .cloned()
+            })
+            .collect();
+        assert!(
+            !stored.is_empty()
+                && stored
+                    .iter()
+                    .all(|n| n.bytes().filter(u8::is_ascii_digit).count() <= 38),
+            "{sent} is stored as {stored:?}"
+        );
+        let reads = [
+            env.get_user(&u).await.body,
+            env.get_me(&u).await.body,
+            env.list_users(&[]).await.body["users"][0].clone(),
+            env.users_by_email("ana@example.com").await.body[0].clone(),
+            env.export_user(&u).await.body["user"].clone(),
+            env.admin_send("GET", &format!("/api/v2/users/auth0%7C{id}"), None)
+                .await
+                .body,
+        ];
+        for read in reads {
+            assert_eq!(read["user_metadata"]["n"], json!(back), "{sent}: {read}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn numbers_a_double_cannot_hold_as_written_are_refused_not_rounded() {
+    let env = Env::new().await;
+    let u = with_metadata(&env, json!({"n": 1}), json!({})).await;
+    for sent in [
+        "12345678901234567890123",
+        "-12345678901234567890123",
+        "18446744073709551616",
+        "0.12345678901234567891",
+        "9007199254740993.5",
+    ] {
+        let r = patch_number(&env, &u, sent).await;
+        assert_eq!(r.status, 400, "{sent}: {}", r.raw);
+        assert_eq!(r.code(), "invalid_body", "{sent}");
+    }
+    // Auth0's dialect rewrites a body before it is parsed; the rewrite must not round first.
+    let admin = env.admin();
+    let auth0 = format!("/api/v2/users/auth0%7C{}", u["user_id"].as_str().unwrap());
+    for body in [
+        r#"{"user_metadata": {"n": 12345678901234567890123}}"#,
+        r#"{"user_metadata": {"n": 2, "n": 3}}"#,
+    ] {
+        let r = env
+            .send_raw("PATCH", &auth0, Some(&admin), body.as_bytes(), &[])
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.raw);
+    }
+    assert_eq!(
+        env.get_user(&u).await.body["user_metadata"],
+        json!({"n": 1})
+    );
+}
+
+#[tokio::test]
+async fn the_storable_range_is_exactly_dynamodbs() {
+    let env = Env::new().await;
+    let u = with_metadata(&env, json!({}), json!({})).await;
+    for ok in ["1e-130", "9.99999999999999e125", "0", "-0.0"] {
+        let r = patch_number(&env, &u, ok).await;
+        assert_eq!(r.status, 200, "{ok}: {}", r.raw);
+    }
+    for out in [
+        "9.99999999999999e-131",
+        "1e126",
+        "-1e126",
+        "1e-131",
+        "1e400",
+    ] {
+        let r = patch_number(&env, &u, out).await;
+        assert_eq!(r.status, 400, "{out}: {}", r.raw);
+    }
+}

@@ -29,7 +29,7 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             },
         );
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let parsed = serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => {
@@ -39,7 +39,123 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
                 Error::invalid("invalid_json", format!("The body is not valid JSON: {e}."))
             }
         }
-    })
+    })?;
+    // Syntax is known good here, so the scan below only looks for what serde lets through.
+    strict(body)?;
+    Ok(parsed)
+}
+
+/// What a JSON body may not hold although serde would take it, checked on the text as sent:
+/// a key twice in one object (serde keeps the last one of a map quietly), and a number a
+/// double cannot hold as written (serde would round it, and so would every JavaScript client
+/// that reads it back; docs/api.md, "Numbers"). Malformed JSON is left to serde's message.
+pub fn strict(body: &[u8]) -> Result<(), Error> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(());
+    };
+    let bytes = text.as_bytes();
+    // One set of keys per open object; `None` for an open array.
+    let mut open: Vec<Option<std::collections::HashSet<String>>> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => {
+                open.push(Some(Default::default()));
+                expect_key = true;
+                i += 1;
+            }
+            b'[' => {
+                open.push(None);
+                i += 1;
+            }
+            b'}' | b']' => {
+                open.pop();
+                i += 1;
+            }
+            b',' => {
+                expect_key = matches!(open.last(), Some(Some(_)));
+                i += 1;
+            }
+            b'"' => {
+                let end = string_end(bytes, i);
+                if expect_key {
+                    let key: String = serde_json::from_str(&text[i..end]).unwrap_or_default();
+                    if let Some(Some(keys)) = open.last_mut()
+                        && !keys.insert(key)
+                    {
+                        return Err(Error::body(format!(
+                            "The body names a key twice in one object (at byte {i})."
+                        )));
+                    }
+                    expect_key = false;
+                }
+                i = end;
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = i + bytes[i..]
+                    .iter()
+                    .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .unwrap_or(bytes.len() - i);
+                if !exact(&text[i..end]) {
+                    return Err(Error::body(format!(
+                        "The number at byte {i} has more precision than a double holds; send at most 15 significant digits, or the value as a string."
+                    )));
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The index just past the string that opens at `start`.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Whether serde's reading of the JSON number `literal` is the number as written: any
+/// integer that fits 64 bits, else a double whose shortest form has the same digits.
+fn exact(literal: &str) -> bool {
+    if literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok() {
+        return true;
+    }
+    let Ok(value) = literal.parse::<f64>() else {
+        return false;
+    };
+    value.is_finite() && decimal(literal) == decimal(&format!("{value:e}"))
+}
+
+/// A decimal literal as its significant digits and the power of ten of the last of them;
+/// zero is no digits. `1.50e2` and `150` are both ("15", 1).
+fn decimal(literal: &str) -> (bool, String, i64) {
+    let (mantissa, exponent) = match literal.find(['e', 'E']) {
+        Some(at) => (
+            &literal[..at],
+            literal[at + 1..].parse::<i64>().unwrap_or(0),
+        ),
+        None => (literal, 0),
+    };
+    let negative = mantissa.starts_with('-');
+    let mantissa = mantissa.trim_start_matches('-');
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    let trimmed = digits.trim_end_matches('0');
+    let power = exponent - fraction.len() as i64 + (digits.len() - trimmed.len()) as i64;
+    let trimmed = trimmed.trim_start_matches('0');
+    if trimmed.is_empty() {
+        return (false, String::new(), 0);
+    }
+    (negative, trimmed.to_owned(), power)
 }
 
 /// A secret string field. A value of the wrong type is refused with a fixed message: serde's
@@ -82,6 +198,56 @@ mod tests {
             message.contains("password must be a string") && !message.contains("12345678"),
             "{message}"
         );
+    }
+
+    fn refused(body: &str) -> bool {
+        matches!(
+            parse_body::<Value>(body.as_bytes()),
+            Err(Error::Invalid {
+                code: "invalid_body",
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn a_key_twice_in_any_object_is_refused() {
+        assert!(refused(r#"{"a": 1, "a": 2}"#));
+        assert!(refused(r#"{"m": {"x": [{"k": 1, "\u006b": 2}]}}"#));
+        assert!(!refused(
+            r#"{"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}], "s": "\"a\", \"a\""}"#
+        ));
+    }
+
+    #[test]
+    fn numbers_are_refused_when_a_double_would_change_them() {
+        for exact in [
+            "0",
+            "-0.0",
+            "1.5",
+            "100.000",
+            "1e38",
+            "1E+38",
+            "1e-130",
+            "9.99999999999999e125",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "0.1",
+            "123456789012345680000",
+            "9007199254740993",
+        ] {
+            assert!(!refused(&format!(r#"{{"n": {exact}}}"#)), "{exact}");
+        }
+        for inexact in [
+            "12345678901234567890123",
+            "18446744073709551616",
+            "0.12345678901234567891",
+            "9007199254740993.5",
+            "9.99999999999999999e-131",
+            "-9223372036854775809",
+        ] {
+            assert!(refused(&format!(r#"{{"n": [{inexact}]}}"#)), "{inexact}");
+        }
     }
 
     #[test]

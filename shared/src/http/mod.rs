@@ -432,6 +432,9 @@ impl Call {
         self.admit(app, BucketOf::Tenant(tenant.clone()), limit)
             .await?;
         if self.dialect == Dialect::Auth0 {
+            // The rewrite below goes through a JSON value, which would round numbers and
+            // drop a repeated key before the handler's parse could refuse them.
+            crate::domain::json::strict(&self.body)?;
             let settings = app.tenant(&tenant).await?;
             self.database_connection = settings.auth0_database_connection.clone();
             let body = std::mem::take(&mut self.body);

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::items::attribute_of;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value;
 
 use crate::domain::metadata::{MAX_KEYS, MetadataPatch};
 use crate::ports::StoreError;
@@ -64,10 +64,7 @@ impl Expr {
                 let mut set_paths = Vec::new();
                 for (k, v) in set {
                     let path = format!("{f}.{}", self.name(k));
-                    let value = self
-                        .value(to_attribute_value(v).map_err(|e| {
-                            StoreError::Backend(format!("serialize metadata: {e}"))
-                        })?);
+                    let value = self.value(attribute_of(v, "metadata")?);
                     self.set.push(format!("{path} = {value}"));
                     set_paths.push(path);
                 }

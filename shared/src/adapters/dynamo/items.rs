@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use crate::domain::email::email_key;
 use crate::domain::erasure::Receipt;
@@ -21,6 +21,46 @@ use crate::domain::user::User;
 use crate::ports::{StoreError, Unique};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// `value` as an item whose numbers are in the form DynamoDB reads back (see
+/// [`canonical_numbers`]).
+pub(super) fn item_of<T: Serialize>(value: &T, what: &str) -> Result<Item, StoreError> {
+    let mut item: Item =
+        to_item(value).map_err(|e| StoreError::Backend(format!("serialize {what}: {e}")))?;
+    item.values_mut().for_each(canonical_numbers);
+    Ok(item)
+}
+
+/// `value` as an attribute, numbers as [`item_of`] writes them.
+pub(super) fn attribute_of<T: Serialize>(
+    value: &T,
+    what: &str,
+) -> Result<AttributeValue, StoreError> {
+    let mut out = to_attribute_value(value)
+        .map_err(|e| StoreError::Backend(format!("serialize {what}: {e}")))?;
+    canonical_numbers(&mut out);
+    Ok(out)
+}
+
+/// Rewrites every number in `value` that the serializer spelled out in more than 38 digits
+/// (a double such as 1e38 or 1e-130 printed in full) in exponent form, which DynamoDB stores
+/// and reads back; its limit is 38 digits of precision (docs/api.md, "Numbers").
+pub(super) fn canonical_numbers(value: &mut AttributeValue) {
+    match value {
+        AttributeValue::N(n) if n.bytes().filter(u8::is_ascii_digit).count() > 38 => {
+            if let Ok(f) = n.parse::<f64>() {
+                let e = format!("{f:E}");
+                *n = match e.split_once('E') {
+                    Some((m, x)) if !x.starts_with('-') => format!("{m}E+{x}"),
+                    _ => e,
+                };
+            }
+        }
+        AttributeValue::M(map) => map.values_mut().for_each(canonical_numbers),
+        AttributeValue::L(list) => list.iter_mut().for_each(canonical_numbers),
+        _ => {}
+    }
+}
 
 pub const PK: &str = "pk";
 

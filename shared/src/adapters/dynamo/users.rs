@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, WriteRequest,
 };
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::from_item;
 
 use super::expr::Expr;
 use super::items::*;
@@ -63,8 +63,7 @@ impl Index<'_> {
 
 impl DynamoStore {
     pub(super) fn profile_item(&self, user: &User) -> Result<Item, StoreError> {
-        let mut item: Item =
-            to_item(user).map_err(|e| StoreError::Backend(format!("serialize user: {e}")))?;
+        let mut item = item_of(user, "user")?;
         item.insert(PK.into(), s(keys::user(&user.tenant_id, &user.user_id)));
         item.insert(SK.into(), s(PROFILE));
         item.insert(
@@ -430,10 +429,7 @@ impl UserStore for DynamoStore {
         let mut e = Expr::default();
         for (field, value) in &update.set {
             let n = e.name(field);
-            let v = e.value(
-                to_attribute_value(value)
-                    .map_err(|err| StoreError::Backend(format!("serialize {field}: {err}")))?,
-            );
+            let v = e.value(attribute_of(value, field)?);
             e.set.push(format!("{n} = {v}"));
         }
         for field in &update.remove {
