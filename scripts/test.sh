@@ -15,10 +15,15 @@ echo "== cargo test --workspace"
 # template.yaml's policies to it, so it runs after the rest.
 # A filtered run (arguments given) sees only some calls, so it skips that comparison.
 export CALL_LOG_DIR="$PWD/target/call-log"
-rm -rf "$CALL_LOG_DIR"
+# Every log line the suite writes lands here; the log safety test then reads them all.
+export LOG_CAPTURE_DIR="$PWD/target/test-logs"
+rm -rf "$CALL_LOG_DIR" "$LOG_CAPTURE_DIR"
 if [ $# -gt 0 ]; then
   exec scripts/with-moto.sh cargo test --workspace --no-fail-fast "$@"
 fi
-scripts/with-moto.sh cargo test --workspace --no-fail-fast -- --skip every_policy_grants
+scripts/with-moto.sh cargo test --workspace --no-fail-fast -- \
+  --skip every_policy_grants --skip no_log_line_of_the_suite
 echo "== IAM policies against the calls the suite made"
 cargo test -p local-api --test iam
+echo "== no secret or address in the suite's logs"
+cargo test -p local-api --test logsafety

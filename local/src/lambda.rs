@@ -188,10 +188,31 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         stdout.await.unwrap_or_default(),
         stderr.await.unwrap_or_default()
     );
+    keep_logs(&name, &logs);
     let outcome = if answered {
         emu.outcome.lock().ok().and_then(|mut o| o.take())
     } else {
         None
     };
     Invocation { outcome, logs }
+}
+
+/// Appends a process's output to `$LOG_CAPTURE_DIR/lambda-{name}.log` when the variable is
+/// set: `make test` checks every line its runs wrote (docs/testing.md, "Log safety").
+fn keep_logs(name: &str, logs: &str) {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os("LOG_CAPTURE_DIR") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(format!("lambda-{name}.log"));
+    let kept = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?
+            .write_all(logs.as_bytes())
+    });
+    if let Err(e) = kept {
+        panic!("cannot keep the logs of {name} in {}: {e}", path.display());
+    }
 }

@@ -7,6 +7,8 @@
 //! local-api token --tenant T --sub S [--scope "a b" | --scope all] [--ttl SECONDS]
 //! local-api invoke FUNCTION EVENT_FILE  run target/debug/FUNCTION once as a Lambda process with
 //!                                      this environment, fed EVENT_FILE; print its answer and logs
+//! local-api audit                      scan $TABLE_NAME and print every item that disagrees with
+//!                                      the others (exit 1 if any; docs/operations.md)
 //! ```
 
 use std::net::SocketAddr;
@@ -97,6 +99,27 @@ async fn main() -> ExitCode {
                 }
                 Some((kind, body)) => fail(&format!("{function} answered {kind}: {body}")),
                 None => fail(&format!("{function} exited without answering")),
+            }
+        }
+        "audit" => {
+            let table = match shared::config::table_name_from_env() {
+                Ok(t) => t,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let client = aws_sdk_dynamodb::Client::new(&shared::config::aws_config().await);
+            let items = match shared::adapters::dynamo::scan_all(&client, &table).await {
+                Ok(items) => items,
+                Err(e) => return fail(&e),
+            };
+            let problems = shared::adapters::dynamo::audit(&items);
+            for problem in &problems {
+                println!("{problem}");
+            }
+            println!("{} items, {} problems", items.len(), problems.len());
+            if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
         "setup" => {

@@ -200,16 +200,32 @@ impl Intercept for CallLog {
     }
 }
 
-/// A client for moto at `endpoint`, with dummy credentials, recording into `log`.
+/// A client for moto at `endpoint`, with dummy credentials, recording into `log`: the
+/// deployed functions' retries, with timeouts long enough for a moto that a whole test suite
+/// keeps busy (a table scan or a creation can take seconds there).
 pub fn client(endpoint: &str, log: &CallLog) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    let relaxed = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .operation_timeout(std::time::Duration::from_secs(180))
+        .build();
+    Client::from_conf(deployed(endpoint, log).timeout_config(relaxed).build())
+}
+
+/// A client for `endpoint` with the deployed functions' retries and timeouts exactly, for
+/// the tests of what those do.
+pub fn deployed_client(endpoint: &str, log: &CallLog) -> Client {
+    Client::from_conf(deployed(endpoint, log).build())
+}
+
+fn deployed(endpoint: &str, log: &CallLog) -> aws_sdk_dynamodb::config::Builder {
+    let builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
         .endpoint_url(endpoint)
-        .interceptor(log.clone())
-        .build();
-    Client::from_conf(config)
+        .interceptor(log.clone());
+    shared::adapters::dynamo::resilient(builder)
 }
 
 /// An SES v2 client for moto at `endpoint`, with dummy credentials. Its log of its own

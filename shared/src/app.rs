@@ -44,7 +44,7 @@ async fn build() -> Result<(App, aws_config::SdkConfig), ConfigError> {
     let ses = SesMailer::client(&config, var(env::SES_ENDPOINT_URL).as_deref());
     let mailer = SesMailer::new(ses, from, var(env::SES_CONFIGURATION_SET));
     let mut app = wire(
-        aws_sdk_dynamodb::Client::new(&config),
+        crate::adapters::dynamo::client(&config),
         table,
         Arc::new(mailer),
         email,
@@ -91,4 +91,19 @@ pub fn wire(
         erasure: Arc::new(ErasureSettings::local()),
         settings_cache: Arc::default(),
     }
+}
+
+/// `app` with every store in `store`: the same configuration over another connection to a
+/// table (the tests route one through a proxy that injects faults).
+pub fn with_store(mut app: App, store: Arc<DynamoStore>) -> App {
+    app.users = store.clone();
+    app.logins = store.clone();
+    app.links = store.clone();
+    app.erasures = store.clone();
+    app.tickets = store.clone();
+    app.outbox = store.clone();
+    app.rate_limiter = store.clone();
+    app.idempotency = store.clone();
+    app.tenants = store;
+    app
 }

@@ -44,8 +44,11 @@ pub enum StoreError {
     Consumed,
     /// A message the write was to queue would exceed the user's send cap for its kind.
     Capped,
-    /// The store is throttling; retrying later will work.
+    /// The store is throttling, or writes kept colliding; retrying later will work.
     Throttled(String),
+    /// The store could not be reached or failed on its side: a timeout, a refused or dropped
+    /// connection, a 5xx. Retrying later will work; nothing is known of a write's outcome.
+    Unavailable(String),
     /// Anything else: a bug or an outage.
     Backend(String),
 }
@@ -61,7 +64,9 @@ impl From<StoreError> for Error {
                 Unique::Username => "A user with this username already exists in this connection.",
                 Unique::Identity => "A user with this identity already exists.",
             }),
-            StoreError::Throttled(cause) => Error::unavailable(cause),
+            StoreError::Throttled(cause) | StoreError::Unavailable(cause) => {
+                Error::unavailable(cause)
+            }
             StoreError::Backend(cause) => Error::Internal { cause },
         }
     }

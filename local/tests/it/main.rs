@@ -8,6 +8,7 @@ mod credentials;
 mod email;
 mod erasure;
 mod events;
+mod faults;
 mod idempotency;
 mod linking;
 mod listing;

@@ -82,8 +82,31 @@ impl Resp {
     }
 }
 
+/// Sends every log line of the test process to a file of its own under `LOG_CAPTURE_DIR`
+/// (`make test` sets it; `target/test-logs` otherwise), as JSON, with this project's code at
+/// debug: the log safety test reads them all after the suite (docs/testing.md).
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = std::env::var("LOG_CAPTURE_DIR").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-logs").to_owned()
+        });
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = std::fs::File::create(format!("{dir}/it-{}.jsonl", std::process::id()))
+            .unwrap_or_else(|e| panic!("cannot write logs under {dir}: {e}"));
+        tracing_subscriber::fmt()
+            .with_env_filter(shared::telemetry::filter(Some("debug")))
+            .json()
+            .flatten_event(true)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init()
+            .expect("the test process installs its log subscriber once");
+    });
+}
+
 impl Env {
     pub async fn new() -> Env {
+        capture_logs();
         let calls = CallLog::default();
         let client = client(&calls);
         let table = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());

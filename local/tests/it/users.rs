@@ -139,16 +139,16 @@ async fn a_duplicate_username_is_409() {
 }
 
 #[tokio::test]
-async fn concurrent_creates_with_one_email_make_exactly_one_user() {
+async fn twenty_concurrent_creates_with_one_email_make_exactly_one_user() {
     let env = Env::new().await;
     let body = json!({"email": "race@example.com", "password": "correct horse battery"});
-    let attempts = (0..6).map(|_| env.post_user(body.clone()));
+    let attempts = (0..20).map(|_| env.post_user(body.clone()));
     let results = join_all(attempts).await;
     let created = results.iter().filter(|r| r.status == 201).count();
     let conflicts = results.iter().filter(|r| r.status == 409).count();
     assert_eq!(
         (created, conflicts),
-        (1, 5),
+        (1, 19),
         "{:?}",
         results.iter().map(|r| &r.raw).collect::<Vec<_>>()
     );
@@ -310,7 +310,7 @@ async fn if_match_with_a_stale_version_is_412_and_changes_nothing() {
 async fn concurrent_patches_with_the_same_if_match_let_exactly_one_win() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let bodies: Vec<Value> = (0..5)
+    let bodies: Vec<Value> = (0..12)
         .map(|i| json!({"user_metadata": {format!("k{i}"): i}}))
         .collect();
     let attempts = bodies
@@ -318,21 +318,26 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_win() {
         .map(|b| env.patch_user_if_match(&u, "\"1\"", b.clone()));
     let results = join_all(attempts).await;
     assert_eq!(results.iter().filter(|r| r.status == 200).count(), 1);
-    assert_eq!(results.iter().filter(|r| r.status == 412).count(), 4);
+    assert_eq!(results.iter().filter(|r| r.status == 412).count(), 11);
+    // The winner's change alone is stored.
+    let got = env.get_user(&u).await;
+    assert_eq!(got.body["version"], 2);
+    assert_eq!(got.body["user_metadata"].as_object().unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn concurrent_metadata_patches_lose_no_update() {
+async fn fifty_concurrent_metadata_patches_of_distinct_keys_keep_every_key() {
     let env = Env::new().await;
     let u = env.create_ana().await;
-    let bodies: Vec<Value> = (0..8)
+    let bodies: Vec<Value> = (0..50)
         .map(|i| json!({"user_metadata": {format!("k{i}"): i}}))
         .collect();
     let results = join_all(bodies.iter().map(|b| env.patch_user(&u, b.clone()))).await;
-    assert!(results.iter().all(|r| r.status == 200));
+    assert!(results.iter().all(|r| r.status == 200), "{results:?}");
     let got = env.get_user(&u).await;
-    assert_eq!(got.body["user_metadata"].as_object().unwrap().len(), 8);
-    assert_eq!(got.body["version"], 9);
+    let kept = got.body["user_metadata"].as_object().unwrap();
+    assert!((0..50).all(|i| kept[&format!("k{i}")] == i), "{kept:?}");
+    assert_eq!(got.body["version"], 51);
 }
 
 #[tokio::test]

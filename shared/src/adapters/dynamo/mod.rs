@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
@@ -15,6 +16,7 @@ use crate::domain::ids::{TenantId, UserId};
 use crate::domain::time::Timestamp;
 use crate::ports::{StoreError, Unique};
 
+mod audit;
 mod erasure;
 mod expr;
 mod idempotency;
@@ -27,6 +29,7 @@ pub mod table;
 mod tenants;
 mod users;
 
+pub use audit::{audit, scan_all};
 pub use items::{
     GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, GSI3, GSI3_PK, GSI3_SK, PK, SK, TTL_ATTRIBUTE,
     keys,
@@ -50,6 +53,33 @@ pub(super) enum OnFail {
 pub struct DynamoStore {
     client: Client,
     table: String,
+}
+
+/// The retry and timeout policy of every DynamoDB client: three tries, each cut at 1.5 s (a
+/// connect at 1 s), backing off from 100 ms, the whole call at 5 s, so a call to an endpoint
+/// that stopped answering ends well inside a function's 10 s `Timeout` and is answered 503
+/// instead of dying with the function (docs/operations.md, "Timeouts and retries").
+pub fn resilient(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    builder
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(100)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_millis(1500))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+}
+
+/// A DynamoDB client from the shared AWS configuration, with the [`resilient`] policy.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(resilient(aws_sdk_dynamodb::config::Builder::from(config)).build())
 }
 
 impl DynamoStore {
@@ -420,14 +450,20 @@ pub(super) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError 
     StoreError::Backend(format!("request build: {e}"))
 }
 
-pub(super) fn sdk_error<
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
->(
+pub(super) fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &str,
-    err: SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
 ) -> StoreError {
     let code = err.code().unwrap_or("");
+    // The SDK has retried these within its policy already; what is left is an outage, which
+    // the caller answers 503 (docs/operations.md, "Timeouts and retries").
+    let unreachable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => e.raw().status().is_server_error(),
+        _ => false,
+    };
     let throttled = matches!(
         code,
         "ProvisionedThroughputExceededException"
@@ -441,20 +477,21 @@ pub(super) fn sdk_error<
     };
     if throttled {
         StoreError::Throttled(format!("{operation}: {detail}"))
+    } else if unreachable {
+        StoreError::Unavailable(format!("{operation}: {detail}"))
     } else {
         StoreError::Backend(format!("{operation}: {detail}"))
     }
 }
 
 /// A single-item write's error: `ConditionFailed` when its condition did not hold.
-pub(super) fn conditional<E, R>(
+pub(super) fn conditional<E>(
     operation: &str,
-    err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
     failed: impl Fn(&E) -> bool,
 ) -> StoreError
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if err.as_service_error().is_some_and(failed) {
         StoreError::ConditionFailed

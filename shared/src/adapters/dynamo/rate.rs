@@ -20,6 +20,27 @@ fn window_key(of: &BucketOf, draw: &Draw) -> String {
     }
 }
 
+/// A draw fails open (the request is served), so it gets one quick try and a retry, not the
+/// store's usual budget: a limiter that cannot answer must not spend the request's time.
+fn draw_policy() -> aws_sdk_dynamodb::config::Builder {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    aws_sdk_dynamodb::config::Builder::default()
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(250))
+                .operation_attempt_timeout(Duration::from_millis(250))
+                .operation_timeout(Duration::from_millis(600))
+                .build(),
+        )
+}
+
 #[async_trait]
 impl RateLimiter for DynamoStore {
     async fn take(&self, of: &BucketOf, draw: &Draw) -> Result<Option<u32>, StoreError> {
@@ -37,6 +58,8 @@ impl RateLimiter for DynamoStore {
             .expression_attribute_values(":cap", AttributeValue::N(draw.capacity.to_string()))
             .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
             .return_values(ReturnValue::UpdatedNew)
+            .customize()
+            .config_override(draw_policy())
             .send()
             .await;
         match result.map_err(|e| {
