@@ -286,7 +286,7 @@ fn faulty(n: usize) -> Fault {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     let outage = n % 200 >= 180;
-    if outage || z % 5 == 0 {
+    if outage || z.is_multiple_of(5) {
         KINDS[(z >> 8) as usize % KINDS.len()]
     } else {
         Fault::Pass
