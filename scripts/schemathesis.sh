@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # scripts/schemathesis.sh: holds the local server to docs/openapi.yaml. Starts a moto and the
-# local API of their own on free ports, creates the users the routes' ids name, then lets
+# local API of their own on free ports, creates the users the requests name, then lets
 # schemathesis (pinned in scripts/requirements.txt, settings in scripts/schemathesis.toml)
 # send generated requests to every operation, with a fixed seed, and check that no answer is
-# a 5xx and that each answer's status, content type and body are the documented ones.
+# a 5xx and that each answer's status, content type, body and required headers are the
+# documented ones. /me gets an end-user token, every other route the dev admin's.
 # Arguments go on to `schemathesis run` (e.g. `--report har`). Stops what it started,
 # whatever happens.
 set -euo pipefail
