@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: cfn-lint, every binary built (the runtime tests start them as Lambda
-# processes), then every test of the workspace against a moto of its own.
+# processes), then every test of the workspace against a moto of its own, then schemathesis
+# against the local server (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
@@ -25,5 +26,7 @@ scripts/with-moto.sh cargo test --workspace --no-fail-fast -- \
   --skip every_policy_grants --skip no_log_line_of_the_suite
 echo "== IAM policies against the calls the suite made"
 cargo test -p local-api --test iam
+echo "== schemathesis: the local server against docs/openapi.yaml"
+scripts/schemathesis.sh
 echo "== no secret or address in the suite's logs"
 cargo test -p local-api --test logsafety

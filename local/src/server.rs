@@ -29,6 +29,13 @@ struct Shared {
 /// The path of the local mailbox ([`crate::mailbox`]).
 pub const MAILBOX: &str = "/_dev/mail";
 
+/// Where the local server serves the API's contract, so tools (schemathesis, client
+/// generators) can read it from the server they test; the deployed API has no such path.
+pub const OPENAPI: &str = "/openapi.yaml";
+
+/// docs/openapi.yaml, built in so the server serves the document of the code it runs.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../docs/openapi.yaml");
+
 pub fn router(app: App, secret: String) -> Router {
     router_with_mailbox(app, secret, None)
 }
@@ -47,6 +54,9 @@ async fn serve(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<AxumBody>,
 ) -> Response {
+    if req.uri().path() == OPENAPI && req.method() == axum::http::Method::GET {
+        return openapi();
+    }
     if let Some(moto) = state.mailbox.as_deref()
         && req.uri().path() == MAILBOX
         && req.method() == axum::http::Method::GET
@@ -106,6 +116,15 @@ async fn mailbox(moto: &str) -> Response {
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn openapi() -> Response {
+    let mut response = Response::new(AxumBody::from(OPENAPI_DOCUMENT));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/yaml"),
     );
     response
 }

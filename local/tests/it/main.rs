@@ -13,6 +13,7 @@ mod idempotency;
 mod linking;
 mod listing;
 mod metadata;
+mod openapi;
 mod rate_limits;
 mod reset_page;
 mod runtime;
