@@ -690,7 +690,7 @@ impl Call {
         if self.dialect == Dialect::Profiles {
             return Ok(());
         }
-        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&self.body) else {
+        let Some(mut map) = auth0::object(&self.body) else {
             return Ok(());
         };
         map.remove("client_id");
