@@ -11,6 +11,7 @@ mod events;
 mod idempotency;
 mod linking;
 mod listing;
+mod malformed;
 mod metadata;
 mod rate_limits;
 mod reset_page;
