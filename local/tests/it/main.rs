@@ -9,6 +9,7 @@ mod email;
 mod erasure;
 mod events;
 mod idempotency;
+mod isolation;
 mod linking;
 mod listing;
 mod malformed;
