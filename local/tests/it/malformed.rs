@@ -481,6 +481,20 @@ const STRONG_PASSWORD: &str = "Quartz-Marmalade-Voyage-88";
 const IP_QUERY: &str =
     "an ip query parameter that is no address is invalid_body, not invalid_query";
 
+/// Finding: an address may hold invisible format characters (a zero-width space, a
+/// right-to-left override, a byte order mark) in its local part, and is then another
+/// address that reads as someone else's; docs/api.md refuses exactly these characters in
+/// names (400), and says nothing of addresses.
+const EMAIL_FORMAT_CHARACTERS: &str =
+    "an email address may hold zero-width and text-direction characters, which names may not";
+
+/// Finding: a query parameter's bytes that are no UTF-8 reach the handler as U+FFFD (the
+/// query is decoded lossily), and an address holding U+FFFD is valid, so
+/// `?email=ana%FF.lovelace%40example.com` looks up another address (200, nobody) where a
+/// body with the same bytes is `invalid_json`.
+const REPLACEMENT_CHARACTER: &str =
+    "bytes that are no UTF-8 in a query parameter become U+FFFD, which an address may hold";
+
 const REPEATED_KEYS: &str =
     "a repeated key in a settings PATCH or a metadata object is taken, the last one winning";
 
@@ -936,6 +950,8 @@ fn tenant_rows(b: &Base, s: &Seeded) -> Vec<Row> {
         ("tenant with a trailing space", "acme%20"),
         ("tenant with a Cyrillic look-alike a", "%D0%B0cme"),
         ("tenant starting with -", "-acme"),
+        ("tenant with bytes that are no UTF-8", "acme%FF%FE"),
+        ("tenant with a broken percent-escape", "ac%ZZme"),
     ] {
         let target = format!("/v1/tenants/{tenant}{rest}{}", b.query);
         rows.push(
@@ -1028,6 +1044,14 @@ fn id_rows(b: &Base, s: &Seeded) -> Vec<Row> {
             ("a user id with a Cyrillic look-alike", enc(&cyrillic)),
             ("an Auth0 id on /v1", auth0_path_id(ana)),
             ("a user id with a leading space", format!("%20{ana}")),
+            (
+                "a user id with bytes that are no UTF-8",
+                format!("{ana}%FF"),
+            ),
+            (
+                "a user id with a broken percent-escape",
+                format!("usr_%ZZ{}", &ana[7..]),
+            ),
         ] {
             push(what, segment, invalid);
         }
@@ -1320,6 +1344,7 @@ fn query_rows(bases: &[Base], s: &Seeded) -> Vec<Row> {
             ("limit 1.5", "?limit=1.5", invalid_query),
             ("limit a word", "?limit=ten", invalid_query),
             ("limit empty", "?limit=", invalid_query),
+            ("limit bytes that are no UTF-8", "?limit=%FF", invalid_query),
             (
                 "limit of 40 digits",
                 "?limit=1000000000000000000000000000000000000000",
@@ -1521,6 +1546,49 @@ fn query_rows(bases: &[Base], s: &Seeded) -> Vec<Row> {
             key,
             &[("an unknown parameter", "?include=user", invalid_query)],
         );
+    }
+    for key in [
+        "GET /v1/tenants/{tenant_id}/users-by-email",
+        "GET /api/v2/users-by-email",
+        "GET /v1/tenants/{tenant_id}/user-blocks",
+    ] {
+        let b = by_key(bases, key);
+        let name = if key.contains("user-blocks") {
+            "identifier"
+        } else {
+            "email"
+        };
+        for (what, hidden, finding) in [
+            (
+                "an email with a zero-width space",
+                "%E2%80%8B",
+                EMAIL_FORMAT_CHARACTERS,
+            ),
+            (
+                "an email with a right-to-left override",
+                "%E2%80%AE",
+                EMAIL_FORMAT_CHARACTERS,
+            ),
+            (
+                "an email with a byte order mark",
+                "%EF%BB%BF",
+                EMAIL_FORMAT_CHARACTERS,
+            ),
+            (
+                "an email with a byte that is no UTF-8",
+                "%FF",
+                REPLACEMENT_CHARACTER,
+            ),
+        ] {
+            known.push(
+                b.row(s, Kind::Query, what, invalid_email)
+                    .target(format!(
+                        "{}?{name}=ana{hidden}.lovelace%40example.com",
+                        b.path
+                    ))
+                    .known(finding),
+            );
+        }
     }
     rows.extend(known);
     rows
