@@ -42,6 +42,8 @@ pub struct Answer {
     /// Header names in lower case.
     pub headers: std::collections::HashMap<String, String>,
     pub body: Value,
+    /// The body as it came, for what no JSON parse shows (a page, a byte of data in it).
+    pub raw: String,
 }
 
 impl Answer {
@@ -98,6 +100,7 @@ pub async fn exchange(
         status,
         headers,
         body: serde_json::from_str(payload).unwrap_or(Value::Null),
+        raw: payload.to_owned(),
     }
 }
 

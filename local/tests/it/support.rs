@@ -863,6 +863,29 @@ impl Env {
         env.app.clock = clock.clone();
         (env, clock)
     }
+
+    /// A fresh table, in a deployment that sets no rate limit (`requests_per_second: 0`) but
+    /// is otherwise the local one: a suite of hundreds of requests in a row would spend the
+    /// tenant's bucket, and every address's for the public routes, and be answered 429 before
+    /// reaching the code it tests. Nor does a request then write a rate-limit window, so the
+    /// table holds only what the requests themselves stored. Rate limits have tests of their
+    /// own (`rate_limits`).
+    pub async fn unmetered() -> Env {
+        let mut env = Env::new().await;
+        let unlimited = serde_json::json!({"requests_per_second": 0});
+        let deployment = serde_json::json!({"*": {
+            "password_reset_url": format!("{PUBLIC_BASE}/reset-password"),
+            "default_result_url": format!("{PUBLIC_BASE}/verified"),
+            "result_url_hosts": ["id.example.com"],
+            "rate_limit": unlimited,
+            "public_rate_limit": unlimited,
+        }});
+        let mut email = (*env.app.email).clone();
+        email.tenants =
+            shared::domain::tenant::TenantSettings::parse(&deployment.to_string(), false).unwrap();
+        env.app.email = std::sync::Arc::new(email);
+        env
+    }
 }
 
 /// An address no other test uses, so a test reads only its own mail from moto.

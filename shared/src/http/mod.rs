@@ -424,7 +424,17 @@ impl Call {
                 .unwrap_or_default(),
         };
         self.tenant = Some(raw.chars().take(64).collect());
-        let tenant = TenantId::parse(&raw)?;
+        let tenant = match self.dialect {
+            Dialect::Profiles => TenantId::parse(&raw)?,
+            // The tenant is the token's: without a verified token there is none to name
+            // (401, as on /v1), and a token naming no possible tenant finds nothing there
+            // (404, as a token of another tenant does on /v1), rather than a 400 about a
+            // tenant id the request never sent.
+            Dialect::Auth0 => {
+                self.caller()?;
+                TenantId::parse(&raw).map_err(|_| Error::not_found())?
+            }
+        };
         let caller = self.caller()?;
         caller.tenant(&tenant)?;
         self.subject = Some(caller.subject().to_owned());
@@ -693,7 +703,7 @@ impl Call {
         if self.dialect == Dialect::Profiles {
             return Ok(());
         }
-        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&self.body) else {
+        let Some(mut map) = auth0::object(&self.body) else {
             return Ok(());
         };
         map.remove("client_id");
