@@ -38,7 +38,10 @@ fn passwords() -> Vec<String> {
     // A route segment or field name given where a password could be ("password-reset",
     // "new_password") is no password; passwords in the tests have a space, a digit or a
     // capital.
-    found.retain(|p| !p.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '-'));
+    found.retain(|p| {
+        !p.chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-')
+    });
     found.sort();
     found.dedup();
     found

@@ -247,18 +247,9 @@ struct Row {
     content_type: Option<String>,
     headers: Vec<(&'static str, Vec<u8>)>,
     expect: Expect,
-    /// A finding this row shows, not fixed yet: the row is sent after the table has been
-    /// compared (it may write), and the test fails once it is answered as expected, so the
-    /// mark goes when the fix comes.
-    known: Option<&'static str>,
 }
 
 impl Row {
-    fn known(mut self, finding: &'static str) -> Self {
-        self.known = Some(finding);
-        self
-    }
-
     fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
@@ -441,7 +432,6 @@ impl Base {
             content_type: None,
             headers: Vec::new(),
             expect,
-            known: None,
         };
         match &self.body {
             Some(body) => row.json(body),
@@ -470,33 +460,6 @@ fn auth0_path_id(id: &str) -> String {
 const UNKNOWN_TICKET: &str = "bm90IGEgdGlja2V0IGFueWJvZHkgd2FzIGV2ZXIgZ2l2ZW4";
 
 const STRONG_PASSWORD: &str = "Quartz-Marmalade-Voyage-88";
-
-/// Finding: a JSON object read as a map rather than into fields (a settings PATCH, a
-/// metadata object) keeps the last of a repeated key and acts on it, where docs/api.md's
-/// parser refuses a repeated field as `invalid_body`.
-/// Finding: `?ip=` of the `/user-blocks` routes, a query parameter, is refused as
-/// `invalid_body` (the message of the `ip` field of `POST /authenticate`, whose parser it
-/// shares); docs/api.md names no code for it, and its errors say `invalid_query` for every
-/// other query parameter. `throttle.rs` holds the code as it is.
-const IP_QUERY: &str =
-    "an ip query parameter that is no address is invalid_body, not invalid_query";
-
-/// Finding: an address may hold invisible format characters (a zero-width space, a
-/// right-to-left override, a byte order mark) in its local part, and is then another
-/// address that reads as someone else's; docs/api.md refuses exactly these characters in
-/// names (400), and says nothing of addresses.
-const EMAIL_FORMAT_CHARACTERS: &str =
-    "an email address may hold zero-width and text-direction characters, which names may not";
-
-/// Finding: a query parameter's bytes that are no UTF-8 reach the handler as U+FFFD (the
-/// query is decoded lossily), and an address holding U+FFFD is valid, so
-/// `?email=ana%FF.lovelace%40example.com` looks up another address (200, nobody) where a
-/// body with the same bytes is `invalid_json`.
-const REPLACEMENT_CHARACTER: &str =
-    "bytes that are no UTF-8 in a query parameter become U+FFFD, which an address may hold";
-
-const REPEATED_KEYS: &str =
-    "a repeated key in a settings PATCH or a metadata object is taken, the last one winning";
 
 /// One valid request per route of the template: tenant acme, the seeded users.
 fn bases(s: &Seeded) -> Vec<Base> {
@@ -1191,10 +1154,7 @@ fn body_rows(b: &Base, s: &Seeded) -> Vec<Row> {
     let twice = b
         .row(s, Kind::Body, format!("{} twice", field.name), body_error)
         .body(doubled);
-    rows.push(match b.key {
-        "PATCH /v1/tenants/{tenant_id}/settings" => twice.known(REPEATED_KEYS),
-        _ => twice,
-    });
+    rows.push(twice);
     if !b.form {
         rows.push(
             b.row(
@@ -1322,7 +1282,7 @@ fn query_rows(bases: &[Base], s: &Seeded) -> Vec<Row> {
     let invalid_query = Expect::Error(400, "invalid_query");
     let invalid_email = Expect::Error(400, "invalid_email");
     let mut rows = Vec::new();
-    let mut known = Vec::new();
+    let mut more = Vec::new();
     let mut add = |key: &str, cases: &[(&str, &str, Expect)]| {
         let b = by_key(bases, key);
         for (what, query, expect) in cases {
@@ -1512,10 +1472,9 @@ fn query_rows(bases: &[Base], s: &Seeded) -> Vec<Row> {
             ("an ip that is none", "?ip=999.1.1.1"),
             ("an ip with a prefix length", "?ip=203.0.113.0%2F24"),
         ] {
-            known.push(
+            more.push(
                 b.row(s, Kind::Query, what, invalid_query)
-                    .target(format!("{}{query}", b.path))
-                    .known(IP_QUERY),
+                    .target(format!("{}{query}", b.path)),
             );
         }
     }
@@ -1558,39 +1517,19 @@ fn query_rows(bases: &[Base], s: &Seeded) -> Vec<Row> {
         } else {
             "email"
         };
-        for (what, hidden, finding) in [
-            (
-                "an email with a zero-width space",
-                "%E2%80%8B",
-                EMAIL_FORMAT_CHARACTERS,
-            ),
-            (
-                "an email with a right-to-left override",
-                "%E2%80%AE",
-                EMAIL_FORMAT_CHARACTERS,
-            ),
-            (
-                "an email with a byte order mark",
-                "%EF%BB%BF",
-                EMAIL_FORMAT_CHARACTERS,
-            ),
-            (
-                "an email with a byte that is no UTF-8",
-                "%FF",
-                REPLACEMENT_CHARACTER,
-            ),
+        for (what, hidden) in [
+            ("an email with a zero-width space", "%E2%80%8B"),
+            ("an email with a right-to-left override", "%E2%80%AE"),
+            ("an email with a byte order mark", "%EF%BB%BF"),
+            ("an email with a byte that is no UTF-8", "%FF"),
         ] {
-            known.push(
-                b.row(s, Kind::Query, what, invalid_email)
-                    .target(format!(
-                        "{}?{name}=ana{hidden}.lovelace%40example.com",
-                        b.path
-                    ))
-                    .known(finding),
-            );
+            more.push(b.row(s, Kind::Query, what, invalid_email).target(format!(
+                "{}?{name}=ana{hidden}.lovelace%40example.com",
+                b.path
+            )));
         }
     }
-    rows.extend(known);
+    rows.extend(more);
     rows
 }
 
@@ -3076,8 +3015,7 @@ fn raw_rows(bases: &[Base], s: &Seeded) -> Vec<Row> {
                 "a metadata key twice",
                 Expect::Error(400, "invalid_body"),
             )
-            .body(with(r#"{"theme": "light", "theme": "dark"}"#))
-            .known(REPEATED_KEYS),
+            .body(with(r#"{"theme": "light", "theme": "dark"}"#)),
         );
     }
     rows
@@ -3131,11 +3069,10 @@ async fn every_route_answers_malformed_requests_with_their_documented_error_and_
         "a base request for a route that is not"
     );
 
-    let (known, rows): (Vec<Row>, Vec<Row>) =
-        every_row(&s).into_iter().partition(|r| r.known.is_some());
+    let rows = every_row(&s);
     let mut failures = Vec::new();
     let mut coverage: HashMap<&str, Vec<Kind>> = HashMap::new();
-    for row in rows.iter().chain(&known) {
+    for row in &rows {
         let path = row.target.split('?').next().unwrap();
         match routes::find(row.method, path) {
             Some((route, _)) => coverage.entry(route.key).or_default().push(row.kind),
@@ -3149,25 +3086,6 @@ async fn every_route_answers_malformed_requests_with_their_documented_error_and_
         }
     }
     let changed = differences(&before, &table(&env).await);
-
-    // The known findings, after the table is compared: their rows may write.
-    for row in &known {
-        let answer = send(&env, row).await;
-        match mismatch(row, &answer, &s.secrets) {
-            None => failures.push(format!(
-                "{} {} ({}) is answered as documented now: the finding {:?} looks fixed, so drop the row's known mark",
-                row.method,
-                row.target,
-                row.what,
-                row.known.unwrap()
-            )),
-            Some(why) => eprintln!(
-                "known finding {:?}: {}",
-                row.known.unwrap(),
-                describe(row, &answer, &why)
-            ),
-        }
-    }
 
     // Every route is covered by the kinds of rows its shape calls for.
     for route in &ROUTES {
@@ -3201,7 +3119,7 @@ async fn every_route_answers_malformed_requests_with_their_documented_error_and_
         failures.is_empty() && changed.is_empty(),
         "{} of {} rows were answered otherwise:\n{}\n\nand the table changed:\n{}",
         failures.len(),
-        rows.len() + known.len(),
+        rows.len(),
         failures.join("\n"),
         changed.join("\n")
     );

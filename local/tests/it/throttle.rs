@@ -152,7 +152,7 @@ async fn the_throttle_is_on_by_default_and_its_settings_are_checked() {
         200
     );
     let r = env.address_blocks("not an address").await;
-    assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.raw);
+    assert_eq!((r.status, r.code()), (400, "invalid_query"), "{}", r.raw);
 }
 
 #[tokio::test]

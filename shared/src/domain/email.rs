@@ -25,6 +25,14 @@ impl Email {
         if trimmed.is_empty() || trimmed.len() > Self::MAX_LEN {
             return Err(Self::invalid());
         }
+        // An invisible or reordering character makes an address that reads as another's;
+        // U+FFFD is what undecodable bytes became on the way in.
+        if trimmed
+            .chars()
+            .any(|c| super::profile::is_hidden_char(c) || c == char::REPLACEMENT_CHARACTER)
+        {
+            return Err(Self::invalid());
+        }
         let parsed: email_address::EmailAddress = trimmed.parse().map_err(|_| Self::invalid())?;
         // email_address accepts display-name forms ("Ana <ana@x.com>"); only the bare
         // address is an account identifier.
@@ -183,5 +191,18 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Email::parse("ana.o'neil+tag@example.com").is_ok());
+    }
+
+    #[test]
+    fn invisible_reordering_and_replacement_characters_are_refused() {
+        for bad in [
+            "ana\u{200B}@example.com",
+            "ana\u{202E}.lovelace@example.com",
+            "\u{FEFF}ana@example.com",
+            "ana@exa\u{2060}mple.com",
+            "ana\u{FFFD}.lovelace@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }

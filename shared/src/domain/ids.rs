@@ -62,11 +62,14 @@ impl UserId {
             )
         };
         let rest = raw.strip_prefix(Self::PREFIX).ok_or_else(invalid)?;
-        // Only the canonical spelling is accepted so one user has exactly one id string.
-        if rest.len() != 26 || rest.bytes().any(|b| b.is_ascii_lowercase()) {
+        // Only the canonical spelling is accepted so one user has exactly one id string: the
+        // decoder would also take lower case, Crockford's look-alike letters, and a first
+        // character past `7` whose high bits it drops.
+        let id = Ulid::from_string(rest).map_err(|_| invalid())?;
+        if id.to_string() != rest {
             return Err(invalid());
         }
-        Ulid::from_string(rest).map(UserId).map_err(|_| invalid())
+        Ok(UserId(id))
     }
 }
 
@@ -211,6 +214,12 @@ mod tests {
             "01HZY",
             "auth0|123",
             "usr_01HZYABCDEFGHJKMNPQRSTVWXY!",
+            // Spellings the ULID decoder takes for another id: a first character past `7`,
+            // Crockford's look-alikes of 1 and 0.
+            "usr_81M8MXQ230GG3YSRG9HE9DWY2V",
+            "usr_Z1M8MXQ230GG3YSRG9HE9DWY2V",
+            "usr_0IM8MXQ230GG3YSRG9HE9DWY2V",
+            "usr_01M8MXQ23OGG3YSRG9HE9DWY2V",
         ] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
         }

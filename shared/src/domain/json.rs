@@ -40,16 +40,25 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             }
         }
     })?;
-    // Syntax is known good here, so the scan below only looks for what serde lets through.
-    strict(body)?;
+    // Syntax is known good here, so the scan only looks for what serde lets through.
+    scan(body)?;
     Ok(parsed)
 }
 
 /// What a JSON body may not hold although serde would take it, checked on the text as sent:
 /// a key twice in one object (serde keeps the last one of a map quietly), and a number a
 /// double cannot hold as written (serde would round it, and so would every JavaScript client
-/// that reads it back; docs/api.md, "Numbers"). Malformed JSON is left to serde's message.
+/// that reads it back; docs/api.md, "Numbers"). Anything but JSON passes, for the
+/// handler's parser to refuse in its own words.
 pub fn strict(body: &[u8]) -> Result<(), Error> {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+        return Ok(());
+    }
+    scan(body)
+}
+
+/// [`strict`] on a body known to be JSON.
+fn scan(body: &[u8]) -> Result<(), Error> {
     let Ok(text) = std::str::from_utf8(body) else {
         return Ok(());
     };

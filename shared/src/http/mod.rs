@@ -442,8 +442,9 @@ impl Call {
         self.admit(app, BucketOf::Tenant(tenant.clone()), limit)
             .await?;
         if self.dialect == Dialect::Auth0 {
-            // The rewrite below goes through a JSON value, which would round numbers and
-            // drop a repeated key before the handler's parse could refuse them.
+            // This dialect's rewrites of a body (here, and of link and user id bodies later)
+            // go through a JSON value, which would round numbers and drop a repeated key
+            // before the handler's parse could refuse them.
             crate::domain::json::strict(&self.body)?;
             let settings = app.tenant(&tenant).await?;
             self.database_connection = settings.auth0_database_connection.clone();
@@ -672,7 +673,9 @@ impl Call {
         self.only_query(&["identifier", "ip"])?;
         match (self.query("identifier"), self.query("ip")) {
             (Some(raw), None) => Identifier::parse(raw).map(BlocksOf::Identifier),
-            (None, Some(raw)) => parse_ip(raw).map(BlocksOf::Address),
+            (None, Some(raw)) => parse_ip(raw).map(BlocksOf::Address).map_err(|_| {
+                Error::invalid("invalid_query", "ip must be an IPv4 or IPv6 address.")
+            }),
             _ => Err(Error::invalid(
                 "invalid_query",
                 "Name exactly one of the identifier and ip query parameters.",
@@ -703,7 +706,7 @@ impl Call {
         if self.dialect == Dialect::Profiles {
             return Ok(());
         }
-        let Some(mut map) = auth0::object(&self.body) else {
+        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&self.body) else {
             return Ok(());
         };
         map.remove("client_id");
