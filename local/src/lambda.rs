@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
@@ -28,6 +28,13 @@ pub struct Invocation {
     pub outcome: Option<(String, String)>,
     /// Everything the process printed, stdout then stderr.
     pub logs: String,
+    /// From the spawn to the process's first poll for an event: its init, as Lambda's
+    /// `Init Duration` counts it.
+    pub init: Option<Duration>,
+    /// From handing out the event to its answer: the first invocation's `Duration`.
+    pub first_invoke: Option<Duration>,
+    /// The process's peak resident memory once it answered (`VmHWM`), in KiB.
+    pub peak_rss_kib: Option<u64>,
 }
 
 #[derive(Default)]
@@ -35,6 +42,8 @@ struct Emulator {
     event: Mutex<Option<String>>,
     outcome: Mutex<Option<(String, String)>>,
     done: Notify,
+    polled: Mutex<Option<Instant>>,
+    answered: Mutex<Option<Instant>>,
 }
 
 fn header(value: &str) -> HeaderValue {
@@ -42,6 +51,9 @@ fn header(value: &str) -> HeaderValue {
 }
 
 async fn next(State(emu): State<Arc<Emulator>>) -> Response {
+    if let Ok(mut polled) = emu.polled.lock() {
+        polled.get_or_insert_with(Instant::now);
+    }
     let event = emu.event.lock().ok().and_then(|mut e| e.take());
     let Some(event) = event else {
         // One invocation per process: later polls wait until the process is ended.
@@ -66,6 +78,9 @@ async fn next(State(emu): State<Arc<Emulator>>) -> Response {
 }
 
 fn record(emu: &Emulator, kind: &str, body: String) -> impl IntoResponse + use<> {
+    if let Ok(mut answered) = emu.answered.lock() {
+        answered.get_or_insert_with(Instant::now);
+    }
     if let Ok(mut outcome) = emu.outcome.lock() {
         *outcome = Some((kind.to_owned(), body));
     }
@@ -110,10 +125,7 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
-            return Invocation {
-                outcome: None,
-                logs: format!("cannot listen for the Runtime API: {e}"),
-            };
+            return Invocation::failed(format!("cannot listen for the Runtime API: {e}"));
         }
     };
     let addr = listener
@@ -125,6 +137,7 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let started = Instant::now();
     let spawned = tokio::process::Command::new(binary)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -145,10 +158,7 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         Ok(child) => child,
         Err(e) => {
             server.abort();
-            return Invocation {
-                outcome: None,
-                logs: format!("cannot start {}: {e}", binary.display()),
-            };
+            return Invocation::failed(format!("cannot start {}: {e}", binary.display()));
         }
     };
     // Drained as the process writes, so a chatty function never blocks on a full pipe.
@@ -180,6 +190,7 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         _ = child.wait() => false,
         _ = tokio::time::sleep(TIMEOUT) => false,
     };
+    let peak_rss_kib = child.id().and_then(peak_rss_kib);
     child.start_kill().ok();
     child.wait().await.ok();
     server.abort();
@@ -194,7 +205,34 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
     } else {
         None
     };
-    Invocation { outcome, logs }
+    let polled = emu.polled.lock().ok().and_then(|p| *p);
+    let answered = emu.answered.lock().ok().and_then(|a| *a);
+    Invocation {
+        outcome,
+        logs,
+        init: polled.map(|p| p - started),
+        first_invoke: polled.zip(answered).map(|(p, a)| a - p),
+        peak_rss_kib,
+    }
+}
+
+impl Invocation {
+    fn failed(logs: String) -> Self {
+        Invocation {
+            outcome: None,
+            logs,
+            init: None,
+            first_invoke: None,
+            peak_rss_kib: None,
+        }
+    }
+}
+
+/// The peak resident set of process `pid` so far, from Linux's `/proc/{pid}/status`.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Appends a process's output to `$LOG_CAPTURE_DIR/lambda-{name}.log` when the variable is

@@ -34,8 +34,10 @@ async fn main() -> ExitCode {
                 Some(Ok(p)) => p,
                 Some(Err(_)) => return fail("PORT must be a port number"),
             };
-            let app = match shared::app::from_env_with_mail_queue().await {
-                Ok(app) => app,
+            // Everything a function may wire, as the server serves every route.
+            let wired = async { shared::app::load().await?.sending_mail()?.with_mail_queue() };
+            let app = match wired.await {
+                Ok(wired) => wired.app(),
                 Err(e) => return fail(&e.to_string()),
             };
             // What the SQS event source mapping does in AWS: mail requests reach

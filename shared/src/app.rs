@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::adapters::SystemClock;
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::ses::SesMailer;
 use crate::adapters::sqs::SqsMailQueue;
+use crate::adapters::{LeaveToOutbox, SystemClock};
 use crate::config::{
     ConfigError, aws_config, brute_force_from_env, email_from_env, env, erasure_from_env, required,
     table_name_from_env, var,
@@ -17,51 +17,65 @@ use crate::domain::tenant::EmailSettings;
 use crate::operations::App;
 use crate::ports::Mailer;
 
-/// Builds the production wiring: DynamoDB store, SES mailer, argon2id hasher, system clock.
-pub async fn from_env() -> Result<App, ConfigError> {
-    Ok(build().await?.0)
+/// The wiring of a deployed function, built once per cold start: the table, the hasher and
+/// the clock, and then only the clients its operation uses, each added by a call of its own
+/// so a function that never makes the call links none of that client's code
+/// (docs/performance.md, "What each function links").
+pub struct Wired {
+    app: App,
+    config: aws_config::SdkConfig,
 }
 
-/// [`from_env`] for the function that takes password reset requests: it refuses to start
-/// without the queue the requests go to.
-pub async fn from_env_with_mail_queue() -> Result<App, ConfigError> {
-    let (mut app, config) = build().await?;
-    let url = required(env::MAIL_QUEUE_URL)?;
-    app.mail_queue = Some(Arc::new(SqsMailQueue::new(
-        SqsMailQueue::client(&config),
-        url,
-    )));
-    Ok(app)
-}
-
-async fn build() -> Result<(App, aws_config::SdkConfig), ConfigError> {
+/// The wiring every function starts from; mail it would send is left to the outbox.
+pub async fn load() -> Result<Wired, ConfigError> {
     let table = table_name_from_env()?;
     let brute_force = brute_force_from_env()?;
     let email = email_from_env()?;
     let erasure = erasure_from_env()?;
-    let from = required(env::EMAIL_FROM)?;
     let config = aws_config().await;
-    let ses = SesMailer::client(&config, var(env::SES_ENDPOINT_URL).as_deref());
-    let mailer = SesMailer::new(ses, from, var(env::SES_CONFIGURATION_SET));
     let mut app = wire(
         crate::adapters::dynamo::client(&config),
         table,
-        Arc::new(mailer),
+        Arc::new(LeaveToOutbox),
         email,
     );
     app.brute_force = brute_force;
     app.erasure = Arc::new(erasure);
-    Ok((app, config))
+    Ok(Wired { app, config })
 }
 
-/// [`from_env`] for a function that erases users: it refuses to start without the receipt
-/// key, rather than fail at its first erasure.
-pub async fn from_env_erasing() -> Result<App, ConfigError> {
-    let app = from_env().await?;
-    if !app.erasure.has_key() {
-        return Err(ConfigError::Missing(env::ERASURE_RECEIPT_KEY));
+impl Wired {
+    /// Sends mail through SES during the request, as `EMAIL_FROM`.
+    pub fn sending_mail(mut self) -> Result<Self, ConfigError> {
+        let from = required(env::EMAIL_FROM)?;
+        let ses = SesMailer::client(&self.config, var(env::SES_ENDPOINT_URL).as_deref());
+        self.app.mailer = Arc::new(SesMailer::new(ses, from, var(env::SES_CONFIGURATION_SET)));
+        Ok(self)
     }
-    Ok(app)
+
+    /// Queues mail requests (password resets, block notices) on `MAIL_QUEUE_URL`; refuses
+    /// to start without it.
+    pub fn with_mail_queue(mut self) -> Result<Self, ConfigError> {
+        let url = required(env::MAIL_QUEUE_URL)?;
+        self.app.mail_queue = Some(Arc::new(SqsMailQueue::new(
+            SqsMailQueue::client(&self.config),
+            url,
+        )));
+        Ok(self)
+    }
+
+    /// Erases users: refuses to start without the receipt key, rather than fail at its
+    /// first erasure.
+    pub fn erasing(self) -> Result<Self, ConfigError> {
+        if !self.app.erasure.has_key() {
+            return Err(ConfigError::Missing(env::ERASURE_RECEIPT_KEY));
+        }
+        Ok(self)
+    }
+
+    pub fn app(self) -> App {
+        self.app
+    }
 }
 
 /// The app over a DynamoDB table and a mailer.

@@ -34,7 +34,7 @@ pub mod env {
     pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
     /// The key erasure receipts hash user ids under: at least 32 characters of random text
     /// (`openssl rand -hex 32`), kept as secret as the data it protects. Only the functions
-    /// that erase get it, and they refuse to start without it ([`from_env_erasing`]).
+    /// that erase get it, and they refuse to start without it ([`crate::app::Wired::erasing`]).
     pub const ERASURE_RECEIPT_KEY: &str = "ERASURE_RECEIPT_KEY";
     /// Days between `DELETE /me` and the erasure (default 30; 0: due at once).
     pub const DELETION_GRACE_DAYS: &str = "DELETION_GRACE_DAYS";

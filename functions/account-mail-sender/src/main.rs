@@ -1,8 +1,8 @@
 use lambda_runtime::{Error, run, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::from_env().await?;
+    let app = shared::app::load().await?.sending_mail()?.app();
     run(service_fn(|event| account_mail_sender::handle(&app, event))).await
 }

@@ -1,8 +1,8 @@
 use lambda_http::{Error, run, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::from_env_with_mail_queue().await?;
+    let app = shared::app::load().await?.with_mail_queue()?.app();
     run(service_fn(|req| change_password::handle(&app, req))).await
 }

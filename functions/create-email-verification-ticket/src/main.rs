@@ -1,9 +1,9 @@
 use lambda_http::{Error, run, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::from_env().await?;
+    let app = shared::app::load().await?.app();
     run(service_fn(|req| {
         create_email_verification_ticket::handle(&app, req)
     }))

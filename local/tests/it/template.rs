@@ -222,3 +222,41 @@ fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_sender_and_
         }
     }
 }
+
+#[test]
+fn a_function_wires_ses_or_the_mail_queue_exactly_when_its_policy_lets_it_use_them() {
+    let t = template();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if text(&resource["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+        let main = std::fs::read_to_string(root.join(format!("functions/{binary}/src/main.rs")))
+            .unwrap_or_else(|e| panic!("{}: functions/{binary}/src/main.rs: {e}", text(name)));
+        let granted = |action: &str| {
+            list(&resource["Properties"]["Policies"]).iter().any(|p| {
+                list(&p["Statement"])
+                    .iter()
+                    .any(|s| list(&s["Action"]).iter().any(|a| text(a) == action))
+            })
+        };
+        // A client wired without the permission fails on AWS; a permission without the client
+        // means the function leaves to the outbox mail it was meant to send.
+        assert_eq!(
+            main.contains(".sending_mail()"),
+            granted("ses:SendEmail"),
+            "{}: SES wiring and policy disagree",
+            text(name)
+        );
+        assert_eq!(
+            main.contains(".with_mail_queue()"),
+            granted("sqs:SendMessage"),
+            "{}: queue wiring and policy disagree",
+            text(name)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 27, "{checked}");
+}

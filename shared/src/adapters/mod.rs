@@ -5,8 +5,11 @@ pub mod dynamo;
 pub mod ses;
 pub mod sqs;
 
+use async_trait::async_trait;
+
+use crate::domain::message::OutgoingEmail;
 use crate::domain::time::Timestamp;
-use crate::ports::Clock;
+use crate::ports::{Clock, Mailer, SendError};
 
 /// The clock of a deployed function.
 pub struct SystemClock;
@@ -14,5 +17,19 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+    }
+}
+
+/// The mailer of a function that sends no mail itself, so it links no SES client: anything
+/// asked of it stays queued, and the outbox sends it within a minute
+/// (docs/performance.md, "What each function links").
+pub struct LeaveToOutbox;
+
+#[async_trait]
+impl Mailer for LeaveToOutbox {
+    async fn send(&self, _: &OutgoingEmail) -> Result<(), SendError> {
+        Err(SendError::Transient(
+            "this function sends no mail itself; the outbox will".into(),
+        ))
     }
 }

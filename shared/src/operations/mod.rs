@@ -38,7 +38,7 @@ pub struct App {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Where mail requests wait for their worker; only the functions making them have one
-    /// (`crate::app::from_env_with_mail_queue`).
+    /// (`crate::app::Wired::with_mail_queue`).
     pub mail_queue: Option<Arc<dyn MailQueue>>,
     pub mailer: Arc<dyn Mailer>,
     pub hasher: Arc<dyn PasswordHasher>,

@@ -1,0 +1,200 @@
+//! Cold starts, as Lambda counts them: each function's release binary, and the floor's (a
+//! bare `lambda_http` function that reads one item), started again and again through the
+//! Runtime API emulator against a moto of its own and fed its `events/` file. Prints each
+//! figure beside its budget (docs/performance.md) and exits non-zero on a miss.
+//!
+//! Needs the release binaries: `cargo build --release --workspace --bins` (`make bench` builds
+//! them). `COLDSTART_SPAWNS` sets the spawns per binary (default 10).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// The functions that hash passwords: their memory is sized for argon2id, not held to the
+/// budget of the rest.
+const HASHING: [&str; 5] = [
+    "create-user",
+    "patch-user",
+    "authenticate",
+    "change-password",
+    "confirm-password-reset",
+];
+
+/// Peak resident memory a function that does not hash may use.
+const RSS_BUDGET_KIB: u64 = 32 * 1024;
+
+struct Figures {
+    init: Duration,
+    first_invoke: Duration,
+    peak_rss_kib: u64,
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+async fn measure(binary: &Path, event: &str, env: &[(String, String)], spawns: usize) -> Figures {
+    let mut inits = Vec::new();
+    let mut invokes = Vec::new();
+    let mut peak = 0;
+    for _ in 0..spawns {
+        let run = local_api::lambda::invoke(binary, event.to_owned(), env).await;
+        let (Some(init), Some(first)) = (run.init, run.first_invoke) else {
+            panic!("{} did not answer: {}", binary.display(), run.logs);
+        };
+        inits.push(init);
+        invokes.push(first);
+        peak = peak.max(run.peak_rss_kib.unwrap_or(u64::MAX));
+    }
+    Figures {
+        init: median(inits),
+        first_invoke: median(invokes),
+        peak_rss_kib: peak,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let endpoint = std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run through scripts/bench.sh, which starts moto");
+    let spawns: usize = std::env::var("COLDSTART_SPAWNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+        .max(10);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release");
+
+    let log = local_api::moto::CallLog::default();
+    let client = local_api::moto::client(&endpoint, &log);
+    let table = format!(
+        "coldstart-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    shared::adapters::dynamo::table::create(&client, &table)
+        .await
+        .expect("create the table on moto");
+    let sqs = local_api::queue::client(&endpoint, &log);
+    let queue = local_api::queue::create(&sqs, &table)
+        .await
+        .expect("create the queue on moto");
+
+    // One DynamoDB round trip to this moto, warm, as the budget of a first invoke counts it.
+    let mut trips = Vec::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("FLOOR".into()))
+            .key("sk", AttributeValue::S("FLOOR".into()))
+            .send()
+            .await
+            .expect("GetItem on moto");
+        trips.push(start.elapsed());
+    }
+    let round_trip = median(trips);
+
+    let env: Vec<(String, String)> = [
+        ("TABLE_NAME", table.clone()),
+        ("MAIL_QUEUE_URL", queue),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("PUBLIC_BASE_URL", "https://id.example.com".to_owned()),
+        ("EMAIL_FROM", "no-reply@example.com".to_owned()),
+        (
+            "ERASURE_RECEIPT_KEY",
+            "bench-only erasure receipt key of 32+ characters".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+
+    let event = |name: &str| {
+        std::fs::read_to_string(root.join("events").join(format!("{name}.json")))
+            .unwrap_or_else(|e| panic!("events/{name}.json: {e}"))
+    };
+    let binary = |name: &str| {
+        let path = release.join(name);
+        assert!(
+            path.exists(),
+            "{} is missing: `cargo build --release --workspace --bins` first",
+            path.display()
+        );
+        path
+    };
+
+    let floor = measure(&binary("floor"), &event("get-user"), &env, spawns).await;
+    let init_budget = floor.init.mul_f64(1.1);
+    let invoke_budget = floor.first_invoke + round_trip;
+    println!(
+        "| function | init ms (≤ {}) | first invoke ms (≤ {}) | peak RSS MiB | within budget |",
+        ms(init_budget),
+        ms(invoke_budget)
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| floor | {} | {} | {:.1} | |",
+        ms(floor.init),
+        ms(floor.first_invoke),
+        floor.peak_rss_kib as f64 / 1024.0
+    );
+    let mut functions: Vec<String> = std::fs::read_dir(root.join("events"))
+        .expect("events/")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let stem = path.file_stem()?.to_string_lossy().into_owned();
+            (path.extension()? == "json").then_some(stem)
+        })
+        .collect();
+    functions.sort();
+    let mut misses = Vec::new();
+    for name in &functions {
+        let f = measure(&binary(name), &event(name), &env, spawns).await;
+        let mut missed = Vec::new();
+        if f.init > init_budget {
+            missed.push("init");
+        }
+        if f.first_invoke > invoke_budget {
+            missed.push("first invoke");
+        }
+        if !HASHING.contains(&name.as_str()) && f.peak_rss_kib > RSS_BUDGET_KIB {
+            missed.push("peak RSS");
+        }
+        println!(
+            "| {name} | {} | {} | {:.1} | {} |",
+            ms(f.init),
+            ms(f.first_invoke),
+            f.peak_rss_kib as f64 / 1024.0,
+            if missed.is_empty() {
+                "yes".to_owned()
+            } else {
+                format!("no: {}", missed.join(", "))
+            }
+        );
+        if !missed.is_empty() {
+            misses.push(name.clone());
+        }
+    }
+    println!(
+        "\n{spawns} spawns each, medians; one DynamoDB round trip to this moto: {} ms.",
+        ms(round_trip)
+    );
+    if !misses.is_empty() {
+        eprintln!("over budget: {}", misses.join(", "));
+        std::process::exit(1);
+    }
+}
