@@ -182,6 +182,8 @@ async fn main() {
         local_api::moto::client(&endpoint, &limiter_calls),
         table.clone(),
     );
+    let direct = client.clone();
+    let table_name = table.clone();
     let mut app = shared::app::wire(
         client,
         table,
@@ -686,6 +688,8 @@ async fn main() {
         hashes.push(start.elapsed());
     }
 
+    let overheads = overhead(b, &direct, &table_name).await;
+
     println!("| operation | DynamoDB calls | rate limiter | p50 ms (moto) | p95 ms (moto) |");
     println!("|---|---|---|---|---|");
     for (name, calls, limiter, p50, p95) in rows {
@@ -697,4 +701,119 @@ async fn main() {
         percentile(&mut hashes, 0.5),
         percentile(&mut hashes, 0.95)
     );
+    println!();
+    println!(
+        "| the local API against the same DynamoDB calls made directly | API p50 ms | direct p50 ms | ratio (≤ {OVERHEAD_BUDGET}) |"
+    );
+    println!("|---|---|---|---|");
+    let mut missed = false;
+    for (name, api, direct) in &overheads {
+        let ratio = api / direct;
+        missed |= ratio > OVERHEAD_BUDGET;
+        println!("| {name} | {api:.2} | {direct:.2} | {ratio:.2} |");
+    }
+    if missed {
+        eprintln!("the local API's overhead is over its budget");
+        std::process::exit(1);
+    }
+}
+
+/// How much slower an operation through the local API may be than its DynamoDB calls alone.
+const OVERHEAD_BUDGET: f64 = 1.3;
+
+/// GET user and a metadata PATCH through the local API, each interleaved with the same
+/// DynamoDB calls made directly on the same moto (the limiter's `UpdateItem`, then the
+/// read or the conditional update), so the ratio is the cost of this code, routing, JSON,
+/// checks and all, over what DynamoDB must do anyway. p50 of each, in ms.
+async fn overhead(
+    b: &Bench,
+    direct: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<(&'static str, f64, f64)> {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let (status, user) = b
+        .send(
+            "POST",
+            "/v1/tenants/acme/users",
+            Some(&json!({"connection": "google-oauth2", "user_id": "overhead"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["user_id"].as_str().expect("a user id").to_owned();
+    let path = format!("/v1/tenants/acme/users/{id}");
+    let pk = format!("TENANT#acme#USER#{id}");
+    let draw = || {
+        direct
+            .update_item()
+            .table_name(table)
+            .key("pk", S("TENANT#acme#RATE#overhead".into()))
+            .key("sk", S("RATE".into()))
+            .update_expression("ADD #n :one SET #e = :e")
+            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
+            .expression_attribute_names("#n", "taken")
+            .expression_attribute_names("#e", "expires_at")
+            .expression_attribute_values(":one", N("1".into()))
+            .expression_attribute_values(":cap", N("1000000".into()))
+            .expression_attribute_values(":e", N("4102444800".into()))
+            .send()
+    };
+    let (mut api_get, mut direct_get, mut api_patch, mut direct_patch) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..200 {
+        let start = Instant::now();
+        assert_eq!(b.send("GET", &path, None).await.0, 200);
+        api_get.push(start.elapsed());
+
+        let start = Instant::now();
+        draw().await.expect("UpdateItem");
+        direct
+            .get_item()
+            .table_name(table)
+            .key("pk", S(pk.clone()))
+            .key("sk", S("PROFILE".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem");
+        direct_get.push(start.elapsed());
+
+        let body = json!({"user_metadata": {"step": i}});
+        let start = Instant::now();
+        assert_eq!(b.send("PATCH", &path, Some(&body)).await.0, 200);
+        api_patch.push(start.elapsed());
+
+        let start = Instant::now();
+        draw().await.expect("UpdateItem");
+        direct
+            .update_item()
+            .table_name(table)
+            .key("pk", S(pk.clone()))
+            .key("sk", S("PROFILE".into()))
+            .update_expression("SET #m.#k = :v, #u = :u ADD #version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#m", "user_metadata")
+            .expression_attribute_names("#k", "step")
+            .expression_attribute_names("#u", "updated_at")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":v", N(i.to_string()))
+            .expression_attribute_values(":u", S("2026-11-30T00:00:00Z".into()))
+            .expression_attribute_values(":one", N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .expect("UpdateItem");
+        direct_patch.push(start.elapsed());
+    }
+    vec![
+        (
+            "GET user",
+            percentile(&mut api_get, 0.5),
+            percentile(&mut direct_get, 0.5),
+        ),
+        (
+            "PATCH user_metadata",
+            percentile(&mut api_patch, 0.5),
+            percentile(&mut direct_patch, 0.5),
+        ),
+    ]
 }
