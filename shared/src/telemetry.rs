@@ -1,6 +1,8 @@
 //! Logging: JSON lines on Lambda (CloudWatch parses them), readable text elsewhere.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The variable that sets how much this project's own code logs.
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
@@ -9,12 +11,16 @@ pub const LOG_LEVEL: &str = "LOG_LEVEL";
 /// applies to this project's code only. Dependencies log warnings and errors and nothing
 /// more, whatever the level: at debug and trace the Lambda runtime prints raw events
 /// (request bodies, bearer tokens) and the AWS SDK prints request bodies (password hashes).
-pub fn filter(level: Option<&str>) -> EnvFilter {
-    let levels = ["error", "warn", "info", "debug", "trace"];
-    let level = level
-        .map(str::trim)
-        .filter(|l| levels.contains(l))
-        .unwrap_or("info");
+/// A plain list of targets, not an `EnvFilter`, whose directive syntax would link a regex
+/// engine into every function (docs/performance.md).
+pub fn filter(level: Option<&str>) -> Targets {
+    let level = match level.map(str::trim) {
+        Some("error") => LevelFilter::ERROR,
+        Some("warn") => LevelFilter::WARN,
+        Some("debug") => LevelFilter::DEBUG,
+        Some("trace") => LevelFilter::TRACE,
+        _ => LevelFilter::INFO,
+    };
     let ours = [
         "shared",
         "local_api",
@@ -22,10 +28,9 @@ pub fn filter(level: Option<&str>) -> EnvFilter {
         "purge",
         "account_mail_sender",
     ];
-    let directives: Vec<String> = std::iter::once("warn".to_owned())
-        .chain(ours.iter().map(|t| format!("{t}={level}")))
-        .collect();
-    EnvFilter::new(directives.join(","))
+    Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_targets(ours.map(|t| (t, level)))
 }
 
 /// Installs the global subscriber. Safe to call twice.
@@ -34,7 +39,7 @@ pub fn init() {
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_target(false)
         .with_ansi(ansi);
     let _ = if on_lambda {
@@ -42,9 +47,11 @@ pub fn init() {
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .finish()
+            .with(filter)
             .try_init()
     } else {
-        builder.compact().try_init()
+        builder.compact().finish().with(filter).try_init()
     };
 }
 

@@ -94,11 +94,15 @@ pub fn capture_logs() {
         std::fs::create_dir_all(&dir).unwrap();
         let file = std::fs::File::create(format!("{dir}/it-{}.jsonl", std::process::id()))
             .unwrap_or_else(|e| panic!("cannot write logs under {dir}: {e}"));
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::fmt()
-            .with_env_filter(shared::telemetry::filter(Some("debug")))
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
             .json()
             .flatten_event(true)
             .with_writer(std::sync::Mutex::new(file))
+            .finish()
+            .with(shared::telemetry::filter(Some("debug")))
             .try_init()
             .expect("the test process installs its log subscriber once");
     });
