@@ -66,7 +66,13 @@ impl UserId {
         if rest.len() != 26 || rest.bytes().any(|b| b.is_ascii_lowercase()) {
             return Err(invalid());
         }
-        Ulid::from_string(rest).map(UserId).map_err(|_| invalid())
+        // A ULID holds 128 bits and 26 characters hold 130: a first character past `7`
+        // would lose its top bits and alias another id, so the id must print back as given.
+        let ulid = Ulid::from_string(rest).map_err(|_| invalid())?;
+        if ulid.to_string() != rest {
+            return Err(invalid());
+        }
+        Ok(UserId(ulid))
     }
 }
 
@@ -211,6 +217,20 @@ mod tests {
             "01HZY",
             "auth0|123",
             "usr_01HZYABCDEFGHJKMNPQRSTVWXY!",
+        ] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_user_id_whose_first_character_overflows_128_bits_is_refused() {
+        let max = UserId::parse("usr_7ZZZZZZZZZZZZZZZZZZZZZZZZZ").unwrap();
+        assert_eq!(max.to_string(), "usr_7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        // `8…` would decode to the same bits as `0…`.
+        for bad in [
+            "usr_8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "usr_A0M0A000M0MPA0AAA00J0P00AJ",
+            "usr_ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
         ] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
         }
