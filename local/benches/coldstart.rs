@@ -4,7 +4,8 @@
 //! figure beside its budget (docs/performance.md) and exits non-zero on a miss.
 //!
 //! Needs the release binaries: `cargo build --release --workspace --bins` (`make bench` builds
-//! them). `COLDSTART_SPAWNS` sets the spawns per binary (default 10).
+//! them). `COLDSTART_SPAWNS` sets the spawns per binary (at least 10, the default);
+//! `COLDSTART_FUNCTIONS=get-user,list-users` measures only those beside the floor.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -161,6 +162,9 @@ async fn main() {
         })
         .collect();
     functions.sort();
+    if let Ok(only) = std::env::var("COLDSTART_FUNCTIONS") {
+        functions.retain(|f| only.split(',').any(|o| o.trim() == f));
+    }
     let mut misses = Vec::new();
     for name in &functions {
         let f = measure(&binary(name), &event(name), &env, spawns).await;

@@ -3,13 +3,18 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Error;
+use super::profile::is_hidden_char;
 
-/// An email address, checked against RFC 5321/5322 by `email_address`, at most 254
-/// characters, in the forms mailbox providers hand out: no quoted local part, comment,
-/// escape or address literal. The address is kept as given (trimmed, in Unicode NFC);
-/// equality and uniqueness use [`Email::normalized`] ([`email_key`]), so `Ana@X.com` and
-/// `ana@x.com`, composed and decomposed accents, and `bücher.example` and
-/// `xn--bcher-kva.example` are each one account. See docs/api.md.
+/// An email address, checked against RFC 5321/5322 by `email_address`, at most 254 bytes,
+/// in the forms mailbox providers hand out: no quoted local part, comment, escape, address
+/// literal, control or format character. The address is kept as given (trimmed, in Unicode
+/// NFC); equality and uniqueness use [`Email::normalized`] ([`email_key`]), so `Ana@X.com`
+/// and `ana@x.com`, composed and decomposed accents, and `bücher.example` and
+/// `xn--bcher-kva.example` are each one account. Whether an address is accepted depends on
+/// that key alone, not on which of those spellings is used, so one spelling of a mailbox is
+/// never taken while another is refused: the limits (254 bytes, 64 for the local part, 63
+/// for a label of the domain) are those of the address as it travels, its domain in ASCII.
+/// See docs/api.md.
 #[derive(Debug, Clone)]
 pub struct Email {
     display: String,
@@ -20,23 +25,29 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let composed = nfc(raw.trim());
-        let trimmed = composed.as_str();
-        if trimmed.is_empty() || trimmed.len() > Self::MAX_LEN {
+        let display = nfc(raw.trim());
+        let (_, domain) = display.rsplit_once('@').ok_or_else(Self::invalid)?;
+        let ascii = idna::domain_to_ascii(domain).map_err(|_| Self::invalid())?;
+        if !plain_spelling(domain, &ascii) {
             return Err(Self::invalid());
         }
-        // An invisible or reordering character makes an address that reads as another's;
-        // U+FFFD is what undecodable bytes became on the way in.
-        if trimmed
-            .chars()
-            .any(|c| super::profile::is_hidden_char(c) || c == char::REPLACEMENT_CHARACTER)
-        {
+        let normalized = email_key(&display);
+        Self::check(&normalized)?;
+        Ok(Email {
+            display,
+            normalized,
+        })
+    }
+
+    /// The rules an address's key must meet.
+    fn check(key: &str) -> Result<(), Error> {
+        if key.is_empty() || key.len() > Self::MAX_LEN {
             return Err(Self::invalid());
         }
-        let parsed: email_address::EmailAddress = trimmed.parse().map_err(|_| Self::invalid())?;
+        let parsed: email_address::EmailAddress = key.parse().map_err(|_| Self::invalid())?;
         // email_address accepts display-name forms ("Ana <ana@x.com>"); only the bare
         // address is an account identifier.
-        if parsed.email() != trimmed || parsed.domain().starts_with('[') {
+        if parsed.email() != key || parsed.domain().starts_with('[') {
             return Err(Self::invalid());
         }
         // A domain without a dot cannot receive mail from the internet.
@@ -52,13 +63,17 @@ impl Email {
         {
             return Err(Self::invalid());
         }
-        if idna::domain_to_ascii(parsed.domain()).is_err() {
+        // RFC 6531 admits any non-ASCII character, C1 controls and invisible format
+        // characters too: `a\u{200b}na@x.com` would read as `ana@x.com` and be another account.
+        // U+FFFD is what bytes that were no UTF-8 became on the way in.
+        if parsed
+            .local_part()
+            .chars()
+            .any(|c| is_hidden_char(c) || c == char::REPLACEMENT_CHARACTER)
+        {
             return Err(Self::invalid());
         }
-        Ok(Email {
-            display: trimmed.to_owned(),
-            normalized: email_key(trimmed),
-        })
+        Ok(())
     }
 
     fn invalid() -> Error {
@@ -109,16 +124,36 @@ fn nfc(s: &str) -> String {
 }
 
 /// The key an address is unique and compared under: NFC, the domain in its ASCII (punycode)
-/// form, all in lower case.
+/// form, all in lower case. Each letter is lowered on its own: `str::to_lowercase` lowers a
+/// word-final `Σ` to `ς`, which would make `ΑΣ` and `ασ`, one mailbox in two letter cases,
+/// two accounts. Lowering can undo a composition (`T` with a combining diaeresis has no
+/// composed form, `t` with one has), so the key is composed again after it.
 pub fn email_key(address: &str) -> String {
     let composed = nfc(address);
     match composed.rsplit_once('@') {
         Some((local, domain)) => {
             let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned());
-            format!("{}@{}", local.to_lowercase(), domain.to_lowercase())
+            nfc(&format!("{}@{}", lower(local), lower(&domain)))
         }
-        None => composed.to_lowercase(),
+        None => nfc(&lower(&composed)),
     }
+}
+
+fn lower(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// Whether `domain` is written as the domain `ascii` names, each label in some letter case,
+/// in Unicode or punycode. IDNA would also take full-width letters and ideographic full
+/// stops for their ASCII counterparts; no one hands those out as an address.
+fn plain_spelling(domain: &str, ascii: &str) -> bool {
+    let given: Vec<&str> = domain.split('.').collect();
+    let names: Vec<&str> = ascii.split('.').collect();
+    given.len() == names.len()
+        && given.iter().zip(&names).all(|(label, name)| {
+            let label = lower(label);
+            label == *name || label == idna::domain_to_unicode(name).0
+        })
 }
 
 /// Whether a stored address (if any) is `b`, compared as addresses compare ([`email_key`]).
@@ -178,6 +213,55 @@ mod tests {
             Some("ANA@xn--bcher-kva.example"),
             "ana@b\u{fc}cher.example"
         ));
+    }
+
+    #[test]
+    fn an_address_is_accepted_or_refused_by_its_key_not_by_its_spelling() {
+        // 252 bytes as written, 256 with its domain in ASCII: too long to travel.
+        let long = format!("ana@{}\u{4e2d}\u{56fd}", "abcdefghij.".repeat(22));
+        assert_eq!(long.len(), 252);
+        assert!(Email::parse(&long).is_err());
+        assert!(Email::parse(&email_key(&long)).is_err());
+        // 64 bytes in UTF-8, far fewer in punycode: a label DNS holds, in either spelling.
+        let unicode = Email::parse(&format!("ana@{}.example", "\u{fc}".repeat(32))).unwrap();
+        let ascii = Email::parse(unicode.normalized()).unwrap();
+        assert_eq!(unicode, ascii);
+    }
+
+    #[test]
+    fn an_address_key_is_its_own_key() {
+        // `T` with a combining diaeresis has no composed form; lowered, it does (U+1E97).
+        let key = email_key("T\u{308}@example.com");
+        assert_eq!(key, "\u{1e97}@example.com");
+        assert_eq!(email_key(&key), key);
+    }
+
+    #[test]
+    fn a_word_final_capital_sigma_is_the_same_letter_as_a_small_one() {
+        let upper = Email::parse("\u{391}\u{3a3}@example.com").unwrap();
+        let lower = Email::parse("\u{3b1}\u{3c3}@example.com").unwrap();
+        assert_eq!(upper, lower);
+        assert_eq!(upper.normalized(), "\u{3b1}\u{3c3}@example.com");
+    }
+
+    #[test]
+    fn a_domain_spelt_with_full_width_letters_or_ideographic_stops_is_refused() {
+        for bad in ["ana@example\u{3002}com", "ana@\u{ff45}xample.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn control_and_format_characters_are_refused() {
+        for bad in [
+            "\u{80}ana@example.com",
+            "a\u{85}na@example.com",
+            "a\u{200b}na@example.com",
+            "ana\u{202e}@example.com",
+            "\u{feff}ana@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

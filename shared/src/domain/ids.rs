@@ -226,6 +226,20 @@ mod tests {
     }
 
     #[test]
+    fn a_user_id_whose_first_character_overflows_128_bits_is_refused() {
+        let max = UserId::parse("usr_7ZZZZZZZZZZZZZZZZZZZZZZZZZ").unwrap();
+        assert_eq!(max.to_string(), "usr_7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        // `8…` would decode to the same bits as `0…`.
+        for bad in [
+            "usr_8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "usr_A0M0A000M0MPA0AAA00J0P00AJ",
+            "usr_ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        ] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
     fn connection_names_are_restricted() {
         assert!(Connection::parse("google-oauth2").unwrap().as_str() == "google-oauth2");
         assert!(Connection::parse("database").unwrap().is_database());

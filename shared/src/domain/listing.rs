@@ -58,7 +58,13 @@ impl Position {
             "" => None,
             id => Some(UserId::parse(id).map_err(|_| invalid())?),
         };
-        Ok(Position { shard, after })
+        let position = Position { shard, after };
+        // Only a cursor this API could have returned: `07` or `+7` for shard 7 would be
+        // another spelling of one, and a cursor is compared and logged as a string.
+        if position.to_cursor() != cursor {
+            return Err(invalid());
+        }
+        Ok(position)
     }
 }
 
@@ -160,6 +166,9 @@ mod tests {
             enc("v1:16:"),
             enc("v1:0:TENANT#other#USER#x"),
             enc("v1:x:"),
+            enc("v1:07:"),
+            enc("v1:+7:"),
+            format!("{}=", enc("v1:7:")),
         ] {
             assert!(Position::from_cursor(&bad).is_err(), "{bad}");
         }

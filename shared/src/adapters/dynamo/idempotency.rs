@@ -15,7 +15,7 @@ const IN_FLIGHT: &str = "in_flight";
 const COMMITTED: &str = "committed";
 const DONE: &str = "done";
 
-fn record_pk(tenant: &TenantId, id: &str) -> String {
+pub(super) fn record_pk(tenant: &TenantId, id: &str) -> String {
     format!("TENANT#{tenant}#IDEMPOTENCY#{id}")
 }
 

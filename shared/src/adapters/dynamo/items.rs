@@ -538,3 +538,365 @@ mod tests {
         assert_eq!(g[2].kind, Unique::Identity);
     }
 }
+
+/// Properties of the key schema (docs/data-model.md) over generated inputs: every partition
+/// key reads back as the one input it was made from, so no two inputs share one, and every
+/// key of a tenant begins with that tenant's prefix and no other's, even where one tenant id
+/// begins with another (`acme`, `acme2`, `acme-2`): one IAM `LeadingKeys` condition fences a
+/// tenant and no query of one can read another's item.
+#[cfg(test)]
+mod properties {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::super::idempotency::record_pk;
+    use super::super::rate::window_key;
+    use super::*;
+    use crate::domain::email::Email;
+    use crate::domain::erasure::Reason;
+    use crate::domain::login::parse_ip;
+    use crate::domain::rate_limit::{BucketOf, Draw};
+
+    /// What a partition key is made from, beside the tenant.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Family {
+        User(UserId),
+        Address(String),
+        List(u16),
+        Verified(bool, u16),
+        InConnection(Connection, u16),
+        Count,
+        Email(String),
+        Username(String),
+        Identity(Connection, String),
+        Job(String),
+        Settings,
+        Ticket(String),
+        Idempotency(String),
+        RateOfTenant(i64, u32),
+        RateOfAddress(String, i64),
+        Receipt(String),
+    }
+
+    fn pk(tenant: &TenantId, family: &Family) -> String {
+        let draw = |window, shard| Draw {
+            window,
+            shard,
+            capacity: 1,
+            resets_at_ms: 0,
+        };
+        match family {
+            Family::User(id) => keys::user(tenant, id),
+            Family::Address(ip) => keys::address(tenant, ip),
+            Family::List(shard) => keys::list(tenant, *shard),
+            Family::Verified(v, shard) => {
+                keys::filtered(tenant, &Filter::EmailVerified(*v), *shard)
+            }
+            Family::InConnection(c, shard) => {
+                keys::filtered(tenant, &Filter::Connection(c.clone()), *shard)
+            }
+            Family::Count => keys::count(tenant),
+            Family::Email(key) => keys::email(tenant, key),
+            Family::Username(key) => keys::username(tenant, key),
+            Family::Identity(provider, id) => keys::identity(tenant, provider.as_str(), id),
+            Family::Job(id) => keys::job(tenant, id),
+            Family::Settings => keys::settings(tenant),
+            Family::Ticket(presented) => ticket_pk(tenant, &TicketHash::parse(presented).unwrap()),
+            Family::Idempotency(id) => record_pk(tenant, id),
+            Family::RateOfTenant(window, shard) => {
+                window_key(&BucketOf::Tenant(tenant.clone()), &draw(*window, *shard))
+            }
+            Family::RateOfAddress(ip, window) => window_key(
+                &BucketOf::Address(tenant.clone(), ip.clone()),
+                &draw(*window, 0),
+            ),
+            Family::Receipt(subject) => {
+                let at = Timestamp::from_epoch_millis(0).unwrap();
+                let receipt = Receipt {
+                    subject: subject.clone(),
+                    tenant_id: tenant.clone(),
+                    erased_at: at,
+                    reason: Reason::Admin,
+                    actor: "admin".into(),
+                    expires_at: at,
+                };
+                match receipt_item(&receipt).unwrap().remove(PK) {
+                    Some(AttributeValue::S(pk)) => pk,
+                    other => panic!("a receipt's key is {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Reads a partition key by the schema alone: a tenant id holds no `#`, nor does a
+    /// connection; shards and windows are numbers; the last field takes the rest.
+    fn read(key: &str) -> Option<(TenantId, Family)> {
+        let rest = key.strip_prefix("TENANT#")?;
+        let (tenant, rest) = rest.split_once('#')?;
+        let tenant = TenantId::parse(tenant).ok()?;
+        let (tag, rest) = rest.split_once('#').unwrap_or((rest, ""));
+        let shard = |s: &str| (s.len() == 2).then(|| s.parse::<u16>().ok()).flatten();
+        let family = match tag {
+            "USER" => Family::User(UserId::parse(rest).ok()?),
+            "ADDRESS" => Family::Address(rest.to_owned()),
+            "LIST" => Family::List(shard(rest)?),
+            "VERIFIED" => {
+                let (v, s) = rest.split_once('#')?;
+                Family::Verified(v.parse().ok()?, shard(s)?)
+            }
+            "CONNECTION" => {
+                let (c, s) = rest.split_once('#')?;
+                Family::InConnection(Connection::parse(c).ok()?, shard(s)?)
+            }
+            "COUNT" if rest.is_empty() && !key.ends_with('#') => Family::Count,
+            "EMAIL" => Family::Email(rest.to_owned()),
+            "USERNAME" => Family::Username(rest.to_owned()),
+            "IDENTITY" => {
+                let (provider, id) = rest.split_once('#')?;
+                Family::Identity(Connection::parse(provider).ok()?, id.to_owned())
+            }
+            "JOB" => Family::Job(rest.to_owned()),
+            "SETTINGS" if rest.is_empty() && !key.ends_with('#') => Family::Settings,
+            "TICKET" => Family::Ticket(rest.to_owned()),
+            "IDEMPOTENCY" => Family::Idempotency(rest.to_owned()),
+            "RATE" => match rest.strip_prefix("ADDRESS#") {
+                Some(rest) => {
+                    let (ip, window) = rest.rsplit_once('#')?;
+                    Family::RateOfAddress(ip.to_owned(), window.parse().ok()?)
+                }
+                None => {
+                    let (window, shard) = rest.split_once('#')?;
+                    Family::RateOfTenant(window.parse().ok()?, shard.parse().ok()?)
+                }
+            },
+            "ERASURE" => Family::Receipt(rest.to_owned()),
+            _ => return None,
+        };
+        Some((tenant, family))
+    }
+
+    /// A ticket's family is read back as its hash; the input is the ticket presented.
+    fn as_read(family: &Family) -> Family {
+        match family {
+            Family::Ticket(presented) => {
+                Family::Ticket(TicketHash::parse(presented).unwrap().as_str().to_owned())
+            }
+            other => other.clone(),
+        }
+    }
+
+    const TRICKY: &[char] = &[
+        '#', '/', '.', '$', '@', ':', '|', '-', '_', ' ', '\0', '\n', '\u{7f}', '\u{200b}',
+        '\u{301}', 'é', 'ß', 'Σ', '中', '😀',
+    ];
+
+    fn text(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+        vec(
+            prop_oneof![
+                3 => proptest::char::range('a', 'z'),
+                1 => proptest::char::range('A', 'Z'),
+                1 => proptest::char::range('0', '9'),
+                3 => select(TRICKY),
+                1 => any::<char>(),
+            ],
+            len,
+        )
+        .prop_map(|c| c.into_iter().collect())
+    }
+
+    /// Pairs of tenant ids, often one a prefix of the other.
+    fn tenants() -> impl Strategy<Value = (TenantId, TenantId)> {
+        let id = "[a-z0-9][a-z0-9-]{1,12}";
+        prop_oneof![
+            (id, id),
+            (id, select(&["2", "-2", "-", "0", "-acme", "a"][..]))
+                .prop_map(|(t, tail)| (t.clone(), format!("{t}{tail}"))),
+            (id, id).prop_map(|(a, b)| (format!("{a}{b}"), a)),
+        ]
+        .prop_filter_map("both valid and distinct", |(a, b)| {
+            let (a, b) = (TenantId::parse(&a).ok()?, TenantId::parse(&b).ok()?);
+            (a != b).then_some((a, b))
+        })
+    }
+
+    fn connection() -> impl Strategy<Value = Connection> {
+        prop_oneof![
+            select(&["database", "google-oauth2", "a", "a-b", "ab"][..]).prop_map(str::to_owned),
+            "[a-z0-9][a-z0-9-]{0,20}",
+        ]
+        .prop_map(|c| Connection::parse(&c).unwrap())
+    }
+
+    fn ip() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<std::net::IpAddr>().prop_map(|ip| parse_ip(&ip.to_string()).unwrap()),
+            // Not what an address is, but the encoding must hold whatever it is handed.
+            text(0..=12),
+        ]
+    }
+
+    fn family() -> impl Strategy<Value = Family> {
+        prop_oneof![
+            any::<u128>().prop_map(|b| Family::User(
+                UserId::parse(&format!("usr_{}", ulid::Ulid(b))).unwrap()
+            )),
+            ip().prop_map(Family::Address),
+            (0..100u16).prop_map(Family::List),
+            (any::<bool>(), 0..100u16).prop_map(|(v, s)| Family::Verified(v, s)),
+            (connection(), 0..100u16).prop_map(|(c, s)| Family::InConnection(c, s)),
+            Just(Family::Count),
+            text(0..=30).prop_map(Family::Email),
+            text(0..=20).prop_map(Family::Username),
+            (connection(), text(0..=20)).prop_map(|(c, id)| Family::Identity(c, id)),
+            text(0..=20).prop_map(Family::Job),
+            Just(Family::Settings),
+            any::<[u8; 32]>().prop_map(|b| Family::Ticket(URL_SAFE_NO_PAD.encode(b))),
+            text(0..=20).prop_map(Family::Idempotency),
+            (any::<i64>(), any::<u32>()).prop_map(|(w, s)| Family::RateOfTenant(w, s)),
+            (ip(), any::<i64>()).prop_map(|(ip, w)| Family::RateOfAddress(ip, w)),
+            text(0..=20).prop_map(Family::Receipt),
+        ]
+    }
+
+    fn identifier() -> impl Strategy<Value = Identifier> {
+        prop_oneof![
+            ("[a-c#/]{1,4}", select(&["x.com", "x.co", "m.x.com"][..]))
+                .prop_filter_map("an address", |(local, domain)| {
+                    Email::parse(&format!("{local}@{domain}")).ok()
+                })
+                .prop_map(Identifier::Email),
+            "[a-c._+-]{1,6}".prop_map(Identifier::Username),
+            // A username that reads like the tag of an address.
+            "email:[a-c]{1,3}".prop_map(Identifier::Username),
+        ]
+    }
+
+    fn identifier_text(identifier: &Identifier) -> (bool, String) {
+        match identifier {
+            Identifier::Email(e) => (true, e.normalized().to_owned()),
+            Identifier::Username(u) => (false, crate::domain::profile::username_key(u)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn every_partition_key_reads_back_as_the_one_input_it_was_made_from(
+            (tenant, _) in tenants(),
+            family in family(),
+        ) {
+            let key = pk(&tenant, &family);
+            prop_assert_eq!(read(&key), Some((tenant, as_read(&family))), "{}", key);
+        }
+
+        #[test]
+        fn a_tenants_keys_begin_with_its_own_prefix_and_never_with_another_tenants(
+            (tenant, other) in tenants(),
+            family in family(),
+        ) {
+            let key = pk(&tenant, &family);
+            prop_assert!(key.starts_with(&format!("TENANT#{tenant}#")), "{}", key);
+            prop_assert!(!key.starts_with(&format!("TENANT#{other}#")), "{} reads as {}'s", key, other);
+        }
+
+        /// Inputs from small alphabets, so near misses (`a#b` and `a`, `b`) come up often.
+        #[test]
+        fn two_different_inputs_never_share_a_partition_key(
+            (t1, t2) in tenants(),
+            same_tenant in any::<bool>(),
+            a in family(),
+            b in family(),
+            (p, q) in (connection(), connection()),
+            (x, y) in ("[a#b]{0,4}", "[a#b]{0,4}"),
+        ) {
+            let t2 = if same_tenant { t1.clone() } else { t2 };
+            let pairs = [
+                ((t1.clone(), a.clone()), (t2.clone(), b.clone())),
+                (
+                    (t1.clone(), Family::Identity(p.clone(), x.clone())),
+                    (t2.clone(), Family::Identity(q.clone(), y.clone())),
+                ),
+                (
+                    (t1.clone(), Family::RateOfAddress(x.clone(), 1)),
+                    (t2.clone(), Family::RateOfAddress(y.clone(), 1)),
+                ),
+                ((t1.clone(), Family::Email(x.clone())), (t2.clone(), Family::Username(y.clone()))),
+            ];
+            for ((ta, fa), (tb, fb)) in pairs {
+                if (&ta, as_read(&fa)) != (&tb, as_read(&fb)) {
+                    prop_assert_ne!(pk(&ta, &fa), pk(&tb, &fb));
+                }
+            }
+        }
+
+        /// An unknown identifier's counters live under a digest; what it digests must
+        /// tell a connection, an email and a username apart.
+        #[test]
+        fn two_different_unknown_identifiers_never_share_a_partition_key(
+            (t1, t2) in tenants(),
+            same_tenant in any::<bool>(),
+            (c1, c2) in (connection(), connection()),
+            (i1, i2) in (identifier(), identifier()),
+        ) {
+            let t2 = if same_tenant { t1.clone() } else { t2 };
+            let (k1, k2) = (unknown_login_pk(&t1, &c1, &i1), unknown_login_pk(&t2, &c2, &i2));
+            let prefix = format!("TENANT#{t1}#LOGINID#");
+            prop_assert!(k1.starts_with(&prefix), "{}", k1);
+            if (&t1, &c1, identifier_text(&i1)) != (&t2, &c2, identifier_text(&i2)) {
+                prop_assert_ne!(k1, k2);
+            }
+        }
+
+        /// A clean-up finds a ticket from the reference in the user's partition: the ticket
+        /// it finds is that tenant's, under that hash.
+        #[test]
+        fn a_ticket_reference_leads_to_its_own_tenants_ticket(
+            (tenant, _) in tenants(),
+            bits in any::<u128>(),
+            ticket in any::<[u8; 32]>(),
+        ) {
+            let user = UserId::parse(&format!("usr_{}", ulid::Ulid(bits))).unwrap();
+            let hash = TicketHash::parse(&URL_SAFE_NO_PAD.encode(ticket)).unwrap();
+            let found = referenced_ticket(
+                &keys::user(&tenant, &user),
+                &format!("{TICKET_REF_PREFIX}{}", hash.as_str()),
+            );
+            prop_assert_eq!(found, Some(key(ticket_pk(&tenant, &hash), TICKET)));
+        }
+
+        /// Within a user's partition, a query by the `LOGIN#` prefix reads the login
+        /// counters and nothing else, and each reads back as its counter.
+        #[test]
+        fn a_login_counters_sort_key_reads_back_and_no_other_sort_key_looks_like_one(
+            ip in ip(),
+            identity in text(0..=12),
+            job in text(0..=12),
+            hash in text(0..=12),
+            connection in connection(),
+        ) {
+            for counter in [Counter::User, Counter::Ip(ip)] {
+                let sk = counter_sk(&counter);
+                prop_assert!(sk.starts_with(LOGIN_PREFIX));
+                let item = key("pk".into(), &sk);
+                prop_assert_eq!(counter_of(&item).map(|(c, _)| c), Some(counter));
+            }
+            let others = [
+                PROFILE.to_owned(),
+                password_sk(&Credential::Own),
+                password_sk(&Credential::Linked(identity)),
+                format!("{OUTBOX_PREFIX}{job}"),
+                format!("{SENDS_PREFIX}verification#{job}"),
+                format!("{TICKET_REF_PREFIX}{hash}"),
+                search_entry_sk(&connection),
+            ];
+            for sk in others {
+                prop_assert!(!sk.starts_with(LOGIN_PREFIX), "{}", sk);
+                prop_assert_eq!(sk.starts_with(PRESENCE_PREFIX), sk == search_entry_sk(&connection));
+            }
+        }
+    }
+}

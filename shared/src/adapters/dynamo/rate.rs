@@ -13,7 +13,7 @@ use crate::ports::{RateLimiter, StoreError};
 const KEEP_SECS: i64 = 60;
 
 /// A window's partition: its own, so a busy bucket's windows spread across partitions.
-fn window_key(of: &BucketOf, draw: &Draw) -> String {
+pub(super) fn window_key(of: &BucketOf, draw: &Draw) -> String {
     match of {
         BucketOf::Tenant(t) => format!("TENANT#{t}#RATE#{}#{}", draw.window, draw.shard),
         BucketOf::Address(t, ip) => format!("TENANT#{t}#RATE#ADDRESS#{ip}#{}", draw.window),
