@@ -60,19 +60,33 @@ pub struct DynamoStore {
 /// that stopped answering ends well inside a function's 10 s `Timeout` and is answered 503
 /// instead of dying with the function (docs/operations.md, "Timeouts and retries").
 pub fn resilient(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    let ms = Duration::from_millis;
+    policy(builder, 3, ms(100), ms(1000), ms(1500), ms(5000))
+}
+
+/// `builder` making at most `tries` tries, backing off from `backoff`, each connect cut at
+/// `connect`, each try at `attempt`, the whole call at `total`.
+pub(super) fn policy(
+    builder: aws_sdk_dynamodb::config::Builder,
+    tries: u32,
+    backoff: Duration,
+    connect: Duration,
+    attempt: Duration,
+    total: Duration,
+) -> aws_sdk_dynamodb::config::Builder {
     use aws_sdk_dynamodb::config::retry::RetryConfig;
     use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
     builder
         .retry_config(
             RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(100)),
+                .with_max_attempts(tries)
+                .with_initial_backoff(backoff),
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_millis(1500))
-                .operation_timeout(Duration::from_secs(5))
+                .connect_timeout(connect)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(total)
                 .build(),
         )
 }

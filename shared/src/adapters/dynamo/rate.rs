@@ -23,22 +23,15 @@ pub(super) fn window_key(of: &BucketOf, draw: &Draw) -> String {
 /// A draw fails open (the request is served), so it gets one quick try and a retry, not the
 /// store's usual budget: a limiter that cannot answer must not spend the request's time.
 fn draw_policy() -> aws_sdk_dynamodb::config::Builder {
-    use aws_sdk_dynamodb::config::retry::RetryConfig;
-    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-    use std::time::Duration;
-    aws_sdk_dynamodb::config::Builder::default()
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(2)
-                .with_initial_backoff(Duration::from_millis(50)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(250))
-                .operation_attempt_timeout(Duration::from_millis(250))
-                .operation_timeout(Duration::from_millis(600))
-                .build(),
-        )
+    let ms = std::time::Duration::from_millis;
+    super::policy(
+        aws_sdk_dynamodb::config::Builder::default(),
+        2,
+        ms(50),
+        ms(250),
+        ms(250),
+        ms(600),
+    )
 }
 
 #[async_trait]
