@@ -116,6 +116,11 @@ async fn main() {
         ("PUBLIC_BASE_URL", "https://id.example.com".to_owned()),
         ("EMAIL_FROM", "no-reply@example.com".to_owned()),
         (
+            "TENANT_SETTINGS",
+            r#"{"*": {"default_result_url": "https://id.example.com/verified", "result_url_hosts": ["id.example.com"]}}"#
+                .to_owned(),
+        ),
+        (
             "ERASURE_RECEIPT_KEY",
             "bench-only erasure receipt key of 32+ characters".to_owned(),
         ),
