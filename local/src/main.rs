@@ -34,10 +34,14 @@ async fn main() -> ExitCode {
                 Some(Ok(p)) => p,
                 Some(Err(_)) => return fail("PORT must be a port number"),
             };
-            let app = match shared::app::from_env_with_mail_queue().await {
+            let mut app = match shared::app::from_env_with_mail_queue().await {
                 Ok(app) => app,
                 Err(e) => return fail(&e.to_string()),
             };
+            // It serves create-user too, whose container keeps tenants' sizes with their
+            // settings (one read for both).
+            app.settings_cache =
+                std::sync::Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
             // What the SQS event source mapping does in AWS: mail requests reach
             // account-mail-sender as soon as they are queued. Short polls a few times a
             // second, not long polls: moto answers one request at a time

@@ -90,6 +90,7 @@ pub fn wire(
         email: Arc::new(email),
         erasure: Arc::new(ErasureSettings::local()),
         settings_cache: Arc::default(),
+        users_per_shard: crate::domain::listing::USERS_PER_SHARD,
     }
 }
 
