@@ -350,9 +350,7 @@ async fn main() {
     );
     // The last page of acme's 120 users: its shard read to the end, then the counts, which
     // say no other shard holds anyone.
-    let (_, page1) = b
-        .send("GET", "/v1/tenants/acme/users?limit=50", None)
-        .await;
+    let (_, page1) = b.send("GET", "/v1/tenants/acme/users?limit=50", None).await;
     let (_, page2) = b
         .send(
             "GET",
