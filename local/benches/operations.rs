@@ -124,6 +124,29 @@ impl Bench {
     }
 }
 
+/// Seeds `tenant` with 60 users in each listing shard (ids drawn until they fall there); how
+/// many.
+async fn seed_large(store: &shared::adapters::dynamo::DynamoStore, tenant: &str) -> usize {
+    use shared::domain::ids::{TenantId, UserId};
+    use shared::domain::listing::{SHARDS, shard_of};
+    use shared::domain::user::{Identity, User};
+    let tenant = TenantId::parse(tenant).expect("a tenant id");
+    let now = shared::domain::time::Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let mut users = Vec::new();
+    for shard in 0..SHARDS {
+        for i in 0..60 {
+            let id = std::iter::repeat_with(UserId::generate)
+                .find(|id| shard_of(id) == shard)
+                .expect("ids fall in every shard");
+            let mut user = User::new(id, tenant.clone(), Identity::database(&id), now);
+            user.email = Some(format!("large{shard}-{i}@example.com"));
+            users.push((user, None));
+        }
+    }
+    store.seed(&users).await.expect("seed");
+    users.len()
+}
+
 /// Local settings, with buckets the bench never empties: every request still draws on one
 /// (one shard, so one call), and what that costs shows in its own column.
 fn bench_settings() -> shared::domain::tenant::EmailSettings {
@@ -184,6 +207,11 @@ async fn main() {
     );
     let direct = client.clone();
     let table_name = table.clone();
+    // A second connection to the table, counted apart, to seed a large tenant.
+    let seeder = shared::adapters::dynamo::DynamoStore::new(
+        local_api::moto::client(&endpoint, &CallLog::default()),
+        table.clone(),
+    );
     let mut app = shared::app::wire(
         client,
         table,
@@ -322,6 +350,60 @@ async fn main() {
         })
         .await,
     );
+    // The last page of acme's 120 users: its shard read to the end, then the counts, which
+    // say no other shard holds anyone.
+    let (_, page1) = b.send("GET", "/v1/tenants/acme/users?limit=50", None).await;
+    let (_, page2) = b
+        .send(
+            "GET",
+            &format!(
+                "/v1/tenants/acme/users?limit=50&cursor={}",
+                page1["next_cursor"].as_str().unwrap_or_default()
+            ),
+            None,
+        )
+        .await;
+    let last = format!(
+        "/v1/tenants/acme/users?limit=50&cursor={}",
+        page2["next_cursor"].as_str().unwrap_or_default()
+    );
+    let last = &last;
+    record(
+        "list, 50 per page, the last page (its shard ends)",
+        b.measure(n, |_| async move { b.send("GET", last, None).await.0 })
+            .await,
+    );
+    // A large tenant: 960 users, 60 in each of the 16 shards, as a tenant past every
+    // threshold holds them. A page within a shard, and one that crosses into the next.
+    let large = seed_large(&seeder, "bigco").await;
+    let mut bigco = b.claims.clone();
+    bigco.insert("tenant_id".into(), "bigco".into());
+    let bigco = &bigco;
+    record(
+        "list, large tenant (16 shards), 50 per page",
+        b.measure(n, |_| async move {
+            b.send_as(bigco, "GET", "/v1/tenants/bigco/users?limit=50", None)
+                .await
+                .0
+        })
+        .await,
+    );
+    let (_, first) = b
+        .send_as(bigco, "GET", "/v1/tenants/bigco/users?limit=50", None)
+        .await;
+    let crossing = format!(
+        "/v1/tenants/bigco/users?limit=50&cursor={}",
+        first["next_cursor"].as_str().unwrap_or_default()
+    );
+    let crossing = &crossing;
+    record(
+        "list, large tenant, a page crossing into the next shard",
+        b.measure(n, |_| async move {
+            b.send_as(bigco, "GET", crossing, None).await.0
+        })
+        .await,
+    );
+    assert_eq!(large, 960);
     // Auth0's listing: the same index read, and the tenant's count for `total`. Its searches
     // by verification and by connection read the search index the same way, and count
     // matches for `total` (one Query per shard, stopping at 1,000).

@@ -37,7 +37,8 @@ async fn main() -> ExitCode {
             // Everything a function may wire, as the server serves every route.
             let wired = async { shared::app::load().await?.sending_mail()?.with_mail_queue() };
             let app = match wired.await {
-                Ok(wired) => wired.app(),
+                // It serves create-user too, whose container keeps tenants' sizes.
+                Ok(wired) => wired.keeping_sizes().app(),
                 Err(e) => return fail(&e.to_string()),
             };
             // What the SQS event source mapping does in AWS: mail requests reach

@@ -73,6 +73,14 @@ impl Wired {
         Ok(self)
     }
 
+    /// Keeps each tenant's size with its settings (one read for both): create-user places
+    /// every new user by it (docs/api.md, "Listing").
+    pub fn keeping_sizes(mut self) -> Self {
+        self.app.settings_cache =
+            Arc::new(crate::operations::tenant::SettingsCache::keeping_sizes());
+        self
+    }
+
     pub fn app(self) -> App {
         self.app
     }
@@ -104,6 +112,7 @@ pub fn wire(
         email: Arc::new(email),
         erasure: Arc::new(ErasureSettings::local()),
         settings_cache: Arc::default(),
+        users_per_shard: crate::domain::listing::USERS_PER_SHARD,
     }
 }
 

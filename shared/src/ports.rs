@@ -11,7 +11,7 @@ use crate::domain::erasure::Receipt;
 pub use crate::domain::export::Stored;
 use crate::domain::idempotency::{Commit, Record};
 use crate::domain::ids::{Connection, TenantId, UserId};
-use crate::domain::listing::{Filter, Page, PageRequest};
+use crate::domain::listing::{Filter, Occupancy, Page, PageRequest};
 use crate::domain::login::{
     BruteForce, Counter, Credential, Failures, Identifier, LoginState, LoginSubject,
 };
@@ -180,7 +180,9 @@ pub trait UserStore: Send + Sync {
     /// does not read is left out (and logged), never the whole answer.
     async fn stored(&self, tenant: &TenantId, id: &UserId) -> Result<Option<Stored>, StoreError>;
 
-    /// One page of the tenant's users (see [`crate::domain::listing`]).
+    /// One page of the tenant's users (see [`crate::domain::listing`]), in listing order, each
+    /// user once across the pages of a walk whatever shards the tenant's users are in. A page
+    /// that needed the tenant's per-shard counts returns them (`occupancy`).
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError>;
 
     /// One page of the tenant's users that `filter` names, in listing order. As current as
@@ -193,16 +195,18 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Page, StoreError>;
 
     /// How many of the tenant's users `filter` names, counting no further than `at_most`
-    /// (which bounds the read).
+    /// (which bounds the read). `known`: the tenant's per-shard counts, when the caller read
+    /// them already (a page's `occupancy`), so they are not read again.
     async fn count_where(
         &self,
         tenant: &TenantId,
         filter: &Filter,
         at_most: u64,
+        known: Option<&Occupancy>,
     ) -> Result<u64, StoreError>;
 
     /// How many users the tenant has: counts kept by the writes that create and remove users
-    /// (sign-up, erasure, link, unlink), in the same transactions, so never a scan.
+    /// (sign-up, erasure, link, unlink), in the same transactions, so never a scan; one read.
     async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError>;
 
     /// Every user of the tenant whose email is `email` (case-insensitively), any connection.
@@ -466,6 +470,14 @@ pub trait TenantStore: Send + Sync {
     /// The tenant's stored settings (`None` if it never stored any), read with strong
     /// consistency in one call.
     async fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>, StoreError>;
+
+    /// The stored settings, as [`TenantStore::settings`], and how many users the tenant has,
+    /// as [`UserStore::count`], together in one call: what a function that places new users
+    /// keeps of a tenant for a while ([`crate::domain::listing::spread_for`]).
+    async fn settings_and_size(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Option<StoredSettings>, u64), StoreError>;
 
     /// The stored settings and the newest `limit` changes, newest first, in one call.
     async fn settings_with_history(

@@ -111,10 +111,12 @@ async fn a_tenants_settings_are_read_once_per_container_and_cache_lifetime() {
     let (env, clock) = Env::with_clock().await;
     let social = |n: u32| json!({"connection": "google-oauth2", "user_id": format!("g{n}"), "email": format!("s{n}@example.com"), "email_verified": true});
     env.calls.take();
+    // A create reads the tenant's size with its settings, in the same one call: it places
+    // the new user in the listing by it.
     env.create(social(1)).await;
     assert_eq!(
         env.calls_past_the_limiter(),
-        ["GetItem", "TransactWriteItems"]
+        ["BatchGetItem", "TransactWriteItems"]
     );
     env.create(social(2)).await;
     assert_eq!(env.calls_past_the_limiter(), ["TransactWriteItems"]);
@@ -122,7 +124,7 @@ async fn a_tenants_settings_are_read_once_per_container_and_cache_lifetime() {
     env.create(social(3)).await;
     assert_eq!(
         env.calls_past_the_limiter(),
-        ["GetItem", "TransactWriteItems"]
+        ["BatchGetItem", "TransactWriteItems"]
     );
 }
 

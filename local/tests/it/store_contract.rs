@@ -139,6 +139,7 @@ pub async fn user_store_contract<S: Stores>(store: &S) {
         stored_holds_the_user_its_tickets_messages_and_counters(store),
         list_pages_through_every_user_of_the_tenant_once(store),
         list_of_an_empty_tenant_is_one_empty_last_page(store),
+        list_reads_past_the_shards_that_hold_nobody_and_ends_on_the_last_user(store),
         list_where_and_count_where_find_the_users_a_filter_names(store),
         find_by_email_ignores_case_and_finds_nobody_for_an_unknown_address(store),
         identity_owner_names_the_holder_of_an_identity(store),
@@ -214,6 +215,7 @@ pub async fn ticket_store_contract<S: Stores>(store: &S) {
 pub async fn tenant_store_contract<S: Stores>(store: &S) {
     cases!("TenantStore";
         a_tenant_that_stored_nothing_has_no_settings(store),
+        settings_and_size_reads_the_settings_and_the_count_together(store),
         put_settings_stores_the_first_version_and_its_change(store),
         put_settings_is_conditional_on_the_version_read(store),
         history_comes_newest_first_and_at_most_limit(store),
@@ -1621,6 +1623,61 @@ async fn list_of_an_empty_tenant_is_one_empty_last_page<S: Stores>(store: &S) {
     assert_eq!(page.next, None);
 }
 
+/// A database user whose id falls in listing shard `shard`.
+fn database_user_in(tenant: &TenantId, email: &str, shard: u16) -> User {
+    let id = std::iter::repeat_with(UserId::generate)
+        .find(|id| shard_of(id) == shard)
+        .expect("ids fall in every shard");
+    let mut user = User::new(id, tenant.clone(), Identity::database(&id), t0());
+    user.email = Some(address(email));
+    user
+}
+
+async fn list_reads_past_the_shards_that_hold_nobody_and_ends_on_the_last_user<S: Stores>(
+    store: &S,
+) {
+    let t = tenant();
+    let mut created = Vec::new();
+    for (i, shard) in [0, 0, 0, 11, 11].into_iter().enumerate() {
+        let user = database_user_in(&t, &format!("u{i}@example.com"), shard);
+        store.create(&user, None, &[]).await.expect("create");
+        created.push(user);
+    }
+    created.sort_by_key(|u| (shard_of(&u.user_id), u.user_id));
+    let want: Vec<UserId> = created.iter().map(|u| u.user_id).collect();
+    let page = |limit, start| PageRequest { limit, start };
+
+    let all = store
+        .list(&t, &page(5, Position::default()))
+        .await
+        .expect("list");
+    let got: Vec<UserId> = all.users.iter().map(|u| u.user_id).collect();
+    assert_eq!(got, want, "in listing order, shard 0's before shard 11's");
+    assert_eq!(all.next, None, "a page that holds the last user says so");
+    if let Some(counts) = all.occupancy {
+        assert_eq!(counts.total(), 5, "the counts it read: {counts:?}");
+    }
+
+    // Three at a time: the first page ends with shard 0, the second starts past the empty
+    // shards between.
+    let first = store
+        .list(&t, &page(3, Position::default()))
+        .await
+        .expect("list");
+    let second = store
+        .list(&t, &page(3, first.next.expect("a second page")))
+        .await
+        .expect("list");
+    let walked: Vec<UserId> = first
+        .users
+        .iter()
+        .chain(&second.users)
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(walked, want);
+    assert_eq!(second.next, None);
+}
+
 /// Every user `filter` names in the tenant, paged two at a time, by id.
 async fn listed<S: Stores>(store: &S, tenant: &TenantId, filter: &Filter) -> Vec<UserId> {
     let mut request = PageRequest {
@@ -1688,7 +1745,7 @@ async fn list_where_and_count_where_find_the_users_a_filter_names<S: Stores>(sto
         listed(store, &t, &Filter::Connection(database())).await,
         ids_of(verified.iter().chain([&no_address]))
     );
-    let count = |at_most| store.count_where(&t, &yes, at_most);
+    let count = |at_most| store.count_where(&t, &yes, at_most, None);
     assert_eq!(count(100).await.expect("count_where"), 4);
     let bounded = count(2).await.expect("count_where");
     assert_eq!(bounded, 2, "stops at its bound");
@@ -2245,7 +2302,13 @@ async fn delete_takes_the_user_out_of_the_search_index<S: Stores>(store: &S) {
     assert_eq!(deleted.expect("delete"), Deleted::Yes);
     for filter in [Filter::EmailVerified(true), Filter::Connection(database())] {
         assert_eq!(listed(store, &t, &filter).await, Vec::<UserId>::new());
-        assert_eq!(store.count_where(&t, &filter, 10).await.expect("count"), 0);
+        assert_eq!(
+            store
+                .count_where(&t, &filter, 10, None)
+                .await
+                .expect("count"),
+            0
+        );
     }
 }
 
@@ -3497,6 +3560,24 @@ async fn a_tenant_that_stored_nothing_has_no_settings<S: Stores>(store: &S) {
     assert_eq!(store.settings(&t).await.unwrap(), None);
     let (stored, history) = store.settings_with_history(&t, 20).await.unwrap();
     assert_eq!((stored, history.len()), (None, 0));
+}
+
+async fn settings_and_size_reads_the_settings_and_the_count_together<S: Stores>(store: &S) {
+    let t = tenant();
+    assert_eq!(store.settings_and_size(&t).await.unwrap(), (None, 0));
+    let (first, change) = settings_version(1, "Sized");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    for (i, shard) in [0, 0, 5, 15].into_iter().enumerate() {
+        let user = database_user_in(&t, &format!("s{i}@example.com"), shard);
+        store.create(&user, None, &[]).await.expect("create");
+    }
+    assert_eq!(store.settings_and_size(&t).await.unwrap(), (Some(first), 4));
+    assert_eq!(store.count(&t).await.unwrap(), 4);
+    assert_eq!(
+        store.settings_and_size(&tenant()).await.unwrap(),
+        (None, 0),
+        "fenced by the tenant"
+    );
 }
 
 async fn put_settings_stores_the_first_version_and_its_change<S: Stores>(store: &S) {

@@ -6,6 +6,13 @@
 //! one query. The cursor names a position (shard and last user id) and nothing else: the
 //! tenant always comes from the authenticated path, so a cursor cannot reach another tenant,
 //! and an edited cursor can only move within the caller's own tenant.
+//!
+//! A small tenant's users share one shard: a new user's id is drawn until its hash falls in
+//! the first [`spread_for`] shards, a number that grows with the tenant (1 up to
+//! [`USERS_PER_SHARD`] users, then 2, 4, 8 and 16). The hash, and so the shard, never changes
+//! afterwards, whatever the tenant becomes. Which shards hold users is what the tenant's
+//! per-shard counts ([`Occupancy`]) say, kept in the transactions that add and remove users,
+//! so a listing reads only those and never depends on the spread a writer used.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,9 +27,65 @@ pub const SHARDS: u16 = 16;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
 
+/// About how many users a shard takes before a tenant's new users go to twice as many shards.
+/// One index partition takes about 1,000 writes a second: a tenant this small does not sign
+/// up users at that rate, and a larger one spreads before it could.
+pub const USERS_PER_SHARD: u64 = 1_000;
+
 pub fn shard_of(id: &UserId) -> u16 {
     let digest = Sha256::digest(id.to_string().as_bytes());
     u16::from_be_bytes([digest[0], digest[1]]) % SHARDS
+}
+
+/// How many shards (the first ones) new users of a tenant holding `users` go to, each taking
+/// about `per_shard`: 1, 2, 4, 8 or [`SHARDS`].
+pub fn spread_for(users: u64, per_shard: u64) -> u16 {
+    let needed = (users / per_shard.max(1)).saturating_add(1);
+    let spread = needed.min(u64::from(SHARDS)).next_power_of_two();
+    u16::try_from(spread).map_or(SHARDS, |s| s.min(SHARDS))
+}
+
+/// A new user's id whose listing shard is one of the first `spread`. Ids stay ULIDs (creation
+/// order within a shard); drawing costs at most a few dozen hashes, about 16 / `spread` on
+/// average.
+pub fn placed_id(spread: u16) -> UserId {
+    let spread = spread.clamp(1, SHARDS);
+    loop {
+        let id = UserId::generate();
+        if shard_of(&id) < spread {
+            return id;
+        }
+    }
+}
+
+/// How many users each listing shard of a tenant holds, as the transactions that add and
+/// remove users count them: which shards a listing reads, and the tenant's total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Occupancy([i64; SHARDS as usize]);
+
+impl Occupancy {
+    /// Adds `users` (a count item's value, which may be negative: see the data model) to
+    /// `shard`'s count; a shard out of range is ignored.
+    pub fn add(&mut self, shard: u16, users: i64) {
+        if let Some(n) = self.0.get_mut(usize::from(shard)) {
+            *n = n.saturating_add(users);
+        }
+    }
+
+    pub fn users_in(&self, shard: u16) -> u64 {
+        self.0
+            .get(usize::from(shard))
+            .map_or(0, |n| u64::try_from(*n).unwrap_or(0))
+    }
+
+    pub fn total(&self) -> u64 {
+        u64::try_from(self.0.iter().sum::<i64>()).unwrap_or(0)
+    }
+
+    /// The shards from `from` on that hold users, in listing order.
+    pub fn held_from(&self, from: u16) -> impl Iterator<Item = u16> + '_ {
+        (from..SHARDS).filter(|s| self.users_in(*s) > 0)
+    }
 }
 
 /// Where a page starts: the shard, and the last user id already returned from it.
@@ -112,6 +175,9 @@ pub enum Filter {
 pub struct Page {
     pub users: Vec<User>,
     pub next: Option<Position>,
+    /// The tenant's counts, when the page read them (it does once it leaves a shard, to know
+    /// which come next): whoever also needs the total or the shards need not read them again.
+    pub occupancy: Option<Occupancy>,
 }
 
 /// A Lambda response carries at most 6 MB, and 100 users at the metadata caps could pass it;
@@ -192,6 +258,7 @@ mod tests {
         let mut page = Page {
             users: users.clone(),
             next: None,
+            occupancy: None,
         };
         page.fit(one * 2 + one / 2);
         assert_eq!(page.users.len(), 2);
@@ -206,12 +273,56 @@ mod tests {
         let mut small = Page {
             users: users.clone(),
             next: None,
+            occupancy: None,
         };
         small.fit(1);
         assert_eq!(small.users.len(), 1, "a page always makes progress");
-        let mut roomy = Page { users, next: None };
+        let mut roomy = Page {
+            users,
+            next: None,
+            occupancy: None,
+        };
         roomy.fit(PAGE_BUDGET_BYTES);
         assert_eq!((roomy.users.len(), roomy.next), (5, None));
+    }
+
+    #[test]
+    fn a_tenant_spreads_over_twice_the_shards_each_time_it_doubles() {
+        let per = USERS_PER_SHARD;
+        assert_eq!(spread_for(0, per), 1);
+        assert_eq!(spread_for(per - 1, per), 1);
+        assert_eq!(spread_for(per, per), 2);
+        assert_eq!(spread_for(2 * per, per), 4);
+        assert_eq!(spread_for(3 * per, per), 4);
+        assert_eq!(spread_for(4 * per, per), 8);
+        assert_eq!(spread_for(8 * per, per), 16);
+        assert_eq!(spread_for(u64::MAX, per), 16);
+        assert_eq!(spread_for(5, 0), 8, "a zero per shard counts as one");
+    }
+
+    #[test]
+    fn placed_ids_fall_in_the_first_shards_of_the_spread() {
+        for spread in [1, 2, 4, 8, 16] {
+            for _ in 0..50 {
+                assert!(shard_of(&placed_id(spread)) < spread);
+            }
+        }
+        assert_eq!(shard_of(&placed_id(0)), 0, "a spread of none is one");
+    }
+
+    #[test]
+    fn occupancy_names_the_shards_that_hold_users_and_their_total() {
+        let mut o = Occupancy::default();
+        o.add(0, 3);
+        o.add(5, 2);
+        o.add(5, -2);
+        o.add(9, 1);
+        o.add(12, -1);
+        o.add(SHARDS, 7);
+        assert_eq!(o.held_from(0).collect::<Vec<_>>(), [0, 9]);
+        assert_eq!(o.held_from(1).collect::<Vec<_>>(), [9]);
+        assert_eq!(o.users_in(12), 0, "a count below zero holds nobody");
+        assert_eq!(o.total(), 3);
     }
 
     #[test]

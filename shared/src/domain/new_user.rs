@@ -47,6 +47,20 @@ pub struct NewUser {
 }
 
 impl NewUser {
+    /// Gives the user `id` in place of the one drawn when the body was parsed (the store
+    /// places new users by their id: [`super::listing::placed_id`]). A database user's own
+    /// identity is named by the user id, so it follows.
+    pub fn place(&mut self, id: UserId) {
+        let old = self.user.user_id.to_string();
+        if let Some(own) = self.user.identities.first_mut()
+            && own.connection.is_database()
+            && own.user_id == old
+        {
+            own.user_id = id.to_string();
+        }
+        self.user.user_id = id;
+    }
+
     /// Rules beyond the field formats: `database` users need an email and a password and get
     /// a server-generated identity; any other connection needs the provider's `user_id`, may
     /// omit the email and may not carry a password.
@@ -137,6 +151,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_placed_user_keeps_its_own_identity_named_by_its_id() {
+        let mut new =
+            parse(json!({"email": "ana@example.com", "password": "correct horse battery"}))
+                .unwrap();
+        let id = UserId::generate();
+        new.place(id);
+        assert_eq!(new.user.user_id, id);
+        assert_eq!(new.user.identities[0].user_id, id.to_string());
+        let mut new = parse(json!({"connection": "google-oauth2", "user_id": "g-1"})).unwrap();
+        new.place(id);
+        assert_eq!(new.user.user_id, id);
+        assert_eq!(
+            new.user.identities[0].user_id, "g-1",
+            "the provider's id stays"
+        );
+    }
 
     fn parse(body: Value) -> Result<NewUser, Error> {
         let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());

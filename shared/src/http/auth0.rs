@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::Error;
 use crate::domain::ids::{Connection, TenantId, UserId};
-use crate::domain::listing::Filter;
+use crate::domain::listing::{Filter, Occupancy};
 use crate::domain::user::User;
 
 /// What Auth0 calls the database provider in ids and identities.
@@ -284,16 +284,27 @@ pub async fn list_users(
     let q = call.query("q").map(str::trim).filter(|q| !q.is_empty());
     let database = call.database_connection();
     let query = q.map(|q| Query::parse(q, database)).transpose()?;
+    // `total` only when asked for (the SDKs ask), from the counts a page read if it did.
+    let totals = call.query("include_totals") == Some("true");
     let (users, total) = match query {
         None => {
-            let users = page_of_users(app, tenant, None, start, per_page).await?;
-            (users, app.count_users(tenant).await?)
+            let (users, counts) = page_of_users(app, tenant, None, start, per_page).await?;
+            let total = match (totals, counts) {
+                (false, _) => 0,
+                (true, Some(counts)) => counts.total(),
+                (true, None) => app.count_users(tenant).await?,
+            };
+            (users, total)
         }
         Some(Query::Where(filter)) => {
-            let users = page_of_users(app, tenant, Some(&filter), start, per_page).await?;
-            let total = app
-                .count_users_where(tenant, &filter, MAX_RESULTS as u64)
-                .await?;
+            let (users, counts) =
+                page_of_users(app, tenant, Some(&filter), start, per_page).await?;
+            let total = if totals {
+                app.count_users_where(tenant, &filter, MAX_RESULTS as u64, counts.as_ref())
+                    .await?
+            } else {
+                0
+            };
             (users, total)
         }
         Some(Query::Email(email)) => {
@@ -315,7 +326,7 @@ pub async fn list_users(
             project(user_json(u, database), call.query("fields"), include)
         })
         .collect();
-    let body = if call.query("include_totals") == Some("true") {
+    let body = if totals {
         json!({"start": start, "limit": per_page, "length": list.len(), "total": total, "users": list})
     } else {
         Value::Array(list)
@@ -384,14 +395,15 @@ impl Query {
 }
 
 /// Users `start` to `start + count` in listing order (of those `filter` names): the pages
-/// before are read and passed over (at most [`MAX_RESULTS`] users).
+/// before are read and passed over (at most [`MAX_RESULTS`] users); with the tenant's
+/// per-shard counts if a page read them.
 async fn page_of_users(
     app: &crate::App,
     tenant: &TenantId,
     filter: Option<&Filter>,
     start: usize,
     count: usize,
-) -> Result<Vec<User>, Error> {
+) -> Result<(Vec<User>, Option<Occupancy>), Error> {
     use crate::domain::listing::{MAX_LIMIT, PageRequest, Position};
     let mut request = PageRequest {
         limit: MAX_LIMIT,
@@ -399,6 +411,7 @@ async fn page_of_users(
     };
     let mut seen = 0;
     let mut out = Vec::with_capacity(count);
+    let mut counts = None;
     loop {
         // No page reads past the last user wanted.
         request.limit = (start + count - seen).min(MAX_LIMIT);
@@ -406,6 +419,7 @@ async fn page_of_users(
             None => app.list_users(tenant, &request).await?,
             Some(filter) => app.list_users_where(tenant, filter, &request).await?,
         };
+        counts = page.occupancy.or(counts);
         for user in page.users {
             if seen >= start && out.len() < count {
                 out.push(user);
@@ -414,7 +428,7 @@ async fn page_of_users(
         }
         match page.next {
             Some(next) if out.len() < count => request.start = next,
-            _ => return Ok(out),
+            _ => return Ok((out, counts)),
         }
     }
 }

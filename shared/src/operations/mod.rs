@@ -48,6 +48,10 @@ pub struct App {
     pub erasure: Arc<ErasureSettings>,
     /// Tenants' effective settings, kept briefly ([`tenant::SETTINGS_CACHE_SECS`]).
     pub settings_cache: Arc<tenant::SettingsCache>,
+    /// About how many users a listing shard takes before a tenant's new users spread further
+    /// ([`crate::domain::listing::USERS_PER_SHARD`]; the tests lower it to grow a tenant in a
+    /// few dozen sign-ups).
+    pub users_per_shard: u64,
 }
 
 /// A user as a write left it, with the email the write queued.

@@ -3,7 +3,8 @@
 //!
 //! The cache keeps a tenant's effective settings for [`SETTINGS_CACHE_SECS`] after it read
 //! them: at most one `GetItem` per tenant per container in that time (concurrent misses wait
-//! for one read), none on a hit. A change is seen by every function within
+//! for one read), none on a hit. Where users are created it keeps the tenant's size too, read
+//! with the settings in one `BatchGetItem`, to place new users in the listing. A change is seen by every function within
 //! [`SETTINGS_CACHE_SECS`]; the container that made it (on Lambda, the PATCH function's own)
 //! at once. See docs/configuration.md.
 
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use super::{App, Races};
 use crate::domain::Error;
 use crate::domain::ids::TenantId;
+use crate::domain::listing::spread_for;
 use crate::domain::tenant::{SettingsChange, SettingsPatch, StoredSettings, TenantEmail};
 use crate::domain::time::Timestamp;
 use crate::ports::StoreError;
@@ -25,33 +27,85 @@ const MAX_CACHED: usize = 10_000;
 /// Changes a settings answer shows, newest first.
 pub const HISTORY_SHOWN: usize = 20;
 
-/// The per-container cache of effective tenant settings.
+/// The per-container cache of effective tenant settings and, where users are created, of
+/// tenants' sizes.
 #[derive(Default)]
 pub struct SettingsCache {
-    entries: Mutex<HashMap<TenantId, (Timestamp, Arc<TenantEmail>)>>,
+    entries: Mutex<HashMap<TenantId, Entry>>,
     /// Held while a miss reads the store, so concurrent misses (the purge and the outbox work
     /// 8 at a time) make one read, not one each.
     filling: tokio::sync::Mutex<()>,
+    /// Whether a miss reads the tenant's size with its settings (one `BatchGetItem` of the
+    /// settings item and the count items, in place of one `GetItem`): set in the functions
+    /// that create users, which place each new user by it, so their misses stay one read.
+    sizes: bool,
+}
+
+struct Entry {
+    expires: Timestamp,
+    settings: Arc<TenantEmail>,
+    /// How many users the tenant had when read, and those this container created since.
+    users: Option<u64>,
 }
 
 impl SettingsCache {
-    fn get(&self, tenant: &TenantId, now: Timestamp) -> Option<Arc<TenantEmail>> {
+    /// A cache whose misses also read each tenant's size: for a function that creates users.
+    pub fn keeping_sizes() -> Self {
+        SettingsCache {
+            sizes: true,
+            ..SettingsCache::default()
+        }
+    }
+
+    fn fresh<T>(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        read: impl FnOnce(&Entry) -> Option<T>,
+    ) -> Option<T> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(tenant)
-            .filter(|(expires, _)| now < *expires)
-            .map(|(_, settings)| settings.clone())
+            .filter(|entry| now < entry.expires)
+            .and_then(read)
     }
 
-    fn put(&self, tenant: &TenantId, now: Timestamp, settings: Arc<TenantEmail>) {
+    fn get(&self, tenant: &TenantId, now: Timestamp) -> Option<Arc<TenantEmail>> {
+        self.fresh(tenant, now, |e| Some(e.settings.clone()))
+    }
+
+    fn users(&self, tenant: &TenantId, now: Timestamp) -> Option<u64> {
+        self.fresh(tenant, now, |e| e.users)
+    }
+
+    fn put(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        settings: Arc<TenantEmail>,
+        users: Option<u64>,
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_CACHED && !entries.contains_key(tenant) {
             entries.clear();
         }
         entries.insert(
             tenant.clone(),
-            (now.plus_secs(SETTINGS_CACHE_SECS), settings),
+            Entry {
+                expires: now.plus_secs(SETTINGS_CACHE_SECS),
+                settings,
+                users,
+            },
         );
+    }
+
+    /// Counts a user this container just created into the tenant's size, so a container
+    /// creating many users spreads them as the tenant grows, not only at its next read.
+    pub fn created(&self, tenant: &TenantId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(users) = entries.get_mut(tenant).and_then(|e| e.users.as_mut()) {
+            *users = users.saturating_add(1);
+        }
     }
 }
 
@@ -96,10 +150,44 @@ impl App {
         if let Some(settings) = self.settings_cache.get(tenant, self.clock.now()) {
             return Ok(settings);
         }
-        let stored = self.tenants.settings(tenant).await?.unwrap_or_default();
-        let settings = Arc::new(self.effective(tenant, &stored));
-        self.settings_cache.put(tenant, now, settings.clone());
+        let (settings, _) = self.fill(tenant, now, self.settings_cache.sizes).await?;
         Ok(settings)
+    }
+
+    /// How many listing shards the tenant's new users go to: by its size, from the cache when
+    /// fresh, else read with its settings (one call).
+    pub async fn listing_spread(&self, tenant: &TenantId) -> Result<u16, Error> {
+        let now = self.clock.now();
+        let users = match self.settings_cache.users(tenant, now) {
+            Some(users) => users,
+            None => {
+                let _filling = self.settings_cache.filling.lock().await;
+                match self.settings_cache.users(tenant, self.clock.now()) {
+                    Some(users) => users,
+                    None => self.fill(tenant, now, true).await?.1.unwrap_or(0),
+                }
+            }
+        };
+        Ok(spread_for(users, self.users_per_shard))
+    }
+
+    /// Reads the tenant's settings (and its size, with `sizes`) into the cache.
+    async fn fill(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        sizes: bool,
+    ) -> Result<(Arc<TenantEmail>, Option<u64>), Error> {
+        let (stored, users) = if sizes {
+            let (stored, users) = self.tenants.settings_and_size(tenant).await?;
+            (stored, Some(users))
+        } else {
+            (self.tenants.settings(tenant).await?, None)
+        };
+        let settings = Arc::new(self.effective(tenant, &stored.unwrap_or_default()));
+        self.settings_cache
+            .put(tenant, now, settings.clone(), users);
+        Ok((settings, users))
     }
 
     /// `GET /settings`: the effective settings, their version and the newest changes.
@@ -168,8 +256,9 @@ impl App {
                 .await
             {
                 Ok(()) => {
+                    let users = self.settings_cache.users(tenant, now);
                     self.settings_cache
-                        .put(tenant, now, Arc::new(settings.clone()));
+                        .put(tenant, now, Arc::new(settings.clone()), users);
                     history.insert(0, change);
                     history.truncate(HISTORY_SHOWN);
                     return Ok(SettingsView {

@@ -6,7 +6,7 @@ use crate::domain::email::Email;
 use crate::domain::erasure::first_review;
 use crate::domain::idempotency::{Commit, in_flight};
 use crate::domain::ids::{TenantId, UserId};
-use crate::domain::listing::{Filter, PAGE_BUDGET_BYTES, Page, PageRequest};
+use crate::domain::listing::{Filter, Occupancy, PAGE_BUDGET_BYTES, Page, PageRequest, placed_id};
 use crate::domain::login::Credential;
 use crate::domain::message::SendCap;
 use crate::domain::new_user::NewUser;
@@ -19,12 +19,18 @@ impl App {
     /// Creates a user; a database user with an unverified address is sent a verification
     /// email, queued in the same transaction (see [`super::email`]). Under an idempotency key
     /// (`commit`), the same transaction marks its record committed to the new user.
+    ///
+    /// The user's id is drawn again so its listing shard is among those the tenant's size
+    /// calls for ([`crate::domain::listing`]): a small tenant's users share one shard.
     pub async fn create_user(
         &self,
         mut new: NewUser,
         commit: Option<&Commit>,
     ) -> Result<Saved, Error> {
-        let tenant = &new.user.tenant_id;
+        let tenant = new.user.tenant_id.clone();
+        let tenant = &tenant;
+        // Before anything names the id (its verification link, its key's record).
+        new.place(placed_id(self.listing_spread(tenant).await?));
         let policies = self.tenant(tenant).await?.policies;
         new.user.review_at = first_review(&policies, &new.user);
         let hash = match &new.password {
@@ -45,6 +51,7 @@ impl App {
             Err(StoreError::ConditionFailed) if commit.is_some() => return Err(in_flight()),
             other => other?,
         }
+        self.settings_cache.created(tenant);
         let emails = self.send_now(prepared, &new.user).await;
         Ok(Saved {
             user: new.user,
@@ -156,14 +163,19 @@ impl App {
         Ok(page)
     }
 
-    /// How many of the tenant's users a filter names, up to `at_most`.
+    /// How many of the tenant's users a filter names, up to `at_most`; `known`, the tenant's
+    /// counts if a page already read them.
     pub async fn count_users_where(
         &self,
         tenant: &TenantId,
         filter: &Filter,
         at_most: u64,
+        known: Option<&Occupancy>,
     ) -> Result<u64, Error> {
-        Ok(self.users.count_where(tenant, filter, at_most).await?)
+        Ok(self
+            .users
+            .count_where(tenant, filter, at_most, known)
+            .await?)
     }
 
     pub async fn users_by_email(

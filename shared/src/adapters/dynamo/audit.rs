@@ -1,6 +1,7 @@
 //! A check of a table's items against each other, for after a fault, a restore or a test
 //! run: what every profile implies (its guards, search entries and count) is there, and
-//! nothing names a user that is gone. `local-api audit` runs it on a table
+//! nothing names a user that is gone. Counts are checked per listing shard: a listing reads
+//! only the shards whose count says they hold users. `local-api audit` runs it on a table
 //! (docs/operations.md, "Auditing a table").
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
-use super::items::{Item, PK, PRESENCE_PREFIX, PROFILE, SK, guards, user_of};
+use super::items::{
+    Item, PK, PRESENCE_PREFIX, PROFILE, SK, counted_shard, counted_users, guards, user_of,
+};
+use crate::domain::listing::shard_of;
 
 /// Every item of `table`, by a scan: for [`audit`], on a table of tests or a restored copy
 /// (a scan of a live table reads all of it).
@@ -41,12 +45,15 @@ pub fn audit(items: &[Item]) -> Vec<String> {
     };
     let mut users = BTreeSet::new();
     let mut expected: BTreeMap<(String, String), Item> = BTreeMap::new();
-    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
+    // Profiles per tenant and listing shard.
+    let mut counted: BTreeMap<(String, u16), i64> = BTreeMap::new();
     for item in items.iter().filter(|i| text(i, SK) == PROFILE) {
         let pk = text(item, PK);
         match user_of(item.clone()) {
             Ok(user) => {
-                *counted.entry(user.tenant_id.to_string()).or_default() += 1;
+                *counted
+                    .entry((user.tenant_id.to_string(), shard_of(&user.user_id)))
+                    .or_default() += 1;
                 for guard in guards(&user) {
                     expected.insert(
                         (guard.pk.clone(), guard.sk.clone()),
@@ -58,7 +65,7 @@ pub fn audit(items: &[Item]) -> Vec<String> {
             Err(e) => problems.push(format!("{pk}: {e:?}")),
         }
     }
-    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    let mut counts: BTreeMap<(String, u16), i64> = BTreeMap::new();
     for item in items {
         let (pk, sk) = (text(item, PK), text(item, SK));
         let guard = ["#EMAIL#", "#USERNAME#", "#IDENTITY#"]
@@ -80,11 +87,12 @@ pub fn audit(items: &[Item]) -> Vec<String> {
             .strip_suffix("#COUNT")
             .and_then(|p| p.strip_prefix("TENANT#"))
         {
-            let n = match item.get("users") {
-                Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(i64::MIN),
-                _ => 0,
-            };
-            *counts.entry(tenant.to_owned()).or_default() += n;
+            match counted_shard(&sk) {
+                Some(shard) => {
+                    *counts.entry((tenant.to_owned(), shard)).or_default() += counted_users(item)
+                }
+                None => problems.push(format!("{pk} {sk}: a count item of no listing shard")),
+            }
         } else if sk != PROFILE
             && pk.contains("#USER#")
             && (sk == "PASSWORD" || sk.starts_with("PASSWORD#"))
@@ -98,11 +106,12 @@ pub fn audit(items: &[Item]) -> Vec<String> {
             "{pk} {sk}: missing, though its owner's profile implies it"
         ));
     }
-    for tenant in counts.keys().chain(counted.keys()).collect::<BTreeSet<_>>() {
-        let (stored, profiles) = (counts.get(tenant), counted.get(tenant));
+    for at in counts.keys().chain(counted.keys()).collect::<BTreeSet<_>>() {
+        let (stored, profiles) = (counts.get(at), counted.get(at));
         if stored.copied().unwrap_or(0) != profiles.copied().unwrap_or(0) {
+            let (tenant, shard) = at;
             problems.push(format!(
-                "TENANT#{tenant}#COUNT: the shards sum to {stored:?}, the tenant has {profiles:?} profiles"
+                "TENANT#{tenant}#COUNT: listing shard {shard:02} counts {stored:?}, it holds {profiles:?} profiles"
             ));
         }
     }

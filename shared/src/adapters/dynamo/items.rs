@@ -224,14 +224,19 @@ pub mod keys {
         }
     }
 
-    /// The partition of a tenant's user count, one item per listing shard.
+    /// The partition of a tenant's user count: items per listing shard.
     pub fn count(tenant: &TenantId) -> String {
         format!("TENANT#{tenant}#COUNT")
     }
 
-    /// The count item of one listing shard.
-    pub fn count_sk(shard: u16) -> String {
-        format!("SHARD#{shard:02}")
+    /// One count item of a listing shard: `SHARD#{nn}` (the first, and the only one before
+    /// shards had several), then `SHARD#{nn}#{kk}`.
+    pub fn count_sk(shard: u16, item: u16) -> String {
+        if item == 0 {
+            format!("SHARD#{shard:02}")
+        } else {
+            format!("SHARD#{shard:02}#{item:02}")
+        }
     }
 
     pub fn email(tenant: &TenantId, email_key: &str) -> String {
@@ -363,6 +368,60 @@ pub(super) fn is_search_entry(item: &Item) -> bool {
 
 /// Shards of the due-erasure index (on `gsi2`, beside the outbox's).
 pub(super) const ERASE_SHARDS: u16 = 16;
+
+/// Two bytes of a digest of the user id other than those that make its listing shard: small
+/// tenants' users share listing shard 0 (placed ids), so whatever else spreads by the id must
+/// not follow the listing shard.
+fn id_bytes(id: &UserId, at: usize) -> u16 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.to_string().as_bytes());
+    u16::from_be_bytes([digest[at], digest[at + 1]])
+}
+
+/// The user's shard of the due-erasure index. The index spans tenants, so it goes by its own
+/// bytes of the id's digest: by the listing shard, every small tenant's due users would share
+/// one partition.
+pub(super) fn erase_shard(id: &UserId) -> u16 {
+    id_bytes(id, 4) % ERASE_SHARDS
+}
+
+/// Count items of a listing shard. A shard opened while the tenant was small takes a larger
+/// share of its sign-ups (shard 0 every one at first, shard 1 half, …), so it has more items:
+/// 16, 8, 4 (shards 2 and 3), 2 (4 to 7), 1 (8 to 15). Whatever the tenant's spread, no item
+/// takes more than a sixteenth of its sign-ups, so concurrent transactions rarely meet on
+/// one. All of a tenant's count items together are [`count_keys`]: 48, one `BatchGetItem`.
+pub(super) fn count_items_of(shard: u16) -> u16 {
+    let opened_at = 16 - shard.leading_zeros();
+    16u16.checked_shr(opened_at).unwrap_or(1).max(1)
+}
+
+/// The count item a user is counted in: of its listing shard, by bytes of its id's digest
+/// other than the shard's.
+pub(super) fn count_sk_of(id: &UserId) -> String {
+    let shard = shard_of(id);
+    keys::count_sk(shard, id_bytes(id, 2) % count_items_of(shard))
+}
+
+/// Every count item a tenant can have.
+pub(super) fn count_keys(tenant: &TenantId) -> Vec<Item> {
+    (0..crate::domain::listing::SHARDS)
+        .flat_map(|shard| (0..count_items_of(shard)).map(move |i| keys::count_sk(shard, i)))
+        .map(|sk| key(keys::count(tenant), &sk))
+        .collect()
+}
+
+/// The listing shard a count item counts, by its sort key.
+pub(super) fn counted_shard(sk: &str) -> Option<u16> {
+    sk.strip_prefix("SHARD#")?.get(..2)?.parse().ok()
+}
+
+/// A count item's `users`.
+pub(super) fn counted_users(item: &Item) -> i64 {
+    match item.get("users") {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
 
 pub(super) fn erase_shard_key(shard: u16) -> String {
     format!("DUE#ERASE#{shard:02}")
@@ -525,6 +584,35 @@ mod tests {
         }
         assert!(keys::user(&user.tenant_id, &user.user_id).starts_with(&t));
         assert!(keys::list(&user.tenant_id, 3).starts_with(&t));
+    }
+
+    #[test]
+    fn count_items_share_out_each_shards_sign_ups_and_name_their_shard() {
+        let per_shard: Vec<u16> = (0..16).map(count_items_of).collect();
+        assert_eq!(per_shard, [16, 8, 4, 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]);
+        let t = TenantId::parse("acme").unwrap();
+        let all = count_keys(&t);
+        assert_eq!(
+            all.len(),
+            48,
+            "one BatchGetItem reads them with the settings"
+        );
+        assert_eq!(
+            keys::count_sk(7, 0),
+            "SHARD#07",
+            "the first is the one of old"
+        );
+        assert_eq!(keys::count_sk(0, 15), "SHARD#00#15");
+        for k in &all {
+            let Some(AttributeValue::S(sk)) = k.get(SK) else {
+                panic!("{k:?}")
+            };
+            assert!(counted_shard(sk).is_some_and(|s| s < 16), "{sk}");
+        }
+        for _ in 0..200 {
+            let id = UserId::generate();
+            assert_eq!(counted_shard(&count_sk_of(&id)), Some(shard_of(&id)));
+        }
     }
 
     #[test]

@@ -284,19 +284,19 @@ impl DynamoStore {
         self.write_batches(requests).await
     }
 
-    /// A change of the tenant's user count by `delta`, in the count item of the user's listing
-    /// shard: one of [`crate::domain::listing::SHARDS`], so concurrent sign-ups spread out.
-    /// Goes in the transaction that creates or removes the user, so the count is exact.
+    /// A change of the tenant's user count by `delta`, in a count item of the user's listing
+    /// shard ([`items::count_sk_of`]), so concurrent sign-ups spread out. Goes in the
+    /// transaction that creates or removes the user, so the count of each shard is exact: it
+    /// is what tells a listing which shards to read.
     pub(super) fn count_update(
         &self,
         tenant: &TenantId,
         user: &UserId,
         delta: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        let shard = crate::domain::listing::shard_of(user);
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(keys::count(tenant), &keys::count_sk(shard))))
+            .set_key(Some(key(keys::count(tenant), &items::count_sk_of(user))))
             .update_expression("ADD #n :d")
             .expression_attribute_names("#n", "users")
             .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))

@@ -19,6 +19,26 @@ impl TenantStore for DynamoStore {
             .transpose()
     }
 
+    async fn settings_and_size(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Option<StoredSettings>, u64), StoreError> {
+        // 49 keys, within one BatchGetItem's 100: the settings item and every count item.
+        let settings_key = key(keys::settings(tenant), SETTINGS);
+        let mut wanted = vec![settings_key.clone()];
+        wanted.extend(count_keys(tenant));
+        let mut stored = None;
+        let mut users: i64 = 0;
+        for item in self.batch_items(wanted, true).await? {
+            if item.get(PK) == settings_key.get(PK) {
+                stored = Some(settings_of(item)?);
+            } else {
+                users = users.saturating_add(counted_users(&item));
+            }
+        }
+        Ok((stored, u64::try_from(users).unwrap_or(0)))
+    }
+
     async fn settings_with_history(
         &self,
         tenant: &TenantId,

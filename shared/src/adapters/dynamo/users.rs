@@ -16,7 +16,7 @@ use crate::domain::email::Email;
 use crate::domain::idempotency::Commit;
 use crate::domain::ids::Connection;
 use crate::domain::ids::{TenantId, UserId};
-use crate::domain::listing::{Filter, Page, PageRequest, Position, SHARDS, shard_of};
+use crate::domain::listing::{Filter, Occupancy, Page, PageRequest, Position, SHARDS, shard_of};
 use crate::domain::login::Credential;
 use crate::domain::login::Identifier;
 use crate::domain::message::{Queued, SendCap};
@@ -83,7 +83,7 @@ impl DynamoStore {
         item.insert(GSI3_SK.into(), s(user.user_id.to_string()));
         // Only a profile whose erasure is scheduled is in the due index.
         if let Some(due) = user.erasure_due() {
-            let shard = shard_of(&user.user_id) % ERASE_SHARDS;
+            let shard = erase_shard(&user.user_id);
             item.insert(GSI2_PK.into(), s(erase_shard_key(shard)));
             item.insert(
                 GSI2_SK.into(),
@@ -286,8 +286,26 @@ impl DynamoStore {
         Ok((ids, out.last_evaluated_key.is_none()))
     }
 
-    /// One page of `index`: the shards in order, a wave of them at once, each in user-id
-    /// order.
+    /// How many users each listing shard of the tenant holds: its count items, one `Query`
+    /// of their partition (strongly consistent, a few hundred bytes).
+    pub(super) async fn occupancy(&self, tenant: &TenantId) -> Result<Occupancy, StoreError> {
+        let mut occupancy = Occupancy::default();
+        for item in self.partition(&keys::count(tenant)).await? {
+            if let Some(AttributeValue::S(sk)) = item.get(SK)
+                && let Some(shard) = counted_shard(sk)
+            {
+                occupancy.add(shard, counted_users(&item));
+            }
+        }
+        Ok(occupancy)
+    }
+
+    /// One page of `index`: the shards in order, each in user-id order. The shard the page
+    /// starts in is read first, alone: a small tenant's users all share it, and a large
+    /// tenant's shard holds more than a page, so that one query is usually the page. Only a
+    /// page that reads a shard to its end reads the tenant's counts, to skip the shards that
+    /// hold nobody and read the next ones that do at once, as many as their counts say fill
+    /// the page.
     async fn list_in(
         &self,
         tenant: &TenantId,
@@ -296,20 +314,32 @@ impl DynamoStore {
     ) -> Result<Page, StoreError> {
         let mut pos = page.start;
         let mut ids: Vec<UserId> = Vec::with_capacity(page.limit);
-        let mut wave = 1;
+        let mut occupancy: Option<Occupancy> = None;
+        let mut wave = vec![pos.shard];
+        // A search's entries are fewer than the shards' users, so the counts undersize its
+        // waves: each wave of a search reads at least twice the shards of the one before.
+        let mut reach = 1;
         let next = 'page: loop {
             let remaining = page.limit - ids.len();
-            let last = (pos.shard + wave).min(SHARDS);
-            let queries = (pos.shard..last).map(|shard| {
+            // One key more than the page needs, so a shard that ends with the page says so
+            // and the page knows whether anything follows.
+            let queries = wave.iter().map(|&shard| {
                 let after = if shard == pos.shard { pos.after } else { None };
-                self.shard_page(tenant, index, shard, after, remaining)
+                self.shard_page(tenant, index, shard, after, remaining + 1)
             });
             let results = futures::future::join_all(queries).await;
-            for (shard, result) in (pos.shard..last).zip(results) {
+            let mut cut = None;
+            for (&shard, result) in wave.iter().zip(results) {
                 let (found, exhausted) = result?;
                 for id in found {
                     if ids.len() == page.limit {
-                        break 'page Some(pos);
+                        // The next page starts here: past what this shard gave, or at its
+                        // start when the shards before it filled the page.
+                        break 'page Some(if pos.shard == shard {
+                            pos
+                        } else {
+                            Position { shard, after: None }
+                        });
                     }
                     ids.push(id);
                     pos = Position {
@@ -318,35 +348,91 @@ impl DynamoStore {
                     };
                 }
                 if !exhausted {
-                    // The shard holds more than it returned: the page is full, or DynamoDB
-                    // cut the response at 1 MB and this shard is read again from here.
+                    // DynamoDB cut the response at 1 MB: this shard is read on from here,
+                    // and the shards after it of this wave again from their start.
                     if ids.len() == page.limit {
                         break 'page Some(pos);
                     }
-                    wave = 1;
-                    continue 'page;
+                    cut = Some(shard);
+                    break;
                 }
                 pos = Position {
                     shard: shard + 1,
                     after: None,
                 };
-                if pos.shard == SHARDS {
-                    break 'page None;
-                }
-                if ids.len() == page.limit {
-                    break 'page Some(pos);
-                }
             }
-            wave *= 2;
+            if let Some(shard) = cut {
+                wave = vec![shard];
+                continue;
+            }
+            if pos.shard == SHARDS {
+                break 'page None;
+            }
+            let counts = match occupancy {
+                Some(counts) => counts,
+                None => *occupancy.insert(self.occupancy(tenant).await?),
+            };
+            let held: Vec<u16> = counts.held_from(pos.shard).collect();
+            if ids.len() == page.limit {
+                break 'page held.first().map(|&shard| Position { shard, after: None });
+            }
+            let mut wanted = (page.limit - ids.len()) as u64;
+            wave = Vec::new();
+            for shard in held {
+                wave.push(shard);
+                let users = counts.users_in(shard);
+                if users >= wanted && wave.len() >= reach {
+                    break;
+                }
+                wanted = wanted.saturating_sub(users);
+            }
+            let Some(&first) = wave.first() else {
+                break 'page None;
+            };
+            if matches!(index, Index::Where(_)) {
+                reach = wave.len() * 2;
+            }
+            pos = Position {
+                shard: first,
+                after: None,
+            };
         };
         let users = self.batch_get(tenant, &ids, false).await?;
-        Ok(Page { users, next })
+        Ok(Page {
+            users,
+            next,
+            occupancy,
+        })
     }
 
     /// Writes users (profile, password, guards) with no condition and no uniqueness check, 25
-    /// items per `BatchWriteItem`. Only for filling a table for a benchmark: anything else
-    /// creates users with [`UserStore::create`].
+    /// items per `BatchWriteItem`, then adds them to their count items (one `UpdateItem` per
+    /// item touched), which the listing reads. Only for filling a table for a benchmark:
+    /// anything else creates users with [`UserStore::create`].
     pub async fn seed(&self, users: &[(User, Option<PasswordHash>)]) -> Result<(), StoreError> {
+        let mut counted: HashMap<(String, String), i64> = HashMap::new();
+        for (user, _) in users {
+            *counted
+                .entry((keys::count(&user.tenant_id), count_sk_of(&user.user_id)))
+                .or_default() += 1;
+        }
+        self.seed_items(users).await?;
+        for ((pk, sk), n) in counted {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, &sk)))
+                .update_expression("ADD #n :d")
+                .expression_attribute_names("#n", "users")
+                .expression_attribute_values(":d", AttributeValue::N(n.to_string()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("UpdateItem", e))?;
+        }
+        Ok(())
+    }
+
+    async fn seed_items(&self, users: &[(User, Option<PasswordHash>)]) -> Result<(), StoreError> {
         let mut items = Vec::new();
         for (user, password) in users {
             items.push(self.profile_item(user)?);
@@ -566,19 +652,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let keys = (0..SHARDS)
-            .map(|shard| key(keys::count(tenant), &keys::count_sk(shard)))
-            .collect();
-        let total: i64 = self
-            .batch_items(keys, false)
-            .await?
-            .iter()
-            .filter_map(|item| match item.get("users") {
-                Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
-                _ => None,
-            })
-            .sum();
-        Ok(u64::try_from(total).unwrap_or(0))
+        Ok(self.occupancy(tenant).await?.total())
     }
 
     async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page, StoreError> {
@@ -599,11 +673,17 @@ impl UserStore for DynamoStore {
         tenant: &TenantId,
         filter: &Filter,
         at_most: u64,
+        known: Option<&Occupancy>,
     ) -> Result<u64, StoreError> {
-        // Every shard at once, each asked for its share of what is left, then again those
-        // that had more: one round trip for a small tenant, and the read stops near
-        // `at_most` for a large one.
-        let mut open: Vec<(u16, Option<Item>)> = (0..SHARDS).map(|shard| (shard, None)).collect();
+        let counts = match known {
+            Some(counts) => *counts,
+            None => self.occupancy(tenant).await?,
+        };
+        // The shards that hold users at once, each asked for its share of what is left, then
+        // again those that had more: one round trip for a small tenant, and the read stops
+        // near `at_most` for a large one.
+        let mut open: Vec<(u16, Option<Item>)> =
+            counts.held_from(0).map(|shard| (shard, None)).collect();
         let mut counted: u64 = 0;
         while counted < at_most && !open.is_empty() {
             let share = (at_most - counted).div_ceil(open.len() as u64).max(1);
