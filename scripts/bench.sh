@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # make bench: every operation against a moto of its own (a Markdown table for BENCHMARKS.md),
-# then each function's cold start against the floor's (docs/performance.md); exits non-zero
-# when a figure misses its budget.
+# then each function's cold start against the floor's, then the deploy build's time and
+# sizes (docs/performance.md); exits non-zero when a figure misses its budget, after running
+# every step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/with-moto.sh cargo bench -p local-api --bench operations
 echo "== cold starts (release binaries)"
 cargo build --release --workspace --bins
-scripts/with-moto.sh cargo bench -p local-api --bench coldstart
+status=0
+scripts/with-moto.sh cargo bench -p local-api --bench coldstart || status=1
+echo "== deploy build (sam build from clean, then after a one-line change; arm64 sizes)"
+scripts/bench-build.sh || status=1
+exit $status

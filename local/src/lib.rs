@@ -10,3 +10,4 @@ pub mod moto;
 pub mod queue;
 pub mod routes;
 pub mod server;
+pub mod template;

@@ -27,11 +27,11 @@ fn granted() -> Actions {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
     let template: Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut granted = Actions::new();
-    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
         if text(&resource["Type"]) != "AWS::Serverless::Function" {
             continue;
         }
-        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+        let binary = local_api::template::binary_of(&text(name));
         let actions = granted.entry(binary).or_default();
         for policy in list(&resource["Properties"]["Policies"]) {
             for statement in list(&policy["Statement"]) {

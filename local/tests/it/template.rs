@@ -91,12 +91,18 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
             continue;
         }
         let name = text(name);
+        // deploy/Makefile copies each function's binary by this name.
         assert_eq!(
             text(&resource["Metadata"]["BuildMethod"]),
-            "rust-cargolambda",
+            "makefile",
             "{name}"
         );
-        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+        assert_eq!(
+            text(&resource["Metadata"]["WorkingDirectory"]),
+            ".",
+            "{name}"
+        );
+        let binary = local_api::template::binary_of(&name);
         let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../functions")
             .join(&binary);
@@ -232,7 +238,7 @@ fn a_function_wires_ses_or_the_mail_queue_exactly_when_its_policy_lets_it_use_th
         if text(&resource["Type"]) != "AWS::Serverless::Function" {
             continue;
         }
-        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+        let binary = local_api::template::binary_of(&text(name));
         let main = std::fs::read_to_string(root.join(format!("functions/{binary}/src/main.rs")))
             .unwrap_or_else(|e| panic!("{}: functions/{binary}/src/main.rs: {e}", text(name)));
         let granted = |action: &str| {
