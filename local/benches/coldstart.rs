@@ -29,6 +29,7 @@ struct Figures {
     init: Duration,
     first_invoke: Duration,
     peak_rss_kib: u64,
+    cpu: Duration,
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -39,6 +40,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 async fn measure(binary: &Path, event: &str, env: &[(String, String)], spawns: usize) -> Figures {
     let mut inits = Vec::new();
     let mut invokes = Vec::new();
+    let mut cpus = Vec::new();
     let mut peak = 0;
     for _ in 0..spawns {
         let run = local_api::lambda::invoke(binary, event.to_owned(), env).await;
@@ -47,12 +49,14 @@ async fn measure(binary: &Path, event: &str, env: &[(String, String)], spawns: u
         };
         inits.push(init);
         invokes.push(first);
+        cpus.push(run.cpu.unwrap_or(Duration::MAX));
         peak = peak.max(run.peak_rss_kib.unwrap_or(u64::MAX));
     }
     Figures {
         init: median(inits),
         first_invoke: median(invokes),
         peak_rss_kib: peak,
+        cpu: median(cpus),
     }
 }
 
@@ -147,16 +151,17 @@ async fn main() {
     let init_budget = floor.init.mul_f64(1.1);
     let invoke_budget = floor.first_invoke + round_trip;
     println!(
-        "| function | init ms (≤ {}) | first invoke ms (≤ {}) | peak RSS MiB | within budget |",
+        "| function | init ms (≤ {}) | first invoke ms (≤ {}) | peak RSS MiB | CPU ms | within budget |",
         ms(init_budget),
         ms(invoke_budget)
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     println!(
-        "| floor | {} | {} | {:.1} | |",
+        "| floor | {} | {} | {:.1} | {} | |",
         ms(floor.init),
         ms(floor.first_invoke),
-        floor.peak_rss_kib as f64 / 1024.0
+        floor.peak_rss_kib as f64 / 1024.0,
+        ms(floor.cpu)
     );
     let mut functions: Vec<String> = std::fs::read_dir(root.join("events"))
         .expect("events/")
@@ -184,10 +189,11 @@ async fn main() {
             missed.push("peak RSS");
         }
         println!(
-            "| {name} | {} | {} | {:.1} | {} |",
+            "| {name} | {} | {} | {:.1} | {} | {} |",
             ms(f.init),
             ms(f.first_invoke),
             f.peak_rss_kib as f64 / 1024.0,
+            ms(f.cpu),
             if missed.is_empty() {
                 "yes".to_owned()
             } else {

@@ -17,6 +17,7 @@ use shared::domain::erasure::PurgeReport;
 use shared::domain::ids::{TenantId, UserId};
 use shared::domain::time::Timestamp;
 use shared::domain::user::{Identity, User};
+use shared::ports::UserStore;
 use shared::schedule::Pass;
 
 fn env_number(name: &str, default: usize) -> usize {

@@ -35,6 +35,10 @@ pub struct Invocation {
     pub first_invoke: Option<Duration>,
     /// The process's peak resident memory once it answered (`VmHWM`), in KiB.
     pub peak_rss_kib: Option<u64>,
+    /// CPU time the process (all its threads) had used once it answered: init and the first
+    /// invoke. Lambda gives a function CPU in proportion to its memory, so this is what a
+    /// smaller `MemorySize` stretches (docs/performance.md, "Memory sizes").
+    pub cpu: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -191,6 +195,7 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         _ = tokio::time::sleep(TIMEOUT) => false,
     };
     let peak_rss_kib = child.id().and_then(peak_rss_kib);
+    let cpu = child.id().and_then(cpu_time);
     child.start_kill().ok();
     child.wait().await.ok();
     server.abort();
@@ -213,6 +218,7 @@ pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> I
         init: polled.map(|p| p - started),
         first_invoke: polled.zip(answered).map(|(p, a)| a - p),
         peak_rss_kib,
+        cpu,
     }
 }
 
@@ -224,6 +230,7 @@ impl Invocation {
             init: None,
             first_invoke: None,
             peak_rss_kib: None,
+            cpu: None,
         }
     }
 }
@@ -233,6 +240,17 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The CPU time of every thread of process `pid` so far, in nanoseconds from Linux's
+/// `/proc/{pid}/task/*/schedstat` (the clock-tick counts of `stat` are too coarse here).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Appends a process's output to `$LOG_CAPTURE_DIR/lambda-{name}.log` when the variable is

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::App;
 use crate::adapters::argon::Argon2Hasher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::ses::SesMailer;
@@ -14,7 +15,6 @@ use crate::config::{
 use crate::domain::erasure::ErasureSettings;
 use crate::domain::login::BruteForce;
 use crate::domain::tenant::EmailSettings;
-use crate::operations::App;
 use crate::ports::Mailer;
 
 /// The wiring of a deployed function, built once per cold start: the table, the hasher and

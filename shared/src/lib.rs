@@ -14,4 +14,5 @@ pub mod ports;
 pub mod schedule;
 pub mod telemetry;
 
-pub use operations::App;
+/// The app every function runs: the operations over the DynamoDB table.
+pub type App = operations::App<adapters::dynamo::DynamoStore, adapters::argon::Argon2Hasher>;

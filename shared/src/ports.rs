@@ -118,6 +118,38 @@ pub enum Deleted {
     NotFound,
 }
 
+/// Everything the operations keep, as one type: the table's adapter implements every store
+/// port. [`crate::operations::App`] is generic over it rather than holding trait objects, so
+/// each function's binary links only the store calls its operation makes
+/// (docs/performance.md, "What each function links").
+pub trait Store:
+    UserStore
+    + LoginStore
+    + LinkStore
+    + ErasureStore
+    + TicketStore
+    + OutboxStore
+    + TenantStore
+    + RateLimiter
+    + IdempotencyStore
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: UserStore
+        + LoginStore
+        + LinkStore
+        + ErasureStore
+        + TicketStore
+        + OutboxStore
+        + TenantStore
+        + RateLimiter
+        + IdempotencyStore
+        + 'static
+{
+}
+
 /// Users and the items that make their unique values unique.
 #[async_trait]
 pub trait UserStore: Send + Sync {

@@ -18,9 +18,13 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant(app).await?;
-        let id = caller.own_user_id()?;
-        let document = app.export_user(&tenant, &id, true).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let (document, id) = call
+            .read_beside(app, draw, async |_| {
+                let id = caller.own_user_id()?;
+                Ok((app.export_user(&tenant, &id, true).await?, id))
+            })
+            .await?;
         Ok(Reply::export(document, &id))
     }
     .await;

@@ -19,9 +19,14 @@ pub const SCOPES: &[&str] = &["read:users"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
-        let id = call.path_user_id()?;
-        let document = app.export_user(&tenant, &id, false).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let (document, id) = call
+            .read_beside(app, draw, async |call| {
+                caller.require(Scope::ReadUsers)?;
+                let id = call.path_user_id()?;
+                Ok((app.export_user(&tenant, &id, false).await?, id))
+            })
+            .await?;
         Ok(Reply::export(document, &id))
     }
     .await;

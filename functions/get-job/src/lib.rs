@@ -25,10 +25,14 @@ pub const ROUTE_AUTH0: &str = "GET /api/v2/jobs/{job_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, caller) = call.tenant(app).await?;
-        caller.require_any(&[Scope::ReadUsers, Scope::CreateUsers])?;
-        call.only_query(&[])?;
-        let job = app.job(&tenant, call.path("job_id")).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let job = call
+            .read_beside(app, draw, async |call| {
+                caller.require_any(&[Scope::ReadUsers, Scope::CreateUsers])?;
+                call.only_query(&[])?;
+                app.job(&tenant, call.path("job_id")).await
+            })
+            .await?;
         Ok(Reply::json(StatusCode::OK, serde_json::json!(job)))
     }
     .await;

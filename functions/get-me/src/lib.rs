@@ -17,8 +17,12 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, caller) = call.tenant(app).await?;
-        let user = app.get_user(&tenant, &caller.own_user_id()?).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let user = call
+            .read_beside(app, draw, async |_| {
+                app.get_user(&tenant, &caller.own_user_id()?).await
+            })
+            .await?;
         Ok(Reply::own_user(&user))
     }
     .await;

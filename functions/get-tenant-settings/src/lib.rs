@@ -20,9 +20,14 @@ pub const SCOPES: &[&str] = &["read:tenant_settings"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(app, Scope::ReadTenantSettings).await?;
-        call.only_query(&[])?;
-        let view = app.tenant_settings(&tenant).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let view = call
+            .read_beside(app, draw, async |call| {
+                caller.require(Scope::ReadTenantSettings)?;
+                call.only_query(&[])?;
+                app.tenant_settings(&tenant).await
+            })
+            .await?;
         Ok(Reply::settings(&view))
     }
     .await;

@@ -23,9 +23,14 @@ pub const ROUTE_AUTH0: &str = "GET /api/v2/users/{user_id}";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
-        let id = call.path_user(app, &tenant).await?;
-        let user = app.get_user(&tenant, &id).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let user = call
+            .read_beside(app, draw, async |call| {
+                caller.require(Scope::ReadUsers)?;
+                let id = call.path_user(app, &tenant).await?;
+                app.get_user(&tenant, &id).await
+            })
+            .await?;
         Ok(call.user_reply(StatusCode::OK, &user))
     }
     .await;

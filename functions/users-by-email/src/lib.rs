@@ -23,12 +23,17 @@ pub const ROUTE_AUTH0: &str = "GET /api/v2/users-by-email";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        let (tenant, _) = call.tenant_with(app, Scope::ReadUsers).await?;
-        call.only_query_and_fields(&["email"])?;
-        let raw = call.query("email").ok_or_else(|| {
-            Error::invalid("invalid_query", "The email query parameter is required.")
-        })?;
-        let users = app.users_by_email(&tenant, &Email::parse(raw)?).await?;
+        let (tenant, caller, draw) = call.tenant_reading(app).await?;
+        let users = call
+            .read_beside(app, draw, async |call| {
+                caller.require(Scope::ReadUsers)?;
+                call.only_query_and_fields(&["email"])?;
+                let raw = call.query("email").ok_or_else(|| {
+                    Error::invalid("invalid_query", "The email query parameter is required.")
+                })?;
+                app.users_by_email(&tenant, &Email::parse(raw)?).await
+            })
+            .await?;
         Ok(call.users_reply(&users))
     }
     .await;

@@ -231,7 +231,7 @@ async fn a_request_that_fails_on_our_side_frees_its_key_for_the_retry() {
     let calls = local_api::moto::CallLog::default();
     let missing_table =
         shared::adapters::dynamo::DynamoStore::new(crate::support::client(&calls), "no-such-table");
-    let broken: std::sync::Arc<dyn shared::ports::TicketStore> = std::sync::Arc::new(missing_table);
+    let broken = std::sync::Arc::new(missing_table);
     let body = json!({"user_id": ana["user_id"]});
     for kind in ["password-change", "email-verification"] {
         let path = format!("/v1/tenants/acme/tickets/{kind}");

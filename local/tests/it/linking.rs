@@ -2,6 +2,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 use crate::support::{ALL_SCOPES, Env, address, claims, inbox, s, user_path};
+use shared::ports::UserStore;
 
 const ANA_PASSWORD: &str = "correct horse battery";
 const BOB_PASSWORD: &str = "lantern Harbor quartz 93";

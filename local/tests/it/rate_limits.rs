@@ -215,3 +215,47 @@ async fn a_limiter_that_cannot_write_serves_the_request() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.header("x-ratelimit-remaining").is_none());
 }
+
+#[tokio::test]
+async fn a_read_draws_while_it_reads_and_a_refused_read_shows_nothing() {
+    let slow = json!({"rate_limit": {"requests_per_second": 1, "burst": 3}});
+    let (env, _clock) = deployment(json!({"acme": slow})).await;
+    let addr = start_with(&env, SECRET).await;
+    let t = token("acme");
+    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
+    let users = "/v1/tenants/acme/users";
+    let created = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let path = format!("{users}/{}", created.body["user_id"].as_str().unwrap());
+
+    let read = get(addr, "acme", &path).await;
+    assert_eq!((read.status, quota(&read).1), (200, 1));
+    assert_eq!(read.body["email"], "ana@example.com");
+    let again = get(addr, "acme", &path).await;
+    assert_eq!((again.status, quota(&again).1), (200, 0));
+    let refused = get(addr, "acme", &path).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.body["errorCode"], "too_many_requests");
+    assert!(
+        refused.body.get("email").is_none(),
+        "the read's answer is dropped: {}",
+        refused.body
+    );
+    let me = exchange(
+        addr,
+        from(1),
+        "GET",
+        "/v1/tenants/acme/me",
+        Some(&local_api::auth::mint(
+            SECRET,
+            "acme",
+            created.body["user_id"].as_str().unwrap(),
+            "",
+            300,
+        )),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(me.status, 429, "/me draws on the same bucket: {}", me.body);
+}

@@ -11,6 +11,7 @@ use local_api::gateway::{Incoming, dispatch};
 pub use local_api::moto::CallLog;
 use serde_json::Value;
 use shared::App;
+use shared::ports::{OutboxStore, PasswordHasher, TicketStore, UserStore};
 
 pub const ALL_SCOPES: &str = local_api::auth::ALL_SCOPES;
 

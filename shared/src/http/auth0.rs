@@ -45,7 +45,11 @@ impl UserRef {
 /// The user an Auth0 id names: by our id, or a social user through its identity guard, read
 /// to check the identity is its own (one linked into another user names no user, as in
 /// Auth0): one guard read and one user read more than by id.
-pub async fn resolve(app: &crate::App, tenant: &TenantId, raw: &str) -> Result<UserId, Error> {
+pub async fn resolve<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+    app: &crate::operations::App<S, H>,
+    tenant: &TenantId,
+    raw: &str,
+) -> Result<UserId, Error> {
     match UserRef::parse(raw)? {
         UserRef::Own(id) => Ok(id),
         UserRef::Identity { provider, id } => {
@@ -239,8 +243,8 @@ pub const MAX_RESULTS: usize = 1000;
 /// them as `{start, limit, length, total, users}`, `total` from the tenant's count. `q`
 /// (with `search_engine=v3`) takes one term of [`Query`]; anything else is 400, as is
 /// `sort`.
-pub async fn list_users(
-    app: &crate::App,
+pub async fn list_users<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+    app: &crate::operations::App<S, H>,
     call: &super::Call,
     tenant: &TenantId,
 ) -> Result<super::Reply, Error> {
@@ -397,8 +401,8 @@ impl Query {
 /// Users `start` to `start + count` in listing order (of those `filter` names): the pages
 /// before are read and passed over (at most [`MAX_RESULTS`] users); with the tenant's
 /// per-shard counts if a page read them.
-async fn page_of_users(
-    app: &crate::App,
+async fn page_of_users<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+    app: &crate::operations::App<S, H>,
     tenant: &TenantId,
     filter: Option<&Filter>,
     start: usize,

@@ -56,6 +56,13 @@ pub struct Call {
     idempotency: Option<Held>,
 }
 
+/// A read's draw on its tenant's rate limit, not yet taken: [`Call::read_beside`] takes it.
+#[must_use = "hand it to Call::read_beside: a draw never taken leaves the request unlimited"]
+pub struct Deferred {
+    of: BucketOf,
+    limit: Option<Bucket>,
+}
+
 /// An idempotency key a request holds.
 struct Held {
     tenant: TenantId,
@@ -282,8 +289,8 @@ pub struct LinkPage<'a> {
 
 impl<'a> LinkPage<'a> {
     /// A page of `tenant`'s in `locale`, whose form posts back to `/v1/tenants/{tenant}/{path}`.
-    pub fn new(
-        app: &crate::App,
+    pub fn new<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        app: &crate::operations::App<S, H>,
         tenant: &'a TenantId,
         settings: &'a crate::domain::tenant::TenantEmail,
         path: &str,
@@ -414,7 +421,21 @@ impl Call {
     /// The path's tenant, once the token is shown to belong to it; on an Auth0 route, whose
     /// paths name none, the token's, and the body then in our terms by the tenant's name for
     /// its database connection (from its settings, which the container caches).
-    pub async fn tenant(&mut self, app: &crate::App) -> Result<(TenantId, Caller), Error> {
+    pub async fn tenant<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &mut self,
+        app: &crate::operations::App<S, H>,
+    ) -> Result<(TenantId, Caller), Error> {
+        let (tenant, caller, deferred) = self.tenant_drawing(app, false).await?;
+        debug_assert!(deferred.is_none(), "an undeferred draw is taken");
+        Ok((tenant, caller))
+    }
+
+    /// As [`Call::tenant`]; with `defer`, the draw is handed back instead of taken.
+    async fn tenant_drawing<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &mut self,
+        app: &crate::operations::App<S, H>,
+        defer: bool,
+    ) -> Result<(TenantId, Caller, Option<Deferred>), Error> {
         let raw = match self.dialect {
             Dialect::Profiles => self.path.get("tenant_id").cloned().unwrap_or_default(),
             Dialect::Auth0 => self
@@ -439,8 +460,13 @@ impl Call {
         caller.tenant(&tenant)?;
         self.subject = Some(caller.subject().to_owned());
         let limit = app.email.tenants.tenant(&tenant).rate_limit;
-        self.admit(app, BucketOf::Tenant(tenant.clone()), limit)
-            .await?;
+        let of = BucketOf::Tenant(tenant.clone());
+        let deferred = if defer {
+            Some(Deferred { of, limit })
+        } else {
+            self.admit(app, of, limit).await?;
+            None
+        };
         if self.dialect == Dialect::Auth0 {
             // This dialect's rewrites of a body (here, and of link and user id bodies later)
             // go through a JSON value, which would round numbers and drop a repeated key
@@ -451,12 +477,15 @@ impl Call {
             let body = std::mem::take(&mut self.body);
             self.body = auth0::request_body(&self.method, body, &self.database_connection);
         }
-        Ok((tenant, caller))
+        Ok((tenant, caller, deferred))
     }
 
     /// The path's tenant on a public route (no token: a ticket or nothing proves the caller),
     /// once the request's address has drawn on its bucket for the tenant.
-    pub async fn public_tenant(&mut self, app: &crate::App) -> Result<TenantId, Error> {
+    pub async fn public_tenant<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &mut self,
+        app: &crate::operations::App<S, H>,
+    ) -> Result<TenantId, Error> {
         let raw = self.path.get("tenant_id").cloned().unwrap_or_default();
         self.tenant = Some(raw.chars().take(64).collect());
         let tenant = TenantId::parse(&raw)?;
@@ -474,9 +503,9 @@ impl Call {
     /// goes on, holding the key until [`Call::finish_idempotent`] keeps the answer. The same
     /// key with another route or body is 409 `idempotency_key_reused`, and while its first
     /// request runs, 409 `idempotency_key_in_flight`.
-    pub async fn idempotent(
+    pub async fn idempotent<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
         &mut self,
-        app: &crate::App,
+        app: &crate::operations::App<S, H>,
         tenant: &TenantId,
     ) -> Result<Option<Reply>, Error> {
         let Some(raw) = self.headers.get("idempotency-key") else {
@@ -539,9 +568,9 @@ impl Call {
 
     /// As [`Call::finish`], and then, for a request holding an idempotency key, keeps its
     /// answer (sealed) for the key's day; a 5xx frees the key instead, so a retry runs again.
-    pub async fn finish_idempotent(
+    pub async fn finish_idempotent<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
         mut self,
-        app: &crate::App,
+        app: &crate::operations::App<S, H>,
         outcome: Result<Reply, Error>,
     ) -> Response<Body> {
         let held = self.idempotency.take();
@@ -587,16 +616,61 @@ impl Call {
 
     /// Draws the request's token; 429 `too_many_requests` when the bucket is empty. Either
     /// way the answer carries what is left ([`Call::finish`]).
-    async fn admit(
+    async fn admit<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
         &mut self,
-        app: &crate::App,
+        app: &crate::operations::App<S, H>,
         of: BucketOf,
         limit: Option<Bucket>,
     ) -> Result<(), Error> {
+        let admission = app.admit(&of, limit, self.pick()).await;
+        self.settle(app, admission)
+    }
+
+    /// As [`Call::tenant`], for a read: the request's draw on the tenant's rate limit is
+    /// handed back, to be taken beside the read ([`Call::read_beside`]).
+    pub async fn tenant_reading<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &mut self,
+        app: &crate::operations::App<S, H>,
+    ) -> Result<(TenantId, Caller, Deferred), Error> {
+        let (tenant, caller, deferred) = self.tenant_drawing(app, true).await?;
+        let deferred = deferred.unwrap_or(Deferred {
+            of: BucketOf::Tenant(tenant.clone()),
+            limit: None,
+        });
+        Ok((tenant, caller, deferred))
+    }
+
+    /// Takes the request's draw and runs `read` (everything the request does after its
+    /// tenant is known) at the same time: one round trip instead of two. A read changes
+    /// nothing, so a refused request has cost only the read, whose answer is dropped for the
+    /// 429; every request still draws, whatever `read` answers (docs/api.md, "Rate limits").
+    pub async fn read_beside<S: crate::ports::Store, H: crate::ports::PasswordHasher, T>(
+        &mut self,
+        app: &crate::operations::App<S, H>,
+        deferred: Deferred,
+        read: impl AsyncFnOnce(&Call) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let draw = app.admit(&deferred.of, deferred.limit, self.pick());
+        let (admission, value) = tokio::join!(draw, read(&*self));
+        self.settle(app, admission)?;
+        value
+    }
+
+    /// Which shard of a sharded bucket the request draws on: a hash of its id.
+    fn pick(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.request_id.hash(&mut hasher);
-        match app.admit(&of, limit, hasher.finish()).await {
+        hasher.finish()
+    }
+
+    /// What a draw came to, for the request: its quota kept for the headers, or 429.
+    fn settle<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &mut self,
+        app: &crate::operations::App<S, H>,
+        admission: Admission,
+    ) -> Result<(), Error> {
+        match admission {
             Admission::Unlimited => Ok(()),
             Admission::FailedOpen => {
                 crate::telemetry::count("RateLimiterFailedOpen");
@@ -647,9 +721,9 @@ impl Call {
     }
 
     /// The path's tenant, for a caller that holds `scope` in it.
-    pub async fn tenant_with(
+    pub async fn tenant_with<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
         &mut self,
-        app: &crate::App,
+        app: &crate::operations::App<S, H>,
         scope: Scope,
     ) -> Result<(TenantId, Caller), Error> {
         let (tenant, caller) = self.tenant(app).await?;
@@ -664,7 +738,11 @@ impl Call {
 
     /// Whom a `/user-blocks` route names: `{user_id}` in the path (an Auth0 id on an Auth0
     /// route), `?identifier=` (an email or username of a database user), or `?ip=`.
-    pub async fn blocks_of(&self, app: &crate::App, tenant: &TenantId) -> Result<BlocksOf, Error> {
+    pub async fn blocks_of<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &self,
+        app: &crate::operations::App<S, H>,
+        tenant: &TenantId,
+    ) -> Result<BlocksOf, Error> {
         if self.path.contains_key("user_id") {
             // Auth0's SDKs may ask whether its brute-force setting is on; it always is here.
             self.only_query(&["consider_brute_force_enablement"])?;
@@ -687,7 +765,11 @@ impl Call {
     /// a social user's `{provider}|{id}`, found through its identity guard and read to check
     /// that the identity is the user's own (one linked into another user names no user, as
     /// in Auth0).
-    pub async fn path_user(&self, app: &crate::App, tenant: &TenantId) -> Result<UserId, Error> {
+    pub async fn path_user<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
+        &self,
+        app: &crate::operations::App<S, H>,
+        tenant: &TenantId,
+    ) -> Result<UserId, Error> {
         if self.dialect == Dialect::Profiles {
             return self.path_user_id();
         }
@@ -698,9 +780,9 @@ impl Call {
     /// On an Auth0 route, a JSON body's `user_id` in our terms (an Auth0 id resolved as in
     /// [`Call::path_user`]) and without `client_id`, which names an application this service
     /// has none of. The body then parses as on `/v1`.
-    pub async fn resolve_body_user(
+    pub async fn resolve_body_user<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
         &mut self,
-        app: &crate::App,
+        app: &crate::operations::App<S, H>,
         tenant: &TenantId,
     ) -> Result<(), Error> {
         if self.dialect == Dialect::Profiles {

@@ -10,6 +10,7 @@ use crate::domain::message::{Job, Message, MessageKind, SendCap};
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 use crate::ports::{Deleted, Effects, StoreError};
+use crate::ports::{PasswordHasher, Store};
 
 /// What looking at one due account came to (with the items it read).
 enum Outcome {
@@ -19,7 +20,7 @@ enum Outcome {
     Rescheduled(u64),
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// `DELETE /users/{id}`: erasure now, receipted with `actor` (the caller's `sub`).
     pub async fn delete_user(
         &self,

@@ -6,8 +6,9 @@ use super::App;
 use crate::domain::Error;
 use crate::domain::export::document;
 use crate::domain::ids::{TenantId, UserId};
+use crate::ports::{PasswordHasher, Store};
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// The export of user `id`; `own` for the user's own (`/me/export`), without
     /// `app_metadata`.
     pub async fn export_user(

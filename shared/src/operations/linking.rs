@@ -10,8 +10,9 @@ use crate::domain::linking::{
 };
 use crate::domain::user::User;
 use crate::ports::StoreError;
+use crate::ports::{PasswordHasher, Store};
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// The user `secondary` names, read in `tenant` only.
     async fn secondary(&self, tenant: &TenantId, named: &Secondary) -> Result<User, Error> {
         match named {

@@ -12,6 +12,7 @@ use crate::domain::throttle::AddressThrottle;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 use crate::ports::{Effects, StoreError};
+use crate::ports::{PasswordHasher, Store};
 
 /// A brute-force block as `GET /user-blocks` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -65,7 +66,7 @@ struct Checked {
     right: bool,
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// Checks a database user's password for a trusted login service. An unknown account and
     /// a wrong password get the same answer after the same work (the same reads and writes, a
     /// dummy verification); a block is revealed only to someone who proved the password.

@@ -3,6 +3,7 @@
 
 use super::App;
 use crate::domain::rate_limit::{Bucket, BucketOf, Quota};
+use crate::ports::{PasswordHasher, Store};
 
 /// What a request's draw came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum Admission {
     FailedOpen,
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// Draws one token for a request from `of`'s `bucket` (`None`: no limit). `pick` (a hash
     /// of the request id) chooses the shard of a sharded bucket. When the store cannot take
     /// the draw (throttled, unreachable), the request is served: a limiter that failed closed

@@ -18,6 +18,7 @@ use crate::domain::listing::spread_for;
 use crate::domain::tenant::{SettingsChange, SettingsPatch, StoredSettings, TenantEmail};
 use crate::domain::time::Timestamp;
 use crate::ports::StoreError;
+use crate::ports::{PasswordHasher, Store};
 
 /// How long a container trusts the tenant settings it read.
 pub const SETTINGS_CACHE_SECS: i64 = 30;
@@ -126,7 +127,7 @@ fn settings_precondition_failed(current: u64) -> Error {
     }
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// `stored` over the deployment's layers. A stored layer was checked when it was stored,
     /// but a deployment whose own layers changed since can make it unusable: the tenant then
     /// works on the deployment's settings (logged), and its next PATCH must fix the layer.

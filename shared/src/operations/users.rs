@@ -14,8 +14,9 @@ use crate::domain::password::PasswordHash;
 use crate::domain::user::User;
 use crate::domain::user_patch::UserPatch;
 use crate::ports::{Effects, FieldUpdate, StoreError};
+use crate::ports::{PasswordHasher, Store};
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// Creates a user; a database user with an unverified address is sent a verification
     /// email, queued in the same transaction (see [`super::email`]). Under an idempotency key
     /// (`commit`), the same transaction marks its record committed to the new user.

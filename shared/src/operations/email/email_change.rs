@@ -12,6 +12,7 @@ use crate::domain::user::User;
 use crate::domain::user_patch::UserPatch;
 use crate::operations::{App, Races, Saved};
 use crate::ports::{Effects, StoreError};
+use crate::ports::{PasswordHasher, Store};
 
 /// What the page behind an email-change notice's link shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +21,7 @@ pub enum CancelPage {
     Invalid,
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// The messages a self-service switch to `new` queues: a verification to the new address
     /// and, when there is one, a notice with a cancel link to the old.
     pub(super) fn email_change(&self, user: &User, new: &str) -> Vec<Message> {

@@ -16,6 +16,7 @@ use crate::domain::ticket::{RawTicket, Ticket, reset_target};
 use crate::domain::user::User;
 use crate::operations::App;
 use crate::ports::{DueMessages, SendError, StoreError};
+use crate::ports::{PasswordHasher, Store};
 
 /// What trying a message once came to.
 enum Attempt {
@@ -60,7 +61,7 @@ pub struct DeliveryReport {
     pub more: bool,
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// Mints the tickets the messages' first attempts will carry, for the write that queues
     /// them to store.
     pub(crate) fn prepare(&self, mail: Vec<Message>) -> Result<Prepared, Error> {

@@ -15,8 +15,9 @@ use crate::domain::ticket::{
     ResetConfirmation, ResetRequest, TicketKind, invalid_ticket, ticket_target,
 };
 use crate::operations::App;
+use crate::ports::{PasswordHasher, Store};
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// `POST /password-reset`: hands the request to the worker that resolves it, reading
     /// nothing, so the answer comes after the same work for every address.
     pub async fn request_password_reset(

@@ -16,8 +16,9 @@ use crate::domain::ticket::{
 use crate::domain::user::User;
 use crate::operations::{App, Races};
 use crate::ports::{Effects, StoreError};
+use crate::ports::{PasswordHasher, Store};
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// The ticket a message's link carries: dated from the request that caused the message
     /// (a retried reset link still dies with a password changed since), living its full
     /// lifetime from now.

@@ -14,6 +14,7 @@ use crate::domain::message::{Message, MessageKind};
 use crate::domain::ticket::{TicketKind, invalid_ticket};
 use crate::domain::user::User;
 use crate::operations::App;
+use crate::ports::{PasswordHasher, Store};
 
 /// What the unblock link's page shows.
 #[derive(Debug)]
@@ -25,7 +26,7 @@ pub enum UnblockPage {
     Invalid,
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// Hands a mail request to the account mail queue.
     pub(crate) async fn enqueue_mail(&self, request: &MailRequest) -> Result<(), Error> {
         let queue = self

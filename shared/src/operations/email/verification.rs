@@ -13,6 +13,7 @@ use crate::domain::message::{
 use crate::domain::ticket::{Ticket, TicketHash, TicketKind, invalid_ticket};
 use crate::domain::user::User;
 use crate::operations::App;
+use crate::ports::{PasswordHasher, Store};
 
 /// How a verification ticket arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub enum Confirmation {
     Refused(Error),
 }
 
-impl App {
+impl<S: Store, H: PasswordHasher> App<S, H> {
     /// The verification message for `to`: the user's address, or (`change`) the one it asked
     /// to switch to.
     pub(crate) fn verification(&self, user: &User, to: &str, change: bool) -> Message {
