@@ -69,7 +69,7 @@ impl<S, H> Clone for App<S, H> {
             mailer: self.mailer.clone(),
             hasher: self.hasher.clone(),
             clock: self.clock.clone(),
-            brute_force: self.brute_force.clone(),
+            brute_force: self.brute_force,
             email: self.email.clone(),
             erasure: self.erasure.clone(),
             settings_cache: self.settings_cache.clone(),
