@@ -39,9 +39,10 @@ pub struct Argon2Hasher {
 }
 
 /// argon2's working memory (19 MiB at our parameters), allocated on the first hash and kept
-/// for the next: a fresh allocation per hash costs its page faults every time, and freed
-/// buffers of this size left glibc's heaps growing (≈275 MB resident after 30 hashes).
-/// Wiped after every use, since argon2 does not wipe it; a container holds one.
+/// for the next: a fresh allocation per hash can pay its page faults again each time, and
+/// freed buffers of this size kept glibc's heaps growing (hundreds of MiB resident after a
+/// few dozen hashes; docs/performance.md#argon2id). Wiped after every use, since argon2 does
+/// not wipe it; a container holds one.
 struct Memory {
     /// Blocks in a kept buffer: what the hasher's parameters need.
     blocks: usize,
