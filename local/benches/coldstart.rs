@@ -12,15 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-/// The functions that hash passwords: their memory is sized for argon2id, not held to the
-/// budget of the rest.
-const HASHING: [&str; 5] = [
-    "create-user",
-    "patch-user",
-    "authenticate",
-    "change-password",
-    "confirm-password-reset",
-];
+use local_api::template::HASHING;
 
 /// Peak resident memory a function that does not hash may use.
 const RSS_BUDGET_KIB: u64 = 32 * 1024;

@@ -1,4 +1,21 @@
-//! What template.yaml's names mean to the build.
+//! What template.yaml's names mean to the build, and what its functions are sized by.
+
+/// The functions that hash or verify passwords (argon2id): their `MemorySize` buys a whole
+/// vCPU for the hash, and the cold-start bench does not hold them to the memory budget of
+/// the rest (docs/performance.md, "Memory sizes").
+pub const HASHING: [&str; 5] = [
+    "create-user",
+    "patch-user",
+    "authenticate",
+    "change-password",
+    "confirm-password-reset",
+];
+
+/// Lambda's memory size that comes with one full vCPU.
+pub const ONE_VCPU_MB: u64 = 1769;
+
+/// The smallest memory size Lambda offers; every function that does not hash fits in it.
+pub const SMALLEST_MB: u64 = 128;
 
 /// The binary (the crate under `functions/`) a function's logical id builds: the id without
 /// `Function`, in kebab case, as deploy/Makefile derives it (`GetUserFunction` is

@@ -266,3 +266,26 @@ fn a_function_wires_ses_or_the_mail_queue_exactly_when_its_policy_lets_it_use_th
     }
     assert!(checked >= 27, "{checked}");
 }
+
+#[test]
+fn a_function_that_hashes_gets_a_whole_vcpu_and_every_other_the_smallest_size() {
+    use local_api::template::{HASHING, ONE_VCPU_MB, SMALLEST_MB};
+    let t = template();
+    let default = t["Globals"]["Function"]["MemorySize"].as_u64();
+    assert_eq!(default, Some(SMALLEST_MB));
+    let mut hashing = Vec::new();
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if text(&resource["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = local_api::template::binary_of(&text(name));
+        let size = resource["Properties"]["MemorySize"].as_u64().or(default);
+        if HASHING.contains(&binary.as_str()) {
+            assert_eq!(size, Some(ONE_VCPU_MB), "{binary}");
+            hashing.push(binary);
+        } else {
+            assert_eq!(size, Some(SMALLEST_MB), "{binary}");
+        }
+    }
+    assert_eq!(hashing.len(), HASHING.len(), "{hashing:?}");
+}
