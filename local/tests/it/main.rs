@@ -16,6 +16,7 @@ mod listing;
 mod malformed;
 mod metadata;
 mod openapi;
+mod operations;
 mod rate_limits;
 mod reset_page;
 mod runtime;

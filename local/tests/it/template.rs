@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use local_api::routes::ROUTES;
 use serde_norway::Value;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
     serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
@@ -21,7 +21,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn list(v: &Value) -> &Vec<Value> {
+pub(crate) fn list(v: &Value) -> &Vec<Value> {
     v.as_sequence()
         .unwrap_or_else(|| panic!("expected a list, got {v:?}"))
 }
@@ -191,7 +191,7 @@ fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_sender_and_
                         let r = text(resource);
                         assert!(
                             r.contains(":identity/${SesIdentity}")
-                                || r.contains(":configuration-set/${SesConfigurationSet}"),
+                                || r.contains(":configuration-set/${EmailConfigurationSet}"),
                             "{}: {r}",
                             text(name)
                         );
