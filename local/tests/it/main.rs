@@ -17,6 +17,7 @@ mod malformed;
 mod metadata;
 mod openapi;
 mod rate_limits;
+mod receipts;
 mod reset_page;
 mod runtime;
 mod sdk;

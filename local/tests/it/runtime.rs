@@ -33,6 +33,25 @@ async fn invoke(
     table: &str,
     mail_queue: &str,
 ) -> (Option<(String, String)>, String) {
+    // The receipt key's secret, as `local-api setup` makes it for `make dev`.
+    let secret = format!("{table}-receipt-key");
+    local_api::moto::create_receipt_secret(
+        &local_api::moto::secrets_client(&moto_endpoint(), &Default::default()),
+        &secret,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot create the receipt key secret on moto: {e}"));
+    invoke_with(function, event, table, mail_queue, &secret).await
+}
+
+/// [`invoke`] with the receipt key in the secret `secret` names (which may not exist).
+async fn invoke_with(
+    function: &str,
+    event: String,
+    table: &str,
+    mail_queue: &str,
+    secret: &str,
+) -> (Option<(String, String)>, String) {
     let env: Vec<(String, String)> = [
         ("TABLE_NAME", table.to_owned()),
         ("MAIL_QUEUE_URL", mail_queue.to_owned()),
@@ -47,10 +66,7 @@ async fn invoke(
             "TENANT_SETTINGS",
             crate::support::TENANT_SETTINGS.to_owned(),
         ),
-        (
-            "ERASURE_RECEIPT_KEY",
-            "test-only erasure receipt key of 32+ characters".to_owned(),
-        ),
+        ("ERASURE_RECEIPT_SECRET", secret.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -155,4 +171,24 @@ async fn a_function_without_its_table_name_refuses_to_start_and_says_why() {
     let (outcome, logs) = invoke("get-user", event, "", "").await;
     assert!(outcome.is_none());
     assert!(logs.contains("TABLE_NAME"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_function_that_erases_refuses_to_start_without_its_receipt_key_and_says_why() {
+    let env = Env::new().await;
+    for function in local_api::template::ERASING {
+        let (_, event) = event_files()
+            .into_iter()
+            .find(|(f, _)| f == function)
+            .unwrap();
+        let missing = format!("{}-no-such-secret", env.table);
+        let (outcome, logs) =
+            invoke_with(function, event, &env.table, &env.mail_queue, &missing).await;
+        assert!(outcome.is_none(), "{function} started: {logs}");
+        assert!(
+            logs.contains("ERASURE_RECEIPT_SECRET"),
+            "{function}: {logs}"
+        );
+        assert!(logs.contains(&missing), "{function}: {logs}");
+    }
 }

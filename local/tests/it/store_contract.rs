@@ -336,6 +336,12 @@ impl Receipts for DynamoReceipts {
         };
         let reason = serde_json::to_value(receipt.reason).expect("a reason serializes");
         let same = text("subject") == receipt.subject
+            && text("key_version")
+                == receipt
+                    .key_version
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
             && text("tenant_id") == receipt.tenant_id.as_str()
             && text("erased_at") == receipt.erased_at.to_string()
             && reason.as_str() == Some(text("reason").as_str())

@@ -705,6 +705,7 @@ mod properties {
                 let at = Timestamp::from_epoch_millis(0).unwrap();
                 let receipt = Receipt {
                     subject: subject.clone(),
+                    key_version: None,
                     tenant_id: tenant.clone(),
                     erased_at: at,
                     reason: Reason::Admin,
