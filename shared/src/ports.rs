@@ -312,6 +312,11 @@ pub trait ErasureStore: Send + Sync {
     /// removed, if it changed or is gone). Reads only the items it must remove besides those
     /// `user` names; returns how many it read.
     async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError>;
+
+    /// Writes `receipt` as it is, unless the store holds a receipt with its tenant and
+    /// subject already; whether it wrote. For re-applying erasures to a restored table, which
+    /// must end up with the receipts of the erasures it missed.
+    async fn keep_receipt(&self, receipt: &Receipt) -> Result<bool, StoreError>;
 }
 
 /// Where the erasure receipt key is kept, by version: one secret whose versions are the

@@ -446,6 +446,23 @@ pub(super) fn receipt_item(receipt: &Receipt) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// The receipt a [`receipt_item`] holds (its TTL read back as `expires_at`).
+pub(super) fn receipt_of(mut item: Item) -> Result<Receipt, StoreError> {
+    let expires = match item.remove(TTL_ATTRIBUTE) {
+        Some(AttributeValue::N(secs)) => secs
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| secs.checked_mul(1000))
+            .and_then(Timestamp::from_epoch_millis),
+        _ => None,
+    }
+    .ok_or_else(|| StoreError::Backend("a receipt without its expiry".into()))?;
+    item.insert(TTL_ATTRIBUTE.into(), s(expires.to_string()));
+    item.remove(PK);
+    item.remove(SK);
+    from_item(item).map_err(|e| StoreError::Backend(format!("a receipt does not read: {e}")))
+}
+
 /// Items sorted for a clean-up that may stop halfway: tickets before the references that
 /// find them, so no ticket is ever left unreachable.
 pub(super) fn cleanup_order(user_pk: &str, items: &[Item]) -> Vec<Item> {
@@ -584,6 +601,24 @@ mod tests {
         }
         assert!(keys::user(&user.tenant_id, &user.user_id).starts_with(&t));
         assert!(keys::list(&user.tenant_id, 3).starts_with(&t));
+    }
+
+    #[test]
+    fn a_receipt_reads_back_from_its_item_as_written_its_ttl_included() {
+        let user = fixtures::user();
+        let at = Timestamp::from_epoch_millis(1_800_000_000_000).unwrap();
+        let receipt = crate::domain::erasure::ErasureSettings::local()
+            .receipt(
+                &user.tenant_id,
+                &user.user_id,
+                at,
+                crate::domain::erasure::Reason::Inactivity,
+                "purge",
+            )
+            .unwrap();
+        let item = receipt_item(&receipt).unwrap();
+        assert_eq!(item.get("key_version"), Some(&s("local")));
+        assert_eq!(receipt_of(item).unwrap(), receipt);
     }
 
     #[test]
