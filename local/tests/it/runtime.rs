@@ -35,13 +35,25 @@ async fn invoke(
 ) -> (Option<(String, String)>, String) {
     // The receipt key's secret, as `local-api setup` makes it for `make dev`.
     let secret = format!("{table}-receipt-key");
-    local_api::moto::create_receipt_secret(
-        &local_api::moto::secrets_client(&moto_endpoint(), &Default::default()),
-        &secret,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("cannot create the receipt key secret on moto: {e}"));
-    invoke_with(function, event, table, mail_queue, &secret).await
+    let secrets = local_api::moto::secrets_client(&moto_endpoint(), &Default::default());
+    local_api::moto::create_receipt_secret(&secrets, &secret)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the receipt key secret on moto: {e}"));
+    let (outcome, logs) = invoke_with(function, event, table, mail_queue, &secret).await;
+    // Whatever a function prints, the key is not in it.
+    let key = secrets
+        .get_secret_value()
+        .secret_id(&secret)
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    assert!(!logs.contains(&key), "{function} printed the receipt key");
+    if let Some((_, body)) = &outcome {
+        assert!(!body.contains(&key), "{function} answered the receipt key");
+    }
+    (outcome, logs)
 }
 
 /// [`invoke`] with the receipt key in the secret `secret` names (which may not exist).
