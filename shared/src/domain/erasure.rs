@@ -254,7 +254,8 @@ pub struct Receipt {
     /// HMAC-SHA256 of `{tenant}#{user_id}` under the receipt key of `key_version`, hex.
     pub subject: String,
     /// The version of the key `subject` was hashed under. Every receipt written since the key
-    /// moved to Secrets Manager names one; older ones do not (docs/erasure.md, "Upgrading").
+    /// moved to Secrets Manager names one; older ones do not (docs/erasure.md, "Upgrading
+    /// from `ERASURE_RECEIPT_KEY`").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<KeyVersion>,
     pub tenant_id: TenantId,
