@@ -38,7 +38,8 @@ export DEV_JWT_SECRET=schemathesis-secret
 export PUBLIC_BASE_URL=$base
 export EMAIL_FROM=no-reply@example.com
 export MAIL_QUEUE_URL=http://127.0.0.1:$moto_port/123456789012/password-resets
-export ERASURE_RECEIPT_KEY=schemathesis-only-erasure-receipt-key-0123456789
+# `setup` creates it on this moto.
+export ERASURE_RECEIPT_SECRET=profiles-schemathesis-erasure-receipt-key
 # No rate limit: a run sends far more than a tenant's default bucket takes, and a throttled
 # request reaches no handler. 429 stays documented (and tested in rate_limits.rs).
 export TENANT_SETTINGS='{"*": {"default_result_url": "'$base'/verified", "result_url_hosts": ["127.0.0.1"], "rate_limit": {"requests_per_second": 0}, "public_rate_limit": {"requests_per_second": 0}}}'

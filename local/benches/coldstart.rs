@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use local_api::template::HASHING;
+use local_api::template::{ERASING, HASHING};
 
 /// Peak resident memory a function that does not hash may use.
 const RSS_BUDGET_KIB: u64 = 32 * 1024;
@@ -84,6 +84,13 @@ async fn main() {
     let queue = local_api::queue::create(&sqs, &table)
         .await
         .expect("create the queue on moto");
+    let secret = format!("{table}-receipt-key");
+    local_api::moto::create_receipt_secret(
+        &local_api::moto::secrets_client(&endpoint, &log),
+        &secret,
+    )
+    .await
+    .expect("create the receipt key secret on moto");
 
     // One DynamoDB round trip to this moto, warm, as the budget of a first invoke counts it.
     let mut trips = Vec::new();
@@ -116,10 +123,7 @@ async fn main() {
             r#"{"*": {"default_result_url": "https://id.example.com/verified", "result_url_hosts": ["id.example.com"]}}"#
                 .to_owned(),
         ),
-        (
-            "ERASURE_RECEIPT_KEY",
-            "bench-only erasure receipt key of 32+ characters".to_owned(),
-        ),
+        ("ERASURE_RECEIPT_SECRET", secret),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -171,6 +175,13 @@ async fn main() {
     for name in &functions {
         let f = measure(&binary(name), &event(name), &env, spawns).await;
         let mut missed = Vec::new();
+        // The functions that erase read the receipt key from Secrets Manager at init: one
+        // round trip the floor does not make.
+        let init_budget = if ERASING.contains(&name.as_str()) {
+            init_budget + round_trip
+        } else {
+            init_budget
+        };
         if f.init > init_budget {
             missed.push("init");
         }

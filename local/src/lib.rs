@@ -8,6 +8,7 @@ pub mod lambda;
 pub mod mailbox;
 pub mod moto;
 pub mod queue;
+pub mod reapply;
 pub mod routes;
 pub mod server;
 pub mod template;

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! local-api serve                      serve on 127.0.0.1:$PORT (default 3000)
-//! local-api setup                      create $TABLE_NAME, the queue of $MAIL_QUEUE_URL and the SES
-//!                                      identity of $EMAIL_FROM (idempotent)
+//! local-api setup                      create $TABLE_NAME, the queue of $MAIL_QUEUE_URL, the SES
+//!                                      identity of $EMAIL_FROM and the receipt key secret
+//!                                      $ERASURE_RECEIPT_SECRET (idempotent)
 //! local-api token --tenant T --sub S [--scope "a b" | --scope all] [--ttl SECONDS]
 //! local-api invoke FUNCTION EVENT_FILE  run target/debug/FUNCTION once as a Lambda process with
 //!                                      this environment, fed EVENT_FILE; print its answer and logs
@@ -35,7 +36,14 @@ async fn main() -> ExitCode {
                 Some(Err(_)) => return fail("PORT must be a port number"),
             };
             // Everything a function may wire, as the server serves every route.
-            let wired = async { shared::app::load().await?.sending_mail()?.with_mail_queue() };
+            let wired = async {
+                shared::app::load()
+                    .await?
+                    .sending_mail()?
+                    .with_mail_queue()?
+                    .erasing()
+                    .await
+            };
             let app = match wired.await {
                 // It serves create-user too, whose container keeps tenants' sizes.
                 Ok(wired) => wired.keeping_sizes().app(),
@@ -147,9 +155,18 @@ async fn main() -> ExitCode {
             let Some(domain) = local_api::moto::sender_domain(&from) else {
                 return fail("EMAIL_FROM must name a sender address");
             };
-            match local_api::moto::create_identity(&aws_sdk_sesv2::Client::new(&config), domain)
-                .await
+            if let Err(e) =
+                local_api::moto::create_identity(&aws_sdk_sesv2::Client::new(&config), domain).await
             {
+                return fail(&e);
+            }
+            let secret =
+                std::env::var(shared::config::env::ERASURE_RECEIPT_SECRET).unwrap_or_default();
+            if secret.is_empty() {
+                return fail("ERASURE_RECEIPT_SECRET must name the receipt key secret");
+            }
+            let secrets = aws_sdk_secretsmanager::Client::new(&config);
+            match local_api::moto::create_receipt_secret(&secrets, &secret).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }

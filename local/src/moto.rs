@@ -35,6 +35,7 @@ fn iam_actions(service: &str, operation: &str, body: Option<&[u8]>) -> Vec<Strin
     let prefix = match service {
         "DynamoDB" => "dynamodb",
         "SESv2" => "ses",
+        "Secrets Manager" => "secretsmanager",
         other => return vec![format!("{}:{operation}", other.to_lowercase())],
     };
     let inner = |key: &str| -> Vec<String> {
@@ -274,4 +275,90 @@ pub fn sender_domain(from: &str) -> Option<&str> {
         .rsplit_once('<')
         .map_or(from, |(_, rest)| rest.trim_end_matches('>'));
     address.rsplit_once('@').map(|(_, domain)| domain.trim())
+}
+
+/// A Secrets Manager client for moto at `endpoint`, with dummy credentials, recording the IAM
+/// actions of the function it runs as into `log`.
+pub fn secrets_client(endpoint: &str, log: &CallLog) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .endpoint_url(endpoint)
+        .interceptor(log.clone())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// 64 random letters and digits from the service, as the template's `GenerateSecretString`
+/// (`PasswordLength: 64`, `ExcludePunctuation`) makes the deployed key.
+async fn random_key(client: &aws_sdk_secretsmanager::Client) -> Result<String, String> {
+    client
+        .get_random_password()
+        .password_length(64)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "GetRandomPassword: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        })?
+        .random_password
+        .ok_or_else(|| "GetRandomPassword answered no password".to_owned())
+}
+
+/// Makes `name` the erasure receipt secret, holding a random key, as the template's
+/// `ErasureReceiptSecret` does; leaves one that exists as it is. Idempotent.
+pub async fn create_receipt_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<(), String> {
+    let key = random_key(client).await?;
+    match client
+        .create_secret()
+        .name(name)
+        .description("Local erasure receipt key (make dev, make test)")
+        .secret_string(key)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "CreateSecret {name}: {}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+        )),
+    }
+}
+
+/// Rotates the receipt secret `name` as docs/erasure.md tells an operator to: a new random
+/// key becomes the current version. Returns its version id.
+pub async fn rotate_receipt_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<String, String> {
+    let key = random_key(client).await?;
+    client
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(key)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "PutSecretValue {name}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        })?
+        .version_id
+        .ok_or_else(|| "PutSecretValue answered no VersionId".to_owned())
 }

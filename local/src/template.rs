@@ -11,6 +11,11 @@ pub const HASHING: [&str; 5] = [
     "confirm-password-reset",
 ];
 
+/// The functions that erase users: only they get the receipt key's secret
+/// (`ERASURE_RECEIPT_SECRET`) and may read it, once, at init (docs/erasure.md, "The receipt
+/// key").
+pub const ERASING: [&str; 2] = ["delete-user", "purge"];
+
 /// Lambda's memory size that comes with one full vCPU.
 pub const ONE_VCPU_MB: u64 = 1769;
 

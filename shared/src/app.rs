@@ -12,10 +12,10 @@ use crate::config::{
     ConfigError, aws_config, brute_force_from_env, email_from_env, env, erasure_from_env, required,
     table_name_from_env, var,
 };
-use crate::domain::erasure::ErasureSettings;
+use crate::domain::erasure::{ErasureSettings, ReceiptKey};
 use crate::domain::login::BruteForce;
 use crate::domain::tenant::EmailSettings;
-use crate::ports::Mailer;
+use crate::ports::{Mailer, ReceiptKeys};
 
 /// The wiring of a deployed function, built once per cold start: the table, the hasher and
 /// the clock, and then only the clients its operation uses, each added by a call of its own
@@ -64,12 +64,21 @@ impl Wired {
         Ok(self)
     }
 
-    /// Erases users: refuses to start without the receipt key, rather than fail at its
-    /// first erasure.
-    pub fn erasing(self) -> Result<Self, ConfigError> {
-        if !self.app.erasure.has_key() {
-            return Err(ConfigError::Missing(env::ERASURE_RECEIPT_KEY));
-        }
+    /// Erases users: reads the current version of the receipt key once, from the Secrets
+    /// Manager secret `ERASURE_RECEIPT_SECRET` names, and refuses to start without it rather
+    /// than fail at its first erasure.
+    #[cfg(feature = "receipt-secret")]
+    pub async fn erasing(self) -> Result<Self, ConfigError> {
+        use crate::adapters::secrets::SecretsManagerKeys;
+        let secret = required(env::ERASURE_RECEIPT_SECRET)?;
+        let keys = SecretsManagerKeys::new(SecretsManagerKeys::client(&self.config), secret);
+        self.with_receipt_key(&keys).await
+    }
+
+    /// Erases users, writing receipts under the current key of `keys`.
+    pub async fn with_receipt_key(mut self, keys: &impl ReceiptKeys) -> Result<Self, ConfigError> {
+        let key = receipt_key(keys).await?;
+        self.app.erasure = Arc::new(self.app.erasure.keyed(key));
         Ok(self)
     }
 
@@ -84,6 +93,20 @@ impl Wired {
     pub fn app(self) -> App {
         self.app
     }
+}
+
+/// The current receipt key of `keys`, as a function that erases reads it at start; what
+/// stops it from starting otherwise, with the cause (never the key).
+pub async fn receipt_key(keys: &impl ReceiptKeys) -> Result<ReceiptKey, ConfigError> {
+    keys.current().await.map_err(|e| {
+        let cause = match e {
+            crate::ports::StoreError::Backend(cause)
+            | crate::ports::StoreError::Unavailable(cause)
+            | crate::ports::StoreError::Throttled(cause) => cause,
+            other => format!("{other:?}"),
+        };
+        ConfigError::Secret(env::ERASURE_RECEIPT_SECRET, cause)
+    })
 }
 
 /// The app over a DynamoDB table and a mailer.

@@ -32,10 +32,11 @@ pub mod env {
     pub const TENANT_SETTINGS: &str = "TENANT_SETTINGS";
     /// Local runs only: an SES endpoint other than `LOCAL_ENDPOINT_URL`.
     pub const SES_ENDPOINT_URL: &str = "SES_ENDPOINT_URL";
-    /// The key erasure receipts hash user ids under: at least 32 characters of random text
-    /// (`openssl rand -hex 32`), kept as secret as the data it protects. Only the functions
-    /// that erase get it, and they refuse to start without it ([`crate::app::Wired::erasing`]).
-    pub const ERASURE_RECEIPT_KEY: &str = "ERASURE_RECEIPT_KEY";
+    /// The Secrets Manager secret (ARN or name) holding the key erasure receipts hash user ids
+    /// under: at least 32 characters of random text, kept as secret as the data it protects.
+    /// Only the functions that erase get it; they read its current version once at start and
+    /// refuse to start without it ([`crate::app::Wired::erasing`]).
+    pub const ERASURE_RECEIPT_SECRET: &str = "ERASURE_RECEIPT_SECRET";
     /// Days between `DELETE /me` and the erasure (default 30; 0: due at once).
     pub const DELETION_GRACE_DAYS: &str = "DELETION_GRACE_DAYS";
     /// Days an erasure receipt is kept (default 1095).
@@ -46,9 +47,9 @@ pub mod env {
     pub const MAIL_QUEUE_URL: &str = "MAIL_QUEUE_URL";
 }
 
-/// Erasure settings from the environment.
+/// Erasure settings from the environment, without the receipt key: the functions that erase
+/// read it from Secrets Manager ([`crate::app::Wired::erasing`]).
 pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
-    let key = var(env::ERASURE_RECEIPT_KEY);
     let days = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
         match var(name) {
             None => Ok(default),
@@ -59,8 +60,7 @@ pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
                 .ok_or_else(|| ConfigError::Invalid(name, "a number of days".into())),
         }
     };
-    ErasureSettings::new(
-        key.as_deref().map(str::as_bytes),
+    Ok(ErasureSettings::new(
         days(
             env::DELETION_GRACE_DAYS,
             ErasureSettings::DEFAULT_GRACE_DAYS,
@@ -69,8 +69,7 @@ pub fn erasure_from_env() -> Result<ErasureSettings, ConfigError> {
             env::ERASURE_RECEIPT_DAYS,
             ErasureSettings::DEFAULT_RECEIPT_DAYS,
         )?,
-    )
-    .map_err(|why| ConfigError::Invalid(env::ERASURE_RECEIPT_KEY, why))
+    ))
 }
 
 pub(crate) fn var(name: &'static str) -> Option<String> {
@@ -118,6 +117,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {0} is not valid: {1}")]
     Invalid(&'static str, String),
+    /// The secret a variable names could not be read (or holds no usable value).
+    #[error("the secret environment variable {0} names cannot be used: {1}")]
+    Secret(&'static str, String),
 }
 
 /// The brute-force rules, with the threshold from the environment.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::domain::Error;
 use crate::domain::email::Email;
-use crate::domain::erasure::Receipt;
+use crate::domain::erasure::{KeyVersion, Receipt, ReceiptKey};
 pub use crate::domain::export::Stored;
 use crate::domain::idempotency::{Commit, Record};
 use crate::domain::ids::{Connection, TenantId, UserId};
@@ -312,6 +312,26 @@ pub trait ErasureStore: Send + Sync {
     /// removed, if it changed or is gone). Reads only the items it must remove besides those
     /// `user` names; returns how many it read.
     async fn erase(&self, user: &User, receipt: &Receipt) -> Result<u64, StoreError>;
+
+    /// Writes `receipt` as it is, unless the store holds a receipt with its tenant and
+    /// subject already; whether it wrote. For re-applying erasures to a restored table, which
+    /// must end up with the receipts of the erasures it missed.
+    async fn keep_receipt(&self, receipt: &Receipt) -> Result<bool, StoreError>;
+}
+
+/// Where the erasure receipt key is kept, by version: one secret whose versions are the
+/// key's (AWS Secrets Manager). An implementation hands the key out only inside a
+/// [`ReceiptKey`] and never logs it.
+#[async_trait]
+pub trait ReceiptKeys: Send + Sync {
+    /// The current version of the key, which new receipts are hashed under and name. An error
+    /// if it cannot be read, or is not a usable key (fewer than [`ReceiptKey::MIN_BYTES`]).
+    async fn current(&self) -> Result<ReceiptKey, StoreError>;
+
+    /// The key of `version`, for receipts written under it; `None` if the secret has no such
+    /// version (never made, or removed: Secrets Manager may delete a version that carries no
+    /// staging label any more).
+    async fn version(&self, version: &KeyVersion) -> Result<Option<ReceiptKey>, StoreError>;
 }
 
 /// Sign-in bookkeeping: failure counters and their brute-force blocks, and successful

@@ -24,6 +24,7 @@ const OUTSIDE_CRATES: &[&str] = &[
     "aws_sdk_dynamodb",
     "aws_sdk_sesv2",
     "aws_sdk_sqs",
+    "aws_sdk_secretsmanager",
     "aws_config",
     "lambda_http",
     "http::",

@@ -3,7 +3,10 @@
 //! [`CONCURRENCY`] at a time, in batches while the invocation has time left ([`shared::schedule::drain`]). Each erasure is
 //! one transaction conditional on the version the index showed, so a rerun or an
 //! overlapping run erases (and receipts) an account once and skips a cancelled one; an
-//! account whose erasure failed stays due for the next run. Logs one JSON summary line.
+//! account whose erasure failed stays due for the next run. Logs one JSON summary line, and
+//! then, if any erasure failed, ends the invocation in an error: Lambda counts it in the
+//! function's `Errors` and the schedule's retries and failure destination apply, where a
+//! success would hide accounts that are not being erased.
 
 use std::time::Duration;
 
@@ -72,5 +75,12 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Summary, Err
         duration_ms = summary.duration_ms,
         "purge"
     );
+    if total.failed > 0 {
+        return Err(format!(
+            "{} of {} due erasures failed (logged each); they stay due for the next run",
+            total.failed, total.due
+        )
+        .into());
+    }
     Ok(summary)
 }

@@ -18,6 +18,7 @@ mod metadata;
 mod openapi;
 mod operations;
 mod rate_limits;
+mod receipts;
 mod reset_page;
 mod runtime;
 mod sdk;

@@ -33,6 +33,37 @@ async fn invoke(
     table: &str,
     mail_queue: &str,
 ) -> (Option<(String, String)>, String) {
+    // The receipt key's secret, as `local-api setup` makes it for `make dev`.
+    let secret = format!("{table}-receipt-key");
+    let secrets = local_api::moto::secrets_client(&moto_endpoint(), &Default::default());
+    local_api::moto::create_receipt_secret(&secrets, &secret)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the receipt key secret on moto: {e}"));
+    let (outcome, logs) = invoke_with(function, event, table, mail_queue, &secret).await;
+    // Whatever a function prints, the key is not in it.
+    let key = secrets
+        .get_secret_value()
+        .secret_id(&secret)
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    assert!(!logs.contains(&key), "{function} printed the receipt key");
+    if let Some((_, body)) = &outcome {
+        assert!(!body.contains(&key), "{function} answered the receipt key");
+    }
+    (outcome, logs)
+}
+
+/// [`invoke`] with the receipt key in the secret `secret` names (which may not exist).
+async fn invoke_with(
+    function: &str,
+    event: String,
+    table: &str,
+    mail_queue: &str,
+    secret: &str,
+) -> (Option<(String, String)>, String) {
     let env: Vec<(String, String)> = [
         ("TABLE_NAME", table.to_owned()),
         ("MAIL_QUEUE_URL", mail_queue.to_owned()),
@@ -47,10 +78,7 @@ async fn invoke(
             "TENANT_SETTINGS",
             crate::support::TENANT_SETTINGS.to_owned(),
         ),
-        (
-            "ERASURE_RECEIPT_KEY",
-            "test-only erasure receipt key of 32+ characters".to_owned(),
-        ),
+        ("ERASURE_RECEIPT_SECRET", secret.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -155,4 +183,93 @@ async fn a_function_without_its_table_name_refuses_to_start_and_says_why() {
     let (outcome, logs) = invoke("get-user", event, "", "").await;
     assert!(outcome.is_none());
     assert!(logs.contains("TABLE_NAME"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_function_that_erases_refuses_to_start_without_its_receipt_key_and_says_why() {
+    let env = Env::new().await;
+    for function in local_api::template::ERASING {
+        let (_, event) = event_files()
+            .into_iter()
+            .find(|(f, _)| f == function)
+            .unwrap();
+        let missing = format!("{}-no-such-secret", env.table);
+        let (outcome, logs) =
+            invoke_with(function, event, &env.table, &env.mail_queue, &missing).await;
+        assert!(outcome.is_none(), "{function} started: {logs}");
+        assert!(
+            logs.contains("ERASURE_RECEIPT_SECRET"),
+            "{function}: {logs}"
+        );
+        assert!(logs.contains(&missing), "{function}: {logs}");
+    }
+}
+
+#[tokio::test]
+async fn a_purge_whose_erasures_fail_logs_its_summary_then_ends_in_an_error() {
+    let mut env = Env::new().await;
+    // Due at once, so the binary (on the system clock) finds it.
+    let mut erasure = shared::domain::erasure::ErasureSettings::local();
+    erasure.grace_days = 0;
+    env.app.erasure = std::sync::Arc::new(erasure);
+    let u = env
+        .create(serde_json::json!({"email": "stuck@example.com", "email_verified": true, "password": "correct horse battery"}))
+        .await;
+    assert_eq!(env.delete_me(&u).await.status, 202);
+    // Its email guard now names another user: the erasure's transaction refuses to remove it,
+    // as it would on a table left inconsistent, and the erasure fails.
+    let (pk, sk) = env
+        .keys()
+        .await
+        .into_iter()
+        .find(|(pk, _)| pk.starts_with("TENANT#acme#EMAIL#"))
+        .expect("the email guard");
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+        .update_expression("SET user_id = :other")
+        .expression_attribute_values(
+            ":other",
+            aws_sdk_dynamodb::types::AttributeValue::S("usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C9".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let (_, event) = event_files()
+        .into_iter()
+        .find(|(f, _)| f == "purge")
+        .unwrap();
+    let (outcome, logs) = invoke("purge", event, &env.table, &env.mail_queue).await;
+    let (kind, body) = outcome.unwrap_or_else(|| panic!("purge never answered: {logs}"));
+    assert_eq!(kind, "error", "{body}\n{logs}");
+    assert!(body.contains("1 of 1 due erasures failed"), "{body}");
+    // The summary line comes first, whole, as the metric filters read it.
+    let line: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "purge")
+        .unwrap_or_else(|| panic!("purge logged no JSON summary line: {logs}"));
+    assert_eq!(line["request_id"], REQUEST_ID);
+    assert_eq!(
+        (&line["due"], &line["purged"], &line["failed"]),
+        (&Value::from(1), &Value::from(0), &Value::from(1)),
+        "{line}"
+    );
+    for field in [
+        "skipped",
+        "warned",
+        "rescheduled",
+        "items_read",
+        "remaining",
+        "duration_ms",
+    ] {
+        assert!(!line[field].is_null(), "{field} missing: {line}");
+    }
+    // The account stays, and stays due: the next run takes it up again.
+    assert_eq!(env.get_user(&u).await.status, 200);
+    let again = env.purge_due(200, 8).await.unwrap();
+    assert_eq!((again.due, again.failed), (1, 1), "{again:?}");
 }

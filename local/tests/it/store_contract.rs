@@ -177,6 +177,7 @@ pub async fn erasure_store_contract<S: Stores, R: Receipts>(store: &S, receipts:
         erase_removes_the_passwords_and_guards_of_linked_identities(store, receipts),
         erase_of_a_user_changed_since_it_was_read_is_condition_failed_and_removes_nothing(store, receipts),
         erase_of_a_user_already_gone_is_condition_failed(store, receipts),
+        keep_receipt_writes_a_receipt_once_and_never_over_one_held(store, receipts),
     );
 }
 
@@ -336,6 +337,12 @@ impl Receipts for DynamoReceipts {
         };
         let reason = serde_json::to_value(receipt.reason).expect("a reason serializes");
         let same = text("subject") == receipt.subject
+            && text("key_version")
+                == receipt
+                    .key_version
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
             && text("tenant_id") == receipt.tenant_id.as_str()
             && text("erased_at") == receipt.erased_at.to_string()
             && reason.as_str() == Some(text("reason").as_str())
@@ -2269,6 +2276,21 @@ async fn delete_of_an_unknown_user_is_not_found_and_writes_no_receipt<S: Stores,
         Deleted::NotFound
     );
     assert!(!receipts.holds(&receipt).await);
+}
+
+async fn keep_receipt_writes_a_receipt_once_and_never_over_one_held<S: Stores, R: Receipts>(
+    store: &S,
+    receipts: &R,
+) {
+    let t = tenant();
+    let user = database_user(&t, Some("ana@example.com"), None);
+    let receipt = receipt_for(&user, t0(), Reason::SelfService);
+    assert!(store.keep_receipt(&receipt).await.expect("keep_receipt"));
+    assert!(receipts.holds(&receipt).await);
+    // Another erasure time under the same subject: the receipt held stays as it is.
+    let later = receipt_for(&user, t0().plus_secs(60), Reason::Admin);
+    assert!(!store.keep_receipt(&later).await.expect("keep_receipt"));
+    assert!(receipts.holds(&receipt).await);
 }
 
 async fn delete_in_another_tenant_finds_nothing<S: Stores, R: Receipts>(store: &S, receipts: &R) {

@@ -198,6 +198,13 @@ fn every_function_runs_on_arm64_al2023_with_json_logs_and_only_table_sender_and_
                     }
                     continue;
                 }
+                if actions == ["secretsmanager:GetSecretValue"] {
+                    // Reading the receipt key, from its own secret only.
+                    let resources: Vec<String> =
+                        list(&statement["Resource"]).iter().map(text).collect();
+                    assert_eq!(resources, ["!Ref ErasureReceiptSecret"], "{}", text(name));
+                    continue;
+                }
                 if actions == ["sqs:SendMessage"] {
                     // Queueing reset requests, on that queue only.
                     let resources: Vec<String> =
@@ -262,6 +269,28 @@ fn a_function_wires_ses_or_the_mail_queue_exactly_when_its_policy_lets_it_use_th
             "{}: queue wiring and policy disagree",
             text(name)
         );
+        // Only the functions that erase get the receipt key: its secret, the right to read it,
+        // and the wiring that reads it at start.
+        let erasing = local_api::template::ERASING.contains(&binary.as_str());
+        assert_eq!(
+            main.contains(".erasing()"),
+            erasing,
+            "{}: receipt key wiring",
+            text(name)
+        );
+        assert_eq!(
+            granted("secretsmanager:GetSecretValue"),
+            erasing,
+            "{}: receipt key policy",
+            text(name)
+        );
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables.get("ERASURE_RECEIPT_SECRET").map(text).as_deref(),
+            erasing.then_some("!Ref ErasureReceiptSecret"),
+            "{}: receipt key variable",
+            text(name)
+        );
         checked += 1;
     }
     assert!(checked >= 27, "{checked}");
@@ -288,4 +317,34 @@ fn a_function_that_hashes_gets_a_whole_vcpu_and_every_other_the_smallest_size() 
         }
     }
     assert_eq!(hashing.len(), HASHING.len(), "{hashing:?}");
+}
+
+#[test]
+fn the_receipt_key_is_a_generated_secret_no_function_sees_in_its_configuration() {
+    let t = template();
+    let secret = &t["Resources"]["ErasureReceiptSecret"];
+    assert_eq!(text(&secret["Type"]), "AWS::SecretsManager::Secret");
+    // Receipts stay checkable only with the key: it outlives the stack.
+    assert_eq!(text(&secret["DeletionPolicy"]), "Retain");
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    let length = generated["PasswordLength"].as_u64().unwrap_or(32);
+    assert!(
+        length as usize >= shared::domain::erasure::ReceiptKey::MIN_BYTES,
+        "{length}"
+    );
+    assert_eq!(text(&generated["ExcludePunctuation"]), "true");
+    assert!(secret["Properties"].get("SecretString").is_none());
+    // No key in the parameters or any function's environment.
+    assert!(t["Parameters"].get("ErasureReceiptKey").is_none());
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(globals.get("ERASURE_RECEIPT_KEY").is_none());
+    assert!(globals.get("ERASURE_RECEIPT_SECRET").is_none());
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        assert!(
+            variables.get("ERASURE_RECEIPT_KEY").is_none(),
+            "{}",
+            text(name)
+        );
+    }
 }

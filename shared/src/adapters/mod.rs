@@ -2,6 +2,8 @@
 
 pub mod argon;
 pub mod dynamo;
+#[cfg(feature = "receipt-secret")]
+pub mod secrets;
 pub mod ses;
 pub mod sqs;
 

@@ -26,14 +26,16 @@
 //! they are set: turning one on does not reach existing users.
 //!
 //! Each erasure writes, in the transaction that removes the profile, a receipt holding no
-//! personal data: a keyed hash (HMAC-SHA256 under `ERASURE_RECEIPT_KEY`) of the tenant and
-//! user id, the tenant, the time, the reason and the actor, kept for
-//! [`ErasureSettings::receipt_days`] (`ERASURE_RECEIPT_DAYS`, default 1095) by TTL. Whoever
-//! holds the key and a user id can show that user was erased and when; without the key a
-//! receipt says nothing about whom it concerns.
+//! personal data: a keyed hash (HMAC-SHA256 under the receipt key) of the tenant and user id,
+//! the version of the key it was hashed under, the tenant, the time, the reason and the
+//! actor, kept for [`ErasureSettings::receipt_days`] (`ERASURE_RECEIPT_DAYS`, default 1095)
+//! by TTL. Whoever holds the key of that version and a user id can show that user was erased
+//! and when; without it a receipt says nothing about whom it concerns. The key is a secret
+//! with versions ([`ReceiptKey`]): rotating it makes a new version current, and each receipt
+//! names the one it used, so older receipts stay checkable under their own version.
 
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -45,10 +47,104 @@ use super::user::User;
 
 pub const DAY_SECS: i64 = 24 * 3600;
 
+/// The version of the receipt key a receipt was hashed under: the version id of the secret
+/// that holds the key (AWS Secrets Manager's `VersionId`, a UUID).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyVersion(String);
+
+impl KeyVersion {
+    /// 1 to 64 ASCII letters, digits, `-` and `_`: what Secrets Manager hands out as version
+    /// ids (and a caller's own `ClientRequestToken`), and nothing a key or a log line could
+    /// trip on.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(KeyVersion(raw.to_owned()))
+        } else {
+            Err("a key version is 1 to 64 ASCII letters, digits, '-' or '_'".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for KeyVersion {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        KeyVersion::parse(&raw)
+    }
+}
+
+impl From<KeyVersion> for String {
+    fn from(v: KeyVersion) -> String {
+        v.0
+    }
+}
+
+impl std::fmt::Display for KeyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One version of the key receipts hash user ids under. The bytes stay in memory that is
+/// wiped when dropped, and nothing prints them: `Debug` shows the version only.
+#[derive(Clone)]
+pub struct ReceiptKey {
+    version: KeyVersion,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ReceiptKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiptKey")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiptKey {
+    /// A key shorter than this is refused: it would make receipts guessable offline.
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn new(version: KeyVersion, secret: Zeroizing<Vec<u8>>) -> Result<Self, String> {
+        if secret.len() < Self::MIN_BYTES {
+            return Err(format!(
+                "the receipt key of version {version} is shorter than {} bytes",
+                Self::MIN_BYTES
+            ));
+        }
+        Ok(ReceiptKey { version, secret })
+    }
+
+    pub fn version(&self) -> &KeyVersion {
+        &self.version
+    }
+
+    /// The keyed hash a receipt names `{tenant}#{id}` by under this key, hex.
+    pub fn subject(&self, tenant: &TenantId, id: &UserId) -> Result<String, Error> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .map_err(|e| Error::internal(format!("HMAC key: {e}")))?;
+        mac.update(format!("{tenant}#{id}").as_bytes());
+        Ok(mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+}
+
 /// How erasure is configured.
 pub struct ErasureSettings {
-    /// Only the functions that erase hold it (`delete-user`, `purge`).
-    key: Option<Zeroizing<Vec<u8>>>,
+    /// Only the functions that erase hold it (`delete-user`, `purge`), read once at start.
+    key: Option<ReceiptKey>,
     /// Days between `DELETE /me` and the erasure.
     pub grace_days: u32,
     /// Days a receipt is kept.
@@ -58,6 +154,7 @@ pub struct ErasureSettings {
 impl std::fmt::Debug for ErasureSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ErasureSettings")
+            .field("key_version", &self.key.as_ref().map(ReceiptKey::version))
             .field("grace_days", &self.grace_days)
             .field("receipt_days", &self.receipt_days)
             .finish_non_exhaustive()
@@ -67,32 +164,32 @@ impl std::fmt::Debug for ErasureSettings {
 impl ErasureSettings {
     pub const DEFAULT_GRACE_DAYS: u32 = 30;
     pub const DEFAULT_RECEIPT_DAYS: u32 = 1095;
-    /// A key shorter than this is refused: it would make receipts guessable offline.
-    pub const MIN_KEY_BYTES: usize = 32;
 
-    pub fn new(key: Option<&[u8]>, grace_days: u32, receipt_days: u32) -> Result<Self, String> {
-        if key.is_some_and(|k| k.len() < Self::MIN_KEY_BYTES) {
-            return Err(format!(
-                "at least {} bytes of random key",
-                Self::MIN_KEY_BYTES
-            ));
-        }
-        Ok(ErasureSettings {
-            key: key.map(|k| Zeroizing::new(k.to_vec())),
+    /// Settings without a key: such a function cannot erase ([`ErasureSettings::keyed`]).
+    pub fn new(grace_days: u32, receipt_days: u32) -> Self {
+        ErasureSettings {
+            key: None,
             grace_days,
             receipt_days,
-        })
+        }
     }
 
-    /// For local runs and tests: a fixed key, the default periods.
-    pub fn local() -> Self {
+    /// The same settings, writing receipts under `key`.
+    pub fn keyed(&self, key: ReceiptKey) -> Self {
         ErasureSettings {
-            key: Some(Zeroizing::new(
-                b"local-only erasure receipt key, never deployed".to_vec(),
-            )),
-            grace_days: Self::DEFAULT_GRACE_DAYS,
-            receipt_days: Self::DEFAULT_RECEIPT_DAYS,
+            key: Some(key),
+            grace_days: self.grace_days,
+            receipt_days: self.receipt_days,
         }
+    }
+
+    /// For local runs and tests: a fixed key of version `local`, the default periods.
+    pub fn local() -> Self {
+        let key = ReceiptKey {
+            version: KeyVersion("local".into()),
+            secret: Zeroizing::new(b"local-only erasure receipt key, never deployed".to_vec()),
+        };
+        ErasureSettings::new(Self::DEFAULT_GRACE_DAYS, Self::DEFAULT_RECEIPT_DAYS).keyed(key)
     }
 
     /// Whether this function can write receipts.
@@ -100,21 +197,20 @@ impl ErasureSettings {
         self.key.is_some()
     }
 
-    /// The keyed hash a receipt names its user by.
-    pub fn subject(&self, tenant: &TenantId, id: &UserId) -> Result<String, Error> {
-        let key = self
-            .key
+    /// The version of the key receipts are written under now.
+    pub fn key_version(&self) -> Option<&KeyVersion> {
+        self.key.as_ref().map(ReceiptKey::version)
+    }
+
+    fn key(&self) -> Result<&ReceiptKey, Error> {
+        self.key
             .as_ref()
-            .ok_or_else(|| Error::internal("ERASURE_RECEIPT_KEY is not set for this function"))?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .map_err(|e| Error::internal(format!("HMAC key: {e}")))?;
-        mac.update(format!("{tenant}#{id}").as_bytes());
-        Ok(mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+            .ok_or_else(|| Error::internal("this function holds no erasure receipt key"))
+    }
+
+    /// The keyed hash a receipt written now names its user by.
+    pub fn subject(&self, tenant: &TenantId, id: &UserId) -> Result<String, Error> {
+        self.key()?.subject(tenant, id)
     }
 
     pub fn receipt(
@@ -125,8 +221,10 @@ impl ErasureSettings {
         reason: Reason,
         actor: &str,
     ) -> Result<Receipt, Error> {
+        let key = self.key()?;
         Ok(Receipt {
-            subject: self.subject(tenant, id)?,
+            subject: key.subject(tenant, id)?,
+            key_version: Some(key.version().clone()),
             tenant_id: tenant.clone(),
             erased_at: now,
             reason,
@@ -137,7 +235,7 @@ impl ErasureSettings {
 }
 
 /// Why a user was erased.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// `DELETE /users/{id}` by a management caller.
@@ -151,10 +249,15 @@ pub enum Reason {
 }
 
 /// Proof of an erasure that holds no personal data.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
-    /// HMAC-SHA256 of `{tenant}#{user_id}` under the receipt key, hex.
+    /// HMAC-SHA256 of `{tenant}#{user_id}` under the receipt key of `key_version`, hex.
     pub subject: String,
+    /// The version of the key `subject` was hashed under. Every receipt written since the key
+    /// moved to Secrets Manager names one; older ones do not (docs/erasure.md, "Upgrading
+    /// from `ERASURE_RECEIPT_KEY`").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<KeyVersion>,
     pub tenant_id: TenantId,
     pub erased_at: Timestamp,
     pub reason: Reason,
@@ -320,28 +423,69 @@ mod tests {
         assert_eq!(decide(&p, &user, at(400)), Decision::Later(None));
     }
 
+    fn key(version: &str, byte: u8, len: usize) -> Result<ReceiptKey, String> {
+        ReceiptKey::new(
+            KeyVersion::parse(version).unwrap(),
+            Zeroizing::new(vec![byte; len]),
+        )
+    }
+
     #[test]
-    fn a_receipt_names_its_user_only_through_the_key() {
+    fn a_receipt_names_its_user_only_through_the_key_and_names_the_key_version() {
         let tenant = TenantId::parse("acme").unwrap();
         let id = UserId::generate();
         let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-        let a = ErasureSettings::new(Some(&[7; 32]), 30, 10).unwrap();
-        let b = ErasureSettings::new(Some(&[8; 32]), 30, 10).unwrap();
+        let a = ErasureSettings::new(30, 10).keyed(key("v1", 7, 32).unwrap());
+        let b = ErasureSettings::new(30, 10).keyed(key("v2", 8, 32).unwrap());
         let receipt = a
             .receipt(&tenant, &id, now, Reason::SelfService, "purge")
             .unwrap();
         assert_eq!(receipt.subject, a.subject(&tenant, &id).unwrap());
         assert_ne!(receipt.subject, b.subject(&tenant, &id).unwrap());
         assert_eq!(receipt.subject.len(), 64);
+        assert_eq!(receipt.key_version, Some(KeyVersion::parse("v1").unwrap()));
         let text = serde_json::to_string(&receipt).unwrap();
         assert!(!text.contains(&id.to_string()), "{text}");
+        assert!(text.contains(r#""key_version":"v1""#), "{text}");
         assert_eq!(receipt.expires_at, now.plus_secs(10 * DAY_SECS));
-        assert!(ErasureSettings::new(Some(&[1; 31]), 30, 10).is_err());
-        let keyless = ErasureSettings::new(None, 30, 10).unwrap();
+        let keyless = ErasureSettings::new(30, 10);
         assert!(
             keyless
                 .receipt(&tenant, &id, now, Reason::Admin, "x")
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_key_shorter_than_32_bytes_is_refused_and_no_key_is_ever_printed() {
+        assert!(key("v1", 1, 31).is_err());
+        let k = key("v1", b'z', 40).unwrap();
+        let printed = format!("{k:?} {:?}", ErasureSettings::new(1, 1).keyed(k.clone()));
+        assert!(!printed.contains("zzzz"), "{printed}");
+        assert!(printed.contains("v1"), "{printed}");
+    }
+
+    #[test]
+    fn a_key_version_is_a_short_token_and_nothing_else() {
+        for good in ["a", "3f0c2a8e-5b1d-4c43-9a57-0e1f2d3c4b5a", &"x".repeat(64)] {
+            assert!(KeyVersion::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a#b", "a b", "é", &"x".repeat(65)] {
+            assert!(KeyVersion::parse(bad).is_err(), "{bad}");
+        }
+        let back: Result<KeyVersion, _> = serde_json::from_str(r#""a#b""#);
+        assert!(back.is_err());
+    }
+
+    #[test]
+    fn a_receipt_written_before_key_versions_reads_back_without_one() {
+        let old = r#"{"subject":"ab","tenant_id":"acme","erased_at":"2026-01-02T03:04:05.000Z","reason":"admin","actor":"x","expires_at":"2029-01-01T00:00:00.000Z"}"#;
+        let receipt: Receipt = serde_json::from_str(old).unwrap();
+        assert_eq!(receipt.key_version, None);
+        assert!(
+            !serde_json::to_string(&receipt)
+                .unwrap()
+                .contains("key_version")
         );
     }
 }

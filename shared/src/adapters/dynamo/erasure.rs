@@ -168,4 +168,56 @@ impl ErasureStore for DynamoStore {
         self.erase_with(user, &leftovers, receipt).await?;
         Ok(read_before + read_after)
     }
+
+    async fn keep_receipt(&self, receipt: &Receipt) -> Result<bool, StoreError> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(receipt_item(receipt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Every erasure receipt erased at or after `from`, by a scan of the whole table (receipts
+    /// have no index): for re-applying erasures after a restore, an operator's one-off, never
+    /// a function's path. The scan reads every item once; only receipts come back.
+    pub async fn receipts_since(&self, from: Timestamp) -> Result<Vec<Receipt>, StoreError> {
+        let mut receipts = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                // Timestamps are fixed-width UTC text, so they compare as they sort.
+                .filter_expression("sk = :receipt AND erased_at >= :from")
+                .expression_attribute_values(":receipt", s("RECEIPT"))
+                .expression_attribute_values(":from", s(from.to_string()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            for item in page.items.unwrap_or_default() {
+                receipts.push(receipt_of(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(receipts);
+            }
+        }
+    }
 }

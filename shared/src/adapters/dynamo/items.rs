@@ -446,6 +446,23 @@ pub(super) fn receipt_item(receipt: &Receipt) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// The receipt a [`receipt_item`] holds (its TTL read back as `expires_at`).
+pub(super) fn receipt_of(mut item: Item) -> Result<Receipt, StoreError> {
+    let expires = match item.remove(TTL_ATTRIBUTE) {
+        Some(AttributeValue::N(secs)) => secs
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| secs.checked_mul(1000))
+            .and_then(Timestamp::from_epoch_millis),
+        _ => None,
+    }
+    .ok_or_else(|| StoreError::Backend("a receipt without its expiry".into()))?;
+    item.insert(TTL_ATTRIBUTE.into(), s(expires.to_string()));
+    item.remove(PK);
+    item.remove(SK);
+    from_item(item).map_err(|e| StoreError::Backend(format!("a receipt does not read: {e}")))
+}
+
 /// Items sorted for a clean-up that may stop halfway: tickets before the references that
 /// find them, so no ticket is ever left unreachable.
 pub(super) fn cleanup_order(user_pk: &str, items: &[Item]) -> Vec<Item> {
@@ -587,6 +604,24 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_reads_back_from_its_item_as_written_its_ttl_included() {
+        let user = fixtures::user();
+        let at = Timestamp::from_epoch_millis(1_800_000_000_000).unwrap();
+        let receipt = crate::domain::erasure::ErasureSettings::local()
+            .receipt(
+                &user.tenant_id,
+                &user.user_id,
+                at,
+                crate::domain::erasure::Reason::Inactivity,
+                "purge",
+            )
+            .unwrap();
+        let item = receipt_item(&receipt).unwrap();
+        assert_eq!(item.get("key_version"), Some(&s("local")));
+        assert_eq!(receipt_of(item).unwrap(), receipt);
+    }
+
+    #[test]
     fn count_items_share_out_each_shards_sign_ups_and_name_their_shard() {
         let per_shard: Vec<u16> = (0..16).map(count_items_of).collect();
         assert_eq!(per_shard, [16, 8, 4, 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]);
@@ -705,6 +740,7 @@ mod properties {
                 let at = Timestamp::from_epoch_millis(0).unwrap();
                 let receipt = Receipt {
                     subject: subject.clone(),
+                    key_version: None,
                     tenant_id: tenant.clone(),
                     erased_at: at,
                     reason: Reason::Admin,
