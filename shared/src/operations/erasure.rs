@@ -263,12 +263,18 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
             more: due.more,
             ..PurgeReport::default()
         };
-        let outcomes: Vec<Result<Outcome, Error>> = futures::stream::iter(due.users)
-            .map(|user| self.purge_one(user, now))
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        for outcome in outcomes {
+        // Each outcome keeps whose it is: a failure names the account (tenant and id, never
+        // an address) so the on-call can find it (docs/operations.md, "An erasure stuck").
+        let outcomes: Vec<(TenantId, UserId, Result<Outcome, Error>)> =
+            futures::stream::iter(due.users)
+                .map(|user| async move {
+                    let (tenant, id) = (user.tenant_id.clone(), user.user_id.clone());
+                    (tenant, id, self.purge_one(user, now).await)
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+        for (tenant, id, outcome) in outcomes {
             match outcome {
                 Ok(Outcome::Purged(read)) => {
                     report.purged += 1;
@@ -288,7 +294,12 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 }
                 Err(e) => {
                     report.failed += 1;
-                    tracing::error!(error = %e, "a due erasure failed; the next pass retries it");
+                    tracing::error!(
+                        tenant_id = %tenant,
+                        user_id = %id,
+                        error = %e,
+                        "a due erasure failed; the next pass retries it"
+                    );
                 }
             }
         }
