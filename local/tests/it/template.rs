@@ -86,6 +86,7 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
     let mut declared = BTreeSet::new();
     let mut scheduled = BTreeSet::new();
     let mut queued = BTreeSet::new();
+    let mut notified = BTreeSet::new();
     for (name, resource) in t["Resources"].as_mapping().unwrap() {
         if text(&resource["Type"]) != "AWS::Serverless::Function" {
             continue;
@@ -121,6 +122,11 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
                     "!GetAtt AccountMailQueue.Arn"
                 );
                 queued.insert(binary.clone());
+                continue;
+            }
+            if text(&event["Type"]) == "SNS" {
+                assert_eq!(text(&event["Properties"]["Topic"]), "!Ref SesFeedbackTopic");
+                notified.insert(binary.clone());
                 continue;
             }
             assert_eq!(text(&event["Type"]), "HttpApi");
@@ -160,6 +166,25 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
             .iter()
             .map(|f| f.to_string())
             .collect()
+    );
+    assert_eq!(
+        notified,
+        crate::support::NOTIFIED
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
+    );
+}
+
+#[test]
+fn the_feedback_topic_is_encrypted() {
+    let t = template();
+    let topic = &t["Resources"]["SesFeedbackTopic"];
+    assert_eq!(text(&topic["Type"]), "AWS::SNS::Topic");
+    // Every record SES publishes there holds the addresses that bounced or complained.
+    assert_eq!(
+        text(&topic["Properties"]["KmsMasterKeyId"]),
+        "alias/aws/sns"
     );
 }
 
