@@ -1,4 +1,5 @@
-//! What template.yaml's names mean to the build, and what its functions are sized by.
+//! What template.yaml's names mean to the build, which function each `events/` file is for,
+//! and what the functions are sized by.
 
 /// The functions that hash or verify passwords (argon2id): their `MemorySize` buys a whole
 /// vCPU for the hash, and the cold-start bench does not hold them to the memory budget of
@@ -39,6 +40,16 @@ pub fn binary_of(logical_id: &str) -> String {
         previous = Some(c);
     }
     binary
+}
+
+/// The function an `events/` file (named without `.json`) is a sample event of: the file's
+/// own name, but for the two of `ses-feedback`, one for each kind of record SES publishes to
+/// it.
+pub fn function_of_event(file: &str) -> &str {
+    match file {
+        "ses-bounce" | "ses-complaint" => "ses-feedback",
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ impl Pass for DeliveryReport {
         self.retrying += other.retrying;
         self.abandoned += other.abandoned;
         self.dropped += other.dropped;
+        self.suppressed += other.suppressed;
         self.skipped += other.skipped;
         self.unreadable += other.unreadable;
         self.more = other.more;

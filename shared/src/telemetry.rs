@@ -27,6 +27,7 @@ pub fn filter(level: Option<&str>) -> Targets {
         "email_outbox",
         "purge",
         "account_mail_sender",
+        "ses_feedback",
     ];
     Targets::new()
         .with_default(LevelFilter::WARN)

@@ -2,8 +2,8 @@
 //!
 //! Where a job `POST /jobs/verification-email` queued stands: 200
 //! `{"id","type","status","created_at"}`, `status` `pending` while the outbox retries it,
-//! `completed` once the provider took it, `failed` when it was refused or no longer applies.
-//! A job is kept a day; 404 `job_not_found` after that, or for an id the tenant never had.
+//! `completed` once the provider took it, `failed` when it was refused or no longer applies,
+//! `suppressed` when its address is marked undeliverable (bounced or complained of). A job is kept a day; 404 `job_not_found` after that, or for an id the tenant never had.
 
 use std::convert::Infallible;
 

@@ -1,8 +1,9 @@
 //! `POST /v1/tenants/{tenant_id}/jobs/verification-email` `{"user_id"}` (update:users)
 //!
 //! Sends (or sends again) the verification email: 201 `{"id","type":"verification_email",
-//! "status","created_at"}`, where `status` is `completed` when SES took the message and
-//! `pending` when the outbox will retry it; `GET /jobs/{id}` follows it for a day. 400
+//! "status","created_at"}`, where `status` is `completed` when SES took the message,
+//! `pending` when the outbox will retry it and `suppressed` when the address is marked
+//! undeliverable; `GET /jobs/{id}` follows it for a day. 400
 //! `email_already_verified`; 429 `too_many_requests` past the send cap.
 
 use std::convert::Infallible;

@@ -4,28 +4,45 @@ use lambda_http::Body;
 use local_api::routes::ROUTES;
 use serde_json::Value;
 
+use local_api::template::function_of_event;
+
 use crate::support::{
-    EVENT_PRIMARY, EVENT_USER, Env, QUEUED, SCHEDULED, event_files, expected_status,
+    EVENT_PRIMARY, EVENT_USER, Env, NOTIFIED, QUEUED, SCHEDULED, event_files, expected_status,
     seed_event_user,
 };
 
 #[test]
-fn every_function_has_exactly_one_event_file() {
-    let files: BTreeSet<String> = event_files().into_iter().map(|(name, _)| name).collect();
+fn every_function_has_an_event_file_and_only_the_feedback_function_has_two() {
+    let files: Vec<String> = event_files().into_iter().map(|(name, _)| name).collect();
+    let covered: BTreeSet<String> = files
+        .iter()
+        .map(|f| function_of_event(f).to_owned())
+        .collect();
     let functions: BTreeSet<String> = ROUTES
         .iter()
         .map(|r| r.function)
         .chain(SCHEDULED)
         .chain(QUEUED)
+        .chain(NOTIFIED)
         .map(str::to_owned)
         .collect();
-    assert_eq!(files, functions);
+    assert_eq!(covered, functions);
+    // One a function, named after it; ses-feedback's are named for the record each carries.
+    let renamed: Vec<&str> = files
+        .iter()
+        .map(String::as_str)
+        .filter(|f| function_of_event(f) != *f)
+        .collect();
+    assert_eq!(renamed, ["ses-bounce", "ses-complaint"]);
 }
 
 #[tokio::test]
 async fn every_event_file_runs_through_its_handler() {
     for (function, text) in event_files() {
-        if SCHEDULED.contains(&function.as_str()) || QUEUED.contains(&function.as_str()) {
+        let runs_elsewhere = [&SCHEDULED[..], &QUEUED, &NOTIFIED]
+            .iter()
+            .any(|list| list.contains(&function_of_event(&function)));
+        if runs_elsewhere {
             continue;
         }
         let env = Env::new().await;
@@ -214,4 +231,34 @@ async fn the_queue_event_mails_the_known_address_and_drops_the_unreadable_reques
         "{keys:?}"
     );
     assert!(env.outbox().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_bounce_and_complaint_events_mark_the_seeded_users_address() {
+    for (file, reason, detail) in [
+        ("ses-bounce", "bounce", "Permanent/General"),
+        ("ses-complaint", "complaint", "abuse"),
+    ] {
+        let env = Env::new().await;
+        seed_event_user(&env).await;
+        let (_, text) = event_files().into_iter().find(|(f, _)| f == file).unwrap();
+        let payload: Value = serde_json::from_str(&text).unwrap();
+        let report = local_api::moto::as_function(
+            "ses-feedback",
+            ses_feedback::handle(
+                &env.app,
+                lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (report.records, report.marked),
+            (1, 1),
+            "{file}: {report:?}"
+        );
+        let user = env.get_user(EVENT_USER).await;
+        assert_eq!(user.body["email_undeliverable"]["reason"], reason, "{file}");
+        assert_eq!(user.body["email_undeliverable"]["detail"], detail, "{file}");
+    }
 }

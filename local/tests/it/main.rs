@@ -9,6 +9,7 @@ mod email;
 mod erasure;
 mod events;
 mod faults;
+mod feedback;
 mod idempotency;
 mod isolation;
 mod linking;

@@ -791,6 +791,9 @@ pub const SCHEDULED: [&str; 2] = ["email-outbox", "purge"];
 /// Functions run by a queue (an SQS event source) rather than a route.
 pub const QUEUED: [&str; 1] = ["account-mail-sender"];
 
+/// Functions run by an SNS topic rather than a route.
+pub const NOTIFIED: [&str; 1] = ["ses-feedback"];
+
 /// `TENANT_SETTINGS` for the function binaries, as [`shared::domain::tenant::EmailSettings::local`]
 /// sets it for the in-process app.
 pub const TENANT_SETTINGS: &str = r#"{"*": {"password_reset_url": "https://id.example.com/reset-password", "default_result_url": "https://id.example.com/verified", "result_url_hosts": ["id.example.com"]}}"#;

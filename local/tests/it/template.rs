@@ -86,6 +86,7 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
     let mut declared = BTreeSet::new();
     let mut scheduled = BTreeSet::new();
     let mut queued = BTreeSet::new();
+    let mut notified = BTreeSet::new();
     for (name, resource) in t["Resources"].as_mapping().unwrap() {
         if text(&resource["Type"]) != "AWS::Serverless::Function" {
             continue;
@@ -121,6 +122,11 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
                     "!GetAtt AccountMailQueue.Arn"
                 );
                 queued.insert(binary.clone());
+                continue;
+            }
+            if text(&event["Type"]) == "SNS" {
+                assert_eq!(text(&event["Properties"]["Topic"]), "!Ref SesFeedbackTopic");
+                notified.insert(binary.clone());
                 continue;
             }
             assert_eq!(text(&event["Type"]), "HttpApi");
@@ -161,6 +167,42 @@ fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
             .map(|f| f.to_string())
             .collect()
     );
+    assert_eq!(
+        notified,
+        crate::support::NOTIFIED
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
+    );
+}
+
+#[test]
+fn only_the_stacks_configuration_set_publishes_to_the_feedback_topic_and_ses_feedback_reads_it() {
+    let t = template();
+    let r = &t["Resources"];
+    let topic = &r["SesFeedbackTopic"];
+    assert_eq!(text(&topic["Type"]), "AWS::SNS::Topic");
+    // Every record there holds an address: under the customer-managed key when there is one
+    // (SES cannot use the AWS-managed SNS key; docs/operations.md, "Encryption and edges").
+    assert!(text(&topic["Properties"]["KmsMasterKeyId"]).contains("KmsKeyArn"));
+    let statement =
+        &list(&r["SesFeedbackTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"])[0];
+    assert_eq!(
+        text(&statement["Principal"]["Service"]),
+        "ses.amazonaws.com"
+    );
+    assert_eq!(text(&statement["Action"]), "sns:Publish");
+    assert!(
+        text(&statement["Condition"]["ArnLike"]["aws:SourceArn"])
+            .contains(":configuration-set/${EmailConfigurationSet}")
+    );
+    assert_eq!(
+        text(&statement["Condition"]["StringEquals"]["aws:SourceAccount"]),
+        "!Ref AWS::AccountId"
+    );
+    let event = &r["SesFeedbackFunction"]["Properties"]["Events"]["Feedback"];
+    assert_eq!(text(&event["Type"]), "SNS");
+    assert_eq!(text(&event["Properties"]["Topic"]), "!Ref SesFeedbackTopic");
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! The `Mailer` port over SES v2 `SendEmail`: simple content, a text and an HTML part.
+//! The `Mailer` port over SES v2 `SendEmail`: simple content, a text and an HTML part, tagged
+//! with the tenant and the user it is for, so SES's bounce and complaint events name them
+//! (`crate::domain::feedback`).
 
 use std::time::Duration;
 
@@ -7,8 +9,9 @@ use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::config::retry::RetryConfig;
 use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 
+use crate::domain::feedback::{TENANT_TAG, USER_TAG, is_tag_value};
 use crate::domain::message::OutgoingEmail;
 use crate::ports::{Mailer, SendError};
 
@@ -53,6 +56,21 @@ fn utf8(data: &str) -> Result<Content, SendError> {
         .map_err(|e| SendError::Rejected(format!("content: {e}")))
 }
 
+/// A message tag. Tenant and user ids always meet SES's rules for tag values; one that did not
+/// would make SES refuse the message, so it is refused here, with the same error.
+fn tag(name: &str, value: &str) -> Result<MessageTag, SendError> {
+    if !is_tag_value(value) {
+        return Err(SendError::Rejected(format!(
+            "the {name} tag holds characters SES refuses"
+        )));
+    }
+    MessageTag::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .map_err(|e| SendError::Rejected(format!("tag {name}: {e}")))
+}
+
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
@@ -71,6 +89,8 @@ impl Mailer for SesMailer {
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
+            .email_tags(tag(TENANT_TAG, email.tenant_id.as_str())?)
+            .email_tags(tag(USER_TAG, &email.user_id.to_string())?)
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await;

@@ -208,6 +208,9 @@ pub enum JobStatus {
     Pending,
     /// The provider refused it, or it no longer applies; nothing more will happen.
     Failed,
+    /// Not sent, and never will be: the address bounced for good or complained
+    /// ([`super::feedback`]). Not an error; the user's `email_undeliverable` says why.
+    Suppressed,
 }
 
 /// One queued message, as `POST /jobs/verification-email` and the responses of writes that
@@ -286,6 +289,10 @@ impl VerificationJob {
 /// A rendered message, ready for the provider.
 #[derive(Debug, Clone)]
 pub struct OutgoingEmail {
+    /// Whom it is for: the provider tags the message with both, so its bounces and
+    /// complaints lead back to the user ([`super::feedback`]).
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
     pub to: String,
     pub subject: String,
     pub text: String,

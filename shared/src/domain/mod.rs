@@ -6,6 +6,7 @@ pub mod email;
 pub mod erasure;
 pub mod error;
 pub mod export;
+pub mod feedback;
 pub mod idempotency;
 pub mod ids;
 pub mod json;

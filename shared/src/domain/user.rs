@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::feedback::Undeliverable;
 use super::ids::{Connection, TenantId, UserId};
 use super::metadata::Metadata;
 use super::time::Timestamp;
@@ -138,6 +139,10 @@ pub struct User {
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
+    /// Set when the mail provider reported `email` bounced for good or complained of
+    /// ([`super::feedback`]): nothing is mailed to it while set. Read-only to every caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_undeliverable: Option<Undeliverable>,
     /// An address the user asked to switch to (`PATCH /me`); it replaces `email` only once
     /// verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,6 +209,7 @@ impl User {
             tenant_id,
             email: None,
             email_verified: false,
+            email_undeliverable: None,
             pending_email: None,
             username: None,
             phone_number: None,
@@ -246,6 +252,19 @@ impl User {
     /// uniqueness and decides whether the user has a password here.
     pub fn connection(&self) -> &Connection {
         &self.identities[0].connection
+    }
+
+    /// The address changed, or was proven to reach its owner again (verified): what the
+    /// provider reported of it no longer holds, and mail may go to it again (docs/email.md,
+    /// "Bounces and complaints").
+    pub fn clear_undeliverable(&mut self) {
+        self.email_undeliverable = None;
+    }
+
+    /// Whether mail to `to` must not be sent: it is the user's address, and the provider
+    /// reported that address bounced for good or complained of.
+    pub fn suppresses(&self, to: &str) -> bool {
+        self.email_undeliverable.is_some() && super::email::same_address(self.email.as_deref(), to)
     }
 
     /// The normalized key the email is unique under.

@@ -245,6 +245,10 @@ impl UserPatch {
                 set.push((field, Value::from(b)));
             }
         }
+        // As `apply`: an address marked verified again is mailed again.
+        if self.email_verified == Some(true) {
+            remove.push("email_undeliverable");
+        }
         (set, remove)
     }
 
@@ -259,10 +263,15 @@ impl UserPatch {
                 user.email_verified = false;
                 // Set by an administrator, the address supersedes one the user asked for.
                 user.pending_email = None;
+                user.clear_undeliverable();
             }
         }
         if let Some(v) = self.email_verified {
             user.email_verified = v;
+            // Whoever marks the address verified vouches that it reaches its owner again.
+            if v {
+                user.clear_undeliverable();
+            }
         }
         let set = |slot: &mut Option<String>, v: &Option<Option<String>>| {
             if let Some(v) = v {
@@ -395,6 +404,37 @@ mod tests {
             "a change of letter case is the same address"
         );
         assert_eq!(user.email.as_deref(), Some("ANA@example.com"));
+    }
+
+    #[test]
+    fn a_new_address_or_a_new_verification_clears_the_undeliverable_mark_and_nothing_else_does() {
+        use crate::domain::feedback::{Reason, Undeliverable};
+        let marked = || {
+            let mut user = fixtures::user();
+            user.email_undeliverable = Some(Undeliverable {
+                reason: Reason::Bounce,
+                detail: None,
+                at: now(),
+            });
+            user
+        };
+        for (body, clears) in [
+            (json!({"email": "new@example.com"}), true),
+            (json!({"email_verified": true}), true),
+            (json!({"email": "ANA@example.com"}), false),
+            (json!({"email_verified": false}), false),
+            (json!({"name": "Ana Silva"}), false),
+        ] {
+            let patch = parse(body.clone()).unwrap();
+            let mut user = marked();
+            patch.apply(&mut user, now()).unwrap();
+            assert_eq!(user.email_undeliverable.is_none(), clears, "{body}");
+            if !patch.needs_current() {
+                // The blind write removes the attribute exactly when `apply` clears it.
+                let (_, remove) = patch.root_changes();
+                assert_eq!(remove.contains(&"email_undeliverable"), clears, "{body}");
+            }
+        }
     }
 
     #[test]

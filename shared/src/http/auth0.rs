@@ -76,7 +76,9 @@ pub fn user_id(user: &User) -> String {
 
 /// A user as Auth0's Management API shows it, the database connection named `database` (the
 /// tenant's name for it). `name` and `nickname` default as Auth0 fills them (the email, and
-/// its local part); fields Auth0 has no place for are left out.
+/// its local part); fields Auth0 has no place for are left out, but for
+/// `email_undeliverable`, which says why the user gets no mail (read-only, as Auth0's own
+/// bookkeeping fields are).
 pub fn user_json(user: &User, database: &str) -> Value {
     let admin = user.to_admin_json();
     let mut out = Map::new();
@@ -84,6 +86,7 @@ pub fn user_json(user: &User, database: &str) -> Value {
     for field in [
         "email",
         "email_verified",
+        "email_undeliverable",
         "username",
         "phone_number",
         "phone_verified",

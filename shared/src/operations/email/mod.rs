@@ -1,8 +1,10 @@
-//! The email flows: verification, password reset, email change, the tickets API and the
-//! outbox's delivery. Every message is queued (an outbox item) in the same write as the change
-//! that causes it, then tried once at once; what fails is retried by the scheduled sender.
+//! The email flows: verification, password reset, email change, the tickets API, the
+//! outbox's delivery, and the provider's bounces and complaints. Every message is queued (an
+//! outbox item) in the same write as the change that causes it, then tried once at once; what
+//! fails is retried by the scheduled sender.
 
 mod email_change;
+mod feedback;
 mod outbox;
 mod password_reset;
 mod tickets;
@@ -10,6 +12,7 @@ mod unblock;
 mod verification;
 
 pub use email_change::CancelPage;
+pub use feedback::Marked;
 pub use outbox::DeliveryReport;
 pub use password_reset::ResetPage;
 pub use unblock::UnblockPage;

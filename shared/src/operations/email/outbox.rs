@@ -23,6 +23,8 @@ enum Attempt {
     Sent,
     /// The message no longer applies (the user is gone, or the address moved on).
     Moot,
+    /// The address bounced for good or complained: not sent, and never will be.
+    Suppressed,
 }
 
 /// What trying a message once left behind.
@@ -30,6 +32,7 @@ enum Attempt {
 enum Outcome {
     Sent,
     Moot,
+    Suppressed,
     Retrying,
     Abandoned,
 }
@@ -39,6 +42,7 @@ impl Outcome {
         match self {
             Outcome::Sent => JobStatus::Completed,
             Outcome::Retrying => JobStatus::Pending,
+            Outcome::Suppressed => JobStatus::Suppressed,
             Outcome::Moot | Outcome::Abandoned => JobStatus::Failed,
         }
     }
@@ -52,6 +56,8 @@ pub struct DeliveryReport {
     pub retrying: usize,
     pub abandoned: usize,
     pub dropped: usize,
+    /// Not sent because the address bounced for good or complained.
+    pub suppressed: usize,
     /// Taken by a concurrent sender first.
     pub skipped: usize,
     /// Due items that did not read as messages: set aside, logged, the rest delivered.
@@ -159,6 +165,14 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 return match done {
                     Attempt::Sent => Outcome::Sent,
                     Attempt::Moot => Outcome::Moot,
+                    Attempt::Suppressed => {
+                        tracing::info!(
+                            job = %message.id,
+                            kind = message.kind.name(),
+                            "email suppressed: the address bounced or complained"
+                        );
+                        Outcome::Suppressed
+                    }
                 };
             }
             Err(SendError::Rejected(cause)) => (Status::Abandoned, cause),
@@ -253,6 +267,13 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         if !applies {
             return Ok(Attempt::Moot);
         }
+        // Every message passes here, the first attempt and each retry alike: mail to an
+        // address that bounced for good or complained hurts the sender's standing with every
+        // mailbox provider (docs/email.md, "Bounces and complaints"). Before a ticket is
+        // minted or a template rendered.
+        if user.suppresses(&message.to) {
+            return Ok(Attempt::Suppressed);
+        }
         let tenant = self.tenant(&message.tenant_id).await.map_err(transient)?;
         let link = match (message.ticket_kind(), minted) {
             (None, _) => None,
@@ -301,6 +322,8 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
             .map_err(|e| SendError::Rejected(e.to_string()))?;
         self.mailer
             .send(&OutgoingEmail {
+                tenant_id: message.tenant_id.clone(),
+                user_id: message.user_id,
                 to: message.to.clone(),
                 subject: rendered.subject,
                 text: rendered.text,
@@ -350,6 +373,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 Some(Outcome::Retrying) => report.retrying += 1,
                 Some(Outcome::Abandoned) => report.abandoned += 1,
                 Some(Outcome::Moot) => report.dropped += 1,
+                Some(Outcome::Suppressed) => report.suppressed += 1,
             }
         }
         Ok(report)

@@ -133,6 +133,10 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                     None => {
                         user.last_password_reset = Some(now);
                         user.email_verified |= mark;
+                        // The link reached the address: as a verification, it lifts the mark.
+                        if mark {
+                            user.clear_undeliverable();
+                        }
                     }
                     Some(identity) => {
                         let linked = user

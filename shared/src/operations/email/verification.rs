@@ -185,6 +185,8 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 return Err(invalid_ticket());
             }
             user.email_verified = true;
+            // A new address, or this one proven to reach its owner again: mail may go to it.
+            user.clear_undeliverable();
             Ok(())
         })
         .await
