@@ -7,8 +7,9 @@
 //! A record that does not read is logged by its SNS message id, never its addresses, and
 //! skipped, as is one that marks nobody (another event type, a transient bounce): no retry
 //! could change either. A record the store failed on fails the invocation once the others are
-//! done, so Lambda's asynchronous retries (two, minutes apart, then the event is dropped)
-//! offer the event again; a mark already applied changes nothing the second time.
+//! done, so Lambda's asynchronous retries (two, minutes apart, then the failure queue:
+//! docs/operations.md) offer the event again; a mark already applied changes nothing the
+//! second time.
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
