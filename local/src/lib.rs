@@ -9,6 +9,7 @@ pub mod mailbox;
 pub mod moto;
 pub mod queue;
 pub mod reapply;
+pub mod restore;
 pub mod routes;
 pub mod server;
 pub mod template;

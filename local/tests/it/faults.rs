@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::support::{CallLog, Env, Resp, moto_endpoint};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Fault {
+pub(crate) enum Fault {
     Pass,
     /// DynamoDB's own throttling answer.
     Throttle,
@@ -38,13 +38,13 @@ enum Fault {
 }
 
 /// A proxy to moto that answers the `n`th call it sees as `plan(n)` says.
-struct Proxy {
-    url: String,
+pub(crate) struct Proxy {
+    pub(crate) url: String,
     calls: Arc<AtomicUsize>,
 }
 
 impl Proxy {
-    async fn start(plan: fn(usize) -> Fault) -> Proxy {
+    pub(crate) async fn start(plan: fn(usize) -> Fault) -> Proxy {
         let upstream = moto_endpoint()
             .trim_start_matches("http://")
             .trim_end_matches('/')

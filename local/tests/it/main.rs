@@ -21,6 +21,7 @@ mod operations;
 mod rate_limits;
 mod receipts;
 mod reset_page;
+mod restore;
 mod runtime;
 mod sdk;
 mod server;

@@ -11,7 +11,7 @@ use shared::adapters::secrets::SecretsManagerKeys;
 use shared::config::ConfigError;
 use shared::domain::erasure::KeyVersion;
 
-use crate::support::{Env, address, moto_endpoint, s};
+use crate::support::{Env, address, items_of, moto_endpoint, restored_copy, s};
 
 const PASSWORD: &str = "correct horse battery";
 const DAY: i64 = 24 * 3600;
@@ -140,32 +140,6 @@ async fn a_receipt_key_that_cannot_be_read_or_is_short_stops_the_start_and_never
         .to_string();
     assert!(said.contains("shorter than 32 bytes"), "{said}");
     assert!(!said.contains("tiny-key-value"), "{said}");
-}
-
-/// What a point-in-time restore to now makes: a new table holding every item as it is.
-async fn restored_copy(env: &Env) -> String {
-    let restored = format!("{}-restored", env.table);
-    shared::adapters::dynamo::table::create(&env.client, &restored)
-        .await
-        .unwrap();
-    for item in env.all_items().await {
-        env.client
-            .put_item()
-            .table_name(&restored)
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
-    }
-    restored
-}
-
-async fn items_of(env: &Env, table: &str) -> Vec<Item> {
-    let mut items = shared::adapters::dynamo::scan_all(&env.client, table)
-        .await
-        .unwrap();
-    items.sort_by_key(|i| (s(i, "pk"), s(i, "sk")));
-    items
 }
 
 fn mentioning(items: &[Item], needle: &str) -> Vec<String> {

@@ -1,29 +1,10 @@
 //! Each function's compiled binary, run as a real Lambda process through the Runtime API
 //! emulator of `local_api::lambda`, fed its `events/` file.
 
-use std::path::PathBuf;
-
 use local_api::lambda::REQUEST_ID;
 use serde_json::Value;
 
-use crate::support::{Env, event_files, expected_status, moto_endpoint, seed_event_user};
-
-fn binary(function: &str) -> PathBuf {
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = dir.join(function);
-    assert!(
-        path.exists(),
-        "{} is missing: build the functions first (`make test` runs `cargo build --workspace --bins`)",
-        path.display()
-    );
-    path
-}
+use crate::support::{Env, binary, event_files, expected_status, moto_endpoint, seed_event_user};
 
 /// Runs `function`'s binary for one invocation of `event` against `table` on moto; returns
 /// what it posted back to the Runtime API (none if it exited first) and everything it printed.

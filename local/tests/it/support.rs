@@ -1004,3 +1004,50 @@ pub fn concrete(key: &str) -> (String, String) {
         .replace("{identity_id}", "10876");
     (method.to_owned(), path)
 }
+
+/// A binary of the workspace (a function, or an operator command) from the target directory
+/// this test runs from.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`make test` runs `cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
+}
+
+/// What a point-in-time restore to now makes: a new table, `{env.table}-restored`, holding
+/// every item of `env`'s table as it is.
+pub async fn restored_copy(env: &Env) -> String {
+    let restored = format!("{}-restored", env.table);
+    shared::adapters::dynamo::table::create(&env.client, &restored)
+        .await
+        .unwrap();
+    for item in env.all_items().await {
+        env.client
+            .put_item()
+            .table_name(&restored)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    restored
+}
+
+/// Every item of `table` (on `env`'s moto), in key order.
+pub async fn items_of(env: &Env, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = shared::adapters::dynamo::scan_all(&env.client, table)
+        .await
+        .unwrap();
+    items.sort_by_key(|i| (s(i, "pk"), s(i, "sk")));
+    items
+}

@@ -268,7 +268,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         let outcomes: Vec<(TenantId, UserId, Result<Outcome, Error>)> =
             futures::stream::iter(due.users)
                 .map(|user| async move {
-                    let (tenant, id) = (user.tenant_id.clone(), user.user_id.clone());
+                    let (tenant, id) = (user.tenant_id.clone(), user.user_id);
                     (tenant, id, self.purge_one(user, now).await)
                 })
                 .buffer_unordered(concurrency.max(1))
