@@ -160,11 +160,13 @@ fn every_function_has_error_and_throttle_alarms_and_its_errors_roll_a_canary_bac
             assert_eq!(text(&dimension["Name"]), "FunctionName");
             assert_eq!(named(&dimension["Value"]), format!("{name}Function"));
         }
-        let own: Vec<String> =
-            list(&all[&format!("{name}Function")]["Properties"]["DeploymentPreference"]["Alarms"])
-                .iter()
-                .map(named)
-                .collect();
+        let preference = &all[&format!("{name}Function")]["Properties"]["DeploymentPreference"];
+        if name == "Purge" {
+            // A run of the old version failing on a stuck erasure would roll back its fix.
+            assert!(preference.is_null(), "{name}");
+            continue;
+        }
+        let own: Vec<String> = list(&preference["Alarms"]).iter().map(named).collect();
         assert_eq!(own, [format!("{name}Errors")], "{name}");
     }
 }
@@ -179,7 +181,9 @@ fn catalogue(metric_filters: &BTreeSet<String>, namespace: &str, metric: &str) -
             ["ReadThrottleEvents", "WriteThrottleEvents", "SystemErrors"].contains(&metric)
         }
         "AWS/SES" => ["Reputation.BounceRate", "Reputation.ComplaintRate"].contains(&metric),
-        "AWS/SQS" => metric == "ApproximateNumberOfMessagesVisible",
+        "AWS/SQS" => {
+            ["ApproximateNumberOfMessagesVisible", "NumberOfMessagesSent"].contains(&metric)
+        }
         "!Sub Profiles/${AWS::StackName}" => metric_filters.contains(metric),
         _ => false,
     }
@@ -309,7 +313,7 @@ fn metric_filters_read_the_summary_lines_the_scheduled_functions_write() {
             }
         }
     }
-    assert_eq!(filters, 5);
+    assert_eq!(filters, 7);
 }
 
 #[test]
