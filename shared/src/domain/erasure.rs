@@ -192,11 +192,6 @@ impl ErasureSettings {
         ErasureSettings::new(Self::DEFAULT_GRACE_DAYS, Self::DEFAULT_RECEIPT_DAYS).keyed(key)
     }
 
-    /// Whether this function can write receipts.
-    pub fn has_key(&self) -> bool {
-        self.key.is_some()
-    }
-
     /// The version of the key receipts are written under now.
     pub fn key_version(&self) -> Option<&KeyVersion> {
         self.key.as_ref().map(ReceiptKey::version)
