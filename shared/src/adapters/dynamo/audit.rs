@@ -17,13 +17,36 @@ use crate::domain::listing::shard_of;
 /// Every item of `table`, by a scan: for [`audit`], on a table of tests or a restored copy
 /// (a scan of a live table reads all of it).
 pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Item>, String> {
+    scan_where(client, table, None).await
+}
+
+/// A condition a scan applies on the server: its expression and the `:name` values in it.
+pub struct ScanFilter<'a> {
+    pub expression: &'a str,
+    pub values: &'a [(&'a str, AttributeValue)],
+}
+
+/// Every item of `table` that `filter` keeps (all without one), page by page: a scan reads
+/// the whole table either way, and only what passes comes back.
+pub async fn scan_where(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    filter: Option<&ScanFilter<'_>>,
+) -> Result<Vec<Item>, String> {
     let mut out = Vec::new();
     let mut start = None;
     loop {
-        let page = client
+        let mut request = client
             .scan()
             .table_name(table)
-            .set_exclusive_start_key(start)
+            .set_exclusive_start_key(start);
+        if let Some(filter) = filter {
+            request = request.filter_expression(filter.expression);
+            for (name, value) in filter.values {
+                request = request.expression_attribute_values(*name, value.clone());
+            }
+        }
+        let page = request
             .send()
             .await
             .map_err(|e| format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;

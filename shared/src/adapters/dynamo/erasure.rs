@@ -196,28 +196,16 @@ impl DynamoStore {
     /// have no index): for re-applying erasures after a restore, an operator's one-off, never
     /// a function's path. The scan reads every item once; only receipts come back.
     pub async fn receipts_since(&self, from: Timestamp) -> Result<Vec<Receipt>, StoreError> {
-        let mut receipts = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                // Timestamps are fixed-width UTC text, so they compare as they sort.
-                .filter_expression("sk = :receipt AND erased_at >= :from")
-                .expression_attribute_values(":receipt", s("RECEIPT"))
-                .expression_attribute_values(":from", s(from.to_string()))
-                .send()
-                .await
-                .map_err(|e| sdk_error("Scan", e))?;
-            for item in page.items.unwrap_or_default() {
-                receipts.push(receipt_of(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(receipts);
-            }
-        }
+        let filter = super::ScanFilter {
+            // Timestamps are fixed-width UTC text, so they compare as they sort.
+            expression: "sk = :receipt AND erased_at >= :from",
+            values: &[(":receipt", s("RECEIPT")), (":from", s(from.to_string()))],
+        };
+        super::scan_where(&self.client, &self.table, Some(&filter))
+            .await
+            .map_err(StoreError::Backend)?
+            .into_iter()
+            .map(receipt_of)
+            .collect()
     }
 }

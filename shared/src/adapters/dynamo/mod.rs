@@ -29,7 +29,7 @@ pub mod table;
 mod tenants;
 mod users;
 
-pub use audit::{audit, scan_all};
+pub use audit::{ScanFilter, audit, scan_all, scan_where};
 pub use items::{
     GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, GSI3, GSI3_PK, GSI3_SK, PK, SK, TTL_ATTRIBUTE,
     keys,
