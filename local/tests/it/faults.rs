@@ -236,7 +236,7 @@ fn error_answer(status: &str, kind: &str, message: &str) -> Vec<u8> {
 }
 
 /// `env`'s table and configuration, every DynamoDB call going to `endpoint`.
-fn through(env: &Env, endpoint: &str) -> Env {
+pub(crate) fn through(env: &Env, endpoint: &str) -> Env {
     let client = local_api::moto::deployed_client(endpoint, &CallLog::default());
     let store = Arc::new(DynamoStore::new(client, env.table.clone()));
     Env {

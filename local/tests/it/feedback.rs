@@ -12,6 +12,7 @@ use aws_sdk_sesv2::error::BoxError;
 use serde_json::{Value, json};
 use ses_feedback::Report;
 
+use crate::faults::{Fault, Proxy, through};
 use crate::support::{
     Env, PUBLIC_BASE, SENDER, address, claims, closed_endpoint, inbox, link, moto_endpoint,
 };
@@ -140,8 +141,9 @@ fn sns(records: &[Value]) -> Value {
     json!({ "Records": records })
 }
 
-/// Hands `event` to `ses-feedback`, as SNS invokes it.
-async fn feed(env: &Env, event: Value) -> Report {
+/// Hands `event` to `ses-feedback`, as SNS invokes it: its report, or the error that makes
+/// Lambda offer the event again.
+async fn try_feed(env: &Env, event: Value) -> Result<Report, lambda_runtime::Error> {
     local_api::moto::as_function(
         "ses-feedback",
         ses_feedback::handle(
@@ -150,7 +152,11 @@ async fn feed(env: &Env, event: Value) -> Report {
         ),
     )
     .await
-    .expect("ses-feedback")
+}
+
+/// [`try_feed`], which must succeed.
+async fn feed(env: &Env, event: Value) -> Report {
+    try_feed(env, event).await.expect("ses-feedback")
 }
 
 /// A database user whose sign-up verification went out (and was recorded), and the bounce
@@ -551,4 +557,68 @@ async fn no_caller_may_set_the_mark_and_each_is_refused_as_for_any_read_only_fie
         .await;
     assert_eq!(r.status, 400, "{}", r.raw);
     assert_eq!(env.get_user(&ana).await.body, before);
+}
+
+/// The first three DynamoDB calls fail with a 500, each of them: the functions' client makes
+/// three tries a call (`shared::adapters::dynamo::resilient`), so the first store call of a
+/// run fails whole; every later call passes.
+fn first_call_fails(n: usize) -> Fault {
+    if n < 3 {
+        Fault::ServerError
+    } else {
+        Fault::Pass
+    }
+}
+
+#[tokio::test]
+async fn a_record_the_table_failed_on_fails_the_event_after_the_others_are_applied_and_a_replay_marks_it_leaving_their_marks_alone()
+ {
+    let mut healthy = Env::new().await;
+    let sent = recording(&mut healthy, &moto_endpoint());
+    let (bo_email, ana_email) = (address("bo"), address("ana"));
+    let bo = healthy
+        .create(json!({"email": bo_email, "password": PASSWORD}))
+        .await;
+    let ana = healthy
+        .create(json!({"email": ana_email, "password": PASSWORD}))
+        .await;
+    let bo_before = healthy.get_user(&bo).await.body;
+    // Bo's bounce first, so the store fails on it and ana's still comes after.
+    let event = sns(&[
+        ses_record(&sent, &bo_email, "Bounce", ("Permanent", "General")),
+        ses_record(&sent, &ana_email, "Bounce", ("Permanent", "NoEmail")),
+    ]);
+
+    let proxy = Proxy::start(first_call_fails).await;
+    let failing = through(&healthy, &proxy.url);
+    let error = try_feed(&failing, event.clone())
+        .await
+        .expect_err("a record the store failed on fails the invocation");
+    assert_eq!(
+        error.to_string(),
+        "1 of 2 feedback records failed on the store"
+    );
+    // Ana's record, after the failed one, was applied; bo is as he was.
+    let ana_mark = json!({"reason": "bounce", "detail": "Permanent/NoEmail", "at": "2026-11-30T09:00:02.418Z"});
+    let ana_marked = healthy.get_user(&ana).await.body;
+    assert_eq!(ana_marked["email_undeliverable"], ana_mark, "{ana_marked}");
+    assert_eq!(healthy.get_user(&bo).await.body, bo_before);
+
+    // Lambda offers the same event again, the table healthy: bo is marked, ana's mark (and
+    // the rest of her) stays as the first run wrote it.
+    let report = try_feed(&healthy, event)
+        .await
+        .expect("the replay succeeds");
+    assert_eq!(
+        (report.records, report.marked, report.already, report.failed),
+        (2, 1, 1, 0),
+        "{report:?}"
+    );
+    let bo_marked = healthy.get_user(&bo).await.body;
+    assert_eq!(
+        bo_marked["email_undeliverable"],
+        json!({"reason": "bounce", "detail": "Permanent/General", "at": "2026-11-30T09:00:02.418Z"}),
+        "{bo_marked}"
+    );
+    assert_eq!(healthy.get_user(&ana).await.body, ana_marked);
 }

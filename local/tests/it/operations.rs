@@ -13,7 +13,7 @@ const LOOP: &str = "Fn::ForEach::FunctionOperations";
 
 /// The template's resources with `Fn::ForEach` expanded, as CloudFormation's
 /// LanguageExtensions transform does: `${Name}` replaced in keys and values.
-fn resources(t: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn resources(t: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for (name, resource) in t["Resources"].as_mapping().unwrap() {
         let name = text(name);
@@ -48,7 +48,7 @@ fn functions(resources: &BTreeMap<String, Value>) -> BTreeSet<String> {
 }
 
 /// The resource a `!Ref X`, `!GetAtt X.Attr` or `!Sub "${X}"` names.
-fn named(value: &Value) -> String {
+pub(crate) fn named(value: &Value) -> String {
     let t = text(value);
     let target = t
         .strip_prefix("!Ref ")

@@ -1,10 +1,14 @@
 //! Each function's compiled binary, run as a real Lambda process through the Runtime API
 //! emulator of `local_api::lambda`, fed its `events/` file.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use local_api::lambda::REQUEST_ID;
 use serde_json::Value;
 
+use crate::operations::{named, resources};
 use crate::support::{Env, binary, event_files, expected_status, moto_endpoint, seed_event_user};
+use crate::template::{list, template, text};
 
 /// Runs `function`'s binary for one invocation of `event` against `table` on moto; returns
 /// what it posted back to the Runtime API (none if it exited first) and everything it printed.
@@ -270,4 +274,128 @@ async fn a_purge_whose_erasures_fail_logs_its_summary_then_ends_in_an_error() {
     assert_eq!(env.get_user(&u).await.status, 200);
     let again = env.purge_due(200, 8).await.unwrap();
     assert_eq!((again.due, again.failed), (1, 1), "{again:?}");
+}
+
+/// The summary line each function with metric filters writes once a run.
+const SUMMARIES: [(&str, &str); 2] = [("purge", "purge"), ("email-outbox", "delivery")];
+
+/// The field a `$.a.b` selector of a filter names, as a JSON pointer into a log line.
+fn pointer(selector: &str) -> String {
+    format!("/{}", selector.replace('.', "/"))
+}
+
+/// Checks `line` against one clause of a JSON filter pattern (`$.field OP value`): the field
+/// is on the line with the type the comparison needs, and `$.message = "..."` names the
+/// line's own message.
+fn check_clause(filter: &str, clause: &str, line: &Value) {
+    let syntax =
+        regex::Regex::new(r#"^\$\.([A-Za-z0-9_.]+)\s*(!=|>=|<=|=|>|<|IS)\s*(.+)$"#).unwrap();
+    let parts = syntax
+        .captures(clause)
+        .unwrap_or_else(|| panic!("{filter}: this test reads no clause like `{clause}`"));
+    let (field, op, operand) = (&parts[1], &parts[2], parts[3].trim());
+    let value = line
+        .pointer(&pointer(field))
+        .unwrap_or_else(|| panic!("{filter}: the line has no {field}: {line}"));
+    match (op, operand) {
+        ("IS", "TRUE" | "FALSE") => {
+            assert!(
+                value.is_boolean(),
+                "{filter}: {field} is no boolean: {line}"
+            )
+        }
+        ("=" | "!=", quoted) if quoted.starts_with('"') => {
+            let want = quoted.trim_matches('"');
+            assert!(value.is_string(), "{filter}: {field} is no string: {line}");
+            if field == "message" {
+                assert_eq!(op, "=", "{filter}");
+                assert_eq!(value, want, "{filter} reads another line than {line}");
+            }
+        }
+        ("=" | "!=" | ">" | "<" | ">=" | "<=", number) if number.parse::<f64>().is_ok() => {
+            assert!(value.is_number(), "{filter}: {field} is no number: {line}")
+        }
+        _ => panic!("{filter}: this test reads no clause like `{clause}`"),
+    }
+}
+
+#[tokio::test]
+async fn every_metric_filter_reads_fields_the_binaries_summary_lines_hold_with_the_types_it_compares()
+ {
+    // Each binary's summary line, as Lambda's log group receives it.
+    let mut lines: BTreeMap<&str, Value> = BTreeMap::new();
+    for (function, message) in SUMMARIES {
+        let env = Env::new().await;
+        let (_, event) = event_files()
+            .into_iter()
+            .find(|(f, _)| f == function)
+            .unwrap_or_else(|| panic!("no events/{function}.json"));
+        let (outcome, logs) = invoke(function, event, &env.table, &env.mail_queue).await;
+        let (kind, body) = outcome.unwrap_or_else(|| panic!("{function} never answered: {logs}"));
+        assert_eq!(kind, "response", "{function}: {body}\n{logs}");
+        let summaries: Vec<Value> = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == message)
+            .collect();
+        // The run metrics count lines: one a run.
+        assert_eq!(summaries.len(), 1, "{function}: {logs}");
+        lines.insert(function, summaries.into_iter().next().unwrap());
+    }
+
+    let t = template();
+    let all = resources(&t);
+    let mut checked = BTreeSet::new();
+    let selector = regex::Regex::new(r"^\$\.([A-Za-z0-9_.]+)$").unwrap();
+    for (name, filter) in all
+        .iter()
+        .filter(|(_, r)| text(&r["Type"]) == "AWS::Logs::MetricFilter")
+    {
+        let p = &filter["Properties"];
+        let group = named(&p["LogGroupName"]);
+        let function = local_api::template::binary_of(&format!(
+            "{}Function",
+            group.strip_suffix("Logs").unwrap()
+        ));
+        let (&function, line) = lines
+            .get_key_value(function.as_str())
+            .unwrap_or_else(|| panic!("{name} reads {group}, whose line this test does not run"));
+        checked.insert(function);
+
+        let pattern = text(&p["FilterPattern"]);
+        let clauses = pattern
+            .trim()
+            .strip_prefix('{')
+            .and_then(|p| p.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{name}: not a JSON filter pattern: {pattern}"));
+        let mut names_its_line = false;
+        for clause in clauses.split("&&").flat_map(|c| c.split("||")) {
+            let clause = clause.trim();
+            names_its_line |= clause.starts_with("$.message ");
+            check_clause(name, clause, line);
+        }
+        assert!(names_its_line, "{name}: {pattern} names no line");
+
+        for transform in list(&p["MetricTransformations"]) {
+            let value = text(&transform["MetricValue"]);
+            match selector.captures(&value) {
+                Some(field) => {
+                    let read = line.pointer(&pointer(&field[1]));
+                    assert!(
+                        read.is_some_and(Value::is_number),
+                        "{name}: the metric's value {value} is no number of {line}"
+                    );
+                }
+                None => assert!(
+                    value.parse::<f64>().is_ok(),
+                    "{name}: the metric's value {value} is neither a field nor a number"
+                ),
+            }
+        }
+    }
+    assert_eq!(
+        checked,
+        lines.keys().copied().collect(),
+        "a filter reads each function's line"
+    );
 }
