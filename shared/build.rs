@@ -4,6 +4,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The same parser the functions use, so a template it cannot read fails the build.
+#[allow(dead_code)]
+#[path = "src/domain/template.rs"]
+mod template;
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     // Every folder, not only the root: a file added to a locale's folder changes that
     // folder's time, not the root's, and must still rebuild the table.
@@ -22,17 +27,30 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
+    println!("cargo:rerun-if-changed=src/domain/template.rs");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|file| {
+            file.strip_prefix(&root)
+                .expect("under the root")
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
     let mut code = String::from("pub static TEMPLATES: &[(&str, &str)] = &[\n");
-    for file in &files {
-        let name = file
-            .strip_prefix(&root)
-            .expect("under the root")
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (file, name) in files.iter().zip(&names) {
+        let source = std::fs::read_to_string(file).expect("read a template");
+        let parsed = template::parse(&source).unwrap_or_else(|e| panic!("templates/{name}: {e}"));
+        if let Some(layout) = parsed.extends() {
+            assert!(
+                names.iter().any(|n| n == layout),
+                "templates/{name} extends {layout}, which is not a template"
+            );
+        }
         writeln!(code, "    ({name:?}, include_str!({:?})),", file.display()).unwrap();
     }
     code.push_str("];\n");

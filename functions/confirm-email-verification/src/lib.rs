@@ -16,12 +16,12 @@ use std::convert::Infallible;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use shared::App;
 use shared::domain::Error;
 use shared::domain::ids::TenantId;
 use shared::domain::locale::Locale;
 use shared::domain::render;
+use shared::domain::template::{Value, Vars};
 use shared::domain::ticket::ticket_of;
 use shared::http::{Call, LinkPage, Reply};
 use shared::operations::email::{Confirmation, Via};
@@ -33,7 +33,6 @@ pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-verification/confirm"
 pub const SCOPES: &[&str] = &[];
 pub const ROUTE_POST: &str = "POST /v1/tenants/{tenant_id}/email-verification/confirm";
 
-#[derive(Serialize)]
 struct Page<'a> {
     app_name: &'a str,
     lang: &'static str,
@@ -42,6 +41,21 @@ struct Page<'a> {
     action: &'a str,
     logo_url: Option<&'a str>,
     primary_color: Option<&'a str>,
+}
+
+impl Vars for Page<'_> {
+    fn var(&self, name: &str) -> Value<'_> {
+        match name {
+            "app_name" => Value::Str(self.app_name),
+            "lang" => Value::Str(self.lang),
+            "email" => Value::Str(self.email),
+            "ticket" => Value::Str(self.ticket),
+            "action" => Value::Str(self.action),
+            "logo_url" => self.logo_url.into(),
+            "primary_color" => self.primary_color.into(),
+            _ => Value::None,
+        }
+    }
 }
 
 /// The page a verification ends on when the tenant names none: in the language of the page

@@ -16,12 +16,12 @@
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use shared::App;
 use shared::domain::Error;
 use shared::domain::ids::TenantId;
 use shared::domain::locale::Locale;
 use shared::domain::password::{MAX_CHARS, MIN_CHARS};
+use shared::domain::template::{Value, Vars};
 use shared::domain::ticket::ResetConfirmation;
 use shared::http::{Call, LinkPage, Reply};
 use shared::operations::email::ResetPage;
@@ -37,14 +37,23 @@ pub const ROUTE_PAGE: &str = "GET /v1/tenants/{tenant_id}/password-reset/confirm
 pub const SCOPES: &[&str] = &[];
 
 /// What the reset page shows besides a link page's common fields.
-#[derive(Serialize)]
 struct View<'a> {
-    #[serde(flatten)]
     page: LinkPage<'a>,
     /// Why the form is shown again: `mismatch` or `weak`.
     error: &'static str,
     min_chars: usize,
     max_chars: usize,
+}
+
+impl Vars for View<'_> {
+    fn var(&self, name: &str) -> Value<'_> {
+        match name {
+            "error" => Value::Str(self.error),
+            "min_chars" => Value::Int(self.min_chars as u64),
+            "max_chars" => Value::Int(self.max_chars as u64),
+            _ => self.page.var(name),
+        }
+    }
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {

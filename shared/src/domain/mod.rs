@@ -23,6 +23,7 @@ pub mod profile;
 pub mod rate_limit;
 pub mod render;
 pub mod stored_size;
+pub mod template;
 pub mod tenant;
 pub mod throttle;
 pub mod ticket;

@@ -23,6 +23,7 @@ use crate::domain::ids::{TenantId, UserId};
 use crate::domain::locale::Locale;
 use crate::domain::login::{BlocksOf, Identifier, parse_ip};
 use crate::domain::rate_limit::{Bucket, BucketOf, Quota};
+use crate::domain::template::{self, Vars};
 use crate::domain::tenant::AUTH0_DATABASE_CONNECTION;
 use crate::domain::user::User;
 use crate::operations::Saved;
@@ -268,7 +269,7 @@ impl Reply {
 }
 
 /// What the page of an emailed link that acts through a form shows.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug)]
 pub struct LinkPage<'a> {
     pub app_name: &'a str,
     pub lang: &'static str,
@@ -278,13 +279,26 @@ pub struct LinkPage<'a> {
     /// Where the form posts: the link's own path on the API.
     pub action: String,
     /// The masked address a pending email change would switch to (its cancel page only).
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub new_email: &'a str,
     /// The tenant's branding (`logo_url`, `primary_color` of its settings).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub logo_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_color: Option<&'a str>,
+}
+
+impl Vars for LinkPage<'_> {
+    fn var(&self, name: &str) -> template::Value<'_> {
+        match name {
+            "app_name" => template::Value::Str(self.app_name),
+            "lang" => template::Value::Str(self.lang),
+            "state" => template::Value::Str(self.state),
+            "ticket" => template::Value::Str(self.ticket),
+            "action" => template::Value::Str(&self.action),
+            "new_email" => template::Value::Str(self.new_email),
+            "logo_url" => self.logo_url.into(),
+            "primary_color" => self.primary_color.into(),
+            _ => template::Value::None,
+        }
+    }
 }
 
 impl<'a> LinkPage<'a> {
