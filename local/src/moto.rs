@@ -99,6 +99,8 @@ pub struct CallLog {
 #[derive(Debug)]
 struct Armed {
     after: String,
+    /// Text the `after` call's body must hold (an item's key), when not any such call.
+    holding: Option<String>,
     passed: bool,
     reached: tokio::sync::oneshot::Sender<()>,
     release: std::sync::mpsc::Receiver<()>,
@@ -134,10 +136,21 @@ impl CallLog {
     /// returned [`Hold`] is released. Once only. The held request waits in
     /// `block_in_place`: use a multi-threaded runtime.
     pub fn hold_after(&self, after: &str) -> Hold {
+        self.arm(after, None)
+    }
+
+    /// [`Self::hold_after`] the next `after` call whose request body holds `text` (a key's
+    /// part, such as `#IDEMPOTENCY#`): an `UpdateItem` of one item, not of another.
+    pub fn hold_after_call_on(&self, after: &str, text: &str) -> Hold {
+        self.arm(after, Some(text.to_owned()))
+    }
+
+    fn arm(&self, after: &str, holding: Option<String>) -> Hold {
         let (reached_tx, reached) = tokio::sync::oneshot::channel();
         let (release, release_rx) = std::sync::mpsc::channel();
         *self.hold.lock().unwrap_or_else(|e| e.into_inner()) = Some(Armed {
             after: after.to_owned(),
+            holding,
             passed: false,
             reached: reached_tx,
             release: release_rx,
@@ -146,13 +159,14 @@ impl CallLog {
     }
 
     /// The hold this request triggers, if it is the one after the armed call.
-    fn trigger(&self, operation: &str) -> Option<Armed> {
+    fn trigger(&self, operation: &str, body: &[u8]) -> Option<Armed> {
         let mut hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
         let armed = hold.as_mut()?;
         if armed.passed {
             return hold.take();
         }
-        if armed.after == operation {
+        let holds = |text: &String| String::from_utf8_lossy(body).contains(text.as_str());
+        if armed.after == operation && armed.holding.as_ref().is_none_or(holds) {
             armed.passed = true;
         }
         None
@@ -184,7 +198,8 @@ impl Intercept for CallLog {
             .get("x-amz-target")
             .unwrap_or("");
         let operation = target.rsplit('.').next().unwrap_or("").to_owned();
-        let held = self.trigger(&operation);
+        let body = context.request().body().bytes().unwrap_or_default();
+        let held = self.trigger(&operation, body);
         self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())

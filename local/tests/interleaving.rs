@@ -109,8 +109,8 @@ async fn a_duplicate_while_the_first_runs_is_409_in_flight() {
     let env = std::sync::Arc::new(Env::new().await);
     let body = json!({"email": support::address("ana"), "password": PASSWORD});
     let key = [("idempotency-key", "dup-1")];
-    // The first request takes the key (its only PutItem) and is held right after.
-    let mut hold = env.calls.hold_after("PutItem");
+    // The first request takes the key (an UpdateItem of its record) and is held right after.
+    let mut hold = env.calls.hold_after_call_on("UpdateItem", "#IDEMPOTENCY#");
     let first = {
         let env = env.clone();
         let body = body.clone();
