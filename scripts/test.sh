@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test: cfn-lint and the SAM transform's output (scripts/check-transform.py), every binary built (the runtime tests start them as Lambda
+# make test: cfn-lint and the SAM transform's output (scripts/check-transform.py), the
+# zxcvbn fork's tests against upstream, every binary built (the runtime tests start them as Lambda
 # processes), then every test of the workspace against a moto of its own, then schemathesis
 # against the local server (scripts/schemathesis.sh).
 set -euo pipefail
@@ -11,6 +12,8 @@ echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 echo "== template.yaml through the SAM transform"
 .venv/bin/python scripts/check-transform.py
+echo "== the zxcvbn fork against upstream zxcvbn (vendor/zxcvbn/FORK.md)"
+cargo test --release --manifest-path vendor/zxcvbn/Cargo.toml
 echo "== cargo build --workspace --bins"
 cargo build --workspace --bins
 echo "== cargo test --workspace"
