@@ -1,4 +1,4 @@
-"""moto in server mode, with three changes.
+"""moto in server mode, with these changes.
 
 1. Requests reach its backends one at a time. moto's backends do not lock, so two
    concurrent conditional writes to one item can both pass their condition check; DynamoDB
@@ -13,7 +13,9 @@
    nothing else changes the table meanwhile, so restoring the touched items is the same
    rollback.
 
-4. An item's size is counted by DynamoDB's rules (numbers by significant digits, lists and
+4. A transaction takes up to 100 actions, as DynamoDB's has since 2022; moto still stops at 25.
+
+5. An item's size is counted by DynamoDB's rules (numbers by significant digits, lists and
    maps with their overheads), not moto's (every digit a byte, no overheads), so an item
    DynamoDB would refuse as over 400 KB is refused here too.
 
@@ -32,6 +34,7 @@ import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 import moto.dynamodb.models.utilities as dynamodb_utilities
+import moto.dynamodb.responses as dynamodb_responses
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -158,6 +161,7 @@ def main() -> None:
     _partition_queries(Table)
     _dynamodb_sizes(DynamoType)
     _item_level_rollback(dynamodb_models.DynamoDBBackend)
+    dynamodb_responses.TRANSACTION_MAX_ITEMS = 100
     app = DomainDispatcherApplication(create_backend_app)
     run_simple("127.0.0.1", port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
 

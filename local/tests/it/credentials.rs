@@ -636,11 +636,10 @@ async fn deleting_a_user_removes_its_login_counters_too() {
     }
     env.calls.take();
     assert_eq!(env.delete_user(&u).await.status, 204);
-    // The counters go first: an erasure that stops halfway keeps the profile that leads to
-    // them.
+    // The counters go in the erasure's own transaction: all of the user or nothing.
     assert_eq!(
         env.calls_past_the_limiter(),
-        vec!["Query", "BatchWriteItem", "TransactWriteItems"]
+        vec!["Query", "TransactWriteItems"]
     );
     let id = u["user_id"].as_str().unwrap();
     assert!(

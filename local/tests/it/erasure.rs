@@ -1,3 +1,4 @@
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::domain::erasure::PurgeReport;
 use shared::domain::ids::{TenantId, UserId};
@@ -246,6 +247,37 @@ async fn an_admin_erasure_is_receipted_with_its_caller_and_reason() {
     assert!(!text.contains(u["user_id"].as_str().unwrap()), "{text}");
     assert!(!text.contains("ana@example.com"), "{text}");
     assert_eq!(env.keys().await.len(), 1);
+}
+
+/// A user whose partition holds more than one transaction can take (brute-force counters
+/// from many addresses, here written directly) is erased whole: the excess first, then the
+/// rest with the profile and the receipt.
+#[tokio::test]
+async fn an_erasure_larger_than_a_transaction_leaves_nothing_of_the_user() {
+    let env = Env::new().await;
+    let u = user(&env, "ana@example.com").await;
+    let id = u["user_id"].as_str().unwrap();
+    for i in 0..150 {
+        env.client
+            .put_item()
+            .table_name(&env.table)
+            .item("pk", AttributeValue::S(format!("TENANT#acme#USER#{id}")))
+            .item(
+                "sk",
+                AttributeValue::S(format!("LOGIN#ADDRESS#198.51.100.{i}")),
+            )
+            .item("failures", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    env.calls.take();
+    let r = env.delete_user(&u).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    assert!(mentioning(&env, id).await.is_empty());
+    assert_eq!(receipts(&env).await.len(), 1);
+    let calls = env.calls.take();
+    assert!(!calls.iter().any(|c| c == "BatchWriteItem"), "{calls:?}");
 }
 
 #[tokio::test]

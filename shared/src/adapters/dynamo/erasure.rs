@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
 use super::items::*;
-use super::{DynamoStore, OnFail, build_error, sdk_error};
+use super::{DynamoStore, OnFail, TRANSACTION_MAX_ITEMS, build_error, sdk_error};
 use crate::domain::erasure::Receipt;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::login::Credential;
@@ -15,10 +15,14 @@ use crate::ports::StoreError;
 use crate::ports::{Deleted, Due, ErasureStore};
 
 impl DynamoStore {
-    /// Erases `user`: `leftovers` (its items no transaction needs) first, so an erasure
-    /// stopped halfway leaves the profile, and with it the way back to everything else; then
-    /// the profile (conditional on the version read), its passwords and guards, with the
-    /// receipt, in one transaction.
+    /// Erases `user` in one transaction: the profile (conditional on the version read), its
+    /// passwords and guards, the receipt, the count, and `leftovers` (its other items, and the
+    /// tickets they name). Leftovers beyond what a transaction holds go first, tickets first,
+    /// in transactions of their own, so an erasure stopped halfway leaves the profile, and
+    /// with it the way back to everything else. Transactions rather than `BatchWriteItem`:
+    /// a usual erasure is one call, all or nothing, and a function that erases links one
+    /// DynamoDB operation fewer (docs/performance.md, "Sizes"); they cost twice the write
+    /// units of a batch, once per erasure.
     pub(super) async fn erase_with(
         &self,
         user: &User,
@@ -31,7 +35,16 @@ impl DynamoStore {
             .filter(|i| !is_search_entry(i))
             .cloned()
             .collect();
-        self.sweep(&pk, &leftovers).await?;
+        let mut leftovers = cleanup_order(&pk, &leftovers);
+        // A transaction may name an item once.
+        let mut seen = std::collections::HashSet::new();
+        leftovers.retain(|item| {
+            let text = |name| match item.get(name) {
+                Some(AttributeValue::S(v)) => v.clone(),
+                _ => String::new(),
+            };
+            seen.insert((text(PK), text(SK)))
+        });
         let mut writes = vec![self.delete_if(
             pk.clone(),
             PROFILE,
@@ -62,7 +75,35 @@ impl DynamoStore {
         on_fail.push(OnFail::Inconsistent);
         writes.push(self.count_update(&user.tenant_id, &user.user_id, -1)?);
         on_fail.push(OnFail::Inconsistent);
+        let room = TRANSACTION_MAX_ITEMS.saturating_sub(writes.len());
+        let inside = leftovers.split_off(leftovers.len().saturating_sub(room));
+        for chunk in leftovers.chunks(TRANSACTION_MAX_ITEMS) {
+            let deletes = chunk
+                .iter()
+                .map(|item| self.delete_of(item))
+                .collect::<Result<Vec<_>, _>>()?;
+            let on_fail = vec![OnFail::Inconsistent; deletes.len()];
+            self.transact(deletes, &on_fail).await?;
+        }
+        for item in &inside {
+            writes.push(self.delete_of(item)?);
+            on_fail.push(OnFail::Inconsistent);
+        }
         self.transact(writes, &on_fail).await
+    }
+
+    /// A transaction's unconditional delete of `item` (by its key).
+    fn delete_of(&self, item: &Item) -> Result<TransactWriteItem, StoreError> {
+        let key: Item = [PK, SK]
+            .iter()
+            .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+            .collect();
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
 

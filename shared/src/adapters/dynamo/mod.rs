@@ -50,6 +50,9 @@ pub(super) enum OnFail {
     Inconsistent,
 }
 
+/// Most actions one `TransactWriteItems` takes.
+pub(super) const TRANSACTION_MAX_ITEMS: usize = 100;
+
 pub struct DynamoStore {
     client: Client,
     table: String,
