@@ -229,6 +229,46 @@ mod tests {
         out
     }
 
+    /// A misspelt name would render as nothing in every engine alike: each name a template
+    /// uses must be one its context answers.
+    #[test]
+    fn every_name_a_template_uses_is_one_its_context_has() {
+        let email = Context {
+            user_name: Some("Ana".into()),
+            link: Some("https://x".into()),
+            new_email: Some("b@x".into()),
+            deletion_date: Some("2026-12-31".into()),
+            ..Context::default()
+        };
+        let page = crate::http::LinkPage {
+            app_name: "Acme",
+            lang: "en",
+            state: "confirm",
+            ticket: "t",
+            action: String::new(),
+            new_email: "",
+            logo_url: Some("https://x"),
+            primary_color: Some("#000"),
+        };
+        // What the confirm-email-verification and confirm-password-reset pages add to a link
+        // page's names (their `Vars` in those crates).
+        let page_extras = ["email", "error", "min_chars", "max_chars"];
+        for name in template_names() {
+            let parsed = template::parse(source(name).unwrap()).unwrap();
+            for used in parsed.names() {
+                let known = if name.starts_with("email/") {
+                    email.var(used) != Value::None
+                } else {
+                    page.var(used) != Value::None || page_extras.contains(&used)
+                };
+                assert!(
+                    known,
+                    "{name} uses `{used}`, which its context does not have"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_template_renders_as_minijinja_renders_it() {
         let env = reference();

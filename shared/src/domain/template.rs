@@ -321,6 +321,35 @@ impl<'s> Template<'s> {
         self.extends
     }
 
+    /// Every name the template shows or tests, once each, in order of first use.
+    pub fn names(&self) -> Vec<&'s str> {
+        fn walk<'s>(nodes: &[Node<'s>], out: &mut Vec<&'s str>) {
+            for node in nodes {
+                match node {
+                    Node::Text(_) => {}
+                    Node::Var(name) => out.push(name),
+                    Node::If(branches, otherwise) => {
+                        for (condition, body) in branches {
+                            out.push(condition.name);
+                            walk(body, out);
+                        }
+                        walk(otherwise, out);
+                    }
+                    Node::Block(_, body) => walk(body, out),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.nodes, &mut out);
+        let mut seen = Vec::new();
+        out.retain(|name| {
+            let first = !seen.contains(name);
+            seen.push(*name);
+            first
+        });
+        out
+    }
+
     fn block(&self, name: &str) -> Option<&[Node<'s>]> {
         self.nodes.iter().find_map(|n| match n {
             Node::Block(b, body) if *b == name => Some(body.as_slice()),
