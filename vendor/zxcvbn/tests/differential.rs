@@ -445,16 +445,11 @@ const WORKER_INPUT: &str = "ZXCVBN_DIFFERENTIAL_WORKER_INPUT";
 const UPSTREAM_RUNS_PER_WORKER: usize = 10;
 const FORK_RUNS_PER_WORKER: usize = 2;
 
-/// Not a test on its own: the worker that `fork_gives_upstreams_results` starts in fresh
-/// processes, so that upstream's per-process random orders are drawn again. It reads cases from
-/// the file named by `ZXCVBN_DIFFERENTIAL_WORKER_INPUT` and prints the distinct outcomes of
+/// The worker that `fork_gives_upstreams_results` starts in fresh processes (the same test,
+/// with `ZXCVBN_DIFFERENTIAL_WORKER_INPUT` set), so that upstream's per-process random orders
+/// are drawn again. It reads cases from the file that names and prints the distinct outcomes of
 /// upstream and of the fork for each.
-#[test]
-#[ignore]
-fn differential_worker() {
-    let Ok(input) = std::env::var(WORKER_INPUT) else {
-        return;
-    };
+fn differential_worker(input: &str) {
     let input = std::fs::read_to_string(input).unwrap();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -519,7 +514,7 @@ fn sample_in_workers(
         let children: Vec<_> = (0..2)
             .map(|_| {
                 Command::new(&exe)
-                    .args(["differential_worker", "--exact", "--ignored", "--nocapture"])
+                    .args(["fork_gives_upstreams_results", "--exact", "--nocapture"])
                     .env(WORKER_INPUT, &input_path)
                     .stdout(Stdio::piped())
                     .spawn()
@@ -548,7 +543,8 @@ fn sample_in_workers(
 
 #[test]
 fn fork_gives_upstreams_results() {
-    if std::env::var(WORKER_INPUT).is_ok() {
+    if let Ok(input) = std::env::var(WORKER_INPUT) {
+        differential_worker(&input);
         return;
     }
     let cases = cases();
