@@ -112,6 +112,13 @@ pub fn page(name: &str, locale: Locale, vars: &dyn Vars) -> Result<String, Error
     render_file(&format!("pages/{}/{name}.html", locale.tag()), vars)
 }
 
+/// Every name the template `name` shows or tests, for tests of what its context answers.
+pub fn names_in(name: &str) -> Result<Vec<&'static str>, Error> {
+    template::parse(source(name)?)
+        .map(|parsed| parsed.names())
+        .map_err(|e| Error::internal(format!("parse {name}: {e}")))
+}
+
 /// The names of every embedded template, for tests.
 pub fn template_names() -> impl Iterator<Item = &'static str> {
     embedded::TEMPLATES.iter().map(|(name, _)| *name)
@@ -229,10 +236,10 @@ mod tests {
         out
     }
 
-    /// A misspelt name would render as nothing in every engine alike: each name a template
-    /// uses must be one its context answers.
+    /// A misspelt name would render as nothing in every engine alike: each name an email
+    /// uses must be one [`Context`] answers (the pages': `http`'s tests).
     #[test]
-    fn every_name_a_template_uses_is_one_its_context_has() {
+    fn every_name_an_email_uses_is_one_its_context_has() {
         let email = Context {
             user_name: Some("Ana".into()),
             link: Some("https://x".into()),
@@ -240,29 +247,10 @@ mod tests {
             deletion_date: Some("2026-12-31".into()),
             ..Context::default()
         };
-        let page = crate::http::LinkPage {
-            app_name: "Acme",
-            lang: "en",
-            state: "confirm",
-            ticket: "t",
-            action: String::new(),
-            new_email: "",
-            logo_url: Some("https://x"),
-            primary_color: Some("#000"),
-        };
-        // What the confirm-email-verification and confirm-password-reset pages add to a link
-        // page's names (their `Vars` in those crates).
-        let page_extras = ["email", "error", "min_chars", "max_chars"];
-        for name in template_names() {
-            let parsed = template::parse(source(name).unwrap()).unwrap();
-            for used in parsed.names() {
-                let known = if name.starts_with("email/") {
-                    email.var(used) != Value::None
-                } else {
-                    page.var(used) != Value::None || page_extras.contains(&used)
-                };
+        for name in template_names().filter(|n| n.starts_with("email/")) {
+            for used in names_in(name).unwrap() {
                 assert!(
-                    known,
+                    email.var(used) != Value::None,
                     "{name} uses `{used}`, which its context does not have"
                 );
             }

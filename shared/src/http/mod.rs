@@ -1103,6 +1103,33 @@ pub fn error_response_in(dialect: Dialect, error: &Error) -> Response<Body> {
 mod tests {
     use super::*;
 
+    /// A misspelt name would render as nothing: each name a page uses must be one a link
+    /// page answers, or one of the few the reset and verification pages add (their `Vars` in
+    /// those functions' crates).
+    #[test]
+    fn every_name_a_page_uses_is_one_its_context_has() {
+        use crate::domain::render::{names_in, template_names};
+        let page = LinkPage {
+            app_name: "Acme",
+            lang: "en",
+            state: "confirm",
+            ticket: "t",
+            action: String::new(),
+            new_email: "",
+            logo_url: Some("https://x"),
+            primary_color: Some("#000"),
+        };
+        let extras = ["email", "error", "min_chars", "max_chars"];
+        for name in template_names().filter(|n| n.starts_with("pages/")) {
+            for used in names_in(name).unwrap() {
+                assert!(
+                    page.var(used) != template::Value::None || extras.contains(&used),
+                    "{name} uses `{used}`, which its context does not have"
+                );
+            }
+        }
+    }
+
     #[test]
     fn errors_render_as_the_documented_json_shape() {
         let r = error_response_in(Dialect::Profiles, &Error::user_not_found());
