@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
 use super::items::*;
-use super::{DynamoStore, OnFail, TRANSACTION_MAX_ITEMS, build_error, sdk_error};
+use super::{DynamoStore, OnFail, TRANSACTION_MAX_ITEMS, build_error, key_of, sdk_error};
 use crate::domain::erasure::Receipt;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::login::Credential;
@@ -94,13 +94,9 @@ impl DynamoStore {
 
     /// A transaction's unconditional delete of `item` (by its key).
     fn delete_of(&self, item: &Item) -> Result<TransactWriteItem, StoreError> {
-        let key: Item = [PK, SK]
-            .iter()
-            .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
-            .collect();
         let delete = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key))
+            .set_key(Some(key_of(item)))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().delete(delete).build())

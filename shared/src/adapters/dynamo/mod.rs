@@ -50,6 +50,14 @@ pub(super) enum OnFail {
     Inconsistent,
 }
 
+/// An item's key: its `pk` and `sk`, without the rest.
+pub(super) fn key_of(item: &Item) -> Item {
+    [PK, SK]
+        .iter()
+        .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+        .collect()
+}
+
 /// Most actions one `TransactWriteItems` takes.
 pub(super) const TRANSACTION_MAX_ITEMS: usize = 100;
 
@@ -273,12 +281,8 @@ impl DynamoStore {
         let requests = items
             .iter()
             .map(|item| {
-                let k: Item = [PK, SK]
-                    .iter()
-                    .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
-                    .collect();
                 DeleteRequest::builder()
-                    .set_key(Some(k))
+                    .set_key(Some(key_of(item)))
                     .build()
                     .map(|d| WriteRequest::builder().delete_request(d).build())
             })
