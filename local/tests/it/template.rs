@@ -80,6 +80,25 @@ fn the_table_matches_the_definition_the_code_creates() {
     assert_eq!(text(&p["TimeToLiveSpecification"]["Enabled"]), "true");
 }
 
+/// Every crate under `functions/` is a function the template deploys: one that is not would be
+/// built, tested and never run.
+#[test]
+fn every_function_crate_is_a_function_of_the_template() {
+    let deployed: BTreeSet<String> = template()["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| text(&r["Type"]) == "AWS::Serverless::Function")
+        .map(|(name, _)| local_api::template::binary_of(&text(name)))
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let crates: BTreeSet<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(crates, deployed);
+}
+
 #[test]
 fn the_template_declares_exactly_the_routes_and_scopes_the_handlers_serve() {
     let t = template();
