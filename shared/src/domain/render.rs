@@ -156,7 +156,7 @@ mod tests {
                 return minijinja::escape_formatter(out, state, value);
             }
             let mut escaped = String::new();
-            template::escape_into_for_tests(&value.to_string(), &mut escaped);
+            template::escape_into(&value.to_string(), &mut escaped);
             out.write_str(&escaped).map_err(|_| {
                 minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed")
             })

@@ -415,7 +415,7 @@ fn write_nodes(
 
 /// The five characters HTML text and quoted attributes need escaped; `/` is left alone so
 /// a link reads as a link in the plain-URL fallback and to link checkers.
-fn escape_into(text: &str, out: &mut String) {
+pub(crate) fn escape_into(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -426,11 +426,6 @@ fn escape_into(text: &str, out: &mut String) {
             c => out.push(c),
         }
     }
-}
-
-#[cfg(test)]
-pub(crate) fn escape_into_for_tests(text: &str, out: &mut String) {
-    escape_into(text, out)
 }
 
 #[cfg(test)]
