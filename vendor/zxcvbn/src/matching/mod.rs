@@ -102,12 +102,12 @@ impl Matcher for DictionaryMatch {
         let do_trials = move |matches: &mut Vec<Match>,
                               password: &str,
                               dictionary_name: DictionaryType,
-                              ranked_dict: &HashMap<&str, usize>| {
+                              ranked_dict: &dyn Fn(&str) -> Option<usize>| {
             let len = password.chars().count();
             for i in 0..len {
                 for j in i..len {
                     let word = password_lower.char_index(i..j + 1);
-                    if let Some(rank) = ranked_dict.get(word).cloned() {
+                    if let Some(rank) = ranked_dict(word) {
                         let pattern = MatchPattern::Dictionary(DictionaryPattern {
                             matched_word: word.to_string(),
                             rank,
@@ -129,13 +129,15 @@ impl Matcher for DictionaryMatch {
         let mut matches = Vec::new();
 
         for (dictionary_name, ranked_dict) in super::frequency_lists::RANKED_DICTIONARIES.iter() {
-            do_trials(&mut matches, password, *dictionary_name, ranked_dict);
+            do_trials(&mut matches, password, *dictionary_name, &|w| {
+                ranked_dict.get(w).copied()
+            });
         }
         do_trials(
             &mut matches,
             password,
             DictionaryType::UserInputs,
-            &user_inputs.iter().map(|(x, &i)| (x.as_str(), i)).collect(),
+            &|w| user_inputs.get(w).copied(),
         );
 
         matches
