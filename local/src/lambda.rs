@@ -43,11 +43,16 @@ pub struct Invocation {
 
 #[derive(Default)]
 struct Emulator {
+    /// The event waiting to be handed out, and the wake-up of a poll waiting for one.
     event: Mutex<Option<String>>,
-    outcome: Mutex<Option<(String, String)>>,
-    done: Notify,
+    offered: Notify,
+    /// The process's first poll for an event: the end of its init.
     polled: Mutex<Option<Instant>>,
-    answered: Mutex<Option<Instant>>,
+    /// When the current event was handed out.
+    handed_out: Mutex<Option<Instant>>,
+    /// The current invocation's answer: when it came, `(kind, body)`.
+    answer: Mutex<Option<(Instant, (String, String))>>,
+    done: Notify,
 }
 
 fn header(value: &str) -> HeaderValue {
@@ -58,11 +63,16 @@ async fn next(State(emu): State<Arc<Emulator>>) -> Response {
     if let Ok(mut polled) = emu.polled.lock() {
         polled.get_or_insert_with(Instant::now);
     }
-    let event = emu.event.lock().ok().and_then(|mut e| e.take());
-    let Some(event) = event else {
-        // One invocation per process: later polls wait until the process is ended.
-        return std::future::pending::<Response>().await;
+    let event = loop {
+        if let Some(event) = emu.event.lock().ok().and_then(|mut e| e.take()) {
+            break event;
+        }
+        // No event yet: the poll waits, as Lambda's does, until one is offered.
+        emu.offered.notified().await;
     };
+    if let Ok(mut handed_out) = emu.handed_out.lock() {
+        *handed_out = Some(Instant::now());
+    }
     let deadline = (SystemTime::now() + TIMEOUT)
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -82,11 +92,8 @@ async fn next(State(emu): State<Arc<Emulator>>) -> Response {
 }
 
 fn record(emu: &Emulator, kind: &str, body: String) -> impl IntoResponse + use<> {
-    if let Ok(mut answered) = emu.answered.lock() {
-        answered.get_or_insert_with(Instant::now);
-    }
-    if let Ok(mut outcome) = emu.outcome.lock() {
-        *outcome = Some((kind.to_owned(), body));
+    if let Ok(mut answer) = emu.answer.lock() {
+        *answer = Some((Instant::now(), (kind.to_owned(), body)));
     }
     emu.done.notify_one();
     (StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
@@ -95,130 +102,197 @@ fn record(emu: &Emulator, kind: &str, body: String) -> impl IntoResponse + use<>
 /// Runs `binary` for one invocation of `event`, with exactly the environment `env` plus the
 /// variables Lambda sets.
 pub async fn invoke(binary: &Path, event: String, env: &[(String, String)]) -> Invocation {
-    let emu = Arc::new(Emulator {
-        event: Mutex::new(Some(event)),
-        ..Default::default()
-    });
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(
-                |State(emu): State<Arc<Emulator>>, body: String| async move {
-                    record(&emu, "response", body)
-                },
-            ),
-        )
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/error",
-            post(
-                |State(emu): State<Arc<Emulator>>, body: String| async move {
-                    record(&emu, "error", body)
-                },
-            ),
-        )
-        .route(
-            "/2018-06-01/runtime/init/error",
-            post(
-                |State(emu): State<Arc<Emulator>>, body: String| async move {
-                    record(&emu, "init_error", body)
-                },
-            ),
-        )
-        .with_state(emu.clone());
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => {
-            return Invocation::failed(format!("cannot listen for the Runtime API: {e}"));
-        }
+    let mut process = match Process::start(binary, env).await {
+        Ok(process) => process,
+        Err(logs) => return Invocation::failed(logs),
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let name = binary
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let started = Instant::now();
-    let spawned = tokio::process::Command::new(binary)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", &addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .env(
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/11/26/[$LATEST]0123456789abcdef",
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => {
-            server.abort();
-            return Invocation::failed(format!("cannot start {}: {e}", binary.display()));
-        }
-    };
-    // Drained as the process writes, so a chatty function never blocks on a full pipe.
-    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
-        tokio::spawn(async move {
-            let mut text = Vec::new();
-            if let Some(mut pipe) = pipe {
-                use tokio::io::AsyncReadExt;
-                pipe.read_to_end(&mut text).await.ok();
-            }
-            String::from_utf8_lossy(&text).into_owned()
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-    );
-    // The process answers, or exits (a failed start), or is given up on after the timeout.
-    let answered = tokio::select! {
-        _ = emu.done.notified() => true,
-        _ = child.wait() => false,
-        _ = tokio::time::sleep(TIMEOUT) => false,
-    };
-    let peak_rss_kib = child.id().and_then(peak_rss_kib);
-    let cpu = child.id().and_then(cpu_time);
-    child.start_kill().ok();
-    child.wait().await.ok();
-    server.abort();
-    let logs = format!(
-        "{}{}",
-        stdout.await.unwrap_or_default(),
-        stderr.await.unwrap_or_default()
-    );
-    keep_logs(&name, &logs);
-    let outcome = if answered {
-        emu.outcome.lock().ok().and_then(|mut o| o.take())
-    } else {
-        None
-    };
-    let polled = emu.polled.lock().ok().and_then(|p| *p);
-    let answered = emu.answered.lock().ok().and_then(|a| *a);
+    let answered = process.invoke(event).await;
+    let init = process.init();
+    let ended = process.end().await;
     Invocation {
-        outcome,
-        logs,
-        init: polled.map(|p| p - started),
-        first_invoke: polled.zip(answered).map(|(p, a)| a - p),
-        peak_rss_kib,
-        cpu,
+        first_invoke: answered
+            .as_ref()
+            .filter(|(_, (kind, _))| kind != "init_error")
+            .map(|(took, _)| *took),
+        outcome: answered.map(|(_, outcome)| outcome),
+        logs: ended.logs,
+        init,
+        peak_rss_kib: ended.peak_rss_kib,
+        cpu: ended.cpu,
+    }
+}
+
+/// A function's process, started as Lambda starts one, invoked as many times as wanted: the
+/// cold-start bench times its first invocation against a later, warm one.
+pub struct Process {
+    emu: Arc<Emulator>,
+    child: tokio::process::Child,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    started: Instant,
+    name: String,
+    stdout: tokio::task::JoinHandle<String>,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+/// What a process left once ended.
+pub struct Ended {
+    /// Everything it printed, stdout then stderr.
+    pub logs: String,
+    /// Its peak resident memory (`VmHWM`), in KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// The CPU time all its threads used.
+    pub cpu: Option<Duration>,
+}
+
+impl Process {
+    /// Spawns `binary` with exactly the environment `env` plus the variables Lambda sets; what
+    /// went wrong otherwise.
+    pub async fn start(binary: &Path, env: &[(String, String)]) -> Result<Process, String> {
+        let emu = Arc::new(Emulator::default());
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(
+                    |State(emu): State<Arc<Emulator>>, body: String| async move {
+                        record(&emu, "response", body)
+                    },
+                ),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(
+                    |State(emu): State<Arc<Emulator>>, body: String| async move {
+                        record(&emu, "error", body)
+                    },
+                ),
+            )
+            .route(
+                "/2018-06-01/runtime/init/error",
+                post(
+                    |State(emu): State<Arc<Emulator>>, body: String| async move {
+                        record(&emu, "init_error", body)
+                    },
+                ),
+            )
+            .with_state(emu.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot listen for the Runtime API: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let name = binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let started = Instant::now();
+        let spawned = tokio::process::Command::new(binary)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", &addr)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/11/26/[$LATEST]0123456789abcdef",
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                server.abort();
+                return Err(format!("cannot start {}: {e}", binary.display()));
+            }
+        };
+        // Drained as the process writes, so a chatty function never blocks on a full pipe.
+        let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    use tokio::io::AsyncReadExt;
+                    pipe.read_to_end(&mut text).await.ok();
+                }
+                String::from_utf8_lossy(&text).into_owned()
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        );
+        Ok(Process {
+            emu,
+            child,
+            server,
+            started,
+            name,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Offers `event` to the process's poll and waits for its answer: how long it took from
+    /// the hand-out (the invocation's `Duration`) and `(kind, body)`. `None` if the process
+    /// exited or hung past the timeout instead.
+    pub async fn invoke(&mut self, event: String) -> Option<(Duration, (String, String))> {
+        if let Ok(mut slot) = self.emu.event.lock() {
+            *slot = Some(event);
+        }
+        self.emu.offered.notify_one();
+        let answered = tokio::select! {
+            _ = self.emu.done.notified() => true,
+            _ = self.child.wait() => false,
+            _ = tokio::time::sleep(TIMEOUT) => false,
+        };
+        if !answered {
+            return None;
+        }
+        let (at, outcome) = self.emu.answer.lock().ok()?.take()?;
+        let handed_out = self.emu.handed_out.lock().ok()?.take();
+        // An init error comes before any event is handed out: it took no invocation time.
+        Some((handed_out.map(|h| at - h).unwrap_or_default(), outcome))
+    }
+
+    /// From the spawn to the process's first poll for an event: its init, as Lambda's `Init
+    /// Duration` counts it.
+    pub fn init(&self) -> Option<Duration> {
+        let polled = self.emu.polled.lock().ok().and_then(|p| *p);
+        polled.map(|p| p - self.started)
+    }
+
+    /// Ends the process: what it printed, its peak memory and its CPU time.
+    pub async fn end(mut self) -> Ended {
+        let peak_rss_kib = self.child.id().and_then(peak_rss_kib);
+        let cpu = self.child.id().and_then(cpu_time);
+        self.child.start_kill().ok();
+        self.child.wait().await.ok();
+        self.server.abort();
+        let logs = format!(
+            "{}{}",
+            self.stdout.await.unwrap_or_default(),
+            self.stderr.await.unwrap_or_default()
+        );
+        keep_logs(&self.name, &logs);
+        Ended {
+            logs,
+            peak_rss_kib,
+            cpu,
+        }
     }
 }
 

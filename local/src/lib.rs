@@ -3,6 +3,7 @@
 //! tests, so what the tests exercise is what a developer runs.
 
 pub mod auth;
+pub mod fixtures;
 pub mod gateway;
 pub mod lambda;
 pub mod mailbox;

@@ -3,7 +3,7 @@
 //! test's runtime, so these run in a process of their own, apart from the `it` suite.
 
 #[path = "it/support.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod support;
 
 use serde_json::{Value, json};
