@@ -26,6 +26,32 @@ pub struct Wired {
     config: aws_config::SdkConfig,
 }
 
+/// What a hashing function's first request would otherwise set up, started first thing in
+/// its `main`, on a thread of its own beside the rest of init: zxcvbn's word lists, when the
+/// function checks new passwords (`strength`), then argon2id's memory, which
+/// [`Wired::warmed`] hands to the hasher. Lambda runs init with more CPU than it gives
+/// invocations (two unthrottled vCPUs below 3 GB), so the thread costs init nothing; a request
+/// that comes before the thread is done waits for what it needs (docs/performance.md, "Cold
+/// starts").
+pub fn warm_up(strength: bool) -> WarmUp {
+    let (memory, prepared) = crate::adapters::argon::Prepared::channel();
+    let thread = std::thread::Builder::new()
+        .name("warm-up".into())
+        .spawn(move || {
+            if strength {
+                crate::domain::password::prepare_strength_check();
+            }
+            memory();
+        });
+    if let Err(e) = thread {
+        tracing::warn!(error = %e, "no warm-up thread: the first request sets up instead");
+    }
+    WarmUp(prepared)
+}
+
+/// A warm-up under way ([`warm_up`]).
+pub struct WarmUp(crate::adapters::argon::Prepared);
+
 /// The wiring every function starts from; mail it would send is left to the outbox.
 pub async fn load() -> Result<Wired, ConfigError> {
     let table = table_name_from_env()?;
@@ -80,6 +106,12 @@ impl Wired {
         let key = receipt_key(keys).await?;
         self.app.erasure = Arc::new(self.app.erasure.keyed(key));
         Ok(self)
+    }
+
+    /// Hashes on the memory `warm_up` makes ready.
+    pub fn warmed(mut self, warm_up: WarmUp) -> Self {
+        self.app.hasher = Arc::new(Argon2Hasher::new().with_prepared(warm_up.0));
+        self
     }
 
     /// Keeps each tenant's size with its settings (one read for both): create-user places

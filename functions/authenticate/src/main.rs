@@ -3,6 +3,10 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::load().await?.with_mail_queue()?.app();
+    let app = shared::app::load()
+        .await?
+        .with_mail_queue()?
+        .warmed(shared::app::warm_up(false))
+        .app();
     run(service_fn(|req| authenticate::handle(&app, req))).await
 }

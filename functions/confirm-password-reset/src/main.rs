@@ -3,6 +3,9 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::load().await?.app();
+    let app = shared::app::load()
+        .await?
+        .warmed(shared::app::warm_up(true))
+        .app();
     run(service_fn(|req| confirm_password_reset::handle(&app, req))).await
 }

@@ -3,6 +3,10 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::load().await?.sending_mail()?.app();
+    let app = shared::app::load()
+        .await?
+        .sending_mail()?
+        .warmed(shared::app::warm_up(true))
+        .app();
     run(service_fn(|req| patch_user::handle(&app, req))).await
 }

@@ -47,6 +47,31 @@ struct Memory {
     /// Blocks in a kept buffer: what the hasher's parameters need.
     blocks: usize,
     kept: Mutex<Vec<Box<[Block]>>>,
+    /// A buffer being made ready at init ([`Prepared`]), taken by the first hash, which waits
+    /// for it rather than fault in a second one.
+    prepared: Mutex<Option<Prepared>>,
+}
+
+/// argon2id's memory at our parameters, allocated and written once (every page faulted in) on
+/// a thread of its own, so a hashing function's first hash does not pay for it: started at
+/// init, where Lambda gives the process more CPU than its invocations get, beside the rest of
+/// init ([`crate::app::warm_up`]; docs/performance.md, "Cold starts").
+pub struct Prepared(std::sync::mpsc::Receiver<Box<[Block]>>);
+
+impl Prepared {
+    /// Makes the buffer on the calling thread, and sends it to the hasher holding the other
+    /// end.
+    pub fn channel() -> (impl FnOnce() + Send + 'static, Prepared) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let make = move || {
+            let blocks = Params::new(MEMORY_KIB, ITERATIONS, LANES, Some(OUTPUT_LEN))
+                .map(|p| p.block_count())
+                .unwrap_or_default();
+            // A send fails only when the hasher is gone: nothing to hand it to.
+            let _ = tx.send(vec![Block::new(); blocks].into_boxed_slice());
+        };
+        (make, Prepared(rx))
+    }
 }
 
 impl Memory {
@@ -72,6 +97,7 @@ impl Memory {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
+        let kept = kept.or_else(|| self.take_prepared());
         let mut buffer = kept.unwrap_or_else(|| vec![Block::new(); self.blocks].into_boxed_slice());
         let result = f(&mut buffer[..blocks]);
         wipe(&mut buffer[..blocks]);
@@ -80,6 +106,18 @@ impl Memory {
             kept.push(buffer);
         }
         result
+    }
+}
+
+impl Memory {
+    /// The buffer made at init, once it is ready; none if there was none, or it does not fit.
+    fn take_prepared(&self) -> Option<Box<[Block]>> {
+        let prepared = self
+            .prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        prepared.0.recv().ok().filter(|b| b.len() == self.blocks)
     }
 }
 
@@ -102,8 +140,19 @@ impl Argon2Hasher {
         let memory = Arc::new(Memory {
             blocks: params.block_count(),
             kept: Mutex::new(Vec::new()),
+            prepared: Mutex::new(None),
         });
         Argon2Hasher { params, memory }
+    }
+
+    /// Hashes on the memory `prepared` makes ready, when it fits.
+    pub fn with_prepared(self, prepared: Prepared) -> Self {
+        *self
+            .memory
+            .prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(prepared);
+        self
     }
 
     /// A new PHC string for `password` with a random salt (the crate's `hash_password`, on
@@ -328,6 +377,43 @@ mod tests {
         assert!(
             kept.iter().all(|b| b.len() == 8192),
             "only its own size is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_hash_waits_for_the_memory_prepared_at_init_and_keeps_it() {
+        let (make, prepared) = Prepared::channel();
+        let hasher = Argon2Hasher::new().with_prepared(prepared);
+        // The thread is slow to start: the hash waits for its buffer instead of making one.
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            make();
+        });
+        let hash = hasher.hash(&pw("correct horse battery")).await.unwrap();
+        thread.join().unwrap();
+        assert!(
+            hasher
+                .verify(&pw("correct horse battery"), &hash)
+                .await
+                .unwrap()
+        );
+        assert!(hasher.memory.prepared.lock().unwrap().is_none());
+        let kept = hasher.memory.kept.lock().unwrap();
+        assert_eq!(kept.len(), 1, "the prepared buffer, and no other");
+        assert!(kept[0].iter().all(|b| b.as_ref().iter().all(|&w| w == 0)));
+    }
+
+    #[tokio::test]
+    async fn a_hash_goes_on_without_prepared_memory_when_its_thread_is_gone() {
+        let (make, prepared) = Prepared::channel();
+        drop(make);
+        let hasher = Argon2Hasher::new().with_prepared(prepared);
+        let hash = hasher.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(
+            hasher
+                .verify(&pw("correct horse battery"), &hash)
+                .await
+                .unwrap()
         );
     }
 
