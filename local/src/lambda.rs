@@ -268,6 +268,11 @@ impl Process {
         Some((handed_out.map(|h| at - h).unwrap_or_default(), outcome))
     }
 
+    /// The CPU time all the process's threads have used so far.
+    pub fn cpu(&self) -> Option<Duration> {
+        self.child.id().and_then(cpu_time)
+    }
+
     /// From the spawn to the process's first poll for an event: its init, as Lambda's `Init
     /// Duration` counts it.
     pub fn init(&self) -> Option<Duration> {

@@ -152,8 +152,28 @@ pub fn table_name_from_env() -> Result<String, ConfigError> {
 
 /// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
 /// `LOCAL_ENDPOINT_URL`) points it at a local DynamoDB (moto) without code changes.
+/// The HTTPS client every AWS client of the function shares: the SDK's default (rustls over
+/// aws-lc, proxies from the environment), made once. Left to the SDK, each client makes its
+/// own, and each of those builds its TLS connector (the root certificates parsed, rustls
+/// configured) on its first request, a cold start's cost paid once per client; shared, one
+/// connector serves every client with the same connect timeout, and its connections too
+/// (docs/performance.md, "Cold starts").
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::{ConnectorBuilder, proxy::ProxyConfig, tls};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        connector.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 pub async fn aws_config() -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
     if let Some(url) = std::env::var(env::LOCAL_ENDPOINT_URL)
         .ok()
         .filter(|v| !v.is_empty())

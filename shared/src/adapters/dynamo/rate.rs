@@ -21,14 +21,16 @@ pub(super) fn window_key(of: &BucketOf, draw: &Draw) -> String {
 }
 
 /// A draw fails open (the request is served), so it gets one quick try and a retry, not the
-/// store's usual budget: a limiter that cannot answer must not spend the request's time.
+/// store's usual budget: a limiter that cannot answer must not spend the request's time. Its
+/// connect timeout is the store's, so it shares the store's connections; each try's 250 ms
+/// cuts a slow connect anyway.
 fn draw_policy() -> aws_sdk_dynamodb::config::Builder {
     let ms = std::time::Duration::from_millis;
     super::policy(
         aws_sdk_dynamodb::config::Builder::default(),
         2,
         ms(50),
-        ms(250),
+        super::CONNECT_TIMEOUT,
         ms(250),
         ms(600),
     )
