@@ -26,13 +26,12 @@ pub struct Wired {
     config: aws_config::SdkConfig,
 }
 
-/// What a hashing function's first request would otherwise set up, started first thing in
-/// its `main`, on a thread of its own beside the rest of init: zxcvbn's word lists, when the
-/// function checks new passwords (`strength`), then argon2id's memory, which
-/// [`Wired::warmed`] hands to the hasher. Lambda runs init with more CPU than it gives
-/// invocations (two unthrottled vCPUs below 3 GB), so the thread costs init nothing; a request
-/// that comes before the thread is done waits for what it needs (docs/performance.md, "Cold
-/// starts").
+/// Starts, on a thread of its own, what a hashing function's first request would otherwise set
+/// up: zxcvbn's word lists, when the function checks new passwords (`strength`), then
+/// argon2id's memory, which [`Wired::warmed`] hands to the hasher. Called as init ends, just
+/// before the runtime's first poll, so the thread works while the first request authenticates
+/// and reads; the request waits only for what is not ready yet. Started at the beginning of
+/// init it stretched init instead (docs/performance.md, "Cold starts").
 pub fn warm_up(strength: bool) -> WarmUp {
     let (memory, prepared) = crate::adapters::argon::Prepared::channel();
     let thread = std::thread::Builder::new()

@@ -53,9 +53,8 @@ struct Memory {
 }
 
 /// argon2id's memory at our parameters, allocated and written once (every page faulted in) on
-/// a thread of its own, so a hashing function's first hash does not pay for it: started at
-/// init, where Lambda gives the process more CPU than its invocations get, beside the rest of
-/// init ([`crate::app::warm_up`]; docs/performance.md, "Cold starts").
+/// a thread of its own, so a hashing function's first hash does not pay for it
+/// ([`crate::app::warm_up`]; docs/performance.md, "Cold starts").
 pub struct Prepared(std::sync::mpsc::Receiver<Box<[Block]>>);
 
 impl Prepared {
