@@ -150,8 +150,6 @@ pub fn table_name_from_env() -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(env::TABLE_NAME))
 }
 
-/// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
-/// `LOCAL_ENDPOINT_URL`) points it at a local DynamoDB (moto) without code changes.
 /// The HTTPS client every AWS client of the function shares: the SDK's default (rustls over
 /// aws-lc, proxies from the environment), made once. Left to the SDK, each client makes its
 /// own, and each of those builds its TLS connector (the root certificates parsed, rustls
@@ -171,6 +169,8 @@ fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     })
 }
 
+/// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
+/// `LOCAL_ENDPOINT_URL`) points it at a local DynamoDB (moto) without code changes.
 pub async fn aws_config() -> aws_config::SdkConfig {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
