@@ -8,7 +8,6 @@ use local_api::template::function_of_event;
 
 use crate::support::{
     EVENT_PRIMARY, EVENT_USER, Env, NOTIFIED, QUEUED, SCHEDULED, event_files, expected_status,
-    seed_event_user,
 };
 
 #[test]
@@ -46,7 +45,7 @@ async fn every_event_file_runs_through_its_handler() {
             continue;
         }
         let env = Env::new().await;
-        seed_event_user(&env).await;
+        local_api::fixtures::seed(&env.app).await;
         let route = ROUTES.iter().find(|r| r.function == function).unwrap();
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("events/{function}.json: {e}"));
@@ -206,7 +205,7 @@ async fn the_schedule_event_runs_the_outbox_sender() {
 #[tokio::test]
 async fn the_queue_event_mails_the_known_address_and_drops_the_unreadable_request() {
     let env = Env::new().await;
-    seed_event_user(&env).await;
+    local_api::fixtures::seed(&env.app).await;
     let (_, text) = event_files()
         .into_iter()
         .find(|(f, _)| f == "account-mail-sender")
@@ -240,7 +239,7 @@ async fn the_bounce_and_complaint_events_mark_the_seeded_users_address() {
         ("ses-complaint", "complaint", "abuse"),
     ] {
         let env = Env::new().await;
-        seed_event_user(&env).await;
+        local_api::fixtures::seed(&env.app).await;
         let (_, text) = event_files().into_iter().find(|(f, _)| f == file).unwrap();
         let payload: Value = serde_json::from_str(&text).unwrap();
         let report = local_api::moto::as_function(

@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use crate::support::{
     ALL_SCOPES, Claims, EVENT_CANCEL_TICKET, EVENT_FACEBOOK_ID, EVENT_GOOGLE_ID, EVENT_JOB,
     EVENT_PASSWORD, EVENT_PRIMARY, EVENT_RESET_TICKET, EVENT_UNBLOCK_TICKET, EVENT_USER,
-    EVENT_VERIFY_TICKET, Env, PUBLIC_BASE, claims, own, seed_event_user,
+    EVENT_VERIFY_TICKET, Env, PUBLIC_BASE, claims, own,
 };
 
 pub const ANA_EMAIL: &str = "ana.lovelace@example.com";
@@ -71,7 +71,7 @@ async fn created(env: &Env, tenant: &str, body: Value) -> String {
 
 /// Users of two tenants with everything a user can have stored.
 pub async fn seed(env: &Env) -> Seeded {
-    seed_event_user(env).await;
+    local_api::fixtures::seed(&env.app).await;
     let ana = created(
         env,
         "acme",

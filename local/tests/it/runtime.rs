@@ -7,7 +7,7 @@ use local_api::lambda::REQUEST_ID;
 use serde_json::Value;
 
 use crate::operations::{named, resources};
-use crate::support::{Env, binary, event_files, expected_status, moto_endpoint, seed_event_user};
+use crate::support::{Env, binary, event_files, expected_status, moto_endpoint};
 use crate::template::{list, template, text};
 
 /// Runs `function`'s binary for one invocation of `event` against `table` on moto; returns
@@ -77,7 +77,7 @@ async fn every_function_binary_serves_its_event_through_the_lambda_runtime_api()
     for (file, event) in event_files() {
         let function = local_api::template::function_of_event(&file).to_owned();
         let env = Env::new().await;
-        seed_event_user(&env).await;
+        local_api::fixtures::seed(&env.app).await;
         let (outcome, logs) = invoke(&function, event.clone(), &env.table, &env.mail_queue).await;
         let (kind, body) =
             outcome.unwrap_or_else(|| panic!("{function} never answered its invocation: {logs}"));

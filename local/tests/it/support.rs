@@ -632,11 +632,6 @@ pub use local_api::fixtures::{
     TENANT_SETTINGS, expected_status,
 };
 
-/// Stores what the `events/` files refer to in `env`'s table.
-pub async fn seed_event_user(env: &Env) {
-    local_api::fixtures::seed(&env.app).await;
-}
-
 /// Functions run by a schedule rather than a route.
 pub const SCHEDULED: [&str; 2] = ["email-outbox", "purge"];
 
