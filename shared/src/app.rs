@@ -26,26 +26,35 @@ pub struct Wired {
     config: aws_config::SdkConfig,
 }
 
-/// Starts, on a thread of its own, what a hashing function's first request would otherwise set
-/// up: zxcvbn's word lists, when the function checks new passwords (`strength`), then
-/// argon2id's memory, which [`Wired::warmed`] hands to the hasher. Called as init ends, just
-/// before the runtime's first poll, so the thread works while the first request authenticates
-/// and reads; the request waits only for what is not ready yet. Started at the beginning of
-/// init it stretched init instead (docs/performance.md, "Cold starts").
-pub fn warm_up(strength: bool) -> WarmUp {
+/// Starts making argon2id's memory ready on a thread of its own (every page of it faulted in),
+/// for [`Wired::warmed`] to hand to the hasher, so a hashing function's first hash does not
+/// pay for it. Called as init ends, just before the runtime's first poll, so the thread works
+/// while the first request authenticates and reads; the hash waits only if it is not ready
+/// yet. Started at the beginning of init it stretched init instead (docs/performance.md,
+/// "Cold starts").
+pub fn warm_up() -> WarmUp {
     let (memory, prepared) = crate::adapters::argon::Prepared::channel();
     let thread = std::thread::Builder::new()
         .name("warm-up".into())
         .spawn(move || {
-            if strength {
-                crate::domain::password::prepare_strength_check();
-            }
+            idle_priority();
             memory();
         });
     if let Err(e) = thread {
-        tracing::warn!(error = %e, "no warm-up thread: the first request sets up instead");
+        tracing::warn!(error = %e, "no warm-up thread: the first hash sets up instead");
     }
     WarmUp(prepared)
+}
+
+/// Lowers the calling thread to `SCHED_IDLE`: it then runs only when no other thread of the
+/// machine wants the CPU, so while the first request waits on the network, never in its way.
+fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `sched_setscheduler` reads `param` only during the call; pid 0 is this thread.
+    let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if result != 0 {
+        tracing::debug!("the warm-up thread keeps its priority");
+    }
 }
 
 /// A warm-up under way ([`warm_up`]).
@@ -183,4 +192,28 @@ pub fn with_store(mut app: App, store: Arc<DynamoStore>) -> App {
     app.idempotency = store.clone();
     app.tenants = store;
     app
+}
+
+#[cfg(test)]
+mod tests {
+    /// The calling thread's scheduling policy, field 41 of its `/proc` stat line (after the
+    /// parenthesised name, which may hold spaces).
+    fn policy() -> u32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+        after_name.split_whitespace().nth(38).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_warm_up_thread_runs_only_when_nothing_else_wants_the_cpu() {
+        let policies = std::thread::spawn(|| {
+            let before = policy();
+            super::idle_priority();
+            (before, policy())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(policies, (libc::SCHED_OTHER as u32, libc::SCHED_IDLE as u32));
+        assert_eq!(policy(), libc::SCHED_OTHER as u32, "the caller's own is untouched");
+    }
 }

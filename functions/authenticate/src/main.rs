@@ -6,7 +6,7 @@ async fn main() -> Result<(), Error> {
     let app = shared::app::load()
         .await?
         .with_mail_queue()?
-        .warmed(shared::app::warm_up(false))
+        .warmed(shared::app::warm_up())
         .app();
     run(service_fn(|req| authenticate::handle(&app, req))).await
 }

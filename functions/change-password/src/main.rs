@@ -6,7 +6,7 @@ async fn main() -> Result<(), Error> {
     let app = shared::app::load()
         .await?
         .with_mail_queue()?
-        .warmed(shared::app::warm_up(true))
+        .warmed(shared::app::warm_up())
         .app();
     run(service_fn(|req| change_password::handle(&app, req))).await
 }

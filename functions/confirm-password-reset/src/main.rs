@@ -5,7 +5,7 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let app = shared::app::load()
         .await?
-        .warmed(shared::app::warm_up(true))
+        .warmed(shared::app::warm_up())
         .app();
     run(service_fn(|req| confirm_password_reset::handle(&app, req))).await
 }

@@ -7,7 +7,7 @@ async fn main() -> Result<(), Error> {
         .await?
         .sending_mail()?
         .keeping_sizes()
-        .warmed(shared::app::warm_up(true))
+        .warmed(shared::app::warm_up())
         .app();
     run(service_fn(|req| create_user::handle(&app, req))).await
 }

@@ -6,7 +6,7 @@ async fn main() -> Result<(), Error> {
     let app = shared::app::load()
         .await?
         .sending_mail()?
-        .warmed(shared::app::warm_up(true))
+        .warmed(shared::app::warm_up())
         .app();
     run(service_fn(|req| patch_user::handle(&app, req))).await
 }

@@ -15,12 +15,6 @@ pub const MIN_STRENGTH: u8 = 3;
 /// cannot be used to burn CPU on megabytes of input.
 pub const MAX_CHARS: usize = 128;
 
-/// Builds zxcvbn's ranked word lists, which its first estimate in a process otherwise builds
-/// (about 7 ms): for [`crate::app::warm_up`], at init.
-pub fn prepare_strength_check() {
-    let _ = zxcvbn::zxcvbn("prepare", &[]);
-}
-
 /// A plaintext password. `Debug` never shows it and the memory is wiped on drop.
 #[derive(Clone)]
 pub struct Password(Zeroizing<String>);

@@ -4,7 +4,7 @@ pub mod patterns;
 
 use self::patterns::*;
 use crate::adjacency_graphs::{self, Graph};
-use crate::frequency_lists::DictionaryType;
+use crate::frequency_lists::{DictionaryType, Found};
 use char_indexing::{CharIndexable, CharIndexableStr};
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -102,12 +102,13 @@ impl Matcher for DictionaryMatch {
         let do_trials = move |matches: &mut Vec<Match>,
                               password: &str,
                               dictionary_name: DictionaryType,
-                              ranked_dict: &dyn Fn(&str) -> Option<usize>| {
+                              ranked_dict: &dyn Fn(&str) -> Found| {
             let len = password.chars().count();
             for i in 0..len {
                 for j in i..len {
                     let word = password_lower.char_index(i..j + 1);
-                    if let Some(rank) = ranked_dict(word) {
+                    let found = ranked_dict(word);
+                    if let Some(rank) = found.rank {
                         let pattern = MatchPattern::Dictionary(DictionaryPattern {
                             matched_word: word.to_string(),
                             rank,
@@ -122,6 +123,11 @@ impl Matcher for DictionaryMatch {
                             ..Match::default()
                         });
                     }
+                    if !found.longer {
+                        // No word of the list starts with this one: nor can a longer
+                        // substring from `i` be one (upstream tries them all).
+                        break;
+                    }
                 }
             }
         };
@@ -130,15 +136,15 @@ impl Matcher for DictionaryMatch {
 
         for (dictionary_name, ranked_dict) in super::frequency_lists::RANKED_DICTIONARIES.iter() {
             do_trials(&mut matches, password, *dictionary_name, &|w| {
-                ranked_dict.get(w).copied()
+                ranked_dict.find(w)
             });
         }
-        do_trials(
-            &mut matches,
-            password,
-            DictionaryType::UserInputs,
-            &|w| user_inputs.get(w).copied(),
-        );
+        do_trials(&mut matches, password, DictionaryType::UserInputs, &|w| {
+            Found {
+                rank: user_inputs.get(w).copied(),
+                longer: true,
+            }
+        });
 
         matches
     }
