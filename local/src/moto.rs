@@ -5,10 +5,13 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
@@ -87,12 +90,16 @@ fn record_actions(function: &'static str, actions: Vec<String>) {
 }
 
 /// Records the DynamoDB operation (`GetItem`, `UpdateItem`, ...) of every request sent, and
-/// can hold one request in flight so a test can put another write between two of an
-/// operation's calls.
+/// which were sent while another was in flight; can hold one request in flight so a test can
+/// put another write between two of an operation's calls.
 #[derive(Debug, Default, Clone)]
 pub struct CallLog {
     calls: Arc<Mutex<Vec<String>>>,
     hold: Arc<Mutex<Option<Armed>>>,
+    /// Attempts sent and not yet answered.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The operations sent while another attempt was in flight.
+    overlapping: Arc<Mutex<Vec<String>>>,
 }
 
 /// A hold waiting for its moment: the request after the next `after` call.
@@ -130,6 +137,12 @@ impl CallLog {
     /// The operations recorded since the last call, oldest first.
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The operations sent, since the last call, while another request of this log was in
+    /// flight: what an operation made at the same time as another call.
+    pub fn take_overlapping(&self) -> Vec<String> {
+        std::mem::take(&mut *self.overlapping.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Holds the request that follows the next `after` call (any operation) until the
@@ -178,6 +191,18 @@ impl Intercept for CallLog {
         "CallLog"
     }
 
+    fn read_after_transmit(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // An attempt that got no answer (a failed connection) stays counted: the tests that
+        // look at overlaps make none.
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -200,6 +225,13 @@ impl Intercept for CallLog {
         let operation = target.rsplit('.').next().unwrap_or("").to_owned();
         let body = context.request().body().bytes().unwrap_or_default();
         let held = self.trigger(&operation, body);
+        let others = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if others > 0 {
+            self.overlapping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(operation.clone());
+        }
         self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())

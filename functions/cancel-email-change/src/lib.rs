@@ -15,7 +15,7 @@ use shared::domain::ids::TenantId;
 use shared::domain::locale::Locale;
 use shared::domain::tenant::TenantEmail;
 use shared::domain::ticket::ticket_of;
-use shared::http::{Call, LinkPage, Reply};
+use shared::http::{Call, LinkPage, Reply, TenantRead};
 use shared::operations::email::CancelPage;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-change/cancel";
@@ -52,6 +52,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_post = req.method() == http::Method::POST;
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
     let outcome = async {
+        // A page shows the tenant's name and logo.
+        if !is_post || call.is_form() {
+            call.reading(TenantRead::Settings);
+        }
         let tenant = call.public_tenant(app).await?;
         if !is_post || call.is_form() {
             let settings = app.tenant(&tenant).await?;

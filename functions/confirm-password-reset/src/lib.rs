@@ -23,7 +23,7 @@ use shared::domain::locale::Locale;
 use shared::domain::password::{MAX_CHARS, MIN_CHARS};
 use shared::domain::template::{Value, Vars};
 use shared::domain::ticket::ResetConfirmation;
-use shared::http::{Call, LinkPage, Reply};
+use shared::http::{Call, LinkPage, Reply, TenantRead};
 use shared::operations::email::ResetPage;
 use zeroize::Zeroizing;
 
@@ -60,6 +60,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_get = req.method() == http::Method::GET;
     let mut call = Call::new(req, if is_get { ROUTE_PAGE } else { ROUTE });
     let outcome = async {
+        // A page shows the tenant's name and logo.
+        if is_get || call.is_form() {
+            call.reading(TenantRead::Settings);
+        }
         let tenant = call.public_tenant(app).await?;
         if is_get || call.is_form() {
             return hosted_page(app, &call, &tenant, is_get).await;

@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::new_user::NewUser;
-use shared::http::Call;
+use shared::http::{Call, TenantRead};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users";
 
@@ -24,6 +24,7 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/users";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
+        call.reading(TenantRead::SettingsAndSize);
         let (tenant, _) = call.tenant_with(app, Scope::CreateUsers).await?;
         if let Some(replay) = call.idempotent(app, &tenant).await? {
             return Ok(replay);

@@ -259,3 +259,46 @@ async fn a_read_draws_while_it_reads_and_a_refused_read_shows_nothing() {
     .await;
     assert_eq!(me.status, 429, "/me draws on the same bucket: {}", me.body);
 }
+
+/// A deployment with a rate limit on acme, nothing recorded yet.
+async fn limited() -> Env {
+    let limit = json!({"rate_limit": {"requests_per_second": 100, "burst": 100}});
+    let (env, _clock) = deployment(json!({"acme": limit})).await;
+    env.calls.take();
+    env.calls.take_overlapping();
+    env
+}
+
+#[tokio::test]
+async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
+    let env = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    let t = token("acme");
+    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
+    let users = "/v1/tenants/acme/users";
+    let created = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let calls = env.calls.take();
+    // The draw, and the settings and size, one read.
+    assert_eq!(calls[..2], ["UpdateItem", "BatchGetItem"]);
+    let overlapping = env.calls.take_overlapping();
+    assert_eq!(overlapping.len(), 1, "{overlapping:?}");
+    assert!(
+        calls[..2].contains(&overlapping[0]),
+        "sent while the other was in flight"
+    );
+}
+
+#[tokio::test]
+async fn an_operation_that_needs_no_settings_reads_none_beside_its_draw() {
+    let env = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    let t = token("acme");
+    let body = json!({"user_metadata": {"theme": "dark"}});
+    let path = "/v1/tenants/acme/users/usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
+    let patched = exchange(addr, from(1), "PATCH", path, Some(&t), Some(&body), &[]).await;
+    assert_eq!(patched.status, 404, "{}", patched.body);
+    // The draw, the patch, and (its condition failed) the read that finds no such user.
+    assert_eq!(env.calls.take(), ["UpdateItem", "UpdateItem", "GetItem"]);
+    assert!(env.calls.take_overlapping().is_empty());
+}

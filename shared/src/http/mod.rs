@@ -55,6 +55,18 @@ pub struct Call {
     subject: Option<String>,
     /// The idempotency key this request holds, until its answer is kept.
     idempotency: Option<Held>,
+    /// What the operation reads of its tenant, read beside the draw ([`Call::reading`]).
+    beside: Option<TenantRead>,
+}
+
+/// What an operation reads of its tenant, cached per container
+/// ([`crate::operations::tenant`]), which [`Call::reading`] has read beside the request's draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantRead {
+    /// Its effective settings.
+    Settings,
+    /// Its settings and its size, as a create places users by it (one call).
+    SettingsAndSize,
 }
 
 /// A read's draw on its tenant's rate limit, not yet taken: [`Call::read_beside`] takes it.
@@ -384,6 +396,7 @@ impl Call {
             quota: None,
             subject: None,
             idempotency: None,
+            beside: None,
         }
     }
 
@@ -475,10 +488,16 @@ impl Call {
         self.subject = Some(caller.subject().to_owned());
         let limit = app.email.tenants.tenant(&tenant).rate_limit;
         let of = BucketOf::Tenant(tenant.clone());
+        let beside = match (self.beside, self.dialect) {
+            // This dialect always reads the settings (below).
+            (None, Dialect::Auth0) => Some(TenantRead::Settings),
+            (beside, _) => beside,
+        };
+        let settings = beside.map(|what| (&tenant, what));
         let deferred = if defer {
             Some(Deferred { of, limit })
         } else {
-            self.admit(app, of, limit).await?;
+            self.admit(app, of, limit, settings).await?;
             None
         };
         if self.dialect == Dialect::Auth0 {
@@ -505,10 +524,22 @@ impl Call {
         let tenant = TenantId::parse(&raw)?;
         if let Some(ip) = self.source_ip.as_deref().and_then(|ip| parse_ip(ip).ok()) {
             let limit = app.email.tenants.tenant(&tenant).public_rate_limit;
-            self.admit(app, BucketOf::Address(tenant.clone(), ip), limit)
+            let settings = self.beside.map(|what| (&tenant, what));
+            self.admit(app, BucketOf::Address(tenant.clone(), ip), limit, settings)
                 .await?;
         }
         Ok(tenant)
+    }
+
+    /// Says what the operation reads of its tenant: [`Call::tenant`], [`Call::tenant_with`]
+    /// and [`Call::public_tenant`] then read it (when the cache holds none fresh) beside the
+    /// request's draw, in one round trip instead of two. For handlers whose operation reads
+    /// it on its way to success; on a path that ends before, the read served nothing, at most
+    /// once per tenant per container in [`crate::operations::tenant::SETTINGS_CACHE_SECS`]
+    /// (docs/performance.md, "Cold starts").
+    pub fn reading(&mut self, what: TenantRead) -> &mut Self {
+        self.beside = Some(what);
+        self
     }
 
     /// Under an `Idempotency-Key` header (docs/api.md, "Idempotency keys"), takes the key for
@@ -629,15 +660,30 @@ impl Call {
     }
 
     /// Draws the request's token; 429 `too_many_requests` when the bucket is empty. Either
-    /// way the answer carries what is left ([`Call::finish`]).
+    /// way the answer carries what is left ([`Call::finish`]). With `settings`, that tenant's
+    /// settings are read into the cache at the same time; a refused request answers 429
+    /// whatever the read came to.
     async fn admit<S: crate::ports::Store, H: crate::ports::PasswordHasher>(
         &mut self,
         app: &crate::operations::App<S, H>,
         of: BucketOf,
         limit: Option<Bucket>,
+        settings: Option<(&TenantId, TenantRead)>,
     ) -> Result<(), Error> {
-        let admission = app.admit(&of, limit, self.pick()).await;
-        self.settle(app, admission)
+        let draw = app.admit(&of, limit, self.pick());
+        let Some((tenant, what)) = settings else {
+            let admission = draw.await;
+            return self.settle(app, admission);
+        };
+        let read = async {
+            match what {
+                TenantRead::Settings => app.tenant(tenant).await.map(drop),
+                TenantRead::SettingsAndSize => app.listing_spread(tenant).await.map(drop),
+            }
+        };
+        let (admission, read) = tokio::join!(draw, read);
+        self.settle(app, admission)?;
+        read
     }
 
     /// As [`Call::tenant`], for a read: the request's draw on the tenant's rate limit is
