@@ -201,7 +201,12 @@ mod tests {
     fn policy() -> u32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         let after_name = &stat[stat.rfind(')').unwrap() + 1..];
-        after_name.split_whitespace().nth(38).unwrap().parse().unwrap()
+        after_name
+            .split_whitespace()
+            .nth(38)
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     #[test]
@@ -213,7 +218,14 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert_eq!(policies, (libc::SCHED_OTHER as u32, libc::SCHED_IDLE as u32));
-        assert_eq!(policy(), libc::SCHED_OTHER as u32, "the caller's own is untouched");
+        assert_eq!(
+            policies,
+            (libc::SCHED_OTHER as u32, libc::SCHED_IDLE as u32)
+        );
+        assert_eq!(
+            policy(),
+            libc::SCHED_OTHER as u32,
+            "the caller's own is untouched"
+        );
     }
 }
