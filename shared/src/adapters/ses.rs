@@ -31,13 +31,14 @@ impl SesMailer {
     }
 
     /// A client that gives up quickly: a request that sends email waits for at most two
-    /// short tries, and whatever fails is left to the outbox, which retries for hours.
+    /// short tries, and whatever fails is left to the outbox, which retries for hours. It
+    /// connects within the other clients' timeout, so it shares their connector.
     pub fn client(config: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
         let mut builder = aws_sdk_sesv2::config::Builder::from(config)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
+                    .connect_timeout(crate::config::CONNECT_TIMEOUT)
                     .operation_timeout(Duration::from_secs(6))
                     .build(),
             );

@@ -28,7 +28,7 @@ impl SqsMailQueue {
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
+                    .connect_timeout(crate::config::CONNECT_TIMEOUT)
                     .operation_timeout(Duration::from_secs(3))
                     .build(),
             )

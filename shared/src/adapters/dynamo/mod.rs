@@ -75,10 +75,7 @@ pub fn resilient(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb
     policy(builder, 3, ms(100), CONNECT_TIMEOUT, ms(1500), ms(5000))
 }
 
-/// Every DynamoDB call's connect timeout. The HTTP client keeps one connector (and its
-/// connections) per connect timeout, so a call with another would open connections of its
-/// own, and build a connector of its own on a cold start's first call.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+pub(super) use crate::config::CONNECT_TIMEOUT;
 
 /// `builder` making at most `tries` tries, backing off from `backoff`, each connect cut at
 /// `connect`, each try at `attempt`, the whole call at `total`.
