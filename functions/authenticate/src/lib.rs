@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::login::LoginRequest;
-use shared::http::{Call, Reply, TenantRead};
+use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/authenticate";
 
@@ -24,7 +24,7 @@ pub const SCOPES: &[&str] = &["authenticate:users"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        call.reading(TenantRead::Settings);
+        call.reading_settings();
         let (tenant, _) = call.tenant_with(app, Scope::AuthenticateUsers).await?;
         let login = LoginRequest::parse(call.body()?)?;
         let user = app.authenticate(&tenant, &login).await?;

@@ -15,7 +15,7 @@ use shared::domain::ids::TenantId;
 use shared::domain::locale::Locale;
 use shared::domain::tenant::TenantEmail;
 use shared::domain::ticket::ticket_of;
-use shared::http::{Call, LinkPage, Reply, TenantRead};
+use shared::http::{Call, LinkPage, Reply};
 use shared::operations::email::CancelPage;
 
 pub const ROUTE: &str = "GET /v1/tenants/{tenant_id}/email-change/cancel";
@@ -54,7 +54,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let outcome = async {
         // A page shows the tenant's name and logo.
         if !is_post || call.is_form() {
-            call.reading(TenantRead::Settings);
+            call.reading_settings();
         }
         let tenant = call.public_tenant(app).await?;
         if !is_post || call.is_form() {

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::login::PasswordChange;
-use shared::http::{Call, Reply, TenantRead};
+use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/me/password";
 
@@ -20,7 +20,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        call.reading(TenantRead::Settings);
+        call.reading_settings();
         let (tenant, caller) = call.tenant(app).await?;
         let id = caller.own_user_id()?;
         let change = PasswordChange::parse(call.body()?)?;

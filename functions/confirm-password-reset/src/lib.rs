@@ -23,7 +23,7 @@ use shared::domain::locale::Locale;
 use shared::domain::password::{MAX_CHARS, MIN_CHARS};
 use shared::domain::template::{Value, Vars};
 use shared::domain::ticket::ResetConfirmation;
-use shared::http::{Call, LinkPage, Reply, TenantRead};
+use shared::http::{Call, LinkPage, Reply};
 use shared::operations::email::ResetPage;
 use zeroize::Zeroizing;
 
@@ -62,7 +62,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let outcome = async {
         // A page shows the tenant's name and logo.
         if is_get || call.is_form() {
-            call.reading(TenantRead::Settings);
+            call.reading_settings();
         }
         let tenant = call.public_tenant(app).await?;
         if is_get || call.is_form() {

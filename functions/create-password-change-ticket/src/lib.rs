@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::ticket::PasswordTicketRequest;
-use shared::http::{Call, Reply, TenantRead};
+use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/tickets/password-change";
 
@@ -25,7 +25,7 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/tickets/password-change";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        call.reading(TenantRead::Settings);
+        call.reading_settings();
         let (tenant, _) = call.tenant_with(app, Scope::CreateUserTickets).await?;
         if let Some(replay) = call.idempotent(app, &tenant).await? {
             return Ok(replay);

@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::domain::caller::Scope;
 use shared::domain::new_user::NewUser;
-use shared::http::{Call, TenantRead};
+use shared::http::Call;
 
 pub const ROUTE: &str = "POST /v1/tenants/{tenant_id}/users";
 
@@ -24,7 +24,6 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/users";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        call.reading(TenantRead::SettingsAndSize);
         let (tenant, _) = call.tenant_with(app, Scope::CreateUsers).await?;
         if let Some(replay) = call.idempotent(app, &tenant).await? {
             return Ok(replay);

@@ -11,7 +11,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::App;
-use shared::http::{Call, Reply, TenantRead};
+use shared::http::{Call, Reply};
 
 pub const ROUTE: &str = "DELETE /v1/tenants/{tenant_id}/me";
 
@@ -22,7 +22,7 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        call.reading(TenantRead::Settings);
+        call.reading_settings();
         let (tenant, caller) = call.tenant(app).await?;
         let saved = app
             .schedule_own_deletion(&tenant, &caller.own_user_id()?)

@@ -261,26 +261,38 @@ async fn a_read_draws_while_it_reads_and_a_refused_read_shows_nothing() {
 }
 
 /// A deployment with a rate limit on acme, nothing recorded yet.
-async fn limited() -> Env {
+async fn limited() -> (Env, Arc<TestClock>) {
     let limit = json!({"rate_limit": {"requests_per_second": 100, "burst": 100}});
-    let (env, _clock) = deployment(json!({"acme": limit})).await;
+    let (env, clock) = deployment(json!({"acme": limit})).await;
     env.calls.take();
     env.calls.take_overlapping();
-    env
+    (env, clock)
 }
 
 #[tokio::test]
-async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
-    let env = limited().await;
+async fn a_login_reads_its_tenants_settings_while_it_draws() {
+    let (env, clock) = limited().await;
     let addr = start_with(&env, SECRET).await;
     let t = token("acme");
     let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
     let users = "/v1/tenants/acme/users";
     let created = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
     assert_eq!(created.status, 201, "{}", created.body);
+    // The settings the create read are no longer fresh.
+    clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
+    env.calls.take();
+    env.calls.take_overlapping();
+    let login =
+        json!({"email": "ana@example.com", "password": "correct horse battery", "ip": "192.0.2.7"});
+    let path = "/v1/tenants/acme/authenticate";
+    let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&login), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let calls = env.calls.take();
-    // The draw, and the settings and size, one read.
-    assert_eq!(calls[..2], ["UpdateItem", "BatchGetItem"]);
+    assert_eq!(
+        calls[..2],
+        ["UpdateItem", "GetItem"],
+        "the draw, the settings"
+    );
     let overlapping = env.calls.take_overlapping();
     assert_eq!(overlapping.len(), 1, "{overlapping:?}");
     assert!(
@@ -291,7 +303,7 @@ async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
 
 #[tokio::test]
 async fn an_operation_that_needs_no_settings_reads_none_beside_its_draw() {
-    let env = limited().await;
+    let (env, _clock) = limited().await;
     let addr = start_with(&env, SECRET).await;
     let t = token("acme");
     let body = json!({"user_metadata": {"theme": "dark"}});

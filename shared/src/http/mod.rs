@@ -55,18 +55,8 @@ pub struct Call {
     subject: Option<String>,
     /// The idempotency key this request holds, until its answer is kept.
     idempotency: Option<Held>,
-    /// What the operation reads of its tenant, read beside the draw ([`Call::reading`]).
-    beside: Option<TenantRead>,
-}
-
-/// What an operation reads of its tenant, cached per container
-/// ([`crate::operations::tenant`]), which [`Call::reading`] has read beside the request's draw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TenantRead {
-    /// Its effective settings.
-    Settings,
-    /// Its settings and its size, as a create places users by it (one call).
-    SettingsAndSize,
+    /// Whether the operation reads its tenant's settings ([`Call::reading_settings`]).
+    settings_beside: bool,
 }
 
 /// A read's draw on its tenant's rate limit, not yet taken: [`Call::read_beside`] takes it.
@@ -396,7 +386,7 @@ impl Call {
             quota: None,
             subject: None,
             idempotency: None,
-            beside: None,
+            settings_beside: false,
         }
     }
 
@@ -488,12 +478,8 @@ impl Call {
         self.subject = Some(caller.subject().to_owned());
         let limit = app.email.tenants.tenant(&tenant).rate_limit;
         let of = BucketOf::Tenant(tenant.clone());
-        let beside = match (self.beside, self.dialect) {
-            // This dialect always reads the settings (below).
-            (None, Dialect::Auth0) => Some(TenantRead::Settings),
-            (beside, _) => beside,
-        };
-        let settings = beside.map(|what| (&tenant, what));
+        // This dialect always reads the settings (below).
+        let settings = (self.settings_beside || self.dialect == Dialect::Auth0).then_some(&tenant);
         let deferred = if defer {
             Some(Deferred { of, limit })
         } else {
@@ -524,21 +510,22 @@ impl Call {
         let tenant = TenantId::parse(&raw)?;
         if let Some(ip) = self.source_ip.as_deref().and_then(|ip| parse_ip(ip).ok()) {
             let limit = app.email.tenants.tenant(&tenant).public_rate_limit;
-            let settings = self.beside.map(|what| (&tenant, what));
+            let settings = self.settings_beside.then_some(&tenant);
             self.admit(app, BucketOf::Address(tenant.clone(), ip), limit, settings)
                 .await?;
         }
         Ok(tenant)
     }
 
-    /// Says what the operation reads of its tenant: [`Call::tenant`], [`Call::tenant_with`]
-    /// and [`Call::public_tenant`] then read it (when the cache holds none fresh) beside the
-    /// request's draw, in one round trip instead of two. For handlers whose operation reads
-    /// it on its way to success; on a path that ends before, the read served nothing, at most
-    /// once per tenant per container in [`crate::operations::tenant::SETTINGS_CACHE_SECS`]
-    /// (docs/performance.md, "Cold starts").
-    pub fn reading(&mut self, what: TenantRead) -> &mut Self {
-        self.beside = Some(what);
+    /// Says that the operation reads its tenant's settings: [`Call::tenant`],
+    /// [`Call::tenant_with`] and [`Call::public_tenant`] then read them (when the cache holds
+    /// none fresh) beside the request's draw, in one round trip instead of two. For handlers
+    /// whose operation reads them on its way to success; on a path that ends before, the
+    /// read served nothing, at most once per tenant per container in
+    /// [`crate::operations::tenant::SETTINGS_CACHE_SECS`] (docs/performance.md, "Cold
+    /// starts").
+    pub fn reading_settings(&mut self) -> &mut Self {
+        self.settings_beside = true;
         self
     }
 
@@ -668,22 +655,16 @@ impl Call {
         app: &crate::operations::App<S, H>,
         of: BucketOf,
         limit: Option<Bucket>,
-        settings: Option<(&TenantId, TenantRead)>,
+        settings: Option<&TenantId>,
     ) -> Result<(), Error> {
         let draw = app.admit(&of, limit, self.pick());
-        let Some((tenant, what)) = settings else {
+        let Some(tenant) = settings else {
             let admission = draw.await;
             return self.settle(app, admission);
         };
-        let read = async {
-            match what {
-                TenantRead::Settings => app.tenant(tenant).await.map(drop),
-                TenantRead::SettingsAndSize => app.listing_spread(tenant).await.map(drop),
-            }
-        };
-        let (admission, read) = tokio::join!(draw, read);
+        let (admission, read) = tokio::join!(draw, app.tenant(tenant));
         self.settle(app, admission)?;
-        read
+        read.map(drop)
     }
 
     /// As [`Call::tenant`], for a read: the request's draw on the tenant's rate limit is
