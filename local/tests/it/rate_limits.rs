@@ -48,6 +48,16 @@ async fn get(addr: SocketAddr, tenant: &str, path: &str) -> Answer {
     exchange(addr, from(1), "GET", path, Some(&t), None, &[]).await
 }
 
+/// Ana, created in acme from 127.0.0.1.
+async fn create_ana(addr: SocketAddr) -> Answer {
+    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
+    let t = token("acme");
+    let users = "/v1/tenants/acme/users";
+    let created = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created
+}
+
 fn quota(answer: &Answer) -> (u64, u64, i64) {
     let number = |name: &str| {
         answer
@@ -222,11 +232,11 @@ async fn a_read_draws_while_it_reads_and_a_refused_read_shows_nothing() {
     let (env, _clock) = deployment(json!({"acme": slow})).await;
     let addr = start_with(&env, SECRET).await;
     let t = token("acme");
-    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
-    let users = "/v1/tenants/acme/users";
-    let created = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let path = format!("{users}/{}", created.body["user_id"].as_str().unwrap());
+    let created = create_ana(addr).await;
+    let path = format!(
+        "/v1/tenants/acme/users/{}",
+        created.body["user_id"].as_str().unwrap()
+    );
 
     let read = get(addr, "acme", &path).await;
     assert_eq!((read.status, quota(&read).1), (200, 1));
@@ -274,10 +284,7 @@ async fn a_login_reads_its_tenants_settings_while_it_draws() {
     let (env, clock) = limited().await;
     let addr = start_with(&env, SECRET).await;
     let t = token("acme");
-    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
-    let users = "/v1/tenants/acme/users";
-    let created = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    let created = create_ana(addr).await;
     // The settings the create read are no longer fresh.
     clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
     env.calls.take();
