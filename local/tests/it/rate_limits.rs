@@ -231,7 +231,6 @@ async fn a_read_draws_while_it_reads_and_a_refused_read_shows_nothing() {
     let slow = json!({"rate_limit": {"requests_per_second": 1, "burst": 3}});
     let (env, _clock) = deployment(json!({"acme": slow})).await;
     let addr = start_with(&env, SECRET).await;
-    let t = token("acme");
     let created = create_ana(addr).await;
     let path = format!(
         "/v1/tenants/acme/users/{}",
@@ -284,7 +283,7 @@ async fn a_login_reads_its_tenants_settings_while_it_draws() {
     let (env, clock) = limited().await;
     let addr = start_with(&env, SECRET).await;
     let t = token("acme");
-    let created = create_ana(addr).await;
+    create_ana(addr).await;
     // The settings the create read are no longer fresh.
     clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
     env.calls.take();
