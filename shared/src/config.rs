@@ -150,12 +150,6 @@ pub fn table_name_from_env() -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(env::TABLE_NAME))
 }
 
-/// Every AWS call's connect timeout (DynamoDB, SQS, SES). The HTTP client keeps one connector
-/// (and its connections) per connect timeout, so a client with another would open
-/// connections of its own, and build a connector of its own (its TLS roots parsed again) on
-/// a cold start's first call through it.
-pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
-
 /// The HTTPS client every AWS client of the function shares: the SDK's default (rustls over
 /// aws-lc, proxies from the environment), made once. Left to the SDK, each client makes its
 /// own, and each of those builds its TLS connector (the root certificates parsed, rustls

@@ -35,3 +35,9 @@ impl Mailer for LeaveToOutbox {
         ))
     }
 }
+
+/// Every AWS call's connect timeout (DynamoDB, SQS, SES). The HTTP client keeps one connector
+/// (and its connections) per connect timeout, so a client with another would open
+/// connections of its own, and build a connector of its own (its TLS roots parsed again) on
+/// a cold start's first call through it.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);

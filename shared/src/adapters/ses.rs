@@ -38,7 +38,7 @@ impl SesMailer {
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(crate::config::CONNECT_TIMEOUT)
+                    .connect_timeout(super::CONNECT_TIMEOUT)
                     .operation_timeout(Duration::from_secs(6))
                     .build(),
             );

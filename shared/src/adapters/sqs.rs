@@ -28,7 +28,7 @@ impl SqsMailQueue {
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(crate::config::CONNECT_TIMEOUT)
+                    .connect_timeout(super::CONNECT_TIMEOUT)
                     .operation_timeout(Duration::from_secs(3))
                     .build(),
             )

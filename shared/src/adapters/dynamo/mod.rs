@@ -75,7 +75,7 @@ pub fn resilient(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb
     policy(builder, 3, ms(100), CONNECT_TIMEOUT, ms(1500), ms(5000))
 }
 
-pub(super) use crate::config::CONNECT_TIMEOUT;
+pub(super) use super::CONNECT_TIMEOUT;
 
 /// `builder` making at most `tries` tries, backing off from `backoff`, each connect cut at
 /// `connect`, each try at `attempt`, the whole call at `total`.
