@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str).unwrap_or("serve") {
         "serve" => {
-            shared::telemetry::init();
+            shared::telemetry::init_readable();
             let port: u16 = match std::env::var("PORT").ok().map(|p| p.parse()) {
                 None => 3000,
                 Some(Ok(p)) => p,

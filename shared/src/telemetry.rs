@@ -1,4 +1,5 @@
-//! Logging: JSON lines on Lambda (CloudWatch parses them), readable text elsewhere.
+//! Logging: JSON lines from the functions (CloudWatch parses them), readable text from the
+//! local server.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -34,26 +35,35 @@ pub fn filter(level: Option<&str>) -> Targets {
         .with_targets(ours.map(|t| (t, level)))
 }
 
-/// Installs the global subscriber. Safe to call twice.
+/// Installs a function's global subscriber: JSON lines, which CloudWatch parses. A function
+/// runs only under a Runtime API (Lambda's, `sam local`'s, the tests' emulator), so it links
+/// no other format. Safe to call twice.
 pub fn init() {
     let filter = filter(std::env::var(LOG_LEVEL).ok().as_deref());
-    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
+    let _ = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_target(false)
-        .with_ansi(ansi);
-    let _ = if on_lambda {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .finish()
-            .with(filter)
-            .try_init()
-    } else {
-        builder.compact().finish().with(filter).try_init()
-    };
+        .with_ansi(false)
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .finish()
+        .with(filter)
+        .try_init();
+}
+
+/// Installs the local server's global subscriber: one line of text per event, coloured on
+/// a terminal. Safe to call twice.
+pub fn init_readable() {
+    let filter = filter(std::env::var(LOG_LEVEL).ok().as_deref());
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .compact()
+        .finish()
+        .with(filter)
+        .try_init();
 }
 
 /// Counts one occurrence of `metric` in CloudWatch: on Lambda, a line in the embedded metric
