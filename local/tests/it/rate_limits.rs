@@ -308,6 +308,32 @@ async fn a_login_reads_its_tenants_settings_while_it_draws() {
 }
 
 #[tokio::test]
+async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
+    let (mut env, _clock) = limited().await;
+    // As create-user's container: a miss reads the tenant's size with its settings.
+    env.app.settings_cache = Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
+    let addr = start_with(&env, SECRET).await;
+    create_ana(addr).await;
+    let calls = env.calls.take();
+    assert_eq!(
+        calls[..2],
+        ["UpdateItem", "BatchGetItem"],
+        "the draw, the settings and the size"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "BatchGetItem").count(),
+        1,
+        "the create placed Ana by the size it read: {calls:?}"
+    );
+    let overlapping = env.calls.take_overlapping();
+    assert_eq!(overlapping.len(), 1, "{overlapping:?}");
+    assert!(
+        calls[..2].contains(&overlapping[0]),
+        "sent while the other was in flight"
+    );
+}
+
+#[tokio::test]
 async fn an_operation_that_needs_no_settings_reads_none_beside_its_draw() {
     let (env, _clock) = limited().await;
     let addr = start_with(&env, SECRET).await;
