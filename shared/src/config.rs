@@ -151,22 +151,59 @@ pub fn table_name_from_env() -> Result<String, ConfigError> {
 }
 
 /// The HTTPS client every AWS client of the function shares: the SDK's default (rustls over
-/// aws-lc, proxies from the environment), made once. Left to the SDK, each client makes its
-/// own, and each of those builds its TLS connector (the root certificates parsed, rustls
-/// configured) on its first request, a cold start's cost paid once per client; shared, one
-/// connector serves every client with the same connect timeout, and its connections too
+/// aws-lc, proxies from the environment) trusting [`trust_store`], made once. Left to the SDK,
+/// each client makes its own, and each of those builds its TLS connector (the roots parsed,
+/// rustls configured) on its first request, a cold start's cost paid once per client; shared,
+/// one connector serves every client with the same connect timeout, and its connections too
 /// (docs/performance.md, "Cold starts").
 fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::{ConnectorBuilder, proxy::ProxyConfig, tls};
-    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ));
-        connector.set_connector_settings(settings.cloned());
-        connector.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
+    let trust = trust_store();
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        connector(&trust, settings, components.and_then(|c| c.sleep_impl()))
     })
+}
+
+fn connector(
+    trust: &aws_smithy_http_client::tls::TrustStore,
+    settings: Option<&aws_smithy_runtime_api::client::http::HttpConnectorSettings>,
+    sleep: Option<aws_sdk_dynamodb::config::SharedAsyncSleep>,
+) -> aws_smithy_http_client::Connector {
+    use aws_smithy_http_client::{ConnectorBuilder, proxy::ProxyConfig, tls};
+    let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    match tls::TlsContext::builder()
+        .with_trust_store(trust.clone())
+        .build()
+    {
+        Ok(context) => {
+            connector.set_tls_context(context);
+        }
+        // Left at the SDK's own context: the platform's roots.
+        Err(e) => tracing::error!(error = %e, "the TLS context could not be built"),
+    }
+    connector.set_connector_settings(settings.cloned());
+    connector.set_sleep_impl(sleep);
+    connector.set_proxy_config(Some(ProxyConfig::from_env()));
+    connector.build()
+}
+
+/// The certificates of Amazon Trust Services' roots, to which AWS's service endpoints chain
+/// (docs/operations.md, "TLS roots").
+const AWS_ROOTS: &[u8] = include_bytes!("aws-roots.pem");
+
+/// Whom the AWS clients trust: Amazon Trust Services' roots, and the platform's store only
+/// where `SSL_CERT_FILE` or `SSL_CERT_DIR` says to look at one (a TLS-inspecting proxy, a
+/// partition whose endpoints chain elsewhere). Reading the platform's whole store was nearly
+/// half of a cold start's init on our test machine, and trusting every CA in it with the
+/// calls that carry the function's signed requests trusts more than those calls need.
+fn trust_store() -> aws_smithy_http_client::tls::TrustStore {
+    let native = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    aws_smithy_http_client::tls::TrustStore::empty()
+        .with_native_roots(native)
+        .with_pem_certificate(AWS_ROOTS)
 }
 
 /// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
@@ -181,4 +218,51 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    /// SHA-256 of each certificate in `aws-roots.pem`, as Amazon Trust Services publishes
+    /// them (<https://www.amazontrust.com/repository/>).
+    const FINGERPRINTS: [&str; 5] = [
+        "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e",
+        "1ba5b2aa8c65401a82960118f80bec4f62304d83cec4713a19c39c011ea46db4",
+        "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4",
+        "e35d28419ed02025cfa69038cd623962458da5c695fbdea3c22b0bfb25897092",
+        "568d6905a2c88708a4b3025190edcfedb1974a606a13c6e5290fcb2ae63edab5",
+    ];
+
+    #[test]
+    fn the_trusted_roots_are_amazon_trust_services_and_nothing_else() {
+        let pem = std::str::from_utf8(super::AWS_ROOTS).unwrap();
+        let fingerprints: Vec<String> = pem
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|block| {
+                let body: String = block
+                    .split("-----END CERTIFICATE-----")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect();
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap();
+                sha2::Sha256::digest(der)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(fingerprints, FINGERPRINTS);
+    }
+
+    #[test]
+    fn a_connector_builds_on_the_trusted_roots() {
+        // Building parses every root (the SDK panics on one it cannot): the PEM is usable.
+        let _connector = super::connector(&super::trust_store(), None, None);
+    }
 }
