@@ -278,6 +278,18 @@ async fn limited() -> (Env, Arc<TestClock>) {
     (env, clock)
 }
 
+/// Asserts that a request's first two calls were its draw and `read`, and that one of them
+/// was sent while the other was in flight.
+fn read_beside_the_draw(env: &Env, calls: &[String], read: &str) {
+    assert_eq!(calls[..2], ["UpdateItem", read], "the draw, then {read}");
+    let overlapping = env.calls.take_overlapping();
+    assert_eq!(overlapping.len(), 1, "{overlapping:?}");
+    assert!(
+        calls[..2].contains(&overlapping[0]),
+        "sent while the other was in flight"
+    );
+}
+
 #[tokio::test]
 async fn a_login_reads_its_tenants_settings_while_it_draws() {
     let (env, clock) = limited().await;
@@ -294,17 +306,7 @@ async fn a_login_reads_its_tenants_settings_while_it_draws() {
     let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&login), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let calls = env.calls.take();
-    assert_eq!(
-        calls[..2],
-        ["UpdateItem", "GetItem"],
-        "the draw, the settings"
-    );
-    let overlapping = env.calls.take_overlapping();
-    assert_eq!(overlapping.len(), 1, "{overlapping:?}");
-    assert!(
-        calls[..2].contains(&overlapping[0]),
-        "sent while the other was in flight"
-    );
+    read_beside_the_draw(&env, &calls, "GetItem");
 }
 
 #[tokio::test]
@@ -315,21 +317,11 @@ async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
     let addr = start_with(&env, SECRET).await;
     create_ana(addr).await;
     let calls = env.calls.take();
-    assert_eq!(
-        calls[..2],
-        ["UpdateItem", "BatchGetItem"],
-        "the draw, the settings and the size"
-    );
+    read_beside_the_draw(&env, &calls, "BatchGetItem");
     assert_eq!(
         calls.iter().filter(|c| *c == "BatchGetItem").count(),
         1,
         "the create placed Ana by the size it read: {calls:?}"
-    );
-    let overlapping = env.calls.take_overlapping();
-    assert_eq!(overlapping.len(), 1, "{overlapping:?}");
-    assert!(
-        calls[..2].contains(&overlapping[0]),
-        "sent while the other was in flight"
     );
 }
 
