@@ -223,6 +223,9 @@ async fn main() {
         bench_settings(),
     );
     app.rate_limiter = std::sync::Arc::new(limiter);
+    // As create-user's container (and the local server): a miss reads the size too.
+    app.settings_cache =
+        std::sync::Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
     let claims = HashMap::from([
         ("tenant_id".to_owned(), "acme".to_owned()),
         ("sub".to_owned(), "bench@clients".to_owned()),
