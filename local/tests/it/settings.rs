@@ -108,7 +108,10 @@ async fn another_container_sees_a_change_within_the_cache_lifetime() {
 
 #[tokio::test]
 async fn a_tenants_settings_are_read_once_per_container_and_cache_lifetime() {
-    let (env, clock) = Env::with_clock().await;
+    let (mut env, clock) = Env::with_clock().await;
+    // As create-user's container: a miss reads the tenant's size with its settings.
+    env.app.settings_cache =
+        std::sync::Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
     let social = |n: u32| json!({"connection": "google-oauth2", "user_id": format!("g{n}"), "email": format!("s{n}@example.com"), "email_verified": true});
     env.calls.take();
     // A create reads the tenant's size with its settings, in the same one call: it places
