@@ -172,16 +172,13 @@ fn connector(
     let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::AwsLc,
     ));
-    match tls::TlsContext::builder()
+    // The builder has nothing that can fail; were it to, the SDK's own context would trust
+    // the platform's store, so there is no fallback to take (`a_connector_builds_...`).
+    let context = tls::TlsContext::builder()
         .with_trust_store(trust.clone())
         .build()
-    {
-        Ok(context) => {
-            connector.set_tls_context(context);
-        }
-        // Left at the SDK's own context: the platform's roots.
-        Err(e) => tracing::error!(error = %e, "the TLS context could not be built"),
-    }
+        .expect("a TLS context over the built-in roots builds");
+    connector.set_tls_context(context);
     connector.set_connector_settings(settings.cloned());
     connector.set_sleep_impl(sleep);
     connector.set_proxy_config(Some(ProxyConfig::from_env()));
@@ -192,18 +189,30 @@ fn connector(
 /// (docs/operations.md, "TLS roots").
 const AWS_ROOTS: &[u8] = include_bytes!("aws-roots.pem");
 
-/// Whom the AWS clients trust: Amazon Trust Services' roots, and the platform's store only
-/// where `SSL_CERT_FILE` or `SSL_CERT_DIR` says to look at one (a TLS-inspecting proxy, a
-/// partition whose endpoints chain elsewhere). Reading the platform's whole store was nearly
-/// half of a cold start's init on our test machine, and trusting every CA in it with the
-/// calls that carry the function's signed requests trusts more than those calls need.
+/// Whom the AWS clients trust: Amazon Trust Services' roots, and what `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name where either names something (a TLS-inspecting proxy's CA, a
+/// partition whose endpoints chain elsewhere); only what they name is read then. Without
+/// them the platform's whole store is not read: that was nearly half of a cold start's init
+/// on our test machine, and trusting every CA in it with the calls that carry signed
+/// requests trusts more than those calls need.
 fn trust_store() -> aws_smithy_http_client::tls::TrustStore {
-    let native = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let native = names_roots(
+        std::env::var_os("SSL_CERT_FILE"),
+        std::env::var_os("SSL_CERT_DIR"),
+    );
     aws_smithy_http_client::tls::TrustStore::empty()
         .with_native_roots(native)
         .with_pem_certificate(AWS_ROOTS)
+}
+
+/// Whether `SSL_CERT_FILE` or `SSL_CERT_DIR` names somewhere to read roots from. As
+/// rustls-native-certs splits them: a directory list of empty entries names nothing, and
+/// would have it read the platform's whole store instead.
+fn names_roots(file: Option<std::ffi::OsString>, dirs: Option<std::ffi::OsString>) -> bool {
+    [file, dirs]
+        .into_iter()
+        .flatten()
+        .any(|v| std::env::split_paths(&v).any(|p| !p.as_os_str().is_empty()))
 }
 
 /// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (or
@@ -258,6 +267,16 @@ mod tls_tests {
             })
             .collect();
         assert_eq!(fingerprints, FINGERPRINTS);
+    }
+
+    #[test]
+    fn only_variables_that_name_a_place_add_roots() {
+        let os = |v: &str| Some(std::ffi::OsString::from(v));
+        assert!(!super::names_roots(None, None));
+        assert!(!super::names_roots(os(""), os("")));
+        assert!(!super::names_roots(None, os(":")));
+        assert!(super::names_roots(os("/etc/proxy-ca.pem"), None));
+        assert!(super::names_roots(None, os(":/etc/ssl/certs")));
     }
 
     #[test]
