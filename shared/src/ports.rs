@@ -515,6 +515,15 @@ pub trait RateLimiter: Send + Sync {
     async fn take(&self, of: &BucketOf, draw: &Draw) -> Result<Option<u32>, StoreError>;
 }
 
+/// A tenant's size as [`TenantStore::settings_and_size`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSize {
+    /// The users its count items hold.
+    pub counted: u64,
+    /// The size last recorded by [`TenantStore::record_size`], if one was.
+    pub recorded: Option<u64>,
+}
+
 /// Each tenant's stored settings and the history of their changes, in the tenant's own
 /// partition.
 #[async_trait]
@@ -523,13 +532,28 @@ pub trait TenantStore: Send + Sync {
     /// consistency in one call.
     async fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>, StoreError>;
 
-    /// The stored settings, as [`TenantStore::settings`], and how many users the tenant has,
-    /// as [`UserStore::count`], together in one call: what a function that places new users
-    /// keeps of a tenant for a while ([`crate::domain::listing::spread_for`]).
+    /// The stored settings, as [`TenantStore::settings`], and the tenant's size: how many
+    /// users it has, as [`UserStore::count`], and the size last recorded, together in one
+    /// call: what a function that places new users keeps of a tenant for a while
+    /// ([`crate::domain::listing::spread_for`]).
     async fn settings_and_size(
         &self,
         tenant: &TenantId,
-    ) -> Result<(Option<StoredSettings>, u64), StoreError>;
+    ) -> Result<(Option<StoredSettings>, TenantSize), StoreError>;
+
+    /// The stored settings, as [`TenantStore::settings`], and the size last recorded by
+    /// [`TenantStore::record_size`] (`None` if none was), together in one call of two items:
+    /// what a container that has not yet counted the tenant places new users by, where
+    /// reading every count item would cost a cold start more than one small read.
+    async fn settings_and_recorded_size(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Option<StoredSettings>, Option<u64>), StoreError>;
+
+    /// Records `users` as the tenant's size for [`TenantStore::settings_and_recorded_size`]:
+    /// one write, the last writer's figure kept. An estimate for placing users, never a count
+    /// anything is decided on.
+    async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError>;
 
     /// The stored settings and the newest `limit` changes, newest first, in one call.
     async fn settings_with_history(

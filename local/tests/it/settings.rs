@@ -131,6 +131,76 @@ async fn a_tenants_settings_are_read_once_per_container_and_cache_lifetime() {
     );
 }
 
+/// The `users` of acme's recorded size (docs/data-model.md, "Listing shards"), if recorded.
+async fn recorded_size(env: &Env) -> Option<String> {
+    env.all_items()
+        .await
+        .into_iter()
+        .find(|i| s(i, "pk") == "TENANT#acme#COUNT" && s(i, "sk") == "SIZE")
+        .map(|i| match &i["users"] {
+            aws_sdk_dynamodb::types::AttributeValue::N(n) => n.clone(),
+            other => panic!("a recorded size of {other:?}"),
+        })
+}
+
+#[tokio::test]
+async fn a_containers_first_create_places_by_the_recorded_size_and_a_later_read_corrects_it() {
+    use shared::ports::TenantStore;
+    let (mut env, clock) = Env::with_clock().await;
+    let container =
+        || std::sync::Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
+    let social = |n: u32| json!({"connection": "google-oauth2", "user_id": format!("g{n}"), "email": format!("s{n}@example.com"), "email_verified": true});
+    let shard = |created: &Value| {
+        let id = shared::domain::ids::UserId::parse(created["user_id"].as_str().unwrap());
+        shared::domain::listing::shard_of(&id.unwrap())
+    };
+    let store = shared::adapters::dynamo::DynamoStore::new(env.client.clone(), env.table.clone());
+    // A size far past the last spread, recorded while acme holds nobody.
+    store.record_size(&acme(), 20_000).await.unwrap();
+    env.app.settings_cache = container();
+    env.calls.take();
+    let mut shards = Vec::new();
+    for n in 0..10 {
+        shards.push(shard(&env.create(social(n)).await));
+    }
+    assert!(
+        shards.iter().any(|s| *s >= 2),
+        "placed over all 16 shards, as the record says: {shards:?}"
+    );
+    let calls = env.calls_past_the_limiter();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("BatchGetItem"))
+            .count(),
+        1,
+        "the first read, of the settings and the record: {calls:?}"
+    );
+
+    // The next read counts acme's 10 users, whose spread is not the record's: recorded.
+    clock.advance(SETTINGS_CACHE_SECS);
+    env.create(social(10)).await;
+    assert_eq!(
+        env.calls_past_the_limiter(),
+        ["BatchGetItem", "PutItem", "TransactWriteItems"]
+    );
+    assert_eq!(recorded_size(&env).await.as_deref(), Some("10"));
+    // Counted again with no change of spread: nothing written.
+    clock.advance(SETTINGS_CACHE_SECS);
+    env.create(social(11)).await;
+    assert_eq!(
+        env.calls_past_the_limiter(),
+        ["BatchGetItem", "TransactWriteItems"]
+    );
+    assert_eq!(recorded_size(&env).await.as_deref(), Some("10"));
+
+    // A container starting now places by the corrected record: all in shard 0.
+    env.app.settings_cache = container();
+    for n in 12..20 {
+        assert_eq!(shard(&env.create(social(n)).await), 0);
+    }
+}
+
 #[tokio::test]
 async fn refused_patches_store_nothing() {
     let env = Env::new().await;

@@ -46,7 +46,7 @@ use shared::domain::time::Timestamp;
 use shared::domain::user::{Identity, User};
 use shared::ports::{
     Deleted, Effects, ErasureStore, FieldUpdate, LinkStore, LoginStore, OutboxStore,
-    PasswordHasher, StoreError, TenantStore, TicketStore, Unique, UserStore,
+    PasswordHasher, StoreError, TenantSize, TenantStore, TicketStore, Unique, UserStore,
 };
 use time::macros::datetime;
 use ulid::Ulid;
@@ -217,6 +217,7 @@ pub async fn tenant_store_contract<S: Stores>(store: &S) {
     cases!("TenantStore";
         a_tenant_that_stored_nothing_has_no_settings(store),
         settings_and_size_reads_the_settings_and_the_count_together(store),
+        a_recorded_size_reads_back_with_the_settings_and_counts_nothing(store),
         put_settings_stores_the_first_version_and_its_change(store),
         put_settings_is_conditional_on_the_version_read(store),
         history_comes_newest_first_and_at_most_limit(store),
@@ -3586,18 +3587,64 @@ async fn a_tenant_that_stored_nothing_has_no_settings<S: Stores>(store: &S) {
 
 async fn settings_and_size_reads_the_settings_and_the_count_together<S: Stores>(store: &S) {
     let t = tenant();
-    assert_eq!(store.settings_and_size(&t).await.unwrap(), (None, 0));
+    let size = |counted, recorded| TenantSize { counted, recorded };
+    assert_eq!(
+        store.settings_and_size(&t).await.unwrap(),
+        (None, size(0, None))
+    );
     let (first, change) = settings_version(1, "Sized");
     store.put_settings(&t, &first, 0, &change).await.unwrap();
     for (i, shard) in [0, 0, 5, 15].into_iter().enumerate() {
         let user = database_user_in(&t, &format!("s{i}@example.com"), shard);
         store.create(&user, None, &[]).await.expect("create");
     }
-    assert_eq!(store.settings_and_size(&t).await.unwrap(), (Some(first), 4));
+    assert_eq!(
+        store.settings_and_size(&t).await.unwrap(),
+        (Some(first), size(4, None))
+    );
     assert_eq!(store.count(&t).await.unwrap(), 4);
     assert_eq!(
         store.settings_and_size(&tenant()).await.unwrap(),
-        (None, 0),
+        (None, size(0, None)),
+        "fenced by the tenant"
+    );
+}
+
+async fn a_recorded_size_reads_back_with_the_settings_and_counts_nothing<S: Stores>(store: &S) {
+    let t = tenant();
+    assert_eq!(
+        store.settings_and_recorded_size(&t).await.unwrap(),
+        (None, None)
+    );
+    let (first, change) = settings_version(1, "Recorded");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    let user = database_user_in(&t, "r@example.com", 0);
+    store.create(&user, None, &[]).await.expect("create");
+    store.record_size(&t, 5_000).await.unwrap();
+    store.record_size(&t, 4_200).await.unwrap();
+    assert_eq!(
+        store.settings_and_recorded_size(&t).await.unwrap(),
+        (Some(first.clone()), Some(4_200)),
+        "the last figure recorded"
+    );
+    let counted = TenantSize {
+        counted: 1,
+        recorded: Some(4_200),
+    };
+    assert_eq!(
+        store.settings_and_size(&t).await.unwrap(),
+        (Some(first), counted)
+    );
+    assert_eq!(store.count(&t).await.unwrap(), 1, "the record is no count");
+    let first_page = PageRequest {
+        limit: 10,
+        start: Position::default(),
+    };
+    let listed = store.list(&t, &first_page).await.unwrap();
+    assert_eq!(listed.users.len(), 1);
+    assert_eq!(
+        store.settings_and_recorded_size(&tenant()).await.unwrap(),
+        (None, None),
         "fenced by the tenant"
     );
 }

@@ -3,8 +3,11 @@
 //!
 //! The cache keeps a tenant's effective settings for [`SETTINGS_CACHE_SECS`] after it read
 //! them: at most one `GetItem` per tenant per container in that time (concurrent misses wait
-//! for one read), none on a hit. Where users are created it keeps the tenant's size too, read
-//! with the settings in one `BatchGetItem`, to place new users in the listing. A change is seen by every function within
+//! for one read), none on a hit. Where users are created it keeps the tenant's size too, to
+//! place new users in the listing, read with the settings in one `BatchGetItem`: a
+//! container's first read takes the size last recorded (two items), each later one counts
+//! the tenant (every count item) and records the count when it calls for another spread
+//! (docs/data-model.md, "Listing"). A change is seen by every function within
 //! [`SETTINGS_CACHE_SECS`]; the container that made it (on Lambda, the PATCH function's own)
 //! at once. See docs/configuration.md.
 
@@ -17,8 +20,8 @@ use crate::domain::ids::TenantId;
 use crate::domain::listing::spread_for;
 use crate::domain::tenant::{SettingsChange, SettingsPatch, StoredSettings, TenantEmail};
 use crate::domain::time::Timestamp;
-use crate::ports::StoreError;
 use crate::ports::{PasswordHasher, Store};
+use crate::ports::{StoreError, TenantSize};
 
 /// How long a container trusts the tenant settings it read.
 pub const SETTINGS_CACHE_SECS: i64 = 30;
@@ -77,6 +80,13 @@ impl SettingsCache {
 
     fn users(&self, tenant: &TenantId, now: Timestamp) -> Option<u64> {
         self.fresh(tenant, now, |e| e.users)
+    }
+
+    /// Whether this container has read the tenant's size before, fresh or not: its next read
+    /// counts the tenant, where a first one takes the recorded size.
+    fn has_size(&self, tenant: &TenantId) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(tenant).is_some_and(|e| e.users.is_some())
     }
 
     fn put(
@@ -179,16 +189,34 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         now: Timestamp,
         sizes: bool,
     ) -> Result<(Arc<TenantEmail>, Option<u64>), Error> {
-        let (stored, users) = if sizes {
-            let (stored, users) = self.tenants.settings_and_size(tenant).await?;
-            (stored, Some(users))
-        } else {
+        let (stored, users) = if !sizes {
             (self.tenants.settings(tenant).await?, None)
+        } else if self.settings_cache.has_size(tenant) {
+            let (stored, size) = self.tenants.settings_and_size(tenant).await?;
+            self.keep_recorded_size(tenant, size).await;
+            (stored, Some(size.counted))
+        } else {
+            let (stored, recorded) = self.tenants.settings_and_recorded_size(tenant).await?;
+            (stored, Some(recorded.unwrap_or(0)))
         };
         let settings = Arc::new(self.effective(tenant, &stored.unwrap_or_default()));
         self.settings_cache
             .put(tenant, now, settings.clone(), users);
         Ok((settings, users))
+    }
+
+    /// Records the counted size when the recorded one calls for another spread (none
+    /// recorded counts as none), so containers starting after place users as this one does.
+    /// A failed write costs placement accuracy, not the request: logged, and tried again at
+    /// the next count.
+    async fn keep_recorded_size(&self, tenant: &TenantId, size: TenantSize) {
+        let spread = |users| spread_for(users, self.users_per_shard);
+        if spread(size.recorded.unwrap_or(0)) == spread(size.counted) {
+            return;
+        }
+        if let Err(e) = self.tenants.record_size(tenant, size.counted).await {
+            tracing::warn!(tenant = %tenant, error = ?e, "the tenant's size was not recorded");
+        }
     }
 
     /// `GET /settings`: the effective settings, their version and the newest changes.

@@ -229,6 +229,10 @@ pub mod keys {
         format!("TENANT#{tenant}#COUNT")
     }
 
+    /// The item in the count partition holding the tenant's size as a creating container
+    /// last recorded it: no `SHARD#` key, so no count reads it as one.
+    pub const RECORDED_SIZE: &str = "SIZE";
+
     /// One count item of a listing shard: `SHARD#{nn}` (the first, and the only one before
     /// shards had several), then `SHARD#{nn}#{kk}`.
     pub fn count_sk(shard: u16, item: u16) -> String {

@@ -8,7 +8,7 @@ use super::items::*;
 use super::{DynamoStore, OnFail, sdk_error};
 use crate::domain::ids::TenantId;
 use crate::domain::tenant::{SettingsChange, StoredSettings};
-use crate::ports::{StoreError, TenantStore};
+use crate::ports::{StoreError, TenantSize, TenantStore};
 
 #[async_trait]
 impl TenantStore for DynamoStore {
@@ -22,21 +22,64 @@ impl TenantStore for DynamoStore {
     async fn settings_and_size(
         &self,
         tenant: &TenantId,
-    ) -> Result<(Option<StoredSettings>, u64), StoreError> {
-        // 49 keys, within one BatchGetItem's 100: the settings item and every count item.
+    ) -> Result<(Option<StoredSettings>, TenantSize), StoreError> {
+        // 50 keys, within one BatchGetItem's 100: the settings item, every count item and the
+        // recorded size.
         let settings_key = key(keys::settings(tenant), SETTINGS);
         let mut wanted = vec![settings_key.clone()];
         wanted.extend(count_keys(tenant));
+        wanted.push(key(keys::count(tenant), keys::RECORDED_SIZE));
         let mut stored = None;
-        let mut users: i64 = 0;
+        let mut counted: i64 = 0;
+        let mut recorded = None;
         for item in self.batch_items(wanted, true).await? {
             if item.get(PK) == settings_key.get(PK) {
                 stored = Some(settings_of(item)?);
+            } else if matches!(item.get(SK), Some(AttributeValue::S(sk)) if sk == keys::RECORDED_SIZE)
+            {
+                recorded = Some(u64::try_from(counted_users(&item)).unwrap_or(0));
             } else {
-                users = users.saturating_add(counted_users(&item));
+                counted = counted.saturating_add(counted_users(&item));
             }
         }
-        Ok((stored, u64::try_from(users).unwrap_or(0)))
+        let size = TenantSize {
+            counted: u64::try_from(counted).unwrap_or(0),
+            recorded,
+        };
+        Ok((stored, size))
+    }
+
+    async fn settings_and_recorded_size(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Option<StoredSettings>, Option<u64>), StoreError> {
+        let settings_key = key(keys::settings(tenant), SETTINGS);
+        let size_key = key(keys::count(tenant), keys::RECORDED_SIZE);
+        let mut stored = None;
+        let mut users = None;
+        for item in self
+            .batch_items(vec![settings_key.clone(), size_key], true)
+            .await?
+        {
+            if item.get(PK) == settings_key.get(PK) {
+                stored = Some(settings_of(item)?);
+            } else {
+                users = Some(u64::try_from(counted_users(&item)).unwrap_or(0));
+            }
+        }
+        Ok((stored, users))
+    }
+
+    async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key(keys::count(tenant), keys::RECORDED_SIZE)))
+            .item("users", AttributeValue::N(users.to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("PutItem", e))
     }
 
     async fn settings_with_history(
