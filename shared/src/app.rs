@@ -28,10 +28,9 @@ pub struct Wired {
 
 /// Starts making argon2id's memory ready on a thread of its own (every page of it faulted in),
 /// for [`Wired::warmed`] to hand to the hasher, so a hashing function's first hash does not
-/// pay for it. Called as init ends, just before the runtime's first poll, so the thread works
-/// while the first request authenticates and reads; the hash waits only if it is not ready
-/// yet. Started at the beginning of init it stretched init instead (docs/performance.md,
-/// "Cold starts").
+/// pay for it. Called first thing in `main`, so the thread works while init and then the first
+/// request go on; the hash waits only if it is not ready yet (docs/performance.md, "Cold
+/// starts").
 pub fn warm_up() -> WarmUp {
     let (memory, prepared) = crate::adapters::argon::Prepared::channel();
     let thread = std::thread::Builder::new()

@@ -3,10 +3,11 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
+    let warm_up = shared::app::warm_up();
     let app = shared::app::load()
         .await?
         .with_mail_queue()?
-        .warmed(shared::app::warm_up())
+        .warmed(warm_up)
         .app();
     run(service_fn(|req| change_password::handle(&app, req))).await
 }

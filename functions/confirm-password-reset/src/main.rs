@@ -3,9 +3,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::app::load()
-        .await?
-        .warmed(shared::app::warm_up())
-        .app();
+    let warm_up = shared::app::warm_up();
+    let app = shared::app::load().await?.warmed(warm_up).app();
     run(service_fn(|req| confirm_password_reset::handle(&app, req))).await
 }

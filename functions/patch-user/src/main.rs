@@ -3,10 +3,11 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
+    let warm_up = shared::app::warm_up();
     let app = shared::app::load()
         .await?
         .sending_mail()?
-        .warmed(shared::app::warm_up())
+        .warmed(warm_up)
         .app();
     run(service_fn(|req| patch_user::handle(&app, req))).await
 }
