@@ -182,7 +182,7 @@ async fn a_containers_first_create_places_by_the_recorded_size_and_a_later_read_
     env.create(social(10)).await;
     assert_eq!(
         env.calls_past_the_limiter(),
-        ["BatchGetItem", "PutItem", "TransactWriteItems"]
+        ["BatchGetItem", "UpdateItem", "TransactWriteItems"]
     );
     assert_eq!(recorded_size(&env).await.as_deref(), Some("10"));
     // Counted again with no change of spread: nothing written.

@@ -71,15 +71,19 @@ impl TenantStore for DynamoStore {
     }
 
     async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {
+        // An UpdateItem, not a PutItem: every function that reads settings links this, and
+        // each links UpdateItem already (the rate limiter's draw).
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(key(keys::count(tenant), keys::RECORDED_SIZE)))
-            .item("users", AttributeValue::N(users.to_string()))
+            .set_key(Some(key(keys::count(tenant), keys::RECORDED_SIZE)))
+            .update_expression("SET #users = :users")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_values(":users", AttributeValue::N(users.to_string()))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| sdk_error("PutItem", e))
+            .map_err(|e| sdk_error("UpdateItem", e))
     }
 
     async fn settings_with_history(
