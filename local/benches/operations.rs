@@ -737,7 +737,8 @@ async fn main() {
         .await,
     );
     // The rows above ran with the tenant's settings cached; here each run is a tenant this
-    // container has not read yet, as after a cold start or once the cache lifetime passed.
+    // container has not read yet and no create has recorded the size of (a new tenant): its
+    // size is counted, and the create records it.
     record(
         "create (social user), tenant settings not cached",
         b.measure(n, |i| async move {

@@ -3,7 +3,7 @@
 //! through its real work rather than a 404.
 
 use shared::App;
-use shared::ports::{OutboxStore, PasswordHasher, TicketStore, UserStore};
+use shared::ports::{OutboxStore, PasswordHasher, TenantStore, TicketStore, UserStore};
 
 /// The user every `events/` file names.
 pub const EVENT_USER: &str = "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1";
@@ -39,6 +39,11 @@ pub async fn seed(app: &App) {
     app.users.create(&user, Some(&hash), &[]).await.unwrap();
     seed_sent_job(app, &user).await;
     seed_linking_users(app).await;
+    // As a tenant whose users came through create-user has: its size recorded, which a
+    // create-user container's first read takes (docs/data-model.md, "Listing shards").
+    let acme = TenantId::parse("acme").unwrap();
+    let users = app.users.count(&acme).await.unwrap();
+    app.tenants.record_size(&acme, users).await.unwrap();
     use shared::domain::ticket::{Ticket, TicketHash, TicketKind};
     let now = app.clock.now();
     let primary = UserId::parse(EVENT_PRIMARY).unwrap();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::server::{Answer, exchange, start_with};
 use shared::ports::Clock;
 
-use crate::support::{ALL_SCOPES, Env, PUBLIC_BASE, TestClock};
+use crate::support::{ALL_SCOPES, Env, PUBLIC_BASE, TestClock, s};
 
 const SECRET: &str = "test-secret";
 
@@ -312,8 +312,16 @@ async fn a_login_reads_its_tenants_settings_while_it_draws() {
 #[tokio::test]
 async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
     let (mut env, _clock) = limited().await;
-    // As create-user's container: a miss reads the tenant's size with its settings.
+    // As create-user's container: a miss reads the tenant's size with its settings, here the
+    // size a create recorded before.
     env.app.settings_cache = Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
+    let store = shared::adapters::dynamo::DynamoStore::new(env.client.clone(), env.table.clone());
+    let acme = shared::domain::ids::TenantId::parse("acme").unwrap();
+    shared::ports::TenantStore::record_size(&store, &acme, 0)
+        .await
+        .unwrap();
+    env.calls.take();
+    env.calls.take_overlapping();
     let addr = start_with(&env, SECRET).await;
     create_ana(addr).await;
     let calls = env.calls.take();
@@ -323,6 +331,32 @@ async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
         1,
         "the create placed Ana by the size it read: {calls:?}"
     );
+}
+
+#[tokio::test]
+async fn a_refused_create_records_no_size() {
+    let slow = json!({"rate_limit": {"requests_per_second": 1, "burst": 1}});
+    let (mut env, _clock) = deployment(json!({"acme": slow})).await;
+    env.app.settings_cache = Arc::new(shared::operations::tenant::SettingsCache::keeping_sizes());
+    let addr = start_with(&env, SECRET).await;
+    assert_eq!(
+        get(addr, "acme", "/v1/tenants/acme/users").await.status,
+        200
+    );
+    let body = json!({"email": "ana@example.com", "password": "correct horse battery"});
+    let t = token("acme");
+    let users = "/v1/tenants/acme/users";
+    let refused = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    // Its miss counted acme beside the draw, and found no record; only an admitted create
+    // writes one.
+    let sizes: Vec<_> = env
+        .all_items()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "sk") == "SIZE")
+        .collect();
+    assert!(sizes.is_empty(), "{sizes:?}");
 }
 
 #[tokio::test]

@@ -5,9 +5,9 @@
 //! them: at most one `GetItem` per tenant per container in that time (concurrent misses wait
 //! for one read), none on a hit. Where users are created it keeps the tenant's size too, to
 //! place new users in the listing, read with the settings in one `BatchGetItem`: a
-//! container's first read takes the size last recorded (two items), each later one counts
-//! the tenant (every count item) and records the count when it calls for another spread
-//! (docs/data-model.md, "Listing"). A change is seen by every function within
+//! container's first read takes the size last recorded (two items), each later one, and a
+//! first one that finds no record, counts the tenant (every count item), and the next create
+//! records the count when it calls for another spread (docs/data-model.md, "Listing shards"). A change is seen by every function within
 //! [`SETTINGS_CACHE_SECS`]; the container that made it (on Lambda, the PATCH function's own)
 //! at once. See docs/configuration.md.
 
@@ -39,9 +39,9 @@ pub struct SettingsCache {
     /// Held while a miss reads the store, so concurrent misses (the purge and the outbox work
     /// 8 at a time) make one read, not one each.
     filling: tokio::sync::Mutex<()>,
-    /// Whether a miss reads the tenant's size with its settings (one `BatchGetItem` of the
-    /// settings item and the count items, in place of one `GetItem`): set in the functions
-    /// that create users, which place each new user by it, so their misses stay one read.
+    /// Whether a miss reads the tenant's size with its settings (a `BatchGetItem` in place of
+    /// the `GetItem`: of the recorded size on a container's first read, of every count item
+    /// after): set in the functions that create users, which place each new user by it.
     sizes: bool,
 }
 
@@ -50,6 +50,9 @@ struct Entry {
     settings: Arc<TenantEmail>,
     /// How many users the tenant had when read, and those this container created since.
     users: Option<u64>,
+    /// A count the tenant's recorded size should take, for the next create to write once
+    /// its request is admitted: a miss may run beside the rate limiter's draw, before it.
+    unrecorded: Option<u64>,
 }
 
 impl SettingsCache {
@@ -95,6 +98,7 @@ impl SettingsCache {
         now: Timestamp,
         settings: Arc<TenantEmail>,
         users: Option<u64>,
+        unrecorded: Option<u64>,
     ) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_CACHED && !entries.contains_key(tenant) {
@@ -106,8 +110,15 @@ impl SettingsCache {
                 expires: now.plus_secs(SETTINGS_CACHE_SECS),
                 settings,
                 users,
+                unrecorded,
             },
         );
+    }
+
+    /// The count the tenant's recorded size should take, if one is due, once.
+    fn take_unrecorded(&self, tenant: &TenantId) -> Option<u64> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get_mut(tenant).and_then(|e| e.unrecorded.take())
     }
 
     /// Counts a user this container just created into the tenant's size, so a container
@@ -189,32 +200,45 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         now: Timestamp,
         sizes: bool,
     ) -> Result<(Arc<TenantEmail>, Option<u64>), Error> {
-        let (stored, users) = if !sizes {
-            (self.tenants.settings(tenant).await?, None)
-        } else if self.settings_cache.has_size(tenant) {
-            let (stored, size) = self.tenants.settings_and_size(tenant).await?;
-            self.keep_recorded_size(tenant, size).await;
-            (stored, Some(size.counted))
-        } else {
-            let (stored, recorded) = self.tenants.settings_and_recorded_size(tenant).await?;
-            (stored, Some(recorded.unwrap_or(0)))
+        let mut recorded = None;
+        if sizes && !self.settings_cache.has_size(tenant) {
+            let (stored, size) = self.tenants.settings_and_recorded_size(tenant).await?;
+            recorded = size.map(|users| (stored, users));
+        }
+        let (stored, users, unrecorded) = match recorded {
+            Some((stored, users)) => (stored, Some(users), None),
+            // A later read, or a first one that found no record (a tenant recorded by no
+            // create yet): counted.
+            None if sizes => {
+                let (stored, size) = self.tenants.settings_and_size(tenant).await?;
+                (stored, Some(size.counted), self.unrecorded(size))
+            }
+            None => (self.tenants.settings(tenant).await?, None, None),
         };
         let settings = Arc::new(self.effective(tenant, &stored.unwrap_or_default()));
         self.settings_cache
-            .put(tenant, now, settings.clone(), users);
+            .put(tenant, now, settings.clone(), users, unrecorded);
         Ok((settings, users))
     }
 
-    /// Records the counted size when the recorded one calls for another spread (none
-    /// recorded counts as none), so containers starting after place users as this one does.
-    /// A failed write costs placement accuracy, not the request: logged, and tried again at
-    /// the next count.
-    async fn keep_recorded_size(&self, tenant: &TenantId, size: TenantSize) {
+    /// The count to record, when there is no record or it calls for another spread than
+    /// the count does: containers starting after place users as this one does.
+    fn unrecorded(&self, size: TenantSize) -> Option<u64> {
         let spread = |users| spread_for(users, self.users_per_shard);
-        if spread(size.recorded.unwrap_or(0)) == spread(size.counted) {
-            return;
+        match size.recorded {
+            Some(recorded) if spread(recorded) == spread(size.counted) => None,
+            _ => Some(size.counted),
         }
-        if let Err(e) = self.tenants.record_size(tenant, size.counted).await {
+    }
+
+    /// Writes the tenant's size as its last count found it, if that is due: called by a
+    /// create once admitted, so a refused request writes nothing. A failed write costs
+    /// placement accuracy, not the request: logged, and due again at the next count.
+    pub(crate) async fn record_size_if_due(&self, tenant: &TenantId) {
+        let Some(users) = self.settings_cache.take_unrecorded(tenant) else {
+            return;
+        };
+        if let Err(e) = self.tenants.record_size(tenant, users).await {
             tracing::warn!(tenant = %tenant, error = ?e, "the tenant's size was not recorded");
         }
     }
@@ -287,7 +311,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 Ok(()) => {
                     let users = self.settings_cache.users(tenant, now);
                     self.settings_cache
-                        .put(tenant, now, Arc::new(settings.clone()), users);
+                        .put(tenant, now, Arc::new(settings.clone()), users, None);
                     history.insert(0, change);
                     history.truncate(HISTORY_SHOWN);
                     return Ok(SettingsView {

@@ -53,6 +53,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
             other => other?,
         }
         self.settings_cache.created(tenant);
+        self.record_size_if_due(tenant).await;
         let emails = self.send_now(prepared, &new.user).await;
         Ok(Saved {
             user: new.user,
