@@ -5,11 +5,12 @@
 //! them: at most one `GetItem` per tenant per container in that time (concurrent misses wait
 //! for one read), none on a hit. Where users are created it keeps the tenant's size too, to
 //! place new users in the listing, read with the settings in one `BatchGetItem`: a
-//! container's first read takes the size last recorded (two items), each later one, and a
+//! container's first read takes the size last recorded (two items); each later one, and a
 //! first one that finds no record, counts the tenant (every count item), and the next create
-//! records the count when it calls for another spread (docs/data-model.md, "Listing shards"). A change is seen by every function within
-//! [`SETTINGS_CACHE_SECS`]; the container that made it (on Lambda, the PATCH function's own)
-//! at once. See docs/configuration.md.
+//! records the count when it calls for another spread (docs/data-model.md, "Listing
+//! shards"). A change is seen by every function within [`SETTINGS_CACHE_SECS`]; the
+//! container that made it (on Lambda, the PATCH function's own) at once. See
+//! docs/configuration.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
