@@ -127,7 +127,7 @@ async fn a_tenants_settings_are_read_once_per_container_and_cache_lifetime() {
             "UpdateItem"
         ]
     );
-    assert_eq!(recorded_size(&env).await.as_deref(), Some("0"));
+    assert_eq!(env.recorded_size().await.as_deref(), Some("0"));
     env.create(social(2)).await;
     assert_eq!(env.calls_past_the_limiter(), ["TransactWriteItems"]);
     clock.advance(SETTINGS_CACHE_SECS);
@@ -136,18 +136,6 @@ async fn a_tenants_settings_are_read_once_per_container_and_cache_lifetime() {
         env.calls_past_the_limiter(),
         ["BatchGetItem", "TransactWriteItems"]
     );
-}
-
-/// The `users` of acme's recorded size (docs/data-model.md, "Listing shards"), if recorded.
-async fn recorded_size(env: &Env) -> Option<String> {
-    env.all_items()
-        .await
-        .into_iter()
-        .find(|i| s(i, "pk") == "TENANT#acme#COUNT" && s(i, "sk") == "SIZE")
-        .map(|i| match &i["users"] {
-            aws_sdk_dynamodb::types::AttributeValue::N(n) => n.clone(),
-            other => panic!("a recorded size of {other:?}"),
-        })
 }
 
 #[tokio::test]
@@ -191,7 +179,7 @@ async fn a_containers_first_create_places_by_the_recorded_size_and_a_later_read_
         env.calls_past_the_limiter(),
         ["BatchGetItem", "TransactWriteItems", "UpdateItem"]
     );
-    assert_eq!(recorded_size(&env).await.as_deref(), Some("10"));
+    assert_eq!(env.recorded_size().await.as_deref(), Some("10"));
     // Counted again with no change of spread: nothing written.
     clock.advance(SETTINGS_CACHE_SECS);
     env.create(social(11)).await;
@@ -199,7 +187,7 @@ async fn a_containers_first_create_places_by_the_recorded_size_and_a_later_read_
         env.calls_past_the_limiter(),
         ["BatchGetItem", "TransactWriteItems"]
     );
-    assert_eq!(recorded_size(&env).await.as_deref(), Some("10"));
+    assert_eq!(env.recorded_size().await.as_deref(), Some("10"));
 
     // A container starting now places by the corrected record: all in shard 0.
     env.app.settings_cache = container();

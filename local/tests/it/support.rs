@@ -290,6 +290,19 @@ impl Env {
         }
     }
 
+    /// The `users` of acme's recorded size (docs/data-model.md, "Listing shards"), if one
+    /// is recorded.
+    pub async fn recorded_size(&self) -> Option<String> {
+        self.all_items()
+            .await
+            .into_iter()
+            .find(|i| s(i, "pk") == "TENANT#acme#COUNT" && s(i, "sk") == "SIZE")
+            .map(|i| match &i["users"] {
+                AttributeValue::N(n) => n.clone(),
+                other => panic!("a recorded size of {other:?}"),
+            })
+    }
+
     /// The `pk`s of every stored item, sorted.
     pub async fn keys(&self) -> Vec<(String, String)> {
         let mut keys: Vec<(String, String)> = self

@@ -37,7 +37,7 @@ impl TenantStore for DynamoStore {
                 stored = Some(settings_of(item)?);
             } else if matches!(item.get(SK), Some(AttributeValue::S(sk)) if sk == keys::RECORDED_SIZE)
             {
-                recorded = Some(u64::try_from(counted_users(&item)).unwrap_or(0));
+                recorded = Some(recorded_users(&item));
             } else {
                 counted = counted.saturating_add(counted_users(&item));
             }
@@ -64,15 +64,15 @@ impl TenantStore for DynamoStore {
             if item.get(PK) == settings_key.get(PK) {
                 stored = Some(settings_of(item)?);
             } else {
-                users = Some(u64::try_from(counted_users(&item)).unwrap_or(0));
+                users = Some(recorded_users(&item));
             }
         }
         Ok((stored, users))
     }
 
     async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {
-        // An UpdateItem, not a PutItem: every function that reads settings links this, and
-        // each links UpdateItem already (the rate limiter's draw).
+        // An UpdateItem, not a PutItem: the create function links UpdateItem already (the
+        // rate limiter's draw), and PutItem's code would add to its size.
         self.client
             .update_item()
             .table_name(&self.table)
@@ -146,4 +146,9 @@ impl TenantStore for DynamoStore {
         )
         .await
     }
+}
+
+/// The `users` of the recorded size item: written as a count, so a count item's reading.
+fn recorded_users(item: &Item) -> u64 {
+    u64::try_from(counted_users(item)).unwrap_or(0)
 }
