@@ -34,10 +34,10 @@ struct Figures {
 }
 
 /// A function's spawns against the floor's, each pair taken one after the other, with a
-/// DynamoDB round trip timed between the floor's spawn and the function's: the median of the pairs' init
-/// ratios, of what the function's cold cost exceeds the floor's by, and of that less the
-/// pair's round trip (the budget: at most zero). A busy moment of the machine, or of moto,
-/// falls on all three of a pair, so these vary less than the medians do.
+/// DynamoDB round trip timed between the floor's spawn and the function's: the median of the
+/// pairs' init ratios, of what the function's cold cost exceeds the floor's by, and of that
+/// less the pair's round trip (the budget: at most zero). A busy moment of the machine, or of
+/// moto, falls on all three of a pair, so these vary less than the medians do.
 struct Paired {
     init_ratio: f64,
     cold_over: Duration,
