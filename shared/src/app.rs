@@ -26,11 +26,11 @@ pub struct Wired {
     config: aws_config::SdkConfig,
 }
 
-/// Starts making argon2id's memory ready on a thread of its own (every page of it faulted in),
+/// Starts making argon2id's memory ready on a thread of its own (every page of it backed),
 /// for [`Wired::warmed`] to hand to the hasher, so a hashing function's first hash does not
 /// pay for it. Called first thing in `main`, so the thread works while init and then the first
-/// request go on; the hash waits only if it is not ready yet (docs/performance.md, "Cold
-/// starts").
+/// request go on; a hash that gets there first starts on the memory while the thread goes on
+/// backing it (docs/performance.md, "Cold starts").
 pub fn warm_up() -> WarmUp {
     let (memory, prepared) = crate::adapters::argon::Prepared::channel();
     let thread = std::thread::Builder::new()

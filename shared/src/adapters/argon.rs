@@ -46,31 +46,255 @@ pub struct Argon2Hasher {
 struct Memory {
     /// Blocks in a kept buffer: what the hasher's parameters need.
     blocks: usize,
-    kept: Mutex<Vec<Box<[Block]>>>,
-    /// A buffer being made ready at init ([`Prepared`]), taken by the first hash, which waits
-    /// for it rather than fault in a second one.
+    kept: Mutex<Vec<Buffer>>,
+    /// A buffer made at init ([`Prepared`]), taken by the first hash.
     prepared: Mutex<Option<Prepared>>,
 }
 
-/// argon2id's memory at our parameters, allocated and written once (every page faulted in) on
-/// a thread of its own, so a hashing function's first hash does not pay for it
-/// ([`crate::app::warm_up`]; docs/performance.md, "Cold starts").
-pub struct Prepared(std::sync::mpsc::Receiver<Box<[Block]>>);
+/// Blocks to hash on: an allocation of the hasher's own, or the mapping made at init.
+enum Buffer {
+    Heap(Box<[Block]>),
+    Prepared(Mapping),
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [Block];
+    fn deref(&self) -> &[Block] {
+        match self {
+            Buffer::Heap(blocks) => blocks,
+            Buffer::Prepared(mapping) => mapping.blocks(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Buffer {
+    fn deref_mut(&mut self) -> &mut [Block] {
+        match self {
+            Buffer::Heap(blocks) => blocks,
+            Buffer::Prepared(mapping) => mapping.blocks_mut(),
+        }
+    }
+}
+
+/// argon2id's memory at our parameters, made on a thread of its own that then backs every page
+/// of it, so a hashing function's first hash does not pay the page faults
+/// ([`crate::app::warm_up`]; docs/performance.md, "Cold starts"). The buffer is handed over as
+/// soon as it is mapped, and the first hash takes it at once, never waiting for the thread.
+/// Until then the thread backs pages by writing them; from then on by `MADV_POPULATE_WRITE`,
+/// which faults a page in without touching its contents, so the hash writing the same memory
+/// is not disturbed, and a page it reaches first is simply there already. A kernel without it
+/// (before Linux 5.14) leaves the pages the thread has not reached to the hash.
+pub struct Prepared(std::sync::mpsc::Receiver<Mapping>);
+
+/// Bytes backed at a time: a claim waits for at most this much writing, and a `madvise` call
+/// holds the process's memory map lock no longer than this takes.
+const BACKED_AT_A_TIME: usize = 64 * 1024;
 
 impl Prepared {
-    /// Makes the buffer on the calling thread, and sends it to the hasher holding the other
-    /// end.
+    /// Makes the buffer on the calling thread, sends it to the hasher holding the other end,
+    /// and backs it.
     pub fn channel() -> (impl FnOnce() + Send + 'static, Prepared) {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let make = move || {
             let blocks = Params::new(MEMORY_KIB, ITERATIONS, LANES, Some(OUTPUT_LEN))
                 .map(|p| p.block_count())
                 .unwrap_or_default();
-            // A send fails only when the hasher is gone: nothing to hand it to.
-            let _ = tx.send(vec![Block::new(); blocks].into_boxed_slice());
+            let Some(mapping) = Mapping::new(blocks) else {
+                return;
+            };
+            let backing = mapping.backing.clone();
+            // A send fails only when the hasher is gone: nothing to back.
+            if tx.send(mapping).is_ok() {
+                backing.back_from(0);
+            }
         };
         (make, Prepared(rx))
     }
+
+    /// The buffer, once mapped, claimed for the hasher: the thread no longer writes it.
+    fn take(self) -> Option<Mapping> {
+        let mapping = self.0.recv().ok()?;
+        mapping.backing.claim();
+        Some(mapping)
+    }
+}
+
+/// Blocks in an anonymous mapping of their own: zeroes, and no page of it backed until written
+/// or asked for. Unmapped when dropped, once the warm-up thread has stopped backing it.
+struct Mapping {
+    start: std::ptr::NonNull<Block>,
+    blocks: usize,
+    backing: Backing,
+}
+
+// SAFETY: the mapping is owned like a `Box<[Block]>`: only through `&`/`&mut self`, and the
+// warm-up thread writes it only before it is claimed (`Backing`).
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// None when the system has no memory to map.
+    fn new(blocks: usize) -> Option<Mapping> {
+        let len = blocks.checked_mul(Block::SIZE).filter(|&len| len > 0)?;
+        // SAFETY: a fresh private anonymous mapping, aliasing nothing; checked below.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return None;
+        }
+        let start = std::ptr::NonNull::new(start.cast::<Block>())?;
+        Some(Mapping {
+            start,
+            blocks,
+            backing: Backing::new(start.as_ptr().cast(), len),
+        })
+    }
+
+    /// Only once claimed, or once the warm-up thread is done.
+    fn blocks(&self) -> &[Block] {
+        // SAFETY: page-aligned memory of `blocks` blocks, zero-filled by the kernel (a valid
+        // `Block` is any bits), mapped as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.blocks) }
+    }
+
+    /// Only once claimed ([`Prepared::take`]).
+    fn blocks_mut(&mut self) -> &mut [Block] {
+        // SAFETY: as in `blocks`; `&mut self` makes the borrow exclusive, and a claimed
+        // mapping is written by no other thread.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.blocks) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        self.backing.unmap();
+        // SAFETY: the mapping made in `new`, unmapped once; no borrow of it outlives `self`,
+        // and the warm-up thread backs it no further.
+        unsafe {
+            libc::munmap(self.start.as_ptr().cast(), self.blocks * Block::SIZE);
+        }
+    }
+}
+
+/// The warm-up thread's backing of a mapping's pages: by writing them until the hasher claims
+/// the mapping, then by asking the kernel, until the mapping is unmapped.
+#[derive(Clone)]
+struct Backing {
+    start: *mut u8,
+    len: usize,
+    /// Closed by the claim.
+    writes: Arc<Gate>,
+    /// Closed before the unmapping.
+    mapped: Arc<Gate>,
+}
+
+// SAFETY: `start` is only dereferenced, or handed to the kernel, inside the gate that allows it.
+unsafe impl Send for Backing {}
+unsafe impl Sync for Backing {}
+
+/// A gate a thread steps through while it holds it, until another closes it. Closing waits out
+/// a step under way; it never waits for the stepping thread to let go, since a thread that
+/// finds it closed does not come back (a lock alone would: the warm-up thread took it again
+/// and again before the hash got a turn).
+#[derive(Default)]
+struct Gate {
+    closed: std::sync::atomic::AtomicBool,
+    step: Mutex<()>,
+}
+
+impl Gate {
+    fn enter(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        use std::sync::atomic::Ordering;
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let step = self.step.lock().unwrap_or_else(PoisonError::into_inner);
+        // Seen under the lock: a close that took the lock before this did is seen here.
+        (!self.closed.load(Ordering::Acquire)).then_some(step)
+    }
+
+    fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        drop(self.step.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    #[cfg(test)]
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Backing {
+    fn new(start: *mut u8, len: usize) -> Backing {
+        Backing {
+            start,
+            len,
+            writes: Arc::default(),
+            mapped: Arc::default(),
+        }
+    }
+
+    /// The hasher's from now on: once this returns, the thread writes no more.
+    fn claim(&self) {
+        self.writes.close();
+    }
+
+    /// Before the unmapping: once this returns, the thread asks the kernel for no more.
+    fn unmap(&self) {
+        self.writes.close();
+        self.mapped.close();
+    }
+
+    /// Backs the pages from `offset`, a step at a time, to the end or until the kernel refuses
+    /// or the mapping is gone; how many steps were taken.
+    fn back_from(&self, offset: usize) -> usize {
+        (offset..self.len)
+            .step_by(BACKED_AT_A_TIME)
+            .take_while(|&at| self.back(at))
+            .count()
+    }
+
+    /// Backs one step's worth of pages from `offset` (a multiple of the page size); whether it
+    /// did.
+    fn back(&self, offset: usize) -> bool {
+        let len = BACKED_AT_A_TIME.min(self.len.saturating_sub(offset));
+        if let Some(_writing) = self.writes.enter() {
+            for at in (offset..offset + len).step_by(page_size()) {
+                // SAFETY: inside the mapping, which no one else touches before the claim;
+                // volatile, since the memory is known to be zeroes and a plain write of a
+                // zero may be dropped.
+                unsafe { std::ptr::write_volatile(self.start.add(at), 0) };
+            }
+            return true;
+        }
+        let Some(_mapped) = self.mapped.enter() else {
+            return false;
+        };
+        // SAFETY: whole pages inside the mapping, which is not unmapped while the gate is held.
+        // MADV_POPULATE_WRITE neither reads nor writes the pages' contents, so the hash
+        // writing them meanwhile is not disturbed.
+        unsafe {
+            libc::madvise(
+                self.start.add(offset).cast(),
+                len,
+                libc::MADV_POPULATE_WRITE,
+            ) == 0
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096).max(1)
 }
 
 impl Memory {
@@ -97,7 +321,8 @@ impl Memory {
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         let kept = kept.or_else(|| self.take_prepared());
-        let mut buffer = kept.unwrap_or_else(|| vec![Block::new(); self.blocks].into_boxed_slice());
+        let mut buffer = kept
+            .unwrap_or_else(|| Buffer::Heap(vec![Block::new(); self.blocks].into_boxed_slice()));
         let result = f(&mut buffer[..blocks]);
         wipe(&mut buffer[..blocks]);
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -109,14 +334,17 @@ impl Memory {
 }
 
 impl Memory {
-    /// The buffer made at init, once it is ready; none if there was none, or it does not fit.
-    fn take_prepared(&self) -> Option<Box<[Block]>> {
+    /// The buffer made at init, once mapped; none if there was none, or it does not fit.
+    fn take_prepared(&self) -> Option<Buffer> {
         let prepared = self
             .prepared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()?;
-        prepared.0.recv().ok().filter(|b| b.len() == self.blocks)
+        prepared
+            .take()
+            .map(Buffer::Prepared)
+            .filter(|b| b.len() == self.blocks)
     }
 }
 
@@ -400,6 +628,91 @@ mod tests {
         let kept = hasher.memory.kept.lock().unwrap();
         assert_eq!(kept.len(), 1, "the prepared buffer, and no other");
         assert!(kept[0].iter().all(|b| b.as_ref().iter().all(|&w| w == 0)));
+    }
+
+    /// Which pages of the mapping `backing` backs are resident, page by page.
+    fn resident(backing: &Backing) -> Vec<bool> {
+        let mut vec = vec![0u8; backing.len.div_ceil(page_size())];
+        // SAFETY: `vec` has one byte per page of the range, which is a live mapping.
+        let result = unsafe { libc::mincore(backing.start.cast(), backing.len, vec.as_mut_ptr()) };
+        assert_eq!(result, 0);
+        vec.iter().map(|&b| b & 1 == 1).collect()
+    }
+
+    fn zeroes(blocks: &[Block]) -> bool {
+        blocks.iter().all(|b| b.as_ref().iter().all(|&w| w == 0))
+    }
+
+    #[test]
+    fn a_new_mapping_has_no_page_backed_until_asked() {
+        let mapping = Mapping::new(4096).unwrap();
+        assert!(resident(&mapping.backing).iter().all(|&r| !r));
+        assert!(zeroes(mapping.blocks()));
+    }
+
+    #[test]
+    fn the_warm_up_backs_every_page_of_a_buffer_not_yet_claimed() {
+        let (make, prepared) = Prepared::channel();
+        make();
+        let mapping = prepared.0.recv().unwrap();
+        assert_eq!(mapping.blocks().len(), 19_456);
+        assert!(resident(&mapping.backing).iter().all(|&r| r));
+        assert!(zeroes(mapping.blocks()));
+    }
+
+    #[test]
+    fn a_claimed_buffer_is_backed_without_its_contents_being_touched() {
+        let mut mapping = Mapping::new(4096).unwrap();
+        let backing = mapping.backing.clone();
+        backing.claim();
+        let (written, untouched) = mapping.blocks_mut().split_at_mut(2048);
+        written.iter_mut().for_each(|b| b.as_mut().fill(u64::MAX));
+        let untouched_pages = std::mem::size_of_val(untouched) / page_size();
+        let steps = backing.back_from(0);
+        if steps > 0 {
+            assert_eq!(steps, backing.len / BACKED_AT_A_TIME, "a kernel that backs");
+            assert!(resident(&backing).iter().all(|&r| r));
+        } else {
+            let resident = resident(&backing);
+            assert!(
+                resident[resident.len() - untouched_pages..]
+                    .iter()
+                    .all(|&r| !r)
+            );
+        }
+        let (written, untouched) = mapping.blocks().split_at(2048);
+        assert!(
+            written
+                .iter()
+                .all(|b| b.as_ref().iter().all(|&w| w == u64::MAX))
+        );
+        assert!(zeroes(untouched));
+    }
+
+    #[test]
+    fn a_buffer_once_unmapped_is_backed_no_further() {
+        let mapping = Mapping::new(4096).unwrap();
+        let backing = mapping.backing.clone();
+        drop(mapping);
+        assert!(backing.writes.is_closed() && backing.mapped.is_closed());
+        assert!(!backing.back(0));
+        assert_eq!(backing.back_from(0), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hash_on_memory_still_being_backed_matches_the_reference() {
+        for _ in 0..3 {
+            let (make, prepared) = Prepared::channel();
+            let hasher = Argon2Hasher::new().with_prepared(prepared);
+            let thread = std::thread::spawn(make);
+            let offered = Password::offered(Zeroizing::new("password".into())).unwrap();
+            let reference = PasswordHash::from_phc(REFERENCE.into());
+            assert!(hasher.verify(&offered, &reference).await.unwrap());
+            thread.join().unwrap();
+            let kept = hasher.memory.kept.lock().unwrap();
+            assert_eq!(kept.len(), 1, "the prepared buffer, and no other");
+            assert!(matches!(kept[0], Buffer::Prepared(_)));
+        }
     }
 
     #[tokio::test]
