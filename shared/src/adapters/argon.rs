@@ -79,15 +79,16 @@ impl std::ops::DerefMut for Buffer {
 /// argon2id's memory at our parameters, made on a thread of its own that then backs every page
 /// of it, so a hashing function's first hash does not pay the page faults
 /// ([`crate::app::warm_up`]; docs/performance.md, "Cold starts"). The buffer is handed over as
-/// soon as it is mapped, and the first hash takes it at once, never waiting for the thread.
-/// Until then the thread backs pages by writing them; from then on by `MADV_POPULATE_WRITE`,
+/// soon as it is mapped, and the first hash takes it then, waiting at most for a step under
+/// way rather than for every page. Until then the thread backs pages by writing them; from then on by `MADV_POPULATE_WRITE`,
 /// which faults a page in without touching its contents, so the hash writing the same memory
 /// is not disturbed, and a page it reaches first is simply there already. A kernel without it
 /// (before Linux 5.14) leaves the pages the thread has not reached to the hash.
-pub struct Prepared(std::sync::mpsc::Receiver<Mapping>);
+pub struct Prepared(std::sync::mpsc::Receiver<Unclaimed>);
 
-/// Bytes backed at a time: a claim waits for at most this much writing, and a `madvise` call
-/// holds the process's memory map lock no longer than this takes.
+/// Bytes backed at a time: a claim waits for at most this much writing (a huge page's, where the
+/// system backs this memory with them), and a `madvise` call holds the process's memory map
+/// lock for this much work (longer only while the idle thread is preempted inside it).
 const BACKED_AT_A_TIME: usize = 64 * 1024;
 
 impl Prepared {
@@ -104,18 +105,27 @@ impl Prepared {
             };
             let backing = mapping.backing.clone();
             // A send fails only when the hasher is gone: nothing to back.
-            if tx.send(mapping).is_ok() {
+            if tx.send(Unclaimed(mapping)).is_ok() {
                 backing.back_from(0);
             }
         };
         (make, Prepared(rx))
     }
 
-    /// The buffer, once mapped, claimed for the hasher: the thread no longer writes it.
+    /// The buffer, once mapped, claimed for the hasher.
     fn take(self) -> Option<Mapping> {
-        let mapping = self.0.recv().ok()?;
-        mapping.backing.claim();
-        Some(mapping)
+        self.0.recv().ok().map(Unclaimed::claim)
+    }
+}
+
+/// A mapping the warm-up thread may still be writing: no way to its blocks until claimed.
+struct Unclaimed(Mapping);
+
+impl Unclaimed {
+    /// The mapping, once the thread writes it no more (it may still ask the kernel to back it).
+    fn claim(self) -> Mapping {
+        self.0.backing.claim();
+        self.0
     }
 }
 
@@ -127,8 +137,8 @@ struct Mapping {
     backing: Backing,
 }
 
-// SAFETY: the mapping is owned like a `Box<[Block]>`: only through `&`/`&mut self`, and the
-// warm-up thread writes it only before it is claimed (`Backing`).
+// SAFETY: the mapping is owned like a `Box<[Block]>`, only through `&`/`&mut self`; while the
+// warm-up thread may write it, it travels as `Unclaimed`, which lends no reference to it.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
@@ -153,7 +163,8 @@ impl Mapping {
         Some(Mapping {
             start,
             blocks,
-            backing: Backing::new(start.as_ptr().cast(), len),
+            // SAFETY: the whole mapping, which the `Mapping` unmaps only after `Backing::unmap`.
+            backing: unsafe { Backing::new(start.as_ptr().cast(), len) },
         })
     }
 
@@ -233,7 +244,10 @@ impl Gate {
 }
 
 impl Backing {
-    fn new(start: *mut u8, len: usize) -> Backing {
+    /// # Safety
+    /// `len` bytes from `start` must be a mapping that stays mapped until [`Backing::unmap`]
+    /// returns, and that no one else reads or writes before [`Backing::claim`] returns.
+    unsafe fn new(start: *mut u8, len: usize) -> Backing {
         Backing {
             start,
             len,
@@ -654,7 +668,8 @@ mod tests {
     fn the_warm_up_backs_every_page_of_a_buffer_not_yet_claimed() {
         let (make, prepared) = Prepared::channel();
         make();
-        let mapping = prepared.0.recv().unwrap();
+        let Unclaimed(mapping) = prepared.0.recv().unwrap();
+        assert!(!mapping.backing.writes.is_closed(), "backed by writing");
         assert_eq!(mapping.blocks().len(), 19_456);
         assert!(resident(&mapping.backing).iter().all(|&r| r));
         assert!(zeroes(mapping.blocks()));
@@ -665,20 +680,12 @@ mod tests {
         let mut mapping = Mapping::new(4096).unwrap();
         let backing = mapping.backing.clone();
         backing.claim();
-        let (written, untouched) = mapping.blocks_mut().split_at_mut(2048);
+        let (written, _) = mapping.blocks_mut().split_at_mut(2048);
         written.iter_mut().for_each(|b| b.as_mut().fill(u64::MAX));
-        let untouched_pages = std::mem::size_of_val(untouched) / page_size();
         let steps = backing.back_from(0);
         if steps > 0 {
             assert_eq!(steps, backing.len / BACKED_AT_A_TIME, "a kernel that backs");
             assert!(resident(&backing).iter().all(|&r| r));
-        } else {
-            let resident = resident(&backing);
-            assert!(
-                resident[resident.len() - untouched_pages..]
-                    .iter()
-                    .all(|&r| !r)
-            );
         }
         let (written, untouched) = mapping.blocks().split_at(2048);
         assert!(
@@ -699,8 +706,46 @@ mod tests {
         assert_eq!(backing.back_from(0), 0);
     }
 
+    #[test]
+    fn a_hash_matches_the_reference_while_the_rest_of_its_memory_is_backed() {
+        let mapping = Mapping::new(19_456).unwrap();
+        let backing = mapping.backing.clone();
+        assert!(backing.back(0), "a step written before the claim");
+        let mut mapping = Unclaimed(mapping).claim();
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let thread = std::thread::spawn({
+            let (backing, start) = (backing.clone(), start.clone());
+            move || {
+                start.wait();
+                backing.back_from(BACKED_AT_A_TIME)
+            }
+        });
+        start.wait();
+        let reference = phc::PasswordHash::new(REFERENCE).unwrap();
+        let argon = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::try_from(&reference).unwrap(),
+        );
+        let mut out = [0u8; OUTPUT_LEN];
+        argon
+            .hash_password_into_with_memory(
+                b"password",
+                reference.salt.as_ref().unwrap(),
+                &mut out,
+                mapping.blocks_mut(),
+            )
+            .unwrap();
+        let steps = thread.join().unwrap();
+        assert_eq!(Output::new(&out).unwrap(), reference.hash.unwrap());
+        assert!(
+            steps == 0 || steps == backing.len / BACKED_AT_A_TIME - 1,
+            "every step after the claim asked the kernel, or none where it cannot: {steps}"
+        );
+    }
+
     #[tokio::test]
-    async fn a_hash_on_memory_still_being_backed_matches_the_reference() {
+    async fn the_first_hash_takes_the_prepared_buffer_and_matches_the_reference() {
         for _ in 0..3 {
             let (make, prepared) = Prepared::channel();
             let hasher = Argon2Hasher::new().with_prepared(prepared);
