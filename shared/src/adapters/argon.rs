@@ -80,10 +80,11 @@ impl std::ops::DerefMut for Buffer {
 /// of it, so a hashing function's first hash does not pay the page faults
 /// ([`crate::app::warm_up`]; docs/performance.md, "Cold starts"). The buffer is handed over as
 /// soon as it is mapped, and the first hash takes it then, waiting at most for a step under
-/// way rather than for every page. Until then the thread backs pages by writing them; from then on by `MADV_POPULATE_WRITE`,
-/// which faults a page in without touching its contents, so the hash writing the same memory
-/// is not disturbed, and a page it reaches first is simply there already. A kernel without it
-/// (before Linux 5.14) leaves the pages the thread has not reached to the hash.
+/// way rather than for every page. Until then the thread backs pages by writing them; from
+/// then on by `MADV_POPULATE_WRITE`, which faults a page in without touching its contents, so
+/// the hash writing the same memory is not disturbed, and a page it reaches first is simply
+/// there already. A kernel without it (before Linux 5.14) leaves the pages the thread has not
+/// reached to the hash.
 pub struct Prepared(std::sync::mpsc::Receiver<Unclaimed>);
 
 /// Bytes backed at a time: a claim waits for at most this much writing (a huge page's, where the
