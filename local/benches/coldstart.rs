@@ -26,9 +26,9 @@ struct Figures {
     init: Duration,
     first_invoke: Duration,
     warm_invoke: Duration,
-    /// What the first invocation took over the warm one: the median of the spawns'
-    /// differences.
-    cold_cost: Duration,
+    /// What the first invocation took over the warm one, in ms: the median of the spawns'
+    /// differences, negative where the warm one took longer.
+    cold_cost: f64,
     peak_rss_kib: u64,
     cpu: Duration,
 }
@@ -40,7 +40,8 @@ struct Figures {
 /// moto, falls on all three of a pair, so these vary less than the medians do.
 struct Paired {
     init_ratio: f64,
-    cold_over: Duration,
+    /// Milliseconds.
+    cold_over: f64,
     round_trip: Duration,
     /// Milliseconds; negative while within.
     cold_over_allowance: f64,
@@ -64,20 +65,15 @@ fn paired(floor: &Samples, function: &Samples, erases: bool) -> Paired {
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
-    let over = pairs()
-        .map(|(((_, f), (_, g)), _)| g.saturating_sub(*f))
+    let over = pairs().map(|(((_, f), (_, g)), _)| g - f).collect();
+    let margins = pairs()
+        .map(|(((_, f), (_, g)), trip)| g - f - trip.as_secs_f64() * 1000.0)
         .collect();
-    let mut margins: Vec<f64> = pairs()
-        .map(|(((_, f), (_, g)), trip)| {
-            (g.as_secs_f64() - f.as_secs_f64() - trip.as_secs_f64()) * 1000.0
-        })
-        .collect();
-    margins.sort_by(f64::total_cmp);
     Paired {
         init_ratio: ratios[ratios.len() / 2],
-        cold_over: median(over),
+        cold_over: median_ms(over),
         round_trip: median(function.round_trips.clone()),
-        cold_over_allowance: margins[margins.len() / 2],
+        cold_over_allowance: median_ms(margins),
     }
 }
 
@@ -86,12 +82,18 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
+fn median_ms(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 #[derive(Default)]
 struct Samples {
     inits: Vec<Duration>,
     firsts: Vec<Duration>,
     warms: Vec<Duration>,
-    cold_costs: Vec<Duration>,
+    /// Milliseconds, signed: a warm invocation can take longer than the first.
+    cold_costs: Vec<f64>,
     cpus: Vec<Duration>,
     /// One DynamoDB round trip to the same moto, timed just before each spawn.
     round_trips: Vec<Duration>,
@@ -104,7 +106,7 @@ impl Samples {
             init: median(self.inits.clone()),
             first_invoke: median(self.firsts.clone()),
             warm_invoke: median(self.warms.clone()),
-            cold_cost: median(self.cold_costs.clone()),
+            cold_cost: median_ms(self.cold_costs.clone()),
             peak_rss_kib: self.peak,
             cpu: median(self.cpus.clone()),
         }
@@ -194,7 +196,9 @@ impl Bench {
         samples.inits.push(init);
         samples.firsts.push(first);
         samples.warms.push(warm);
-        samples.cold_costs.push(first.saturating_sub(warm));
+        samples
+            .cold_costs
+            .push((first.as_secs_f64() - warm.as_secs_f64()) * 1000.0);
         samples.cpus.push(cold_cpu.unwrap_or(Duration::MAX));
         samples.peak = samples.peak.max(ended.peak_rss_kib.unwrap_or(u64::MAX));
         (answer(&first_answer), answer(&warm_answer))
@@ -397,16 +401,16 @@ async fn main() {
             missed.push("peak RSS");
         }
         println!(
-            "| {function} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
+            "| {function} | {} | {} | {} | {:.2} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {} | {} |",
             answers[0].0,
             ms(f.init),
             ms(floor.init),
             pair.init_ratio,
             ms(f.first_invoke),
             ms(f.warm_invoke),
-            ms(f.cold_cost),
-            ms(floor.cold_cost),
-            ms(pair.cold_over),
+            f.cold_cost,
+            floor.cold_cost,
+            pair.cold_over,
             ms(pair.round_trip),
             pair.cold_over_allowance,
             f.peak_rss_kib as f64 / 1024.0,
