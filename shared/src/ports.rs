@@ -550,6 +550,16 @@ pub trait TenantStore: Send + Sync {
         tenant: &TenantId,
     ) -> Result<(Option<StoredSettings>, Option<u64>), StoreError>;
 
+    /// The stored settings, as [`TenantStore::settings`], and one of the tenant's users, as
+    /// [`UserStore::get`], together in one call of two items: how a container whose cache
+    /// holds no settings for the tenant reads them with the user its operation reads first,
+    /// rather than in a call of their own (docs/performance.md, "Cold starts").
+    async fn settings_and_user(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<(Option<StoredSettings>, Option<User>), StoreError>;
+
     /// Records `users` as the tenant's size for [`TenantStore::settings_and_recorded_size`]:
     /// one write, the last writer's figure kept. An estimate for placing users, never a count
     /// anything is decided on.

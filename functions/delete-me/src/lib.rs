@@ -22,7 +22,6 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        call.reading_settings();
         let (tenant, caller) = call.tenant(app).await?;
         let saved = app
             .schedule_own_deletion(&tenant, &caller.own_user_id()?)

@@ -27,7 +27,6 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/jobs/verification-email";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        call.reading_settings();
         let (tenant, _) = call.tenant_with(app, Scope::UpdateUsers).await?;
         if let Some(replay) = call.idempotent(app, &tenant).await? {
             return Ok(replay);

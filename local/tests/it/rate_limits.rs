@@ -309,6 +309,112 @@ async fn a_login_reads_its_tenants_settings_while_it_draws() {
     read_beside_the_draw(&env, &calls, "GetItem");
 }
 
+/// Asserts that a request read its tenant's settings in the call that read its user, once
+/// admitted: after the draw, alone in flight, and no read of the settings on their own.
+fn settings_read_with_the_user(env: &Env, calls: &[String]) {
+    assert_eq!(calls[..2], ["UpdateItem", "BatchGetItem"], "{calls:?}");
+    assert!(!calls.contains(&"GetItem".to_owned()), "{calls:?}");
+    assert!(env.calls.take_overlapping().is_empty());
+}
+
+/// Lets the settings the container read go stale, and forgets the calls made so far.
+fn settings_gone_stale(env: &Env, clock: &TestClock) {
+    clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
+    env.calls.take();
+    env.calls.take_overlapping();
+}
+
+#[tokio::test]
+async fn a_ticket_for_a_user_reads_its_tenants_settings_with_the_user_once_admitted() {
+    let (env, clock) = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    let t = token("acme");
+    let id = create_ana(addr).await.body["user_id"].clone();
+    for (path, ticket) in [
+        (
+            "/v1/tenants/acme/tickets/email-verification",
+            "a verification",
+        ),
+        (
+            "/v1/tenants/acme/tickets/password-change",
+            "a password change",
+        ),
+    ] {
+        settings_gone_stale(&env, &clock);
+        let body = json!({"user_id": id, "result_url": "https://id.example.com/done"});
+        let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
+        assert_eq!(r.status, 201, "{ticket}: {}", r.body);
+        settings_read_with_the_user(&env, &env.calls.take());
+        // The settings read with the user decided the result_url: a host they do not allow
+        // is refused, before a user that does not exist.
+        let body = json!({
+            "user_id": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1",
+            "result_url": "https://elsewhere.example.com/",
+        });
+        let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
+        assert_eq!(r.status, 400, "{ticket}: {}", r.body);
+        let body = json!({"user_id": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1"});
+        let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
+        assert_eq!(r.status, 404, "{ticket}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn a_verification_email_and_a_deletion_of_ones_own_account_read_the_settings_with_the_user() {
+    let (env, clock) = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    let created = create_ana(addr).await;
+    let id = created.body["user_id"].as_str().unwrap();
+    settings_gone_stale(&env, &clock);
+    let t = token("acme");
+    let path = "/v1/tenants/acme/jobs/verification-email";
+    let body = json!({"user_id": id});
+    let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    settings_read_with_the_user(&env, &env.calls.take());
+
+    settings_gone_stale(&env, &clock);
+    let own = local_api::auth::mint(SECRET, "acme", id, "", 300);
+    let r = exchange(
+        addr,
+        from(1),
+        "DELETE",
+        "/v1/tenants/acme/me",
+        Some(&own),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    settings_read_with_the_user(&env, &env.calls.take());
+}
+
+#[tokio::test]
+async fn the_mail_sender_reads_the_settings_with_the_user_the_mail_goes_to() {
+    let (env, clock) = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    create_ana(addr).await;
+    let body = json!({"email": "ana@example.com"});
+    let path = "/v1/tenants/acme/password-reset";
+    let r = exchange(addr, from(1), "POST", path, None, Some(&body), &[]).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    settings_gone_stale(&env, &clock);
+    assert_eq!(env.deliver_mail_requests().await, 1);
+    let calls = env.calls.take();
+    let count = |name: &str| calls.iter().filter(|c| *c == name).count();
+    // The address's lookup, then Ana and the settings her mail is rendered with, together.
+    assert_eq!(
+        (count("GetItem"), count("BatchGetItem")),
+        (1, 1),
+        "{calls:?}"
+    );
+    assert!(env.calls.take_overlapping().is_empty());
+    assert!(
+        calls.contains(&"TransactWriteItems".to_owned()),
+        "the reset's ticket: {calls:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
     let (mut env, _clock) = limited().await;

@@ -218,6 +218,7 @@ pub async fn tenant_store_contract<S: Stores>(store: &S) {
         a_tenant_that_stored_nothing_has_no_settings(store),
         settings_and_size_reads_the_settings_and_the_count_together(store),
         a_recorded_size_reads_back_with_the_settings_and_counts_nothing(store),
+        a_user_reads_back_with_the_settings_of_its_own_tenant_only(store),
         put_settings_stores_the_first_version_and_its_change(store),
         put_settings_is_conditional_on_the_version_read(store),
         history_comes_newest_first_and_at_most_limit(store),
@@ -3644,6 +3645,40 @@ async fn a_recorded_size_reads_back_with_the_settings_and_counts_nothing<S: Stor
     assert_eq!(listed.users.len(), 1);
     assert_eq!(
         store.settings_and_recorded_size(&tenant()).await.unwrap(),
+        (None, None),
+        "fenced by the tenant"
+    );
+}
+
+async fn a_user_reads_back_with_the_settings_of_its_own_tenant_only<S: Stores>(store: &S) {
+    let t = tenant();
+    let user = database_user_in(&t, "u@example.com", 0);
+    assert_eq!(
+        store.settings_and_user(&t, &user.user_id).await.unwrap(),
+        (None, None)
+    );
+    store.create(&user, None, &[]).await.expect("create");
+    assert_eq!(
+        store.settings_and_user(&t, &user.user_id).await.unwrap(),
+        (None, Some(user.clone())),
+        "no settings stored yet"
+    );
+    let (first, change) = settings_version(1, "With a user");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    assert_eq!(
+        store.settings_and_user(&t, &user.user_id).await.unwrap(),
+        (Some(first.clone()), Some(user.clone()))
+    );
+    let unknown = UserId::generate();
+    assert_eq!(
+        store.settings_and_user(&t, &unknown).await.unwrap(),
+        (Some(first), None)
+    );
+    assert_eq!(
+        store
+            .settings_and_user(&tenant(), &user.user_id)
+            .await
+            .unwrap(),
         (None, None),
         "fenced by the tenant"
     );

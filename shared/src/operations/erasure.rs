@@ -228,7 +228,8 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         let mut races = Races::new("a DELETE /me");
         loop {
             races.next()?;
-            let current = self.get_user(tenant, id).await?;
+            // With the settings when a cold container has none: the notice needs them.
+            let current = self.get_user_reading_settings(tenant, id).await?;
             if current.deletion_scheduled_at.is_some() {
                 return Ok(Saved::quiet(current));
             }

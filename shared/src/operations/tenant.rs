@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex};
 
 use super::{App, Races};
 use crate::domain::Error;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{TenantId, UserId};
 use crate::domain::listing::spread_for;
 use crate::domain::tenant::{SettingsChange, SettingsPatch, StoredSettings, TenantEmail};
 use crate::domain::time::Timestamp;
+use crate::domain::user::User;
 use crate::ports::{PasswordHasher, Store};
 use crate::ports::{StoreError, TenantSize};
 
@@ -175,6 +176,39 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         }
         let (settings, _) = self.fill(tenant, now, self.settings_cache.sizes).await?;
         Ok(settings)
+    }
+
+    /// The user, as [`App::get_user`], read with the tenant's settings when the cache holds
+    /// none fresh: a container's first request for the tenant reads them in the call it makes
+    /// anyway, and the operation's later [`App::tenant`] finds them cached. For operations
+    /// whose first read after the draw is this user (docs/performance.md, "Cold starts").
+    pub async fn get_user_reading_settings(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<User, Error> {
+        self.user_reading_settings(tenant, id)
+            .await?
+            .ok_or_else(Error::user_not_found)
+    }
+
+    /// As [`App::get_user_reading_settings`], `None` for a user not found.
+    pub(crate) async fn user_reading_settings(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<Option<User>, Error> {
+        let now = self.clock.now();
+        if self.settings_cache.get(tenant, now).is_none() {
+            let _filling = self.settings_cache.filling.lock().await;
+            if self.settings_cache.get(tenant, self.clock.now()).is_none() {
+                let (stored, user) = self.tenants.settings_and_user(tenant, id).await?;
+                let settings = Arc::new(self.effective(tenant, &stored.unwrap_or_default()));
+                self.settings_cache.put(tenant, now, settings, None, None);
+                return Ok(user);
+            }
+        }
+        Ok(self.users.get(tenant, id).await?)
     }
 
     /// How many listing shards the tenant's new users go to: by its size, from the cache when

@@ -6,8 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::*;
 use super::{DynamoStore, OnFail, sdk_error};
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{TenantId, UserId};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
+use crate::domain::user::User;
 use crate::ports::{StoreError, TenantSize, TenantStore};
 
 #[async_trait]
@@ -68,6 +69,28 @@ impl TenantStore for DynamoStore {
             }
         }
         Ok((stored, users))
+    }
+
+    async fn settings_and_user(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+    ) -> Result<(Option<StoredSettings>, Option<User>), StoreError> {
+        let settings_key = key(keys::settings(tenant), SETTINGS);
+        let user_key = key(keys::user(tenant, id), PROFILE);
+        let mut stored = None;
+        let mut user = None;
+        for item in self
+            .batch_items(vec![settings_key.clone(), user_key], true)
+            .await?
+        {
+            if item.get(PK) == settings_key.get(PK) {
+                stored = Some(settings_of(item)?);
+            } else {
+                user = Some(user_of(item)?);
+            }
+        }
+        Ok((stored, user))
     }
 
     async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {

@@ -104,19 +104,6 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         }
     }
 
-    /// Reads the user a mail is about to go to and, at the same time, the tenant's settings
-    /// the mail is rendered with (into the cache, when it holds none fresh): one round trip
-    /// instead of two on a cold cache. A settings read that fails only leaves the cache cold:
-    /// the send reads them again and is retried as any send is.
-    pub(crate) async fn user_to_mail(
-        &self,
-        tenant: &crate::domain::ids::TenantId,
-        id: &crate::domain::ids::UserId,
-    ) -> Result<Option<User>, Error> {
-        let (user, _settings) = tokio::join!(self.users.get(tenant, id), self.tenant(tenant));
-        Ok(user?)
-    }
-
     /// One immediate attempt at each queued message; what fails stays queued.
     pub(crate) async fn send_now(&self, prepared: Prepared, user: &User) -> Vec<Job> {
         let mut jobs = Vec::with_capacity(prepared.queued.len());

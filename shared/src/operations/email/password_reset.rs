@@ -60,7 +60,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         id: &UserId,
         credential: Credential,
     ) -> Result<(), Error> {
-        let Some(user) = self.user_to_mail(tenant, id).await? else {
+        let Some(user) = self.user_reading_settings(tenant, id).await? else {
             return Ok(());
         };
         let (to, identity) = match credential {

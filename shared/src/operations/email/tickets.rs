@@ -88,9 +88,12 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         tenant: &TenantId,
         req: &VerificationTicketRequest,
     ) -> Result<Url, Error> {
+        // The user first, with the settings when a cold container has none; a refused
+        // result_url still answers before a missing user.
+        let user = self.get_user_reading_settings(tenant, &req.user_id).await;
         let settings = self.tenant(tenant).await?;
         let result_url = Self::result_url(&settings, req.result_url.as_deref())?;
-        let user = self.get_user(tenant, &req.user_id).await?;
+        let user = user?;
         let email = user.email.clone().ok_or_else(Error::no_email)?;
         let mut ticket = self.ticket(
             &user,
@@ -108,17 +111,36 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         tenant: &TenantId,
         req: &PasswordTicketRequest,
     ) -> Result<Url, Error> {
-        let settings = self.tenant(tenant).await?;
-        let result_url = Self::result_url(&settings, req.result_url.as_deref())?;
-        let (id, credential) = match &req.target {
-            PasswordTicketFor::User(id) => (*id, Credential::Own),
-            PasswordTicketFor::Login(identifier, connection) => self
-                .users
-                .find_login(tenant, identifier, connection)
-                .await?
-                .ok_or_else(Error::user_not_found)?,
+        // A ticket for a user id reads the user first, with the settings when a cold
+        // container has none; one for a login finds the user by an index query, and reads
+        // the settings beside it. A refused result_url still answers before a missing user.
+        let (settings, found) = match &req.target {
+            PasswordTicketFor::User(id) => {
+                let user = self.get_user_reading_settings(tenant, id).await;
+                let found = user.map(|user| (*id, Credential::Own, Some(user)));
+                (self.tenant(tenant).await, found)
+            }
+            PasswordTicketFor::Login(identifier, connection) => {
+                let (settings, found) = tokio::join!(
+                    self.tenant(tenant),
+                    self.users.find_login(tenant, identifier, connection)
+                );
+                let found = found
+                    .map_err(Error::from)
+                    .and_then(|found| found.ok_or_else(Error::user_not_found));
+                (
+                    settings,
+                    found.map(|(id, credential)| (id, credential, None)),
+                )
+            }
         };
-        let user = self.get_user(tenant, &id).await?;
+        let settings = settings?;
+        let result_url = Self::result_url(&settings, req.result_url.as_deref())?;
+        let (id, credential, user) = found?;
+        let user = match user {
+            Some(user) => user,
+            None => self.get_user(tenant, &id).await?,
+        };
         // The ticket changes the password the address signs in with: a linked database
         // identity's own, when the address is that identity's.
         let (email, identity) = match credential {

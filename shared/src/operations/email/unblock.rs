@@ -66,7 +66,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         let Some(id) = user else {
             return Ok(());
         };
-        let Some(user) = self.user_to_mail(tenant, &id).await? else {
+        let Some(user) = self.user_reading_settings(tenant, &id).await? else {
             return Ok(());
         };
         let (Some(to), true) = (user.email.clone(), user.email_verified) else {

@@ -198,7 +198,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         tenant: &TenantId,
         job: &VerificationJob,
     ) -> Result<JobRecord, Error> {
-        let user = self.get_user(tenant, &job.user_id).await?;
+        let user = self.get_user_reading_settings(tenant, &job.user_id).await?;
         let email = user.email.clone().ok_or_else(Error::no_email)?;
         if user.email_verified {
             return Err(Error::invalid(
