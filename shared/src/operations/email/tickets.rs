@@ -112,8 +112,8 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         req: &PasswordTicketRequest,
     ) -> Result<Url, Error> {
         // A ticket for a user id reads the user first, with the settings when a cold
-        // container has none; one for a login finds the user by an index query, and reads
-        // the settings beside it. A refused result_url still answers before a missing user.
+        // container has none; one for a login reads the login's guard item first, and the
+        // settings beside it. A refused result_url still answers before a missing user.
         let (settings, found) = match &req.target {
             PasswordTicketFor::User(id) => {
                 let user = self.get_user_reading_settings(tenant, id).await;
