@@ -54,21 +54,9 @@ impl TenantStore for DynamoStore {
         &self,
         tenant: &TenantId,
     ) -> Result<(Option<StoredSettings>, Option<u64>), StoreError> {
-        let settings_key = key(keys::settings(tenant), SETTINGS);
         let size_key = key(keys::count(tenant), keys::RECORDED_SIZE);
-        let mut stored = None;
-        let mut users = None;
-        for item in self
-            .batch_items(vec![settings_key.clone(), size_key], true)
-            .await?
-        {
-            if item.get(PK) == settings_key.get(PK) {
-                stored = Some(settings_of(item)?);
-            } else {
-                users = Some(recorded_users(&item));
-            }
-        }
-        Ok((stored, users))
+        let (stored, size) = self.settings_beside(tenant, size_key).await?;
+        Ok((stored, size.as_ref().map(recorded_users)))
     }
 
     async fn settings_and_user(
@@ -76,21 +64,9 @@ impl TenantStore for DynamoStore {
         tenant: &TenantId,
         id: &UserId,
     ) -> Result<(Option<StoredSettings>, Option<User>), StoreError> {
-        let settings_key = key(keys::settings(tenant), SETTINGS);
         let user_key = key(keys::user(tenant, id), PROFILE);
-        let mut stored = None;
-        let mut user = None;
-        for item in self
-            .batch_items(vec![settings_key.clone(), user_key], true)
-            .await?
-        {
-            if item.get(PK) == settings_key.get(PK) {
-                stored = Some(settings_of(item)?);
-            } else {
-                user = Some(user_of(item)?);
-            }
-        }
-        Ok((stored, user))
+        let (stored, user) = self.settings_beside(tenant, user_key).await?;
+        Ok((stored, user.map(user_of).transpose()?))
     }
 
     async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {
@@ -174,4 +150,29 @@ impl TenantStore for DynamoStore {
 /// The `users` of the recorded size item: written as a count, so a count item's reading.
 fn recorded_users(item: &Item) -> u64 {
     u64::try_from(counted_users(item)).unwrap_or(0)
+}
+
+impl DynamoStore {
+    /// The tenant's settings and one other item (`other`, a key outside the settings'
+    /// partition), in one strongly consistent `BatchGetItem` of the two.
+    async fn settings_beside(
+        &self,
+        tenant: &TenantId,
+        other: Item,
+    ) -> Result<(Option<StoredSettings>, Option<Item>), StoreError> {
+        let settings_key = key(keys::settings(tenant), SETTINGS);
+        let mut stored = None;
+        let mut found = None;
+        for item in self
+            .batch_items(vec![settings_key.clone(), other], true)
+            .await?
+        {
+            if item.get(PK) == settings_key.get(PK) {
+                stored = Some(settings_of(item)?);
+            } else {
+                found = Some(item);
+            }
+        }
+        Ok((stored, found))
+    }
 }
