@@ -344,6 +344,16 @@ pub trait LoginStore: Send + Sync {
     async fn login_state(&self, subject: &LoginSubject, ip: &str)
     -> Result<LoginState, StoreError>;
 
+    /// [`LoginStore::login_state`] and the tenant's stored settings, as
+    /// [`TenantStore::settings`], in the same one call: how a container whose cache holds no
+    /// settings for the tenant reads them with the login's state rather than in a call of
+    /// their own (docs/performance.md, "Cold starts").
+    async fn login_state_and_settings(
+        &self,
+        subject: &LoginSubject,
+        ip: &str,
+    ) -> Result<(LoginState, Option<StoredSettings>), StoreError>;
+
     /// Counts a failed attempt on the address's and the subject's counter, in one write
     /// conditional on both being as `state` read them (`ConditionFailed` otherwise: the caller
     /// reads again). A counter past its window starts again at one.
@@ -559,6 +569,16 @@ pub trait TenantStore: Send + Sync {
         tenant: &TenantId,
         id: &UserId,
     ) -> Result<(Option<StoredSettings>, Option<User>), StoreError>;
+
+    /// The stored settings, as [`TenantStore::settings`], and whom a login signs in as, as
+    /// [`UserStore::find_login`], together in one call of two items, as
+    /// [`TenantStore::settings_and_user`] reads a user.
+    async fn settings_and_login(
+        &self,
+        tenant: &TenantId,
+        identifier: &Identifier,
+        connection: &Connection,
+    ) -> Result<(Option<StoredSettings>, Option<(UserId, Credential)>), StoreError>;
 
     /// Records `users` as the tenant's size for [`TenantStore::settings_and_recorded_size`]:
     /// one write, the last writer's figure kept. An estimate for placing users, never a count

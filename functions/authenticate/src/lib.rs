@@ -24,7 +24,6 @@ pub const SCOPES: &[&str] = &["authenticate:users"];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        call.reading_settings();
         let (tenant, _) = call.tenant_with(app, Scope::AuthenticateUsers).await?;
         let login = LoginRequest::parse(call.body()?)?;
         let user = app.authenticate(&tenant, &login).await?;

@@ -20,7 +20,6 @@ pub const SCOPES: &[&str] = &[];
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::new(req, ROUTE);
     let outcome = async {
-        call.reading_settings();
         let (tenant, caller) = call.tenant(app).await?;
         let id = caller.own_user_id()?;
         let change = PasswordChange::parse(call.body()?)?;

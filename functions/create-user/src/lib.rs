@@ -24,9 +24,6 @@ pub const ROUTE_AUTH0: &str = "POST /api/v2/users";
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     let mut call = Call::serving(req, ROUTE, ROUTE_AUTH0);
     let outcome = async {
-        // Its container keeps tenants' sizes, so this is the settings and the size, which
-        // place the new user (docs/performance.md, "Cold starts").
-        call.reading_settings();
         let (tenant, _) = call.tenant_with(app, Scope::CreateUsers).await?;
         if let Some(replay) = call.idempotent(app, &tenant).await? {
             return Ok(replay);

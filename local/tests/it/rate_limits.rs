@@ -278,35 +278,50 @@ async fn limited() -> (Env, Arc<TestClock>) {
     (env, clock)
 }
 
-/// Asserts that a request's first two calls were its draw and `read`, and that one of them
-/// was sent while the other was in flight.
-fn read_beside_the_draw(env: &Env, calls: &[String], read: &str) {
-    assert_eq!(calls[..2], ["UpdateItem", read], "the draw, then {read}");
-    let overlapping = env.calls.take_overlapping();
-    assert_eq!(overlapping.len(), 1, "{overlapping:?}");
-    assert!(
-        calls[..2].contains(&overlapping[0]),
-        "sent while the other was in flight"
-    );
-}
-
 #[tokio::test]
-async fn a_login_reads_its_tenants_settings_while_it_draws() {
+async fn a_login_and_a_password_change_read_the_settings_with_the_logins_state_once_admitted() {
     let (env, clock) = limited().await;
     let addr = start_with(&env, SECRET).await;
     let t = token("acme");
-    create_ana(addr).await;
-    // The settings the create read are no longer fresh.
-    clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
-    env.calls.take();
-    env.calls.take_overlapping();
+    let id = create_ana(addr).await.body["user_id"].clone();
+    settings_gone_stale(&env, &clock);
     let login =
         json!({"email": "ana@example.com", "password": "correct horse battery", "ip": "192.0.2.7"});
     let path = "/v1/tenants/acme/authenticate";
     let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&login), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // The draw, the email's guard, then the state and the settings together.
     let calls = env.calls.take();
-    read_beside_the_draw(&env, &calls, "GetItem");
+    assert_eq!(
+        calls[..3],
+        ["UpdateItem", "GetItem", "BatchGetItem"],
+        "{calls:?}"
+    );
+    let count = |calls: &[String], name: &str| calls.iter().filter(|c| *c == name).count();
+    assert_eq!(
+        (count(&calls, "GetItem"), count(&calls, "BatchGetItem")),
+        (1, 1),
+        "{calls:?}"
+    );
+    assert!(env.calls.take_overlapping().is_empty());
+
+    settings_gone_stale(&env, &clock);
+    let own = local_api::auth::mint(SECRET, "acme", id.as_str().unwrap(), "", 300);
+    let body = json!({
+        "current_password": "correct horse battery",
+        "new_password": "fresh Lantern 42 quartz",
+    });
+    let path = "/v1/tenants/acme/me/password";
+    let r = exchange(addr, from(1), "POST", path, Some(&own), Some(&body), &[]).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let calls = env.calls.take();
+    assert_eq!(calls[..2], ["UpdateItem", "BatchGetItem"], "{calls:?}");
+    assert_eq!(
+        (count(&calls, "GetItem"), count(&calls, "BatchGetItem")),
+        (0, 1),
+        "{calls:?}"
+    );
+    assert!(env.calls.take_overlapping().is_empty());
 }
 
 /// Asserts that a request read its tenant's settings in the call that read its user, once
@@ -356,6 +371,43 @@ async fn a_ticket_for_a_user_reads_its_tenants_settings_with_the_user_once_admit
         let body = json!({"user_id": "usr_01JDQ8Z6V3N4W5X6Y7Z8A9B0C1"});
         let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
         assert_eq!(r.status, 404, "{ticket}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_ticket_for_a_login_reads_its_tenants_settings_with_the_logins_guard() {
+    let (env, clock) = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    let t = token("acme");
+    create_ana(addr).await;
+    let path = "/v1/tenants/acme/tickets/password-change";
+    settings_gone_stale(&env, &clock);
+    let body = json!({"email": "ana@example.com", "result_url": "https://id.example.com/done"});
+    let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The draw; the guard and the settings together; then the user the guard names.
+    let calls = env.calls.take();
+    assert_eq!(
+        calls[..3],
+        ["UpdateItem", "BatchGetItem", "GetItem"],
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "BatchGetItem").count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(env.calls.take_overlapping().is_empty());
+    for (body, status) in [
+        (
+            json!({"email": "nobody@example.com", "result_url": "https://elsewhere.example.com/"}),
+            400,
+        ),
+        (json!({"email": "nobody@example.com"}), 404),
+    ] {
+        settings_gone_stale(&env, &clock);
+        let r = exchange(addr, from(1), "POST", path, Some(&t), Some(&body), &[]).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
     }
 }
 
@@ -416,7 +468,7 @@ async fn the_mail_sender_reads_the_settings_with_the_user_the_mail_goes_to() {
 }
 
 #[tokio::test]
-async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
+async fn a_create_reads_its_tenants_settings_and_size_once_admitted() {
     let (mut env, _clock) = limited().await;
     // As create-user's container: a miss reads the tenant's size with its settings, here the
     // size a create recorded before.
@@ -431,7 +483,9 @@ async fn a_create_reads_its_tenants_settings_and_size_while_it_draws() {
     let addr = start_with(&env, SECRET).await;
     create_ana(addr).await;
     let calls = env.calls.take();
-    read_beside_the_draw(&env, &calls, "BatchGetItem");
+    // After the draw, while the password is hashed: nothing else is in flight.
+    assert_eq!(calls[..2], ["UpdateItem", "BatchGetItem"], "{calls:?}");
+    assert!(env.calls.take_overlapping().is_empty());
     assert_eq!(
         calls.iter().filter(|c| *c == "BatchGetItem").count(),
         1,
@@ -454,8 +508,7 @@ async fn a_refused_create_records_no_size() {
     let users = "/v1/tenants/acme/users";
     let refused = exchange(addr, from(1), "POST", users, Some(&t), Some(&body), &[]).await;
     assert_eq!(refused.status, 429, "{}", refused.body);
-    // Its miss counted acme beside the draw, and found no record; only an admitted create
-    // writes one.
+    // Only an admitted create writes a record.
     assert_eq!(env.recorded_size().await, None);
 }
 

@@ -184,6 +184,7 @@ pub async fn erasure_store_contract<S: Stores, R: Receipts>(store: &S, receipts:
 pub async fn login_store_contract<S: Stores>(store: &S) {
     cases!("LoginStore";
         login_state_of_a_user_reads_its_profile_and_hash_and_no_counters_yet(store),
+        login_state_reads_back_with_the_settings_of_its_own_tenant_only(store),
         record_failure_counts_on_the_address_and_the_user(store),
         record_failure_is_conditional_on_the_counters_read(store),
         an_address_throttle_spans_accounts_and_adds_up_failures(store),
@@ -219,6 +220,7 @@ pub async fn tenant_store_contract<S: Stores>(store: &S) {
         settings_and_size_reads_the_settings_and_the_count_together(store),
         a_recorded_size_reads_back_with_the_settings_and_counts_nothing(store),
         a_user_reads_back_with_the_settings_of_its_own_tenant_only(store),
+        a_login_reads_back_with_the_settings_of_its_own_tenant_only(store),
         put_settings_stores_the_first_version_and_its_change(store),
         put_settings_is_conditional_on_the_version_read(store),
         history_comes_newest_first_and_at_most_limit(store),
@@ -2542,6 +2544,48 @@ async fn login_state_of_a_user_reads_its_profile_and_hash_and_no_counters_yet<S:
     assert_eq!((read.ip, read.all), (None, None));
 }
 
+async fn login_state_reads_back_with_the_settings_of_its_own_tenant_only<S: Stores>(store: &S) {
+    let [a, _, _] = hashes().await;
+    let t = tenant();
+    let user = database_user(&t, Some("ana@example.com"), None);
+    store.create(&user, Some(a), &[]).await.expect("create");
+    fail(store, &own(&user), IP, t0()).await;
+    let nobody = LoginSubject::Unknown {
+        tenant: t.clone(),
+        connection: database(),
+        identifier: Identifier::parse("nobody@example.com").expect("a valid identifier"),
+    };
+    let with = |subject: LoginSubject| async move {
+        store
+            .login_state_and_settings(&subject, IP)
+            .await
+            .expect("login_state_and_settings")
+    };
+    let (read, settings) = with(own(&user)).await;
+    assert_eq!(settings, None, "no settings stored yet");
+    let (first, change) = settings_version(1, "With a login");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    for (subject, stored) in [
+        (own(&user), Some(first.clone())),
+        (nobody, Some(first.clone())),
+        (
+            own(&database_user(&tenant(), Some("ana@example.com"), None)),
+            None,
+        ),
+    ] {
+        let plain = state(store, &subject, IP).await;
+        let (read, settings) = with(subject).await;
+        assert_eq!(settings, stored, "fenced by the tenant");
+        assert_eq!(
+            (read.user, read.hash, read.ip, read.all, read.address),
+            (plain.user, plain.hash, plain.ip, plain.all, plain.address),
+            "the state is the one login_state reads"
+        );
+    }
+    assert_eq!((read.ip, read.all), (record(1, t0()), record(1, t0())));
+    assert_eq!(read.hash.as_ref(), Some(a));
+}
+
 async fn record_failure_counts_on_the_address_and_the_user<S: Stores>(store: &S) {
     let t = tenant();
     let user = database_user(&t, Some("ana@example.com"), None);
@@ -3681,6 +3725,49 @@ async fn a_user_reads_back_with_the_settings_of_its_own_tenant_only<S: Stores>(s
             .unwrap(),
         (None, None),
         "fenced by the tenant"
+    );
+}
+
+async fn a_login_reads_back_with_the_settings_of_its_own_tenant_only<S: Stores>(store: &S) {
+    let t = tenant();
+    let user = database_user_in(&t, "u@example.com", 0);
+    let identifier = Identifier::parse("U@example.com").expect("a valid identifier");
+    let with = |tenant: TenantId| {
+        let identifier = identifier.clone();
+        async move {
+            store
+                .settings_and_login(&tenant, &identifier, &database())
+                .await
+                .expect("settings_and_login")
+        }
+    };
+    assert_eq!(with(t.clone()).await, (None, None));
+    store.create(&user, None, &[]).await.expect("create");
+    assert_eq!(
+        with(t.clone()).await,
+        (None, Some((user.user_id, Credential::Own))),
+        "no settings stored yet"
+    );
+    let (first, change) = settings_version(1, "With a login");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    assert_eq!(
+        with(t.clone()).await,
+        (Some(first.clone()), Some((user.user_id, Credential::Own)))
+    );
+    let elsewhere = Connection::parse("google-oauth2").expect("a valid connection");
+    assert_eq!(
+        store
+            .settings_and_login(&t, &identifier, &elsewhere)
+            .await
+            .unwrap(),
+        (Some(first), None),
+        "the login is the connection's"
+    );
+    assert_eq!(with(tenant()).await, (None, None), "fenced by the tenant");
+    assert_eq!(
+        login_of(store, &t, "u@example.com", &database()).await,
+        Some((user.user_id, Credential::Own)),
+        "the same login find_login reads"
     );
 }
 

@@ -99,6 +99,32 @@ async fn the_throttle_lets_one_attempt_through_per_drained_failure() {
 }
 
 #[tokio::test]
+async fn a_container_whose_settings_went_stale_throttles_by_the_settings_read_with_the_login() {
+    let (env, clock) = Env::with_clock().await;
+    let ana = five_a_day(&env, json!({})).await;
+    stuff(&env, STUFFER, 5).await;
+    // The container's settings are stale: the sign-in reads them with its state.
+    clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
+    assert_eq!(
+        env.login("ana@example.com", PASSWORD, STUFFER).await.status,
+        429
+    );
+    // So does a password change, from the address its request came from.
+    let own = "198.51.100.1";
+    stuff(&env, own, 5).await;
+    clock.advance(shared::operations::tenant::SETTINGS_CACHE_SECS + 1);
+    let r = env
+        .change_password(&ana, PASSWORD, "fresh Lantern 42 quartz")
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "too_many_attempts"),
+        "{}",
+        r.raw
+    );
+}
+
+#[tokio::test]
 async fn an_allow_listed_network_is_neither_counted_nor_throttled() {
     let env = Env::new().await;
     five_a_day(&env, json!({"ip_throttle_allow": ["203.0.113.0/24"]})).await;

@@ -163,6 +163,15 @@ pub enum LoginSubject {
     },
 }
 
+impl LoginSubject {
+    /// The tenant whose account (or unknown identifier) the attempt names.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            LoginSubject::User(tenant, _, _) | LoginSubject::Unknown { tenant, .. } => tenant,
+        }
+    }
+}
+
 /// What a login attempt reads, in one round trip.
 #[derive(Debug)]
 pub struct LoginState {

@@ -72,7 +72,6 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
     /// dummy verification); a block is revealed only to someone who proved the password.
     pub async fn authenticate(&self, tenant: &TenantId, req: &LoginRequest) -> Result<User, Error> {
         let ip = &req.ip;
-        let throttle = self.tenant(tenant).await?.ip_throttle.clone();
         let subject = match self
             .users
             .find_login(tenant, &req.identifier, &req.connection)
@@ -85,12 +84,18 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 identifier: req.identifier.clone(),
             },
         };
+        let (first, settings) = self.login_state_reading_settings(&subject, ip).await?;
+        let mut first = Some(first);
+        let throttle = &settings.ip_throttle;
         let mut checked = None;
         let mut rehash: Option<(PasswordHash, PasswordHash)> = None;
         let mut races = Races::with_attempts("a login", LOGIN_ATTEMPTS);
         loop {
             races.next()?;
-            let state = self.logins.login_state(&subject, ip).await?;
+            let state = match first.take() {
+                Some(state) => state,
+                None => self.logins.login_state(&subject, ip).await?,
+            };
             let now = self.clock.now();
             if let Verdict::Retry = self
                 .judge(
@@ -98,7 +103,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                     &state,
                     req.password.as_ref(),
                     &mut checked,
-                    (ip, &throttle),
+                    (ip, throttle),
                     now,
                 )
                 .await?
@@ -163,12 +168,9 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         now: Timestamp,
         (interval, read): (i64, Option<Timestamp>),
     ) {
-        let tenant = match subject {
-            LoginSubject::User(tenant, _, _) | LoginSubject::Unknown { tenant, .. } => tenant,
-        };
         if let Err(e) = self
             .logins
-            .fill_address_throttle(tenant, ip, now, interval, read)
+            .fill_address_throttle(subject.tenant(), ip, now, interval, read)
             .await
         {
             tracing::error!(error = ?e, "a failure was not added to its address's throttle");
@@ -255,13 +257,18 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
             .and_then(|raw| parse_ip(raw).ok())
             .unwrap_or_else(|| UNKNOWN_IP.to_owned());
         let subject = LoginSubject::User(tenant.clone(), *id, Credential::Own);
-        let throttle = self.tenant(tenant).await?.ip_throttle.clone();
+        let (first, settings) = self.login_state_reading_settings(&subject, &ip).await?;
+        let mut first = Some(first);
+        let throttle = &settings.ip_throttle;
         let mut checked = None;
         let mut hash = None;
         let mut races = Races::with_attempts("a password change", LOGIN_ATTEMPTS);
         loop {
             races.next()?;
-            let state = self.logins.login_state(&subject, &ip).await?;
+            let state = match first.take() {
+                Some(state) => state,
+                None => self.logins.login_state(&subject, &ip).await?,
+            };
             let user = state.user.as_ref().ok_or_else(Error::user_not_found)?;
             if !user.connection().is_database() {
                 return Err(Error::body(format!(
@@ -276,7 +283,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                     &state,
                     change.current.as_ref(),
                     &mut checked,
-                    (&ip, &throttle),
+                    (&ip, throttle),
                     now,
                 )
                 .await?

@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use super::{App, Races};
 use crate::domain::Error;
-use crate::domain::ids::{TenantId, UserId};
+use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::listing::spread_for;
+use crate::domain::login::{Credential, Identifier, LoginState, LoginSubject};
 use crate::domain::tenant::{SettingsChange, SettingsPatch, StoredSettings, TenantEmail};
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -198,17 +199,70 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         tenant: &TenantId,
         id: &UserId,
     ) -> Result<Option<User>, Error> {
+        let read = self.reading_settings(
+            tenant,
+            self.users.get(tenant, id),
+            self.tenants.settings_and_user(tenant, id),
+        );
+        Ok(read.await?.0)
+    }
+
+    /// Whom a login signs in as, as [`crate::ports::UserStore::find_login`], and the
+    /// tenant's settings: read together when the cache holds none fresh, as
+    /// [`App::get_user_reading_settings`] does with a user.
+    pub(crate) async fn find_login_reading_settings(
+        &self,
+        tenant: &TenantId,
+        identifier: &Identifier,
+        connection: &Connection,
+    ) -> Result<(Option<(UserId, Credential)>, Arc<TenantEmail>), Error> {
+        self.reading_settings(
+            tenant,
+            self.users.find_login(tenant, identifier, connection),
+            self.tenants
+                .settings_and_login(tenant, identifier, connection),
+        )
+        .await
+    }
+
+    /// A login's state, as [`crate::ports::LoginStore::login_state`], and the tenant's
+    /// settings: read together when the cache holds none fresh, as
+    /// [`App::get_user_reading_settings`] does with a user. For a login's first read.
+    pub(crate) async fn login_state_reading_settings(
+        &self,
+        subject: &LoginSubject,
+        ip: &str,
+    ) -> Result<(LoginState, Arc<TenantEmail>), Error> {
+        let with = async {
+            let (state, stored) = self.logins.login_state_and_settings(subject, ip).await?;
+            Ok((stored, state))
+        };
+        self.reading_settings(subject.tenant(), self.logins.login_state(subject, ip), with)
+            .await
+    }
+
+    /// What `plain` reads, with the tenant's settings from the cache when it holds them
+    /// fresh; otherwise what `with` reads, the settings in the same call, which fill the
+    /// cache (docs/performance.md, "Cold starts"). Only one of the two is awaited.
+    async fn reading_settings<T>(
+        &self,
+        tenant: &TenantId,
+        plain: impl Future<Output = Result<T, StoreError>>,
+        with: impl Future<Output = Result<(Option<StoredSettings>, T), StoreError>>,
+    ) -> Result<(T, Arc<TenantEmail>), Error> {
         let now = self.clock.now();
         if self.settings_cache.get(tenant, now).is_none() {
             let _filling = self.settings_cache.filling.lock().await;
             if self.settings_cache.get(tenant, self.clock.now()).is_none() {
-                let (stored, user) = self.tenants.settings_and_user(tenant, id).await?;
+                let (stored, read) = with.await?;
                 let settings = Arc::new(self.effective(tenant, &stored.unwrap_or_default()));
-                self.settings_cache.put(tenant, now, settings, None, None);
-                return Ok(user);
+                self.settings_cache
+                    .put(tenant, now, settings.clone(), None, None);
+                return Ok((read, settings));
             }
         }
-        Ok(self.users.get(tenant, id).await?)
+        let settings = self.tenant(tenant).await?;
+        Ok((plain.await?, settings))
     }
 
     /// How many listing shards the tenant's new users go to: by its size, from the cache when

@@ -30,14 +30,20 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
     ) -> Result<Saved, Error> {
         let tenant = new.user.tenant_id.clone();
         let tenant = &tenant;
+        // The hash needs nothing of the tenant's, so a cold cache's read of its settings and
+        // size runs while it does (docs/performance.md, "Cold starts").
+        let hashing = async {
+            match &new.password {
+                Some(password) => self.hasher.hash(password).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (spread, hash) = tokio::join!(self.listing_spread(tenant), hashing);
+        let hash = hash?;
         // Before anything names the id (its verification link, its key's record).
-        new.place(placed_id(self.listing_spread(tenant).await?));
+        new.place(placed_id(spread?));
         let policies = self.tenant(tenant).await?.policies;
         new.user.review_at = first_review(&policies, &new.user);
-        let hash = match &new.password {
-            Some(password) => Some(self.hasher.hash(password).await?),
-            None => None,
-        };
         let mail = match (&new.user.email, new.verify_email) {
             (Some(email), true) => vec![self.verification(&new.user, email, false)],
             _ => Vec::new(),

@@ -182,12 +182,6 @@ pub(super) fn unknown_login_pk(
     format!("TENANT#{tenant}#LOGINID#{hex}")
 }
 
-pub(super) fn subject_tenant(subject: &LoginSubject) -> &TenantId {
-    match subject {
-        LoginSubject::User(tenant, _, _) | LoginSubject::Unknown { tenant, .. } => tenant,
-    }
-}
-
 pub(super) fn subject_pk(subject: &LoginSubject) -> String {
     match subject {
         LoginSubject::User(tenant, id, _) => keys::user(tenant, id),

@@ -14,6 +14,7 @@ use crate::domain::login::{
     BruteForce, Counter, CounterRecord, Failures, LoginState, LoginSubject,
 };
 use crate::domain::password::PasswordHash;
+use crate::domain::tenant::StoredSettings;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 use crate::ports::LoginStore;
@@ -206,46 +207,15 @@ impl LoginStore for DynamoStore {
         subject: &LoginSubject,
         ip: &str,
     ) -> Result<LoginState, StoreError> {
-        let pk = subject_pk(subject);
-        let ip_sk = counter_sk(&Counter::Ip(ip.to_owned()));
-        let credential = match subject {
-            LoginSubject::User(_, _, credential) => credential.clone(),
-            LoginSubject::Unknown { .. } => Credential::Own,
-        };
-        let password = password_sk(&credential);
-        let mut wanted = vec![ip_sk.as_str(), LOGIN_USER];
-        if matches!(subject, LoginSubject::User(..)) {
-            wanted.extend([PROFILE, password.as_str()]);
-        }
-        let mut keys: Vec<Item> = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
-        keys.push(key(keys::address(subject_tenant(subject), ip), THROTTLE));
-        let mut state = LoginState {
-            user: None,
-            credential,
-            hash: None,
-            ip: None,
-            all: None,
-            address: None,
-        };
-        for item in self.batch_items(keys, true).await? {
-            match item.get(SK) {
-                Some(AttributeValue::S(sk)) if sk == THROTTLE => {
-                    state.address = drained_at(&item);
-                }
-                Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
-                Some(AttributeValue::S(sk)) if *sk == password => {
-                    if let Some(AttributeValue::S(phc)) = item.get("hash") {
-                        state.hash = Some(PasswordHash::from_phc(phc.clone()));
-                    }
-                }
-                _ => match counter_of(&item) {
-                    Some((Counter::User, r)) => state.all = Some(r),
-                    Some((Counter::Ip(_), r)) => state.ip = Some(r),
-                    None => {}
-                },
-            }
-        }
-        Ok(state)
+        Ok(self.login_state_reading(subject, ip, false).await?.0)
+    }
+
+    async fn login_state_and_settings(
+        &self,
+        subject: &LoginSubject,
+        ip: &str,
+    ) -> Result<(LoginState, Option<StoredSettings>), StoreError> {
+        self.login_state_reading(subject, ip, true).await
     }
 
     async fn record_failure(
@@ -533,5 +503,69 @@ impl LoginStore for DynamoStore {
             }
         }
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// The login's state, and with `with_settings` the tenant's settings item, in one
+    /// `BatchGetItem`.
+    async fn login_state_reading(
+        &self,
+        subject: &LoginSubject,
+        ip: &str,
+        with_settings: bool,
+    ) -> Result<(LoginState, Option<StoredSettings>), StoreError> {
+        let pk = subject_pk(subject);
+        let ip_sk = counter_sk(&Counter::Ip(ip.to_owned()));
+        let credential = match subject {
+            LoginSubject::User(_, _, credential) => credential.clone(),
+            LoginSubject::Unknown { .. } => Credential::Own,
+        };
+        let password = password_sk(&credential);
+        let mut wanted = vec![ip_sk.as_str(), LOGIN_USER];
+        if matches!(subject, LoginSubject::User(..)) {
+            wanted.extend([PROFILE, password.as_str()]);
+        }
+        let mut keys: Vec<Item> = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
+        let tenant = subject.tenant();
+        keys.push(key(keys::address(tenant, ip), THROTTLE));
+        let settings_pk = keys::settings(tenant);
+        if with_settings {
+            keys.push(key(settings_pk.clone(), SETTINGS));
+        }
+        let mut settings = None;
+        let mut state = LoginState {
+            user: None,
+            credential,
+            hash: None,
+            ip: None,
+            all: None,
+            address: None,
+        };
+        for item in self.batch_items(keys, true).await? {
+            match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == THROTTLE => {
+                    state.address = drained_at(&item);
+                }
+                Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
+                Some(AttributeValue::S(sk))
+                    if sk == SETTINGS
+                        && matches!(item.get(PK), Some(AttributeValue::S(pk)) if *pk == settings_pk) =>
+                {
+                    settings = Some(settings_of(item)?);
+                }
+                Some(AttributeValue::S(sk)) if *sk == password => {
+                    if let Some(AttributeValue::S(phc)) = item.get("hash") {
+                        state.hash = Some(PasswordHash::from_phc(phc.clone()));
+                    }
+                }
+                _ => match counter_of(&item) {
+                    Some((Counter::User, r)) => state.all = Some(r),
+                    Some((Counter::Ip(_), r)) => state.ip = Some(r),
+                    None => {}
+                },
+            }
+        }
+        Ok((state, settings))
     }
 }

@@ -5,8 +5,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::*;
+use super::users::{login_guard, login_of};
 use super::{DynamoStore, OnFail, sdk_error};
-use crate::domain::ids::{TenantId, UserId};
+use crate::domain::ids::{Connection, TenantId, UserId};
+use crate::domain::login::{Credential, Identifier};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
 use crate::domain::user::User;
 use crate::ports::{StoreError, TenantSize, TenantStore};
@@ -67,6 +69,19 @@ impl TenantStore for DynamoStore {
         let user_key = key(keys::user(tenant, id), PROFILE);
         let (stored, user) = self.settings_beside(tenant, user_key).await?;
         Ok((stored, user.map(user_of).transpose()?))
+    }
+
+    async fn settings_and_login(
+        &self,
+        tenant: &TenantId,
+        identifier: &Identifier,
+        connection: &Connection,
+    ) -> Result<(Option<StoredSettings>, Option<(UserId, Credential)>), StoreError> {
+        let guard = login_guard(tenant, identifier, connection);
+        let (stored, found) = self
+            .settings_beside(tenant, key(guard.pk, &guard.sk))
+            .await?;
+        Ok((stored, found.as_ref().and_then(login_of)))
     }
 
     async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {

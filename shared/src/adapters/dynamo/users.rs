@@ -741,25 +741,9 @@ impl UserStore for DynamoStore {
         identifier: &Identifier,
         connection: &Connection,
     ) -> Result<Option<(UserId, Credential)>, StoreError> {
-        let pk = match identifier {
-            Identifier::Email(email) => keys::email(tenant, email.normalized()),
-            Identifier::Username(name) => keys::username(tenant, &username_key(name)),
-        };
-        let Some(guard) = self
-            .item(pk, &keys::connection(connection.as_str()))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let owner = match guard.get("user_id") {
-            Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
-            _ => None,
-        };
-        let credential = match guard.get("identity") {
-            Some(AttributeValue::S(identity)) => Credential::Linked(identity.clone()),
-            _ => Credential::Own,
-        };
-        Ok(owner.map(|id| (id, credential)))
+        let guard = login_guard(tenant, identifier, connection);
+        let found = self.item(guard.pk, &guard.sk).await?;
+        Ok(found.as_ref().and_then(login_of))
     }
 
     async fn identity_owner(
@@ -776,4 +760,38 @@ impl UserStore for DynamoStore {
             _ => None,
         })
     }
+}
+
+/// The key of the guard item that says whom `identifier` signs in as in `connection`.
+pub(super) struct LoginGuard {
+    pub pk: String,
+    pub sk: String,
+}
+
+pub(super) fn login_guard(
+    tenant: &TenantId,
+    identifier: &Identifier,
+    connection: &Connection,
+) -> LoginGuard {
+    let pk = match identifier {
+        Identifier::Email(email) => keys::email(tenant, email.normalized()),
+        Identifier::Username(name) => keys::username(tenant, &username_key(name)),
+    };
+    LoginGuard {
+        pk,
+        sk: keys::connection(connection.as_str()),
+    }
+}
+
+/// Whom a login guard item signs in as, and with which password.
+pub(super) fn login_of(guard: &Item) -> Option<(UserId, Credential)> {
+    let owner = match guard.get("user_id") {
+        Some(AttributeValue::S(id)) => UserId::parse(id).ok(),
+        _ => None,
+    };
+    let credential = match guard.get("identity") {
+        Some(AttributeValue::S(identity)) => Credential::Linked(identity.clone()),
+        _ => Credential::Own,
+    };
+    owner.map(|id| (id, credential))
 }

@@ -111,9 +111,8 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         tenant: &TenantId,
         req: &PasswordTicketRequest,
     ) -> Result<Url, Error> {
-        // A ticket for a user id reads the user first, with the settings when a cold
-        // container has none; one for a login reads the login's guard item first, and the
-        // settings beside it. A refused result_url still answers before a missing user.
+        // The user, or the login's guard item, first, with the settings when a cold container
+        // has none. A refused result_url still answers before a missing user.
         let (settings, found) = match &req.target {
             PasswordTicketFor::User(id) => {
                 let user = self.get_user_reading_settings(tenant, id).await;
@@ -121,15 +120,12 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 (self.tenant(tenant).await, found)
             }
             PasswordTicketFor::Login(identifier, connection) => {
-                let (settings, found) = tokio::join!(
-                    self.tenant(tenant),
-                    self.users.find_login(tenant, identifier, connection)
-                );
-                let found = found
-                    .map_err(Error::from)
-                    .and_then(|found| found.ok_or_else(Error::user_not_found));
+                let (found, settings) = self
+                    .find_login_reading_settings(tenant, identifier, connection)
+                    .await?;
+                let found = found.ok_or_else(Error::user_not_found);
                 (
-                    settings,
+                    Ok(settings),
                     found.map(|(id, credential)| (id, credential, None)),
                 )
             }
