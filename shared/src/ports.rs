@@ -580,6 +580,15 @@ pub trait TenantStore: Send + Sync {
         connection: &Connection,
     ) -> Result<(Option<StoredSettings>, Option<(UserId, Credential)>), StoreError>;
 
+    /// The stored settings, as [`TenantStore::settings`], and the ticket stored under `hash`,
+    /// as [`TicketStore::ticket`], together in one call of two items, as
+    /// [`TenantStore::settings_and_user`] reads a user.
+    async fn settings_and_ticket(
+        &self,
+        tenant: &TenantId,
+        hash: &TicketHash,
+    ) -> Result<(Option<StoredSettings>, Option<Ticket>), StoreError>;
+
     /// Records `users` as the tenant's size for [`TenantStore::settings_and_recorded_size`]:
     /// one write, the last writer's figure kept. An estimate for placing users, never a count
     /// anything is decided on.

@@ -52,32 +52,35 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_post = req.method() == http::Method::POST;
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
     let outcome = async {
-        // A page shows the tenant's name and logo.
-        if !is_post || call.is_form() {
+        // A page shows the tenant's name and logo: the link's page reads the settings with its
+        // ticket, a form's post beside its draw.
+        let form = is_post && call.is_form();
+        if form {
             call.reading_settings();
         }
         let tenant = call.public_tenant(app).await?;
-        if !is_post || call.is_form() {
-            let settings = app.tenant(&tenant).await?;
-            let fallback = settings.locale;
-            let page = |locale, state, ticket: &str, new_email: &str| {
-                page(app, &tenant, &settings, locale, state, ticket, new_email)
-            };
-            if is_post {
-                let ticket = call.form_field("ticket")?.unwrap_or_default();
-                return match app.cancel_email_change(&tenant, &ticket).await {
-                    Ok(()) => page(fallback, "cancelled", "", ""),
-                    Err(Error::Invalid { .. }) => page(fallback, "invalid", "", ""),
-                    Err(e) => Err(e),
-                };
-            }
+        if !is_post {
             let ticket = call.query("ticket").unwrap_or("").to_owned();
-            return match app.email_change_page(&tenant, &ticket).await? {
-                CancelPage::Confirm { new_email, locale } => {
-                    page(locale, "confirm", &ticket, &new_email)
+            let shown = app.email_change_page(&tenant, &ticket).await?;
+            let settings = app.tenant(&tenant).await?;
+            return match shown {
+                CancelPage::Confirm { new_email, locale } => page(
+                    app, &tenant, &settings, locale, "confirm", &ticket, &new_email,
+                ),
+                CancelPage::Invalid => {
+                    page(app, &tenant, &settings, settings.locale, "invalid", "", "")
                 }
-                CancelPage::Invalid => page(fallback, "invalid", "", ""),
             };
+        }
+        if form {
+            let settings = app.tenant(&tenant).await?;
+            let ticket = call.form_field("ticket")?.unwrap_or_default();
+            let state = match app.cancel_email_change(&tenant, &ticket).await {
+                Ok(()) => "cancelled",
+                Err(Error::Invalid { .. }) => "invalid",
+                Err(e) => return Err(e),
+            };
+            return page(app, &tenant, &settings, settings.locale, state, "", "");
         }
         let ticket = ticket_of(call.body()?)?;
         app.cancel_email_change(&tenant, &ticket).await?;

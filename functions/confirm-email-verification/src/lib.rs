@@ -83,10 +83,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_post = req.method() == http::Method::POST;
     let mut call = Call::new(req, if is_post { ROUTE_POST } else { ROUTE });
     let outcome = async {
-        // A page shows the tenant's name and logo.
-        if !is_post || call.is_form() {
-            call.reading_settings();
-        }
+        // The operation reads the tenant's settings, which a page shows, with its ticket.
         let tenant = call.public_tenant(app).await?;
         let (ticket, via) = if !is_post {
             (call.query("ticket").map(str::to_owned), Via::Link)

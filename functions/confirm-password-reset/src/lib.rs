@@ -60,10 +60,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
     let is_get = req.method() == http::Method::GET;
     let mut call = Call::new(req, if is_get { ROUTE_PAGE } else { ROUTE });
     let outcome = async {
-        // A page shows the tenant's name and logo.
-        if is_get || call.is_form() {
-            call.reading_settings();
-        }
+        // A page shows the tenant's name and logo: it reads the settings with its ticket.
         let tenant = call.public_tenant(app).await?;
         if is_get || call.is_form() {
             return hosted_page(app, &call, &tenant, is_get).await;
@@ -82,6 +79,11 @@ async fn hosted_page(
     tenant: &TenantId,
     is_get: bool,
 ) -> Result<Reply, Error> {
+    let ticket = match is_get {
+        true => call.query("ticket").unwrap_or("").to_owned(),
+        false => call.form_field("ticket")?.unwrap_or_default(),
+    };
+    let shown = app.reset_page(tenant, &ticket).await?;
     let settings = app.tenant(tenant).await?;
     let fallback = settings.locale;
     let render = |locale: Locale, state, ticket: &str, error, redirects: bool| {
@@ -112,11 +114,7 @@ async fn hosted_page(
         };
         Ok(reply.showing_logo(settings.logo_url.as_ref()))
     };
-    let ticket = match is_get {
-        true => call.query("ticket").unwrap_or("").to_owned(),
-        false => call.form_field("ticket")?.unwrap_or_default(),
-    };
-    let (locale, redirects) = match app.reset_page(tenant, &ticket).await? {
+    let (locale, redirects) = match shown {
         ResetPage::Form { locale, redirects } => (locale, redirects),
         ResetPage::Invalid => return render(fallback, "invalid", "", "", false),
     };

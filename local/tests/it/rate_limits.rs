@@ -412,6 +412,40 @@ async fn a_password_change_ticket_for_a_login_reads_its_tenants_settings_with_th
 }
 
 #[tokio::test]
+async fn a_hosted_page_reads_its_tenants_settings_with_its_ticket() {
+    let (env, clock) = limited().await;
+    let addr = start_with(&env, SECRET).await;
+    let t = token("acme");
+    let id = create_ana(addr).await.body["user_id"].clone();
+    for (issue, page) in [
+        (
+            "/v1/tenants/acme/tickets/email-verification",
+            "email-verification/confirm",
+        ),
+        (
+            "/v1/tenants/acme/tickets/password-change",
+            "password-reset/confirm",
+        ),
+    ] {
+        let body = json!({"user_id": id});
+        let r = exchange(addr, from(1), "POST", issue, Some(&t), Some(&body), &[]).await;
+        assert_eq!(r.status, 201, "{issue}: {}", r.body);
+        let link = r.body["ticket"].as_str().unwrap();
+        let (_, ticket) = link.split_once("ticket=").unwrap();
+        settings_gone_stale(&env, &clock);
+        let path = format!("/v1/tenants/acme/{page}?ticket={ticket}");
+        let r = exchange(addr, from(2), "GET", &path, None, None, &[]).await;
+        assert_eq!(r.status, 200, "{page}: {}", r.raw);
+        assert!(r.raw.contains("<form"), "{page}: {}", r.raw);
+        // Past the draw: the ticket and the settings together, then the ticket's user.
+        let calls = env.calls.take();
+        let reads: Vec<_> = calls.iter().filter(|c| *c != "UpdateItem").collect();
+        assert_eq!(reads, ["BatchGetItem", "GetItem"], "{page}: {calls:?}");
+        assert!(env.calls.take_overlapping().is_empty());
+    }
+}
+
+#[tokio::test]
 async fn a_verification_email_and_a_deletion_of_ones_own_account_read_the_settings_with_the_user() {
     let (env, clock) = limited().await;
     let addr = start_with(&env, SECRET).await;

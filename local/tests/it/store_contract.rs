@@ -221,6 +221,7 @@ pub async fn tenant_store_contract<S: Stores>(store: &S) {
         a_recorded_size_reads_back_with_the_settings_and_counts_nothing(store),
         a_user_reads_back_with_the_settings_of_its_own_tenant_only(store),
         a_login_reads_back_with_the_settings_of_its_own_tenant_only(store),
+        a_ticket_reads_back_with_the_settings_of_its_own_tenant_only(store),
         put_settings_stores_the_first_version_and_its_change(store),
         put_settings_is_conditional_on_the_version_read(store),
         history_comes_newest_first_and_at_most_limit(store),
@@ -3768,6 +3769,37 @@ async fn a_login_reads_back_with_the_settings_of_its_own_tenant_only<S: Stores>(
         login_of(store, &t, "u@example.com", &database()).await,
         Some((user.user_id, Credential::Own)),
         "the same login find_login reads"
+    );
+}
+
+async fn a_ticket_reads_back_with_the_settings_of_its_own_tenant_only<S: Stores>(store: &S) {
+    let t = tenant();
+    let user = database_user(&t, Some("ana@example.com"), None);
+    let (hash, minted) = ticket_for(&user, TicketKind::Unblock, t0());
+    let with = |tenant: TenantId| {
+        let hash = hash.clone();
+        async move {
+            store
+                .settings_and_ticket(&tenant, &hash)
+                .await
+                .expect("settings_and_ticket")
+        }
+    };
+    assert_eq!(with(t.clone()).await, (None, None));
+    store.put_ticket(&hash, &minted).await.expect("put_ticket");
+    assert_eq!(
+        with(t.clone()).await,
+        (None, Some(minted.clone())),
+        "no settings stored yet"
+    );
+    let (first, change) = settings_version(1, "With a ticket");
+    store.put_settings(&t, &first, 0, &change).await.unwrap();
+    assert_eq!(with(t.clone()).await, (Some(first), Some(minted.clone())));
+    assert_eq!(with(tenant()).await, (None, None), "fenced by the tenant");
+    assert_eq!(
+        ticket(store, &t, &hash).await,
+        Some(minted),
+        "the same ticket"
     );
 }
 

@@ -244,7 +244,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
     /// What `plain` reads, with the tenant's settings from the cache when it holds them
     /// fresh; otherwise what `with` reads, the settings in the same call, which fill the
     /// cache (docs/performance.md, "Cold starts"). Only one of the two is awaited.
-    async fn reading_settings<T>(
+    pub(crate) async fn reading_settings<T>(
         &self,
         tenant: &TenantId,
         plain: impl Future<Output = Result<T, StoreError>>,

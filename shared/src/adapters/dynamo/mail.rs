@@ -204,15 +204,17 @@ impl TicketStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let ticket: Ticket = from_item(item)
-            .map_err(|e| StoreError::Backend(format!("stored ticket does not parse: {e}")))?;
-        // A hash is unique across tenants, but the key already fences the tenant; this only
-        // refuses an item that contradicts its own key.
-        Ok(Some(ticket).filter(|t| &t.tenant_id == tenant))
+        out.item.map_or(Ok(None), |item| ticket_of(item, tenant))
     }
+}
+
+/// The ticket a ticket item of `tenant` holds.
+pub(super) fn ticket_of(item: Item, tenant: &TenantId) -> Result<Option<Ticket>, StoreError> {
+    let ticket: Ticket = from_item(item)
+        .map_err(|e| StoreError::Backend(format!("stored ticket does not parse: {e}")))?;
+    // A hash is unique across tenants, but the key already fences the tenant; this only
+    // refuses an item that contradicts its own key.
+    Ok(Some(ticket).filter(|t| &t.tenant_id == tenant))
 }
 
 fn job_item(tenant: &TenantId, record: &JobRecord) -> Result<Item, StoreError> {

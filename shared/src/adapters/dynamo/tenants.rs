@@ -5,11 +5,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::*;
+use super::mail::ticket_of;
 use super::users::{login_guard, login_of};
 use super::{DynamoStore, OnFail, sdk_error};
 use crate::domain::ids::{Connection, TenantId, UserId};
 use crate::domain::login::{Credential, Identifier};
 use crate::domain::tenant::{SettingsChange, StoredSettings};
+use crate::domain::ticket::{Ticket, TicketHash};
 use crate::domain::user::User;
 use crate::ports::{StoreError, TenantSize, TenantStore};
 
@@ -82,6 +84,17 @@ impl TenantStore for DynamoStore {
             .settings_beside(tenant, key(guard.pk, &guard.sk))
             .await?;
         Ok((stored, found.as_ref().and_then(login_of)))
+    }
+
+    async fn settings_and_ticket(
+        &self,
+        tenant: &TenantId,
+        hash: &TicketHash,
+    ) -> Result<(Option<StoredSettings>, Option<Ticket>), StoreError> {
+        let ticket_key = key(ticket_pk(tenant, hash), TICKET);
+        let (stored, found) = self.settings_beside(tenant, ticket_key).await?;
+        let ticket = found.map(|item| ticket_of(item, tenant)).transpose()?;
+        Ok((stored, ticket.flatten()))
     }
 
     async fn record_size(&self, tenant: &TenantId, users: u64) -> Result<(), StoreError> {

@@ -96,7 +96,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         raw: &str,
     ) -> Result<CancelPage, Error> {
         let ticket = match self
-            .live_ticket(tenant, raw, &[TicketKind::EmailChangeCancel])
+            .live_ticket_reading_settings(tenant, raw, &[TicketKind::EmailChangeCancel])
             .await
         {
             Ok((_, ticket)) => ticket,

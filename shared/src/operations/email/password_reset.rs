@@ -164,7 +164,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
     /// to; else the page that says the link is of no use. Changes nothing.
     pub async fn reset_page(&self, tenant: &TenantId, raw: &str) -> Result<ResetPage, Error> {
         let ticket = match self
-            .live_ticket(tenant, raw, &[TicketKind::PasswordChange])
+            .live_ticket_reading_settings(tenant, raw, &[TicketKind::PasswordChange])
             .await
         {
             Ok((_, ticket)) => ticket,

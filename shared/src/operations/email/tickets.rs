@@ -197,13 +197,45 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         raw: &str,
         kinds: &[TicketKind],
     ) -> Result<(TicketHash, Ticket), Unusable> {
+        self.live_ticket_of(tenant, raw, kinds, false).await
+    }
+
+    /// As [`App::live_ticket`], read with the tenant's settings when the cache holds none
+    /// fresh: for a page that shows them and whose first read is its ticket
+    /// (docs/performance.md, "Cold starts"). A malformed ticket reads nothing.
+    pub(super) async fn live_ticket_reading_settings(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+        kinds: &[TicketKind],
+    ) -> Result<(TicketHash, Ticket), Unusable> {
+        self.live_ticket_of(tenant, raw, kinds, true).await
+    }
+
+    async fn live_ticket_of(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+        kinds: &[TicketKind],
+        reading_settings: bool,
+    ) -> Result<(TicketHash, Ticket), Unusable> {
         let Ok(hash) = TicketHash::parse(raw) else {
             return Err(Unusable::Unknown);
         };
-        let ticket = match self.tickets.ticket(tenant, &hash).await {
+        let read = if reading_settings {
+            let with = self.tenants.settings_and_ticket(tenant, &hash);
+            let read = self.reading_settings(tenant, self.tickets.ticket(tenant, &hash), with);
+            read.await.map(|(ticket, _)| ticket)
+        } else {
+            self.tickets
+                .ticket(tenant, &hash)
+                .await
+                .map_err(Error::from)
+        };
+        let ticket = match read {
             Ok(Some(ticket)) if kinds.contains(&ticket.kind) => ticket,
             Ok(_) => return Err(Unusable::Unknown),
-            Err(e) => return Err(Unusable::Store(e.into())),
+            Err(e) => return Err(Unusable::Store(e)),
         };
         if !ticket.is_live(self.clock.now()) {
             return Err(Unusable::Expired(ticket));

@@ -88,7 +88,8 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
 
     /// `GET /unblock?ticket=`: the page, changing nothing (mail scanners open links).
     pub async fn unblock_page(&self, tenant: &TenantId, raw: &str) -> Result<UnblockPage, Error> {
-        let ticket = match self.live_ticket(tenant, raw, &[TicketKind::Unblock]).await {
+        let read = self.live_ticket_reading_settings(tenant, raw, &[TicketKind::Unblock]);
+        let ticket = match read.await {
             Ok((_, ticket)) => ticket,
             Err(Unusable::Store(e)) => return Err(e),
             Err(_) => return Ok(UnblockPage::Invalid),

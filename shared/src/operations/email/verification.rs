@@ -75,6 +75,11 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         raw: Option<&str>,
         via: Via,
     ) -> Confirmation {
+        // The ticket first, with the settings when a cold container has none.
+        let kinds = [TicketKind::EmailVerification, TicketKind::EmailChange];
+        let found = self
+            .live_ticket_reading_settings(tenant, raw.unwrap_or(""), &kinds)
+            .await;
         let settings = match self.tenant(tenant).await {
             Ok(settings) => settings,
             Err(e) => {
@@ -117,8 +122,7 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
                 },
             }
         };
-        let kinds = [TicketKind::EmailVerification, TicketKind::EmailChange];
-        let (hash, ticket) = match self.live_ticket(tenant, raw.unwrap_or(""), &kinds).await {
+        let (hash, ticket) = match found {
             Ok(found) => found,
             Err(Unusable::Expired(expired)) => return to(Some(&expired), Some("expired_ticket")),
             Err(Unusable::Unknown) => return to(None, Some("invalid_ticket")),
