@@ -250,18 +250,27 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         plain: impl Future<Output = Result<T, StoreError>>,
         with: impl Future<Output = Result<(Option<StoredSettings>, T), StoreError>>,
     ) -> Result<(T, Arc<TenantEmail>), Error> {
+        // The settings are the ones the cache held when checked, never read on their own
+        // after, even should they turn stale meanwhile: a function that reads them only this
+        // way makes no `GetItem` for them, and is granted none.
         let now = self.clock.now();
-        if self.settings_cache.get(tenant, now).is_none() {
-            let _filling = self.settings_cache.filling.lock().await;
-            if self.settings_cache.get(tenant, self.clock.now()).is_none() {
-                let (stored, read) = with.await?;
-                let settings = Arc::new(self.effective(tenant, &stored.unwrap_or_default()));
-                self.settings_cache
-                    .put(tenant, now, settings.clone(), None, None);
-                return Ok((read, settings));
+        let settings = match self.settings_cache.get(tenant, now) {
+            Some(settings) => settings,
+            None => {
+                let _filling = self.settings_cache.filling.lock().await;
+                match self.settings_cache.get(tenant, self.clock.now()) {
+                    Some(settings) => settings,
+                    None => {
+                        let (stored, read) = with.await?;
+                        let stored = stored.unwrap_or_default();
+                        let settings = Arc::new(self.effective(tenant, &stored));
+                        self.settings_cache
+                            .put(tenant, now, settings.clone(), None, None);
+                        return Ok((read, settings));
+                    }
+                }
             }
-        }
-        let settings = self.tenant(tenant).await?;
+        };
         Ok((plain.await?, settings))
     }
 
