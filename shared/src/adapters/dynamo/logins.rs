@@ -529,9 +529,8 @@ impl DynamoStore {
         let mut keys: Vec<Item> = wanted.into_iter().map(|sk| key(pk.clone(), sk)).collect();
         let tenant = subject.tenant();
         keys.push(key(keys::address(tenant, ip), THROTTLE));
-        let settings_pk = keys::settings(tenant);
         if with_settings {
-            keys.push(key(settings_pk.clone(), SETTINGS));
+            keys.push(key(keys::settings(tenant), SETTINGS));
         }
         let mut settings = None;
         let mut state = LoginState {
@@ -548,10 +547,8 @@ impl DynamoStore {
                     state.address = drained_at(&item);
                 }
                 Some(AttributeValue::S(sk)) if sk == PROFILE => state.user = Some(user_of(item)?),
-                Some(AttributeValue::S(sk))
-                    if sk == SETTINGS
-                        && matches!(item.get(PK), Some(AttributeValue::S(pk)) if *pk == settings_pk) =>
-                {
+                // No item of a login's own has this sort key.
+                Some(AttributeValue::S(sk)) if sk == SETTINGS => {
                     settings = Some(settings_of(item)?);
                 }
                 Some(AttributeValue::S(sk)) if *sk == password => {
