@@ -520,7 +520,8 @@ impl Call {
     /// Says that the operation reads its tenant's settings: [`Call::tenant`],
     /// [`Call::tenant_with`] and [`Call::public_tenant`] then read them (when the cache holds
     /// none fresh) beside the request's draw, in one round trip instead of two. For handlers
-    /// whose operation reads them on its way to success; on a path that ends before, the
+    /// whose operation reads them on its way to success and whose first read cannot carry
+    /// them (as a user's, a login's or a ticket's does); on a path that ends before, the
     /// read served nothing, at most once per tenant per container in
     /// [`crate::operations::tenant::SETTINGS_CACHE_SECS`] (docs/performance.md, "Cold
     /// starts").
