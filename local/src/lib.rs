@@ -13,4 +13,5 @@ pub mod reapply;
 pub mod restore;
 pub mod routes;
 pub mod server;
+pub mod stats;
 pub mod template;
