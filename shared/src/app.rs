@@ -42,6 +42,12 @@ pub fn warm_up() -> WarmUp {
     if let Err(e) = thread {
         tracing::warn!(error = %e, "no warm-up thread: the first hash sets up instead");
     }
+    // The thread hashes run on, started now so the first hash does not wait for it: the
+    // runtime keeps an idle one for ten seconds, and a cold start's first request comes
+    // sooner.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        drop(runtime.spawn_blocking(|| ()));
+    }
     WarmUp(prepared)
 }
 

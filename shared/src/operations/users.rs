@@ -31,14 +31,15 @@ impl<S: Store, H: PasswordHasher> App<S, H> {
         let tenant = new.user.tenant_id.clone();
         let tenant = &tenant;
         // The hash needs nothing of the tenant's, so a cold cache's read of its settings and
-        // size runs while it does (docs/performance.md, "Cold starts").
+        // size runs while it does (docs/performance.md, "Cold starts"); it is handed to its
+        // thread first, before the read's request is built.
         let hashing = async {
             match &new.password {
                 Some(password) => self.hasher.hash(password).await.map(Some),
                 None => Ok(None),
             }
         };
-        let (spread, hash) = tokio::join!(self.listing_spread(tenant), hashing);
+        let (hash, spread) = tokio::join!(hashing, self.listing_spread(tenant));
         let hash = hash?;
         // Before anything names the id (its verification link, its key's record).
         new.place(placed_id(spread?));
