@@ -19,16 +19,28 @@
    maps with their overheads), not moto's (every digit a byte, no overheads), so an item
    DynamoDB would refuse as over 400 KB is refused here too.
 
+6. A `TransactWriteItems` repeated with its `ClientRequestToken` within ten minutes answers
+   as the first did without being applied again, and one with the same token and other
+   parameters is refused (`IdempotentParameterMismatchException`), as on DynamoDB. The SDK
+   gives every transaction a token and keeps it across its retries, so a try cut off by the
+   SDK's timeout while moto was still applying it (a busy moment of the test suite) is
+   retried; moto applied the retry again, its conditions failed on the first's writes, and a
+   request that had succeeded answered 409.
+
 (2) and (3) change what a request costs, never what it answers; the benchmark of the purge
 over 100,000 users needs them to finish in minutes.
 
 usage: python moto_server.py PORT
 """
+import collections
 import copy
+import io
+import json
 import os
 import signal
 import sys
 import threading
+import time
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -54,6 +66,54 @@ class Serialized:
             # Materialise the response inside the lock: a lazy body would run the backend
             # after the lock is released.
             return list(self.app(environ, start_response))
+
+
+class IdempotentTransactions:
+    """(6): runs inside `Serialized`'s lock, so a token is looked up and recorded with its
+    transaction applied in between by no one else."""
+
+    WINDOW_SECS = 600
+
+    def __init__(self, app):
+        self.app = app
+        # token -> (expires, parameters, status, headers, body); in order of expiry.
+        self.applied = collections.OrderedDict()
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".TransactWriteItems"):
+            return self.app(environ, start_response)
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            params = json.loads(raw)
+        except ValueError:
+            params = None
+        token = params.get("ClientRequestToken") if isinstance(params, dict) else None
+        if not isinstance(token, str):
+            return self.app(environ, start_response)
+        now = time.monotonic()
+        while self.applied and next(iter(self.applied.values()))[0] <= now:
+            self.applied.popitem(last=False)
+        if token in self.applied:
+            _, first, status, headers, body = self.applied[token]
+            if first != params:
+                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+                return [json.dumps({
+                    "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "message": "The request uses the same client token as a previous, but non-identical request.",
+                }).encode()]
+            start_response(status, headers)
+            return body
+        answered = {}
+
+        def recording(status, headers, exc_info=None):
+            answered["status"], answered["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        body = list(self.app(environ, recording))
+        if answered.get("status", "").startswith("200"):
+            self.applied[token] = (now + self.WINDOW_SECS, params, answered["status"], answered["headers"], body)
+        return body
 
 
 class _NoTableCopies:
@@ -163,7 +223,8 @@ def main() -> None:
     _item_level_rollback(dynamodb_models.DynamoDBBackend)
     dynamodb_responses.TRANSACTION_MAX_ITEMS = 100
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple("127.0.0.1", port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    served = Serialized(IdempotentTransactions(app))
+    run_simple("127.0.0.1", port, served, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

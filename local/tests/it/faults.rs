@@ -6,8 +6,10 @@
 //!
 //! DynamoDB makes a `TransactWriteItems` repeated with its `ClientRequestToken` (the SDK
 //! sets one, and keeps it across its retries) answer as the first did without applying it
-//! again, or `TransactionInProgressException` while the first is still running; moto does
-//! not, so the proxy does that for it, as a retry after a lost answer would meet on AWS.
+//! again, or `TransactionInProgressException` while the first is still running. moto does
+//! neither; `scripts/moto_server.py` does the first for it, and the proxy, which can drop an
+//! answer after moto applied the call, replays what it forwarded and answers the second, as
+//! a retry after a lost answer would meet on AWS.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -462,4 +464,68 @@ async fn a_store_that_stops_answering_is_given_up_on_after_three_tries_and_answe
     assert!(is_unavailable(&r), "{} {}", r.status, r.raw);
     // The limiter's draw failed open first; the read itself had its three tries.
     assert_eq!(tries.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn moto_answers_a_transaction_repeated_with_its_token_as_the_first_without_applying_it_again()
+{
+    use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+    let client = crate::support::client(&CallLog::default());
+    let table = format!(
+        "tokens-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    shared::adapters::dynamo::table::create(&client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create a table on moto at {}: {e}", moto_endpoint()));
+    let key = |name: &str| AttributeValue::S(name.to_owned());
+    // Adds one to a counter, and only while it is under `below`: applied twice, the second
+    // would either count twice or fail its condition.
+    let add = |below: i64, token: &str| {
+        let update = Update::builder()
+            .table_name(&table)
+            .key("pk", key("COUNTER"))
+            .key("sk", key("COUNTER"))
+            .update_expression("ADD n :one")
+            .condition_expression("attribute_not_exists(n) OR n < :below")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":below", AttributeValue::N(below.to_string()))
+            .build()
+            .unwrap();
+        client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .client_request_token(token)
+    };
+    let count = || async {
+        let item = client
+            .get_item()
+            .table_name(&table)
+            .key("pk", key("COUNTER"))
+            .key("sk", key("COUNTER"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_default();
+        item.get("n")
+            .and_then(|n| n.as_n().ok()?.parse::<i64>().ok())
+    };
+
+    add(1, "first").send().await.unwrap();
+    assert_eq!(count().await, Some(1));
+    // The same transaction again, as the SDK retries one whose answer it never got.
+    add(1, "first").send().await.unwrap();
+    assert_eq!(count().await, Some(1));
+    // The same token with other parameters is refused, and changes nothing.
+    let mismatch = add(5, "first").send().await.unwrap_err();
+    assert_eq!(
+        mismatch.into_service_error().meta().code(),
+        Some("IdempotentParameterMismatchException")
+    );
+    assert_eq!(count().await, Some(1));
+    // Another token is another transaction.
+    add(5, "second").send().await.unwrap();
+    assert_eq!(count().await, Some(2));
 }
