@@ -7,11 +7,11 @@
 //! DynamoDB makes a `TransactWriteItems` repeated with its `ClientRequestToken` (the SDK
 //! sets one, and keeps it across its retries) answer as the first did without applying it
 //! again, or `TransactionInProgressException` while the first is still running. moto does
-//! neither; `scripts/moto_server.py` does the first for it, and the proxy, which can drop an
-//! answer after moto applied the call, replays what it forwarded and answers the second, as
-//! a retry after a lost answer would meet on AWS.
+//! neither; `scripts/moto_server.py` does the first for it, and the proxy, which holds calls
+//! while moto applies them, the second, so a retry after a lost or late answer meets what it
+//! would on AWS.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,14 +55,14 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
-        let applied = Applied::default();
+        let in_flight = InFlight::default();
         tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 tokio::spawn(serve(
                     conn,
                     upstream.clone(),
                     seen.clone(),
-                    applied.clone(),
+                    in_flight.clone(),
                     plan,
                 ));
             }
@@ -75,9 +75,8 @@ impl Proxy {
     }
 }
 
-/// moto's successful answers to transactions by their `ClientRequestToken`; `None` while
-/// moto is still applying one.
-type Applied = Arc<Mutex<HashMap<String, Option<Vec<u8>>>>>;
+/// The `ClientRequestToken`s of the transactions moto is applying for the proxy.
+type InFlight = Arc<Mutex<HashSet<String>>>;
 
 /// The `ClientRequestToken` of a `TransactWriteItems` request.
 fn transaction_token(head: &str, body: &[u8]) -> Option<String> {
@@ -93,40 +92,32 @@ async fn serve(
     mut conn: TcpStream,
     upstream: String,
     seen: Arc<AtomicUsize>,
-    applied: Applied,
+    in_flight: InFlight,
     plan: fn(usize) -> Fault,
 ) {
     while let Some((head, body)) = read_request(&mut conn).await {
         let fault = plan(seen.fetch_add(1, Ordering::SeqCst));
         let token = transaction_token(&head, &body);
-        if let Some(t) = &token {
-            let earlier = {
-                let mut applied = applied.lock().unwrap();
-                let earlier = applied.get(t).cloned();
-                if earlier.is_none() {
-                    applied.insert(t.clone(), None);
-                }
-                earlier
-            };
-            let replay = match earlier {
-                None => None,
-                Some(Some(answer)) => Some(answer),
-                Some(None) => Some(error_answer(
-                    "400 Bad Request",
-                    "TransactionInProgressException",
-                    "The transaction with the given request token is already in progress.",
-                )),
-            };
-            if let Some(answer) = replay {
-                if conn.write_all(&answer).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-        }
         let forwarded = matches!(fault, Fault::Pass | Fault::Slow | Fault::DropAfter);
-        if let Some(t) = token.as_ref().filter(|_| !forwarded) {
-            applied.lock().unwrap().remove(t);
+        // A call moto is still applying is in progress; one it answered, moto replays.
+        let in_progress = token.as_ref().is_some_and(|t| {
+            let mut in_flight = in_flight.lock().unwrap();
+            let running = in_flight.contains(t);
+            if forwarded && !running {
+                in_flight.insert(t.clone());
+            }
+            running
+        });
+        if in_progress {
+            let answer = error_answer(
+                "400 Bad Request",
+                "TransactionInProgressException",
+                "The transaction with the given request token is already in progress.",
+            );
+            if conn.write_all(&answer).await.is_err() {
+                return;
+            }
+            continue;
         }
         let answer = match fault {
             Fault::DropBefore => return,
@@ -143,15 +134,7 @@ async fn serve(
             Fault::Pass | Fault::Slow | Fault::DropAfter => {
                 let answer = forward(&upstream, &head, &body).await;
                 if let Some(t) = token {
-                    let mut applied = applied.lock().unwrap();
-                    match &answer {
-                        Some(a) if a.starts_with(b"HTTP/1.1 200") => {
-                            applied.insert(t, Some(a.clone()));
-                        }
-                        _ => {
-                            applied.remove(&t);
-                        }
-                    }
+                    in_flight.lock().unwrap().remove(&t);
                 }
                 let Some(answer) = answer else {
                     return;
