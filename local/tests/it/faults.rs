@@ -450,6 +450,34 @@ async fn a_store_that_stops_answering_is_given_up_on_after_three_tries_and_answe
 }
 
 #[tokio::test]
+async fn a_rate_limit_draw_waits_as_long_as_its_clients_tries_do_and_is_taken_once() {
+    use shared::domain::ids::TenantId;
+    use shared::domain::rate_limit::{BucketOf, Draw};
+    use shared::ports::RateLimiter;
+    let env = Env::new().await;
+    let slow_first = |n| if n == 0 { Fault::Slow } else { Fault::Pass };
+    let of = BucketOf::Tenant(TenantId::parse("acme").unwrap());
+    let draw = |window| Draw {
+        window,
+        shard: 0,
+        capacity: 10,
+        resets_at_ms: 0,
+    };
+    // The tests' client waits minutes for a busy moto; its draws wait with it.
+    let proxy = Proxy::start(slow_first).await;
+    let relaxed = local_api::moto::client(&proxy.url, &CallLog::default());
+    let store = DynamoStore::new(relaxed, env.table.clone());
+    assert_eq!(store.take(&of, &draw(1)).await.unwrap(), Some(1));
+    assert_eq!(proxy.calls(), 1, "one try, taken once");
+    // A deployed function's draw gives a slow try up at 250 ms and tries again.
+    let proxy = Proxy::start(slow_first).await;
+    let deployed = local_api::moto::deployed_client(&proxy.url, &CallLog::default());
+    let store = DynamoStore::new(deployed, env.table.clone());
+    let _ = store.take(&of, &draw(2)).await;
+    assert_eq!(proxy.calls(), 2);
+}
+
+#[tokio::test]
 async fn moto_answers_a_transaction_repeated_with_its_token_as_the_first_without_applying_it_again()
 {
     use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};

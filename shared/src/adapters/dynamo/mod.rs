@@ -71,9 +71,21 @@ pub struct DynamoStore {
 /// that stopped answering ends well inside a function's 10 s `Timeout` and is answered 503
 /// instead of dying with the function (docs/operations.md, "Timeouts and retries").
 pub fn resilient(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
-    let ms = Duration::from_millis;
-    policy(builder, 3, ms(100), CONNECT_TIMEOUT, ms(1500), ms(5000))
+    let backoff = Duration::from_millis(100);
+    policy(
+        builder,
+        3,
+        backoff,
+        CONNECT_TIMEOUT,
+        ATTEMPT_TIMEOUT,
+        CALL_TIMEOUT,
+    )
 }
+
+/// A try of a call, in [`resilient`].
+pub(super) const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// A whole call, its tries and backoffs, in [`resilient`].
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_millis(5000);
 
 pub(super) use super::CONNECT_TIMEOUT;
 

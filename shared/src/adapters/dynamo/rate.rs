@@ -1,11 +1,14 @@
 //! Rate-limit windows: one item per bucket, shard and window, counted up by a conditional add
 //! that refuses once the window's tokens are spent.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::items::*;
-use super::{DynamoStore, conditional};
+use super::{ATTEMPT_TIMEOUT, CALL_TIMEOUT, DynamoStore, conditional};
 use crate::domain::rate_limit::{BucketOf, Draw};
 use crate::ports::{RateLimiter, StoreError};
 
@@ -21,18 +24,23 @@ pub(super) fn window_key(of: &BucketOf, draw: &Draw) -> String {
 }
 
 /// A draw fails open (the request is served), so it gets one quick try and a retry, not the
-/// store's usual budget: a limiter that cannot answer must not spend the request's time. Its
-/// connect timeout is the store's, so it shares the store's connections; each try's 250 ms
-/// cuts a slow connect anyway.
-fn draw_policy() -> aws_sdk_dynamodb::config::Builder {
-    let ms = std::time::Duration::from_millis;
+/// store's usual budget: a limiter that cannot answer must not spend the request's time.
+/// Each try is cut at a sixth of a store call's try and the whole draw at 3/25 of a call
+/// (250 and 600 ms of [`resilient`](super::resilient)'s 1.5 and 5 s), so a client given
+/// longer timeouts relaxes its draws with them: the tests' client, for a moto a whole suite
+/// keeps busy, where a draw cut at 250 ms was tried twice and counted twice. Its connect
+/// timeout is the store's, so it shares the store's connections.
+fn draw_policy(store: Option<&TimeoutConfig>) -> aws_sdk_dynamodb::config::Builder {
+    let set = |get: fn(&TimeoutConfig) -> Option<Duration>, or: Duration| {
+        store.and_then(get).unwrap_or(or)
+    };
     super::policy(
         aws_sdk_dynamodb::config::Builder::default(),
         2,
-        ms(50),
-        super::CONNECT_TIMEOUT,
-        ms(250),
-        ms(600),
+        Duration::from_millis(50),
+        set(TimeoutConfig::connect_timeout, super::CONNECT_TIMEOUT),
+        set(TimeoutConfig::operation_attempt_timeout, ATTEMPT_TIMEOUT) / 6,
+        set(TimeoutConfig::operation_timeout, CALL_TIMEOUT) * 3 / 25,
     )
 }
 
@@ -54,7 +62,7 @@ impl RateLimiter for DynamoStore {
             .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
             .return_values(ReturnValue::UpdatedNew)
             .customize()
-            .config_override(draw_policy())
+            .config_override(draw_policy(self.client.config().timeout_config()))
             .send()
             .await;
         match result.map_err(|e| {
