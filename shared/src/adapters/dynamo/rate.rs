@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::items::*;
-use super::{ATTEMPT_TIMEOUT, CALL_TIMEOUT, DynamoStore, conditional};
+use super::{ATTEMPT_TIMEOUT, CALL_TIMEOUT, CONNECT_TIMEOUT, DynamoStore, conditional};
 use crate::domain::rate_limit::{BucketOf, Draw};
 use crate::ports::{RateLimiter, StoreError};
 
@@ -27,9 +27,8 @@ pub(super) fn window_key(of: &BucketOf, draw: &Draw) -> String {
 /// store's usual budget: a limiter that cannot answer must not spend the request's time.
 /// Each try is cut at a sixth of a store call's try and the whole draw at 3/25 of a call
 /// (250 and 600 ms of [`resilient`](super::resilient)'s 1.5 and 5 s), so a client given
-/// longer timeouts relaxes its draws with them: the tests' client, for a moto a whole suite
-/// keeps busy, where a draw cut at 250 ms was tried twice and counted twice. Its connect
-/// timeout is the store's, so it shares the store's connections.
+/// longer timeouts, as the tests' is (docs/testing.md, "Faults"), relaxes its draws with
+/// them. Its connect timeout is the store's, so it shares the store's connections.
 fn draw_policy(store: Option<&TimeoutConfig>) -> aws_sdk_dynamodb::config::Builder {
     let set = |get: fn(&TimeoutConfig) -> Option<Duration>, or: Duration| {
         store.and_then(get).unwrap_or(or)
@@ -38,7 +37,7 @@ fn draw_policy(store: Option<&TimeoutConfig>) -> aws_sdk_dynamodb::config::Build
         aws_sdk_dynamodb::config::Builder::default(),
         2,
         Duration::from_millis(50),
-        set(TimeoutConfig::connect_timeout, super::CONNECT_TIMEOUT),
+        set(TimeoutConfig::connect_timeout, CONNECT_TIMEOUT),
         set(TimeoutConfig::operation_attempt_timeout, ATTEMPT_TIMEOUT) / 6,
         set(TimeoutConfig::operation_timeout, CALL_TIMEOUT) * 3 / 25,
     )
