@@ -39,9 +39,10 @@ mod tests {
     #[test]
     fn more_values_bound_their_median_more_tightly() {
         // As binomial tables have them: 40 values, the 14th and the 27th; 60, the 22nd and the
-        // 39th.
+        // 39th; 200 (the cold-start bench's cap), the 86th and the 115th.
         assert_eq!(median_interval(&one_to(40)), (14.0, 27.0));
         assert_eq!(median_interval(&one_to(60)), (22.0, 39.0));
+        assert_eq!(median_interval(&one_to(200)), (86.0, 115.0));
     }
 
     #[test]
