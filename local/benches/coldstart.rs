@@ -16,10 +16,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use local_api::lambda::Process;
 use local_api::template::{ERASING, HASHING};
+use shared::adapters::dynamo::DynamoStore;
 
 /// Peak resident memory a function that does not hash may use.
 const RSS_BUDGET_KIB: u64 = 32 * 1024;
@@ -157,44 +158,25 @@ fn answer(outcome: &(String, String)) -> String {
 struct Bench {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The same table as a store, for its batched deletes.
+    store: DynamoStore,
     app: shared::App,
     env: Vec<(String, String)>,
 }
 
 impl Bench {
     /// Empties the table and stores what the events refer to: every invocation finds it alike.
-    /// The deletes go 25 to a `BatchWriteItem`: one request each made the resets most of a
-    /// pair's time, and the pairs a verdict takes are what the bench's length is made of.
+    /// The deletes go 25 to a `BatchWriteItem` ([`DynamoStore::delete_items`]): one request each
+    /// made the resets most of a pair's time, and the pairs a verdict takes are what the bench's
+    /// length is made of.
     async fn reset(&self) {
         let items = shared::adapters::dynamo::scan_all(&self.client, &self.table)
             .await
             .expect("scan the table on moto");
-        let deletes: Vec<WriteRequest> = items
-            .iter()
-            .map(|item| {
-                let key = ["pk", "sk"].map(|k| (k.to_owned(), item[k].clone()));
-                let delete = DeleteRequest::builder()
-                    .set_key(Some(key.into_iter().collect()))
-                    .build()
-                    .expect("a delete request with its key");
-                WriteRequest::builder().delete_request(delete).build()
-            })
-            .collect();
-        for chunk in deletes.chunks(25) {
-            let mut pending = chunk.to_vec();
-            while !pending.is_empty() {
-                pending = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .expect("BatchWriteItem on moto")
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
+        self.store
+            .delete_items(&items)
+            .await
+            .expect("BatchWriteItem on moto");
         local_api::fixtures::seed(&self.app).await;
         tokio::time::sleep(Duration::from_millis(
             std::env::var("COLDSTART_SETTLE")
@@ -376,6 +358,7 @@ async fn main() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let bench = Bench {
+        store: DynamoStore::new(client.clone(), table.clone()),
         client,
         table,
         app,

@@ -291,7 +291,8 @@ impl DynamoStore {
     }
 
     /// Deletes items (by their keys) in batches of 25, retrying what DynamoDB leaves unprocessed.
-    pub(super) async fn delete_items(&self, items: &[Item]) -> Result<(), StoreError> {
+    /// Public for the cold-start bench, which empties its table with it between invocations.
+    pub async fn delete_items(&self, items: &[Item]) -> Result<(), StoreError> {
         let requests = items
             .iter()
             .map(|item| {
